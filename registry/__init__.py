@@ -1,0 +1,71 @@
+"""东西部协作台账: the application factory."""
+
+import os
+
+from flask import Flask
+
+
+def create_app(test_config=None):
+    """Create the app.
+
+    Configuration precedence: ``registry.config.Config`` defaults, then ``instance/config.py``, then
+    ``DATABASE_URL`` and ``REGISTRY_*`` environment variables (``REGISTRY_PRODUCTION=true``). ``test_config``
+    is applied last and is meant for tests.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    configure(app, test_config)
+
+    from registry import cli, errors, extensions, templating
+    from registry.auth import session as auth_session
+
+    extensions.init_app(app)
+    auth_session.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
+    cli.init_app(app)
+    register_blueprints(app)
+    return app
+
+
+def configure(app, test_config=None):
+    """Load configuration in order of precedence and apply the production switch."""
+    from registry.config import (
+        PRODUCTION_OVERRIDES,
+        load_secret_key,
+        normalise_database_url,
+    )
+
+    app.config.from_object("registry.config.Config")
+    app.config.from_pyfile("config.py", silent=True)
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    app.config.from_prefixed_env("REGISTRY")
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    if app.config["PRODUCTION"]:
+        app.config.update(PRODUCTION_OVERRIDES)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def register_blueprints(app):
+    """Register one blueprint per domain package."""
+    from registry.audit.views import bp as audit_bp
+    from registry.auth.views import bp as auth_bp
+    from registry.counties.views import bp as counties_bp
+    from registry.main.views import bp as main_bp
+    from registry.pairings.views import bp as pairings_bp
+
+    for bp in (main_bp, auth_bp, counties_bp, pairings_bp, audit_bp):
+        app.register_blueprint(bp)

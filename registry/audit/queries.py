@@ -1,0 +1,141 @@
+"""Read the audit trail as plain rows with human labels for fields and values."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from registry.audit.models import AuditEvent
+from registry.extensions import db
+
+ACTION_LABELS = {
+    "create": "新建",
+    "update": "修改",
+    "delete": "删除",
+    "end": "终止",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "login_throttled": "登录受限",
+    "sessions_ended": "结束登录",
+    "password_change": "修改密码",
+    "load": "导入参考数据",
+}
+
+
+@dataclass
+class ChangeRow:
+    field: str
+    label: str
+    old: str
+    new: str
+
+
+@dataclass
+class EventRow:
+    id: int
+    occurred_at: datetime
+    actor_name: str
+    action: str
+    action_label: str
+    entity_type: str
+    entity_id: int | None
+    summary: str
+    ip: str
+    changes: list[ChangeRow]
+
+
+def _value_labels(field: str, values: set):
+    """Map raw stored values of ``field`` to display text (ids to names, enum keys to labels)."""
+    from registry.auth.models import ROLE_LABELS, Role
+    from registry.counties.models import (
+        CATEGORY_LABELS,
+        UNIT_KIND_LABELS,
+        CountyCategory,
+        Unit,
+        UnitKind,
+    )
+    from registry.pairings.models import Programme
+
+    ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
+    if field.endswith("unit_id") or field in ("parent_id", "east_province_id"):
+        rows = db.session.execute(sa.select(Unit.id, Unit.full_name).where(Unit.id.in_(ids))) if ids else []
+        return {i: n for i, n in rows}
+    if field == "programme_id":
+        rows = db.session.execute(sa.select(Programme.id, Programme.name).where(Programme.id.in_(ids))) if ids else []
+        return {i: n for i, n in rows}
+    labels = {}
+    for v in values:
+        if isinstance(v, bool):
+            labels[v] = "是" if v else "否"
+        elif field == "role" and v in Role._value2member_map_:
+            labels[v] = ROLE_LABELS[Role(v)]
+        elif field in ("level", "kind") and v in UnitKind._value2member_map_:
+            labels[v] = UNIT_KIND_LABELS[UnitKind(v)]
+        elif field == "category" and v in CountyCategory._value2member_map_:
+            labels[v] = CATEGORY_LABELS[CountyCategory(v)]
+    return labels
+
+
+def _text(value, labels) -> str:
+    if value is None or value == "":
+        return "（空）"
+    return str(labels.get(value, value)) if not isinstance(value, list | dict) else str(value)
+
+
+def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
+    """Turn events into display rows; one lookup per field for all id values."""
+    field_labels = field_labels or {}
+    values_by_field: dict[str, set] = {}
+    for event in events:
+        for field, change in (event.changes or {}).items():
+            pair = change if isinstance(change, list) and len(change) == 2 else [None, change]
+            values_by_field.setdefault(field, set()).update(v for v in pair if not isinstance(v, list | dict))
+    labels = {field: _value_labels(field, values) for field, values in values_by_field.items()}
+    rows = []
+    for event in events:
+        changes = []
+        for field, change in (event.changes or {}).items():
+            old, new = change if isinstance(change, list) and len(change) == 2 else (None, change)
+            changes.append(
+                ChangeRow(
+                    field,
+                    field_labels.get(field, field),
+                    _text(old, labels[field]),
+                    _text(new, labels[field]),
+                )
+            )
+        rows.append(
+            EventRow(
+                id=event.id,
+                occurred_at=event.occurred_at,
+                actor_name=event.actor_name,
+                action=event.action,
+                action_label=ACTION_LABELS.get(event.action, event.action),
+                entity_type=event.entity_type,
+                entity_id=event.entity_id,
+                summary=event.summary,
+                ip=event.ip,
+                changes=changes,
+            )
+        )
+    return rows
+
+
+def history_of(obj, limit: int = 200) -> list[EventRow]:
+    """The 变更记录 of one record, newest first."""
+    events = db.session.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.entity_type == obj.__tablename__, AuditEvent.entity_id == obj.id)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return to_rows(events, getattr(obj, "AUDIT_LABELS", {}))
+
+
+def field_labels_for(entity_type: str) -> dict:
+    """AUDIT_LABELS of the model stored in ``entity_type``."""
+    for mapper in db.Model.registry.mappers:
+        cls = mapper.class_
+        if getattr(cls, "__tablename__", None) == entity_type:
+            return getattr(cls, "AUDIT_LABELS", {})
+    return {}

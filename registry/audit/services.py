@@ -1,0 +1,67 @@
+"""Write audit events and compute field diffs. Callers commit; nothing here flushes the change itself."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from flask import has_request_context, request
+
+from registry.audit.models import AuditEvent
+from registry.extensions import db
+
+
+def json_value(value):
+    """Turn a column value into something JSON can hold without losing meaning."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def apply_changes(obj, data: dict, fields) -> dict:
+    """Set ``fields`` of ``obj`` from ``data`` (missing keys are left alone); return {field: [old, new]} of changes."""
+    changes = {}
+    for name in fields:
+        if name not in data:
+            continue
+        old, new = getattr(obj, name), data[name]
+        if old != new:
+            setattr(obj, name, new)
+            changes[name] = [json_value(old), json_value(new)]
+    return changes
+
+
+def snapshot(obj, fields) -> dict:
+    """The current values of ``fields``, for create and delete events."""
+    return {name: json_value(getattr(obj, name)) for name in fields}
+
+
+def record(
+    action: str,
+    entity,
+    *,
+    actor,
+    summary: str = "",
+    changes: dict | None = None,
+    entity_type=None,
+):
+    """Add one audit event to the session (same transaction as the change).
+
+    :param entity: a model instance (its table name and id are recorded), or None with ``entity_type``.
+    :param actor: the acting User, or None for the system.
+    """
+    event = AuditEvent(
+        actor_id=getattr(actor, "id", None),
+        actor_name=(actor.display_name or actor.username) if actor is not None else "系统",
+        action=action,
+        entity_type=entity_type or entity.__tablename__,
+        entity_id=getattr(entity, "id", None),
+        summary=summary[:500],
+        changes=changes or {},
+        ip=(request.remote_addr or "") if has_request_context() else "",
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,107 @@
+"""Users with a role and a scope, and the login attempts that throttle password guessing."""
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.database import (
+    TimestampMixin,
+    UTCDateTime,
+    VersionedMixin,
+    enum_column,
+    utcnow,
+)
+from registry.extensions import db
+
+
+class Role(StrEnum):
+    """What a user is; permissions.py says what each may do and see."""
+
+    ADMIN = "admin"
+    PROVINCE = "province"
+    PREFECTURE = "prefecture"
+    COUNTY = "county"
+    LIAISON = "liaison"
+    READER = "reader"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "系统管理员",
+    Role.PROVINCE: "省级协作办",
+    Role.PREFECTURE: "市(州)协作办",
+    Role.COUNTY: "县级协作办",
+    Role.LIAISON: "东部前方工作组",
+    Role.READER: "只读用户(领导)",
+}
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, TimestampMixin, VersionedMixin, db.Model):
+    """An account. ``scope_unit`` bounds what the user sees (see permissions.Scope)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(50))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(enum_column(Role, 20))
+    #: Prefecture or county (Sichuan) for office staff; East province or city for liaisons; optional for readers.
+    scope_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    #: Part of the login cookie; rotating it ends every session of the user (logout, password change, disable).
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
+    #: Set by an administrator's reset: the user must choose a new password at next login.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    scope_unit: Mapped["Unit | None"] = relationship()  # noqa: F821
+
+    AUDIT_LABELS = {
+        "username": "用户名",
+        "display_name": "姓名",
+        "role": "角色",
+        "scope_unit_id": "管辖范围",
+        "phone": "电话",
+        "is_active": "启用",
+        "must_change_password": "须修改密码",
+    }
+
+    def __repr__(self):
+        return f"<User {self.id} {self.username} {self.role}>"
+
+    def __str__(self):
+        return self.display_name or self.username
+
+    def get_id(self):
+        """Flask-Login session id: the token makes old cookies worthless once it is rotated."""
+        return f"{self.id}:{self.session_token}"
+
+
+class LoginAttempt(db.Model):
+    """One login attempt; recent failures per username and per address throttle further attempts."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_username_at", "username", "attempted_at"),
+        sa.Index("ix_login_attempts_ip_at", "ip", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(50))
+    ip: Mapped[str] = mapped_column(sa.String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,204 @@
+"""Authenticate, throttle, create and change users. Every change is audited; callers commit."""
+
+import re
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from registry.audit.services import apply_changes, record, snapshot
+from registry.auth.models import LoginAttempt, Role, User, new_session_token
+from registry.auth.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+from registry.counties.models import Unit
+from registry.database import utcnow
+from registry.extensions import db
+from registry.permissions import SCOPE_RULES
+from registry.services import ServiceError, check_version
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
+USER_FIELDS = (
+    "username",
+    "display_name",
+    "role",
+    "scope_unit_id",
+    "phone",
+    "is_active",
+)
+# A real hash to verify against when the username is unknown, so timing does not reveal which names exist.
+_DUMMY_HASH = None
+
+
+class LoginThrottled(Exception):
+    """Too many recent failures for this username or address."""
+
+
+def _recent_failures(column, value) -> int:
+    window = timedelta(minutes=current_app.config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    return db.session.scalar(
+        sa.select(sa.func.count(LoginAttempt.id)).where(
+            column == value,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.attempted_at >= utcnow() - window,
+        )
+    )
+
+
+def authenticate(username: str, password: str, ip: str) -> User | None:
+    """Return the user if the credentials are right; record the attempt either way.
+
+    :raise LoginThrottled: when recent failures for the username or the address reach the limit; the
+        password is then not checked at all.
+    """
+    global _DUMMY_HASH
+    username = username.strip()
+    cfg = current_app.config
+    if (
+        _recent_failures(LoginAttempt.username, username) >= cfg["LOGIN_FAILURE_LIMIT"]
+        or _recent_failures(LoginAttempt.ip, ip) >= cfg["LOGIN_IP_FAILURE_LIMIT"]
+    ):
+        record(
+            "login_throttled",
+            None,
+            actor=None,
+            entity_type="users",
+            summary=f"登录受限：{username}",
+        )
+        raise LoginThrottled()
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = hash_password(secrets.token_hex(8))
+        verify_password(_DUMMY_HASH, password)
+        ok = False
+    else:
+        ok = verify_password(user.password_hash, password) and user.is_active
+    db.session.add(LoginAttempt(username=username[:50], ip=ip[:64], succeeded=ok))
+    if not ok:
+        record(
+            "login_failed",
+            user,
+            actor=None,
+            entity_type="users",
+            summary=f"登录失败：{username}",
+        )
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    record("login", user, actor=user, summary="登录")
+    return user
+
+
+def end_sessions(user, *, actor, reason: str):
+    """Rotate the session token: every cookie issued to ``user`` stops working."""
+    user.session_token = new_session_token()
+    record("sessions_ended", user, actor=actor, summary=reason)
+
+
+def validate_user_data(data: dict, *, user: User | None = None):
+    """Check username, role and scope together; raise ServiceError naming the field."""
+    username = data.get("username", user.username if user else "")
+    if not USERNAME_RE.match(username or ""):
+        raise ServiceError("用户名须为 3–50 位字母、数字或 _ . -。", "username")
+    clash = db.session.scalar(sa.select(User.id).where(User.username == username))
+    if clash is not None and (user is None or clash != user.id):
+        raise ServiceError(f"用户名 {username} 已被使用。", "username")
+    role = Role(data.get("role", user.role if user else None))
+    scope_id = data.get("scope_unit_id", user.scope_unit_id if user else None)
+    scope = db.session.get(Unit, scope_id) if scope_id else None
+    if scope_id and scope is None:
+        raise ServiceError("所选管辖范围不存在。", "scope_unit_id")
+    if role in SCOPE_RULES:
+        side, kinds = SCOPE_RULES[role]
+        if scope is None or scope.side is not side or scope.kind not in kinds:
+            wanted = "、".join(k.label for k in kinds)
+            raise ServiceError(
+                f"{role.label}须指定{side.label}的{wanted}作为管辖范围。",
+                "scope_unit_id",
+            )
+    elif role in (Role.ADMIN, Role.PROVINCE) and scope is not None:
+        raise ServiceError(f"{role.label}管辖全省，不应指定管辖范围。", "scope_unit_id")
+    elif role is Role.READER and scope is not None and not scope.is_division:
+        raise ServiceError("只读用户的管辖范围须为省、市(州)或县。", "scope_unit_id")
+
+
+def create_user(data: dict, *, actor) -> User:
+    """Create a user with the given password (already confirmed by the caller)."""
+    validate_user_data(data)
+    problem = password_problem(data["password"], username=data["username"])
+    if problem:
+        raise ServiceError(problem, "password")
+    user = User(
+        **{name: data[name] for name in USER_FIELDS if name in data},
+        password_hash=hash_password(data["password"]),
+        password_changed_at=utcnow(),
+        must_change_password=data.get("must_change_password", False),
+    )
+    db.session.add(user)
+    db.session.flush()
+    record(
+        "create",
+        user,
+        actor=actor,
+        summary=f"新建用户 {user.username}",
+        changes=snapshot(user, USER_FIELDS),
+    )
+    return user
+
+
+def update_user(user: User, data: dict, *, actor, version=None) -> dict:
+    """Change profile, role, scope or active flag; disabling or changing role/scope ends the user's sessions."""
+    check_version(user, version)
+    validate_user_data(data, user=user)
+    if (
+        actor is not None
+        and actor.id == user.id
+        and (data.get("is_active") is False or data.get("role", user.role) != user.role)
+    ):
+        raise ServiceError("不能停用自己的账号或修改自己的角色。", "role")
+    changes = apply_changes(user, data, USER_FIELDS)
+    if changes:
+        record(
+            "update",
+            user,
+            actor=actor,
+            summary=f"修改用户 {user.username}",
+            changes=changes,
+        )
+        if {"is_active", "role", "scope_unit_id"} & changes.keys():
+            user.session_token = new_session_token()
+    return changes
+
+
+def change_password(user: User, current: str, new: str, *, actor) -> None:
+    """The user changes their own password; all their other sessions end."""
+    if not verify_password(user.password_hash, current):
+        raise ServiceError("当前密码不正确。", "current_password")
+    if current == new:
+        raise ServiceError("新密码不能与当前密码相同。", "new_password")
+    _set_password(user, new, actor=actor, summary="修改密码")
+    user.must_change_password = False
+
+
+def reset_password(user: User, *, actor) -> str:
+    """An administrator issues a one-time password; the user must change it at next login."""
+    temporary = "Tmp-" + secrets.token_urlsafe(9)
+    _set_password(user, temporary, actor=actor, summary=f"管理员重置 {user.username} 的密码")
+    user.must_change_password = True
+    return temporary
+
+
+def _set_password(user, password, *, actor, summary):
+    problem = password_problem(password, username=user.username)
+    if problem:
+        raise ServiceError(problem, "new_password")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.session_token = new_session_token()
+    record("password_change", user, actor=actor, summary=summary)

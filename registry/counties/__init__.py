@@ -1,0 +1,1 @@
+"""Reference geography: provinces, prefectures, counties and the organisations below them."""

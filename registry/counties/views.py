@@ -1,0 +1,263 @@
+"""Unit pages: the county list, a county's partners over time, and organisations added below counties."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import aliased, joinedload
+
+from registry.audit.queries import history_of
+from registry.counties import services
+from registry.counties.forms import CategoryForm, LocalUnitForm
+from registry.counties.models import (
+    CATEGORY_LABELS,
+    UNIT_KIND_LABELS,
+    CountyCategory,
+    Side,
+    Unit,
+    UnitKind,
+)
+from registry.extensions import db
+from registry.forms import BLANK, unit_choice
+from registry.pairings.models import Pairing
+from registry.pairings.services import overlaps, partners_during
+from registry.periods import Quarter
+from registry.permissions import (
+    can_manage_unit,
+    get_visible_or_404,
+    pairing_filter,
+    requires,
+    unit_filter,
+)
+from registry.services import ServiceError
+from registry.web import attach_error, like_pattern, paginate, sort_clause
+
+bp = Blueprint("counties", __name__, url_prefix="/units")
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    """Units in scope; by default Sichuan county-level units, the registry's main subject."""
+    args = {k: request.args.get(k, "").strip() for k in ("q", "side", "kind", "prefecture", "category", "paired")}
+    args["side"] = args["side"] or "west"
+    args["kind"] = args["kind"] or "county"
+    prefecture = aliased(Unit)
+    stmt = sa.select(Unit).outerjoin(prefecture, Unit.prefecture_id == prefecture.id).where(unit_filter(current_user))
+    if args["side"] in Side._value2member_map_:
+        stmt = stmt.where(Unit.side == args["side"])
+    if args["kind"] in UnitKind._value2member_map_:
+        stmt = stmt.where(Unit.kind == args["kind"])
+    if args["prefecture"].isdigit():
+        stmt = stmt.where(Unit.prefecture_id == int(args["prefecture"]))
+    if args["category"] in CountyCategory._value2member_map_:
+        stmt = stmt.where(Unit.category == args["category"])
+    if args["q"]:
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Unit.full_name.like(pattern), Unit.code.like(pattern)))
+    today = date.today()
+    current = sa.select(Pairing.id).where(
+        sa.or_(Pairing.west_unit_id == Unit.id, Pairing.east_unit_id == Unit.id),
+        overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
+    )
+    if args["paired"] == "yes":
+        stmt = stmt.where(current.exists())
+    elif args["paired"] == "no":
+        stmt = stmt.where(~current.exists())
+    sort, order = sort_clause(
+        {
+            "code": (Unit.code, Unit.id),
+            "name": (Unit.name, Unit.id),
+            "category": (Unit.category, Unit.code),
+        },
+        "code",
+    )
+    page = paginate(
+        stmt.options(joinedload(Unit.prefecture)).order_by(*order),
+        args={**args, "sort": sort},
+    )
+    partners = _current_partners([u.id for u in page.items], today)
+    prefectures = db.session.scalars(
+        sa.select(Unit)
+        .where(
+            Unit.kind == UnitKind.PREFECTURE,
+            Unit.side == args["side"] if args["side"] else sa.true(),
+        )
+        .where(unit_filter(current_user))
+        .order_by(Unit.code)
+    ).all()
+    return render_template(
+        "counties/index.html",
+        page=page,
+        args=args,
+        sort=sort,
+        partners=partners,
+        prefectures=prefectures,
+        categories=CATEGORY_LABELS,
+        kinds=UNIT_KIND_LABELS,
+    )
+
+
+def _current_partners(unit_ids: list[int], today: date) -> dict[int, list[Pairing]]:
+    """Current pairings of the listed units, in one query (either side)."""
+    if not unit_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Pairing)
+        .options(
+            joinedload(Pairing.east_unit),
+            joinedload(Pairing.west_unit),
+            joinedload(Pairing.programme),
+        )
+        .where(
+            sa.or_(Pairing.west_unit_id.in_(unit_ids), Pairing.east_unit_id.in_(unit_ids)),
+            overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
+            pairing_filter(current_user),
+        )
+        .order_by(Pairing.valid_from)
+    ).all()
+    result: dict[int, list[Pairing]] = {}
+    for pairing in rows:
+        for unit_id in (pairing.west_unit_id, pairing.east_unit_id):
+            if unit_id in unit_ids:
+                result.setdefault(unit_id, []).append(pairing)
+    return result
+
+
+@bp.route("/<int:unit_id>")
+@requires("records.view")
+def detail(unit_id):
+    """A unit with its partners over time, the partners of a chosen quarter, and its organisations."""
+    unit = get_visible_or_404(Unit, unit_id, unit_filter(current_user))
+    pairings = db.session.scalars(
+        sa.select(Pairing)
+        .options(
+            joinedload(Pairing.east_unit),
+            joinedload(Pairing.west_unit),
+            joinedload(Pairing.programme),
+        )
+        .where(
+            sa.or_(Pairing.west_unit_id == unit.id, Pairing.east_unit_id == unit.id),
+            pairing_filter(current_user),
+        )
+        .order_by(Pairing.valid_from, Pairing.id)
+    ).all()
+    quarter_text = request.args.get("quarter", "").strip()
+    quarter, quarter_error, quarter_partners = None, None, []
+    if quarter_text:
+        try:
+            quarter = Quarter.parse(quarter_text)
+        except ValueError as exc:
+            quarter_error = str(exc)
+        else:
+            quarter_partners = partners_during(
+                unit.id,
+                quarter,
+                include_parents=True,
+                where=pairing_filter(current_user),
+            )
+    children = db.session.scalars(
+        sa.select(Unit)
+        .where(Unit.parent_id == unit.id, unit_filter(current_user))
+        .order_by(Unit.code, Unit.kind, Unit.name)
+    ).all()
+    category_form = CategoryForm(
+        data={
+            "category": unit.category.value if unit.category else "",
+            "version": unit.version_id,
+        }
+    )
+    return render_template(
+        "counties/detail.html",
+        unit=unit,
+        pairings=pairings,
+        children=children,
+        quarter=quarter,
+        quarter_text=quarter_text,
+        quarter_error=quarter_error,
+        quarter_partners=quarter_partners,
+        category_form=category_form,
+        can_add_unit=unit.kind in (UnitKind.COUNTY, UnitKind.TOWNSHIP) and can_manage_unit(current_user, unit),
+        can_edit_unit=not unit.is_division and can_manage_unit(current_user, unit.parent),
+        history=history_of(unit),
+    )
+
+
+@bp.route("/<int:unit_id>/category", methods=["POST"])
+@requires("units.categorise")
+def set_category(unit_id):
+    unit = db.get_or_404(Unit, unit_id)
+    form = CategoryForm()
+    if not form.validate_on_submit():
+        flash(
+            "帮扶类别无效：" + "；".join(e for errors in form.errors.values() for e in errors),
+            "danger",
+        )
+        return redirect(url_for(".detail", unit_id=unit.id))
+    try:
+        services.set_category(unit, form.category.data, actor=current_user, version=form.version.data)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash("帮扶类别已保存。", "success")
+    return redirect(url_for(".detail", unit_id=unit.id))
+
+
+def _parent_choices():
+    """Counties and townships the user may add organisations under."""
+    stmt = (
+        sa.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.kind.in_((UnitKind.COUNTY, UnitKind.TOWNSHIP)), unit_filter(current_user))
+    )
+    units = [
+        u for u in db.session.scalars(stmt.order_by(Unit.code, Unit.full_name)) if can_manage_unit(current_user, u)
+    ]
+    return [BLANK] + [unit_choice(u) for u in units]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("units.manage")
+def create():
+    form = LocalUnitForm(
+        data={"parent_id": request.args.get("parent_id", type=int)} if request.method == "GET" else None
+    )
+    form.parent_id.choices = _parent_choices()
+    if form.validate_on_submit():
+        parent = db.session.get(Unit, form.parent_id.data)
+        if not can_manage_unit(current_user, parent):
+            abort(404)
+        try:
+            unit = services.create_local_unit(form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"已添加 {unit.full_name}。", "success")
+            return redirect(url_for(".detail", unit_id=unit.id))
+    return render_template("counties/form.html", form=form, unit=None)
+
+
+@bp.route("/<int:unit_id>/edit", methods=["GET", "POST"])
+@requires("units.manage")
+def edit(unit_id):
+    unit = get_visible_or_404(Unit, unit_id, unit_filter(current_user))
+    if unit.is_division or not can_manage_unit(current_user, unit.parent):
+        abort(403)
+    form = LocalUnitForm(obj=unit, data={"version": unit.version_id} if request.method == "GET" else None)
+    form.parent_id.choices = _parent_choices()
+    if form.validate_on_submit():
+        parent = db.session.get(Unit, form.parent_id.data)
+        if not can_manage_unit(current_user, parent):
+            abort(404)
+        try:
+            services.update_local_unit(unit, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("单位已保存。", "success")
+            return redirect(url_for(".detail", unit_id=unit.id))
+    return render_template("counties/form.html", form=form, unit=unit)

@@ -1,0 +1,56 @@
+"""Friendly error pages (400/403/404/405/409/413/429/500); a 500 rolls the transaction back."""
+
+from flask import render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from registry.extensions import db
+from registry.services import StaleEdit
+
+MESSAGES = {
+    400: ("请求无效", "提交的内容无法处理，请返回上一页检查后重试。"),
+    403: ("没有权限", "您的账号没有执行此操作的权限。如需开通，请联系系统管理员。"),
+    404: ("页面不存在", "您要找的页面或记录不存在，或不在您的管辖范围内。"),
+    405: ("操作方式不正确", "该页面不接受这种请求方式。"),
+    409: (
+        "记录已被他人修改",
+        "您打开页面后，这条记录已被其他人修改。请刷新页面查看最新内容后再修改。",
+    ),
+    413: ("文件过大", "上传的文件超过了大小限制。"),
+    429: ("请求过于频繁", "请稍后再试。"),
+    500: (
+        "系统错误",
+        "服务器处理请求时出错，操作未生效。请稍后重试；如果问题持续，请联系系统管理员。",
+    ),
+}
+
+
+def render_error(code: int, detail: str | None = None):
+    title, message = MESSAGES.get(code, MESSAGES[500])
+    if request.accept_mimetypes.best == "application/json":
+        return {"error": title, "message": detail or message}, code
+    return render_template("errors/error.html", code=code, title=title, message=detail or message), code
+
+
+def init_app(app):
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if exc.code in MESSAGES:
+            return render_error(exc.code)
+        return exc
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_error(400, "表单已过期或缺少安全令牌，请刷新页面后重新提交。")
+
+    @app.errorhandler(StaleEdit)
+    @app.errorhandler(StaleDataError)
+    def stale(exc):
+        db.session.rollback()
+        return render_error(409)
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        db.session.rollback()
+        return render_error(500)

@@ -1,0 +1,106 @@
+"""Base form and fields shared by every domain: stripped input, Chinese messages, optimistic-lock version."""
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField
+from wtforms.validators import ValidationError
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class BaseForm(FlaskForm):
+    """Every form strips surrounding whitespace and speaks Chinese (WTForms' zh catalogue)."""
+
+    class Meta:
+        locales = ("zh",)
+
+        def bind_field(self, form, unbound_field, options):
+            filters = unbound_field.kwargs.get("filters", [])
+            # Passwords are verified exactly as typed.
+            if strip not in filters and unbound_field.field_class is not PasswordField:
+                unbound_field.kwargs["filters"] = [strip, *filters]
+            return unbound_field.bind(form=form, **options)
+
+
+class VersionField(HiddenField):
+    """Carries the record's version through an edit form; services compare it before writing."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and valuelist[0]:
+            try:
+                self.data = int(valuelist[0])
+            except ValueError as exc:
+                raise ValueError("版本号无效，请刷新页面后重试。") from exc
+
+
+class ChineseDateField(DateField):
+    """A date input that reports bad input in Chinese."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError("日期格式应为 YYYY-MM-DD，例如 2024-03-31。") from exc
+
+
+class OptionalIntegerField(IntegerField):
+    """An integer id field whose blank value is None."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0]:
+            self.data = None
+            return
+        try:
+            self.data = int(valuelist[0])
+        except ValueError as exc:
+            self.data = None
+            raise ValueError("请输入整数。") from exc
+
+
+def not_after(other_field_name: str, message: str):
+    """Validator: this date field may not be earlier than another date field of the same form."""
+
+    def check(form, field):
+        other = form[other_field_name].data
+        if field.data and isinstance(other, date) and field.data < other:
+            raise ValidationError(message)
+
+    return check
+
+
+def optional_int(value):
+    """Coerce a select value to an int id, or None for the blank choice."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class IdSelectField(SelectField):
+    """A select of record ids; the blank choice means None. Choices are set by the view."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("choices", [])
+        super().__init__(label, validators, coerce=optional_int, **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError("所选项无效。") from exc
+
+
+def choice(value, label, group: str | None = None) -> SelectChoice:
+    """One <option>; ``group`` puts it in an <optgroup> (units are grouped by their parent)."""
+    return SelectChoice(value="" if value is None else value, label=label, optgroup=group)
+
+
+def unit_choice(unit) -> SelectChoice:
+    """A unit as an option, grouped under its parent (the parent relationship should be loaded)."""
+    return choice(unit.id, f"{unit.name}（{unit.kind.label}）", unit.parent.full_name if unit.parent else "省")
+
+
+BLANK = choice("", "请选择…")

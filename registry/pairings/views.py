@@ -1,0 +1,317 @@
+"""Pairing pages (list, detail, create, edit, end) and the programme list administrators maintain."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import aliased, joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import UNIT_KIND_LABELS, Side, Unit, UnitKind
+from registry.extensions import db
+from registry.forms import BLANK, choice, unit_choice
+from registry.pairings import services
+from registry.pairings.forms import EndPairingForm, PairingForm, ProgrammeForm
+from registry.pairings.models import Pairing, Programme
+from registry.permissions import (
+    PAIRING_LEVELS,
+    can_manage_pairing,
+    get_visible_or_404,
+    pairing_filter,
+    requires,
+    unit_filter,
+    unit_in_scope,
+)
+from registry.services import ServiceError
+from registry.web import attach_error, like_pattern, paginate, sort_clause
+
+bp = Blueprint("pairings", __name__)
+
+STATUS_LABELS = {"current": "有效", "ended": "已终止", "future": "未生效"}
+
+
+@bp.route("/pairings/")
+@requires("records.view")
+def index():
+    keys = (
+        "q",
+        "programme",
+        "level",
+        "status",
+        "east_province",
+        "west_prefecture",
+        "on",
+    )
+    args = {k: request.args.get(k, "").strip() for k in keys}
+    east, west = aliased(Unit), aliased(Unit)
+    stmt = (
+        sa.select(Pairing)
+        .join(east, Pairing.east_unit_id == east.id)
+        .join(west, Pairing.west_unit_id == west.id)
+        .where(pairing_filter(current_user))
+    )
+    if args["q"]:
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(
+            sa.or_(
+                east.full_name.like(pattern),
+                west.full_name.like(pattern),
+                Pairing.source.like(pattern),
+            )
+        )
+    if args["programme"].isdigit():
+        stmt = stmt.where(Pairing.programme_id == int(args["programme"]))
+    if args["level"] in UnitKind._value2member_map_:
+        stmt = stmt.where(Pairing.level == args["level"])
+    if args["east_province"].isdigit():
+        stmt = stmt.where(east.province_id == int(args["east_province"]))
+    if args["west_prefecture"].isdigit():
+        stmt = stmt.where(west.prefecture_id == int(args["west_prefecture"]))
+    today = date.today()
+    if args["status"] == "current":
+        stmt = stmt.where(services.overlaps(Pairing.valid_from, Pairing.valid_to, today, today))
+    elif args["status"] == "ended":
+        stmt = stmt.where(Pairing.valid_to < today)
+    elif args["status"] == "future":
+        stmt = stmt.where(Pairing.valid_from > today)
+    on_error = None
+    if args["on"]:
+        try:
+            on = date.fromisoformat(args["on"])
+        except ValueError:
+            on_error = "“有效日期”格式应为 YYYY-MM-DD。"
+        else:
+            stmt = stmt.where(services.overlaps(Pairing.valid_from, Pairing.valid_to, on, on))
+    sort, order = sort_clause(
+        {
+            "from": (Pairing.valid_from, Pairing.id),
+            "west": (west.code, west.full_name, Pairing.id),
+            "east": (east.code, east.full_name, Pairing.id),
+            "level": (Pairing.level, Pairing.id),
+        },
+        "-from",
+    )
+    stmt = stmt.options(
+        joinedload(Pairing.east_unit),
+        joinedload(Pairing.west_unit),
+        joinedload(Pairing.programme),
+    )
+    page = paginate(stmt.order_by(*order), args={**args, "sort": sort})
+    return render_template(
+        "pairings/index.html",
+        page=page,
+        args=args,
+        sort=sort,
+        on_error=on_error,
+        programmes=db.session.scalars(sa.select(Programme).order_by(Programme.name)).all(),
+        levels=UNIT_KIND_LABELS,
+        statuses=STATUS_LABELS,
+        east_provinces=db.session.scalars(
+            sa.select(Unit)
+            .where(
+                Unit.kind == UnitKind.PROVINCE,
+                Unit.side == Side.EAST,
+                unit_filter(current_user),
+            )
+            .order_by(Unit.code)
+        ).all(),
+        west_prefectures=db.session.scalars(
+            sa.select(Unit)
+            .where(
+                Unit.kind == UnitKind.PREFECTURE,
+                Unit.side == Side.WEST,
+                unit_filter(current_user),
+            )
+            .order_by(Unit.code)
+        ).all(),
+        can_create=bool(PAIRING_LEVELS.get(current_user.role)),
+    )
+
+
+@bp.route("/pairings/<int:pairing_id>")
+@requires("records.view")
+def detail(pairing_id):
+    pairing = get_visible_or_404(Pairing, pairing_id, pairing_filter(current_user))
+    end_form = EndPairingForm(data={"valid_to": date.today(), "version": pairing.version_id})
+    manageable = can_manage_pairing(current_user, level=pairing.level, west_unit=pairing.west_unit)
+    return render_template(
+        "pairings/detail.html",
+        pairing=pairing,
+        history=history_of(pairing),
+        end_form=end_form,
+        manageable=manageable,
+    )
+
+
+def _unit_choices(side: Side):
+    """Units of one side the user may pick: for Sichuan, those within the user's own scope."""
+    stmt = sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.side == side, Unit.is_active.is_(True))
+    units = db.session.scalars(stmt.order_by(Unit.code, Unit.full_name)).all()
+    if side is Side.WEST:
+        units = [u for u in units if unit_in_scope(current_user, u)]
+    return [BLANK] + [unit_choice(u) for u in units]
+
+
+def _prepare(form):
+    form.east_unit_id.choices = _unit_choices(Side.EAST)
+    form.west_unit_id.choices = _unit_choices(Side.WEST)
+    form.programme_id.choices = [BLANK] + [
+        choice(p.id, p.name)
+        for p in db.session.scalars(sa.select(Programme).order_by(Programme.name))
+        if p.is_active or p.id == form.programme_id.data
+    ]
+    allowed = PAIRING_LEVELS.get(current_user.role, frozenset())
+    form.level.choices = [choice(k.value, k.label) for k in UnitKind if k in allowed]
+
+
+def _allowed(data) -> bool:
+    west = db.session.get(Unit, data["west_unit_id"]) if data.get("west_unit_id") else None
+    return can_manage_pairing(current_user, level=data["level"], west_unit=west)
+
+
+@bp.route("/pairings/new", methods=["GET", "POST"])
+@requires("pairings.manage")
+def create():
+    form = PairingForm(
+        data={"west_unit_id": request.args.get("west_unit_id", type=int)} if request.method == "GET" else None
+    )
+    _prepare(form)
+    if form.validate_on_submit():
+        if not _allowed(form.data):
+            abort(403)
+        try:
+            pairing = services.create_pairing(form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("结对关系已保存。", "success")
+            return redirect(url_for(".detail", pairing_id=pairing.id))
+    return render_template("pairings/form.html", form=form, pairing=None)
+
+
+def _managed_or_abort(pairing_id):
+    pairing = get_visible_or_404(Pairing, pairing_id, pairing_filter(current_user))
+    if not can_manage_pairing(current_user, level=pairing.level, west_unit=pairing.west_unit):
+        abort(403)
+    return pairing
+
+
+@bp.route("/pairings/<int:pairing_id>/edit", methods=["GET", "POST"])
+@requires("pairings.manage")
+def edit(pairing_id):
+    pairing = _managed_or_abort(pairing_id)
+    form = PairingForm(
+        obj=pairing,
+        data={"version": pairing.version_id} if request.method == "GET" else None,
+    )
+    _prepare(form)
+    if form.validate_on_submit():
+        if not _allowed(form.data):
+            abort(403)
+        try:
+            services.update_pairing(pairing, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("结对关系已保存。", "success")
+            return redirect(url_for(".detail", pairing_id=pairing.id))
+    return render_template("pairings/form.html", form=form, pairing=pairing)
+
+
+@bp.route("/pairings/<int:pairing_id>/end", methods=["POST"])
+@requires("pairings.manage")
+def end(pairing_id):
+    pairing = _managed_or_abort(pairing_id)
+    form = EndPairingForm()
+    if form.validate_on_submit():
+        try:
+            services.end_pairing(
+                pairing,
+                form.valid_to.data,
+                actor=current_user,
+                version=form.version.data,
+            )
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(
+                f"结对关系已终止，最后有效日为 {form.valid_to.data.isoformat()}。",
+                "success",
+            )
+            return redirect(url_for(".detail", pairing_id=pairing.id))
+    return render_template(
+        "pairings/detail.html",
+        pairing=pairing,
+        history=history_of(pairing),
+        end_form=form,
+        manageable=True,
+    ), 422
+
+
+@bp.route("/programmes/")
+@requires("records.view")
+def programmes():
+    rows = db.session.execute(
+        sa.select(Programme, sa.func.count(Pairing.id))
+        .outerjoin(
+            Pairing,
+            sa.and_(Pairing.programme_id == Programme.id, pairing_filter(current_user)),
+        )
+        .group_by(Programme.id)
+        .order_by(Programme.starts_on.desc().nulls_last(), Programme.name)
+    ).all()
+    return render_template("pairings/programmes.html", rows=rows)
+
+
+def _province_choices():
+    provinces = db.session.scalars(
+        sa.select(Unit).where(Unit.kind == UnitKind.PROVINCE, Unit.side == Side.EAST).order_by(Unit.code)
+    )
+    return [choice("", "（不限）")] + [choice(u.id, u.name) for u in provinces]
+
+
+@bp.route("/programmes/new", methods=["GET", "POST"])
+@requires("programmes.manage")
+def create_programme():
+    form = ProgrammeForm()
+    form.east_province_id.choices = _province_choices()
+    if form.validate_on_submit():
+        try:
+            services.create_programme(form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("协作类型已添加。", "success")
+            return redirect(url_for(".programmes"))
+    return render_template("pairings/programme_form.html", form=form, programme=None)
+
+
+@bp.route("/programmes/<int:programme_id>/edit", methods=["GET", "POST"])
+@requires("programmes.manage")
+def edit_programme(programme_id):
+    programme = db.get_or_404(Programme, programme_id)
+    form = ProgrammeForm(
+        obj=programme,
+        data={"version": programme.version_id} if request.method == "GET" else None,
+    )
+    form.east_province_id.choices = _province_choices()
+    if form.validate_on_submit():
+        try:
+            services.update_programme(programme, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("协作类型已保存。", "success")
+            return redirect(url_for(".programmes"))
+    return render_template(
+        "pairings/programme_form.html",
+        form=form,
+        programme=programme,
+        history=history_of(programme),
+    )

@@ -1,0 +1,188 @@
+"""Who may do what (role permissions) and see which records (scope). The only place access rules live.
+
+Every list, detail page, export and report asks this module for its filter: ``pairing_filter(user)``,
+``unit_filter(user)`` and ``record_filter(user, county_col, pairing_col)`` for records of later modules.
+A record outside the user's scope is reported as missing (404), never as forbidden, so its existence leaks nothing.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user
+
+from registry.auth.models import Role
+from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
+from registry.extensions import db
+
+ALL_ROLES = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.PREFECTURE, Role.COUNTY})
+
+#: permission -> roles holding it
+PERMISSIONS = {
+    "records.view": ALL_ROLES,
+    "pairings.manage": STAFF,
+    "units.manage": STAFF | {Role.LIAISON},
+    "units.categorise": frozenset({Role.ADMIN}),
+    "programmes.manage": frozenset({Role.ADMIN}),
+    "users.manage": frozenset({Role.ADMIN}),
+    "audit.view": frozenset({Role.ADMIN}),
+}
+
+#: Pairing levels each staff role may create or change (within its scope).
+PAIRING_LEVELS = {
+    Role.ADMIN: frozenset(UnitKind),
+    Role.PROVINCE: frozenset(UnitKind),
+    Role.PREFECTURE: frozenset(UnitKind) - {UnitKind.PROVINCE, UnitKind.PREFECTURE},
+    Role.COUNTY: frozenset(UnitKind) - set(DIVISION_KINDS),
+}
+
+#: Roles that must have a scope unit, and the side and kinds it may be.
+SCOPE_RULES = {
+    Role.PREFECTURE: (Side.WEST, {UnitKind.PREFECTURE}),
+    Role.COUNTY: (Side.WEST, {UnitKind.COUNTY}),
+    Role.LIAISON: (
+        Side.EAST,
+        {UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY},
+    ),
+}
+
+
+def can(user, permission: str) -> bool:
+    """True if the user's role holds ``permission``."""
+    return bool(user and user.is_authenticated and user.role in PERMISSIONS[permission])
+
+
+def public(view):
+    """Mark a view as reachable without logging in (every other view requires a login)."""
+    view.is_public = True
+    return view
+
+
+def requires(permission: str):
+    """View decorator: 403 unless the current user holds ``permission``."""
+    if permission not in PERMISSIONS:
+        raise KeyError(permission)
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not can(current_user, permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission
+        return wrapped
+
+    return decorator
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What part of the registry a user sees: everything, or the units within one root unit on one side."""
+
+    root_id: int | None = None
+    root_kind: UnitKind | None = None
+    side: Side | None = None
+
+    @property
+    def is_all(self) -> bool:
+        return self.root_id is None
+
+    def units_within(self):
+        """SELECT of the ids of every unit inside the root (the root included)."""
+        column = {
+            UnitKind.PROVINCE: Unit.province_id,
+            UnitKind.PREFECTURE: Unit.prefecture_id,
+            UnitKind.COUNTY: Unit.county_id,
+        }.get(self.root_kind, Unit.id)
+        return sa.select(Unit.id).where(column == self.root_id)
+
+
+def scope_of(user) -> Scope:
+    """The user's scope; administrators, the province office and unscoped readers see everything."""
+    unit = user.scope_unit if user.role is not Role.ADMIN and user.role is not Role.PROVINCE else None
+    if unit is None:
+        return Scope()
+    return Scope(root_id=unit.id, root_kind=unit.kind, side=unit.side)
+
+
+def pairing_filter(user, pairing_cls=None):
+    """WHERE clause limiting pairings to the user's scope."""
+    from registry.pairings.models import Pairing
+
+    pairing_cls = pairing_cls or Pairing
+    scope = scope_of(user)
+    if scope.is_all:
+        return sa.true()
+    column = pairing_cls.west_unit_id if scope.side is Side.WEST else pairing_cls.east_unit_id
+    return column.in_(scope.units_within())
+
+
+def visible_pairing_ids(user):
+    """SELECT of the ids of the pairings the user sees."""
+    from registry.pairings.models import Pairing
+
+    return sa.select(Pairing.id).where(pairing_filter(user))
+
+
+def unit_filter(user):
+    """WHERE clause limiting units: those within the scope, and their partners in visible pairings."""
+    from registry.pairings.models import Pairing
+
+    scope = scope_of(user)
+    if scope.is_all:
+        return sa.true()
+    partner_column = Pairing.east_unit_id if scope.side is Side.WEST else Pairing.west_unit_id
+    partners = sa.select(partner_column).where(pairing_filter(user))
+    return sa.or_(Unit.id.in_(scope.units_within()), Unit.id.in_(partners))
+
+
+def unit_in_scope(user, unit) -> bool:
+    """True if ``unit`` lies within the user's own scope (not merely visible as a partner)."""
+    scope = scope_of(user)
+    if scope.is_all:
+        return True
+    return scope.root_id in {
+        unit.id,
+        unit.province_id,
+        unit.prefecture_id,
+        unit.county_id,
+    }
+
+
+def record_filter(user, county_col, pairing_col=None):
+    """WHERE clause for records located in a Sichuan unit and (optionally) attached to a pairing.
+
+    Sichuan staff see records located within their prefecture or county; liaisons see records attached to
+    pairings of their East province or city; everyone else sees all.
+    """
+    scope = scope_of(user)
+    if scope.is_all:
+        return sa.true()
+    if scope.side is Side.WEST:
+        return county_col.in_(scope.units_within())
+    if pairing_col is None:
+        return sa.false()
+    return pairing_col.in_(visible_pairing_ids(user))
+
+
+def get_visible_or_404(model, ident, where):
+    """Load ``model`` by primary key only if it satisfies ``where`` (a scope filter); 404 otherwise."""
+    obj = db.session.scalar(sa.select(model).where(model.id == ident, where))
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def can_manage_pairing(user, *, level, west_unit, east_unit=None) -> bool:
+    """May ``user`` create or change a pairing of this level with this Sichuan (and East) unit?"""
+    if not can(user, "pairings.manage") or level not in PAIRING_LEVELS.get(user.role, ()):
+        return False
+    return west_unit is not None and unit_in_scope(user, west_unit)
+
+
+def can_manage_unit(user, parent) -> bool:
+    """May ``user`` add or change an organisation located under ``parent``?"""
+    return can(user, "units.manage") and parent is not None and unit_in_scope(user, parent)

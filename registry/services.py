@@ -1,0 +1,23 @@
+"""Exceptions and helpers shared by every domain's services."""
+
+
+class ServiceError(ValueError):
+    """A business rule was violated; the message (Chinese) is shown to the user as is.
+
+    :param field: the form field the message belongs to, when there is one.
+    """
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class StaleEdit(Exception):
+    """The record changed since the form was loaded (shown as 409)."""
+
+
+def check_version(obj, version):
+    """Refuse an edit made on an older version of ``obj``."""
+    if version is not None and obj.version_id != version:
+        raise StaleEdit()

@@ -1,0 +1,29 @@
+// Small progressive enhancements; every page works without them.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Ask before destructive actions marked with data-confirm.
+  document.querySelectorAll("[data-confirm]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+  });
+
+  // Filter long <select> lists (hundreds of units) by typed text.
+  document.querySelectorAll("input.select-filter").forEach((input) => {
+    const select = document.getElementById(input.dataset.for);
+    if (!select) return;
+    input.addEventListener("input", () => {
+      const needle = input.value.trim();
+      let firstMatch = null;
+      for (const option of select.options) {
+        const show = !needle || option.value === "" || option.text.includes(needle);
+        option.hidden = !show;
+        if (show && option.value !== "" && firstMatch === null) firstMatch = option;
+      }
+      if (needle && firstMatch && (select.selectedOptions.length === 0 || select.selectedOptions[0].hidden)) {
+        select.value = firstMatch.value;
+      }
+    });
+  });
+});

@@ -1,0 +1,97 @@
+"""Plain factory functions: sensible defaults, keyword overrides, add and flush, return the object."""
+
+import itertools
+from datetime import date
+
+from registry.auth.models import Role
+from registry.auth.services import create_user
+from registry.counties.models import CountyCategory, Unit, UnitKind
+from registry.counties.services import add_division, create_local_unit
+from registry.pairings.services import create_pairing, create_programme
+
+PASSWORD = "correct-horse-battery"
+_seq = itertools.count(1)
+
+
+def make_division(code: str, name: str, kind: UnitKind, parent: Unit | None = None, category=None) -> Unit:
+    return add_division(code, name, kind, parent, category)
+
+
+def make_local(parent: Unit, name: str | None = None, kind: UnitKind = UnitKind.SCHOOL) -> Unit:
+    return create_local_unit({"name": name or f"单位{next(_seq)}", "kind": kind, "parent_id": parent.id}, actor=None)
+
+
+def make_programme(name: str | None = None, **overrides):
+    data = {"name": name or f"协作{next(_seq)}", "is_active": True, "description": ""} | overrides
+    return create_programme(data, actor=None)
+
+
+def make_pairing(east: Unit, west: Unit, programme, *, level=None, valid_from=date(2021, 4, 1), valid_to=None, **kw):
+    data = {
+        "east_unit_id": east.id,
+        "west_unit_id": west.id,
+        "programme_id": programme.id,
+        "level": level or west.kind,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "source": kw.get("source", ""),
+        "note": kw.get("note", ""),
+    }
+    return create_pairing(data, actor=None)
+
+
+def make_user(role: Role = Role.ADMIN, scope: Unit | None = None, username: str | None = None, **overrides):
+    data = {
+        "username": username or f"user{next(_seq)}",
+        "display_name": overrides.pop("display_name", "测试用户"),
+        "role": role,
+        "scope_unit_id": scope.id if scope else None,
+        "password": overrides.pop("password", PASSWORD),
+    } | overrides
+    return create_user(data, actor=None)
+
+
+class World:
+    """A small registry with one Zhejiang pairing (in Liangshan) and one Guangdong pairing (in Guangyuan).
+
+    Scoped users (Liangshan prefecture, Zhaojue county, Zhejiang liaison, Liangshan reader) see pairing ``a``
+    and must not see pairing ``b``.
+    """
+
+    def __init__(self):
+        self.sichuan = make_division("510000", "四川省", UnitKind.PROVINCE)
+        self.liangshan = make_division("513400", "凉山彝族自治州", UnitKind.PREFECTURE, self.sichuan)
+        self.zhaojue = make_division("513431", "昭觉县", UnitKind.COUNTY, self.liangshan, CountyCategory.NATIONAL_KEY)
+        self.butuo = make_division("513429", "布拖县", UnitKind.COUNTY, self.liangshan, CountyCategory.NATIONAL_KEY)
+        self.guangyuan = make_division("510800", "广元市", UnitKind.PREFECTURE, self.sichuan)
+        self.cangxi = make_division("510824", "苍溪县", UnitKind.COUNTY, self.guangyuan, CountyCategory.OTHER_LIFTED)
+        self.zhejiang = make_division("330000", "浙江省", UnitKind.PROVINCE)
+        self.ningbo = make_division("330200", "宁波市", UnitKind.PREFECTURE, self.zhejiang)
+        self.yuyao = make_division("330281", "余姚市", UnitKind.COUNTY, self.ningbo)
+        self.cixi = make_division("330282", "慈溪市", UnitKind.COUNTY, self.ningbo)
+        self.guangdong = make_division("440000", "广东省", UnitKind.PROVINCE)
+        self.foshan = make_division("440600", "佛山市", UnitKind.PREFECTURE, self.guangdong)
+        self.shunde = make_division("440606", "顺德区", UnitKind.COUNTY, self.foshan)
+        self.zhaojue_school = make_local(self.zhaojue, "昭觉县民族中学")
+        self.cangxi_school = make_local(self.cangxi, "苍溪中学")
+        self.yuyao_school = make_local(self.yuyao, "余姚中学")
+        self.zc = make_programme("浙川东西部协作", east_province_id=self.zhejiang.id, starts_on=date(2021, 4, 1))
+        self.yc = make_programme(
+            "粤川东西部扶贫协作",
+            east_province_id=self.guangdong.id,
+            starts_on=date(2010, 1, 1),
+            ends_on=date(2021, 3, 31),
+        )
+        self.a = make_pairing(self.yuyao, self.zhaojue, self.zc)
+        self.b = make_pairing(
+            self.shunde, self.cangxi, self.yc, valid_from=date(2016, 8, 1), valid_to=date(2020, 12, 31)
+        )
+        self.admin = make_user(Role.ADMIN, username="admin")
+        self.province = make_user(Role.PROVINCE, username="province")
+        self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")
+        self.county = make_user(Role.COUNTY, self.zhaojue, username="county")
+        self.liaison = make_user(Role.LIAISON, self.zhejiang, username="liaison")
+        self.reader = make_user(Role.READER, self.liangshan, username="reader")
+
+    def users(self):
+        return {r: getattr(self, r) for r in ("admin", "province", "prefecture", "county", "liaison", "reader")}

@@ -1,0 +1,142 @@
+"""Every endpoint × anonymous and each role × an in-scope and an out-of-scope record.
+
+The rules below are generated from the URL map: an endpoint added without a rule here fails
+``test_every_endpoint_has_a_rule``, so nobody can add a page and forget who may see it.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+OK, FORBIDDEN, MISSING = "ok", 403, 404
+ROLES = ("admin", "province", "prefecture", "county", "liaison", "reader")
+SCOPED = {"prefecture", "county", "liaison", "reader"}
+PUBLIC = {"static", "auth.login", "main.healthz"}
+
+
+@dataclass
+class Rule:
+    """How an endpoint answers each role for record A (in every scope) and record B (outside scoped users')."""
+
+    method: str = "GET"
+    #: URL argument name -> world attribute for record A and for record B.
+    params: dict = field(default_factory=dict)
+    #: role -> (outcome for A, outcome for B)
+    expect: dict = field(default_factory=dict)
+
+
+def everyone():
+    return {r: (OK, OK) for r in ROLES}
+
+
+def scoped_records():
+    """Visible to all roles, but B is missing for scoped users."""
+    return {r: (OK, MISSING if r in SCOPED else OK) for r in ROLES}
+
+
+def only(*roles, scoped_b=False):
+    return {
+        r: ((OK, MISSING if (scoped_b and r in SCOPED) else OK) if r in roles else (FORBIDDEN, FORBIDDEN))
+        for r in ROLES
+    }
+
+
+RULES = {
+    "main.index": Rule(expect=everyone()),
+    "auth.logout": Rule("POST", expect=everyone()),
+    "auth.change_password": Rule(expect=everyone()),
+    "auth.users": Rule(expect=only("admin")),
+    "auth.create_user": Rule(expect=only("admin")),
+    "auth.user_detail": Rule(params={"user_id": ("county", "liaison")}, expect=only("admin")),
+    "auth.edit_user": Rule(params={"user_id": ("county", "liaison")}, expect=only("admin")),
+    "auth.reset_password": Rule("POST", {"user_id": ("county", "liaison")}, only("admin")),
+    "auth.end_user_sessions": Rule("POST", {"user_id": ("county", "liaison")}, only("admin")),
+    "counties.index": Rule(expect=everyone()),
+    "counties.detail": Rule(params={"unit_id": ("zhaojue", "cangxi")}, expect=scoped_records()),
+    "counties.set_category": Rule("POST", {"unit_id": ("zhaojue", "cangxi")}, only("admin")),
+    "counties.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+    "counties.edit": Rule(
+        params={"unit_id": ("zhaojue_school", "cangxi_school")},
+        expect={
+            "admin": (OK, OK),
+            "province": (OK, OK),
+            "prefecture": (OK, MISSING),
+            "county": (OK, MISSING),
+            # A Zhaojue school is no partner of a Zhejiang unit: invisible to the liaison.
+            "liaison": (MISSING, MISSING),
+            "reader": (FORBIDDEN, FORBIDDEN),
+        },
+    ),
+    "pairings.index": Rule(expect=everyone()),
+    "pairings.detail": Rule(params={"pairing_id": ("a", "b")}, expect=scoped_records()),
+    "pairings.create": Rule(expect=only("admin", "province", "prefecture", "county")),
+    "pairings.edit": Rule(
+        params={"pairing_id": ("a", "b")},
+        expect={
+            "admin": (OK, OK),
+            "province": (OK, OK),
+            "prefecture": (OK, MISSING),
+            # County offices manage pairings below county level only.
+            "county": (FORBIDDEN, MISSING),
+            "liaison": (FORBIDDEN, FORBIDDEN),
+            "reader": (FORBIDDEN, FORBIDDEN),
+        },
+    ),
+    "pairings.programmes": Rule(expect=everyone()),
+    "pairings.create_programme": Rule(expect=only("admin")),
+    "pairings.edit_programme": Rule(params={"programme_id": ("zc", "yc")}, expect=only("admin")),
+    "audit.index": Rule(expect=only("admin")),
+}
+RULES["pairings.end"] = Rule("POST", RULES["pairings.edit"].params, RULES["pairings.edit"].expect)
+
+
+def test_every_endpoint_has_a_rule(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    missing = endpoints - PUBLIC - RULES.keys()
+    assert not missing, f"endpoints without an authorization rule: {sorted(missing)}"
+    assert not (RULES.keys() - endpoints), "rules for endpoints that no longer exist"
+
+
+def test_public_endpoints_are_marked_public(app):
+    for endpoint in PUBLIC - {"static"}:
+        assert getattr(app.view_functions[endpoint], "is_public", False), endpoint
+    for endpoint, view in app.view_functions.items():
+        if endpoint not in PUBLIC:
+            assert not getattr(view, "is_public", False), f"{endpoint} is public but has no PUBLIC entry"
+
+
+def _url(app, endpoint, rule, world, which):
+    from flask import url_for
+
+    args = {name: getattr(world, pair[which]) for name, pair in rule.params.items()}
+    with app.test_request_context():
+        return url_for(endpoint, **args)
+
+
+def _check(response, expected, what):
+    if expected == OK:
+        assert response.status_code in (200, 302, 303, 422), f"{what}: {response.status_code}"
+        if response.status_code in (302, 303):
+            assert "/login" not in response.headers["Location"] or "logout" in what, what
+    else:
+        assert response.status_code == expected, f"{what}: {response.status_code} != {expected}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(RULES))
+def test_anonymous_is_sent_to_login(app, client, world, endpoint):
+    rule = RULES[endpoint]
+    url = _url(app, endpoint, rule, world, 0)
+    response = client.open(url, method=rule.method)
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(RULES))
+def test_role_matrix(app, world, as_user, endpoint, role):
+    rule = RULES[endpoint]
+    for which in (0, 1) if rule.params else (0,):
+        client = as_user(role)
+        url = _url(app, endpoint, rule, world, which)
+        response = client.open(url, method=rule.method)
+        _check(response, rule.expect[role][which], f"{role} {rule.method} {url}")

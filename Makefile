@@ -1,0 +1,67 @@
+# 东西部协作台账 — `make run` serves the app with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# PostgreSQL the suite also runs against (CI: PostgreSQL 15, trust auth). SKIP_POSTGRES=1 skips it locally.
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Debian packages: CJK font and HarfBuzz subsetting for PDFs (WeasyPrint); Chromium and poppler for tests.
+RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+TEST_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils
+
+.PHONY: run test lint format test-sqlite test-postgres system-run system-test db-upgrade demo clean
+
+run: system-run $(VENV)/.installed db-upgrade demo
+	@echo "东西部协作台账：http://$(HOST):$(PORT)/  （Ctrl-C 停止）"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: system-test $(VENV)/.installed lint test-sqlite test-postgres
+
+# Installs what is missing when run as root; otherwise says what to install.
+system-run system-test: system-%:
+	@pkgs="$(if $(filter run,$*),$(RUN_PACKAGES),$(TEST_PACKAGES))"; missing=""; \
+	for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "安装系统软件包:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "缺少系统软件包:$$missing —— 请用 root 运行 make，或执行 sudo apt-get install$$missing"; exit 1; fi
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "需要 Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+db-upgrade: $(VENV)/.installed
+	$(FLASK) db upgrade
+
+demo: $(VENV)/.installed
+	$(FLASK) geo load
+	$(FLASK) demo load
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check registry tests migrations bench
+	$(BIN)/ruff format --check registry tests migrations bench
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix registry tests migrations bench
+	$(BIN)/ruff format registry tests migrations bench
+
+test-sqlite: $(VENV)/.installed
+	@echo "== 测试：SQLite =="
+	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: $(VENV)/.installed
+	@if [ "$(SKIP_POSTGRES)" = 1 ]; then echo "== 跳过 PostgreSQL（SKIP_POSTGRES=1）=="; exit 0; fi; \
+	echo "== 测试：PostgreSQL ($(PG_TEST_URL)) =="; \
+	$(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
+	  || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
+	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

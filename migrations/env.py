@@ -94,6 +94,9 @@ def run_migrations_online():
             # Batch migrations copy tables; enforced foreign keys would break that (Alembic docs,
             # "Dealing with Referencing Foreign Keys"). The app itself keeps them on.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # End the implicit transaction the PRAGMA opened, or Alembic would run inside it and
+            # the version row would be rolled back when the connection closes.
+            connection.commit()
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -15,7 +15,7 @@ from tests.factories import PASSWORD, World
 TEST_DATABASE_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
 
 
-def test_config(database_url: str, instance_path: str) -> dict:
+def make_test_config(database_url: str) -> dict:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -43,7 +43,7 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
-    app = create_app(test_config(database_url, str(tmp_path_factory.mktemp("instance"))))
+    app = create_app(make_test_config(database_url))
     with app.app_context():
         drop_everything(db.engine)
         upgrade()

@@ -1,0 +1,225 @@
+"""Login, throttling, sessions, passwords, safe redirects, CSRF and the user administration pages."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from registry.audit.models import AuditEvent
+from registry.auth.models import LoginAttempt, Role, User
+from registry.auth.passwords import hash_password, password_problem
+from registry.database import utcnow
+from registry.extensions import db
+from tests.conftest import login
+from tests.factories import PASSWORD
+
+
+def _user(app, username) -> User:
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        db.session.expunge(user)
+        return user
+
+
+def test_login_success_redirects_and_records(app, client, world):
+    response = login(client, "county")
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "login")).actor_name == "测试用户"
+        assert db.session.scalar(sa.select(LoginAttempt.succeeded)) is True
+
+
+def test_wrong_password_is_refused_without_saying_which_part(app, client, world):
+    for username in ("county", "nobody"):
+        response = login(client, username, "wrong-password-123")
+        assert response.status_code == 200
+        assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login_failed")) == 2
+
+
+def test_throttle_after_repeated_failures_is_kept_in_the_database(app, client, world):
+    for _ in range(app.config["LOGIN_FAILURE_LIMIT"]):
+        login(client, "county", "wrong-password-123")
+    response = login(client, "county")  # right password, but throttled
+    assert response.status_code == 429
+    assert "登录失败次数过多" in response.get_data(as_text=True)
+    # Another client (another worker, another browser) is throttled too: the counter lives in the database.
+    assert login(app.test_client(), "county").status_code == 429
+    with app.app_context():
+        old = utcnow() - timedelta(minutes=app.config["LOGIN_FAILURE_WINDOW_MINUTES"] + 1)
+        db.session.execute(sa.update(LoginAttempt).values(attempted_at=old))
+        db.session.commit()
+    assert login(client, "county").status_code in (302, 303)
+
+
+def test_disabled_account_cannot_log_in(app, client, world):
+    with app.app_context():
+        db.session.get(User, world.county).is_active = False
+        db.session.commit()
+    assert "用户名或密码错误" in login(client, "county").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "http:/evil", "evil"],
+)
+def test_next_never_leaves_the_site(client, world, target):
+    response = client.post("/login", query_string={"next": target}, data={"username": "county", "password": PASSWORD})
+    assert response.headers["Location"] == "/"
+
+
+def test_next_within_the_site_is_followed(client, world):
+    response = client.post(
+        "/login", query_string={"next": "/pairings/?page=2"}, data={"username": "county", "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/pairings/?page=2"
+
+
+def test_logout_invalidates_a_captured_cookie(app, world):
+    browser = app.test_client()
+    login(browser, "county")
+    stolen = browser.get_cookie("session").value
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/").status_code == 200
+    assert browser.post("/logout").status_code in (302, 303)
+    assert thief.get("/").status_code == 302
+
+
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, world):
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, "county")
+    login(phone, "county")
+    response = laptop.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a new long passphrase",
+            "confirm": "a new long passphrase",
+        },
+    )
+    assert response.status_code in (302, 303)
+    assert laptop.get("/").status_code == 200
+    assert phone.get("/").status_code == 302
+    assert login(app.test_client(), "county", "a new long passphrase").status_code in (302, 303)
+
+
+def test_password_change_errors_are_shown_in_chinese(client, world):
+    login(client, "county")
+    text = client.post(
+        "/account/password", data={"current_password": "wrong", "new_password": "abc", "confirm": "abd"}
+    ).get_data(as_text=True)
+    assert "两次输入的新密码不一致" in text
+    text = client.post(
+        "/account/password", data={"current_password": "wrong-one-here", "new_password": "x" * 12, "confirm": "x" * 12}
+    ).get_data(as_text=True)
+    assert "当前密码不正确" in text
+
+
+def test_admin_disabling_a_user_ends_their_session(app, world):
+    user, admin = app.test_client(), app.test_client()
+    login(user, "county")
+    login(admin, "admin")
+    account = _user(app, "county")
+    response = admin.post(
+        f"/admin/users/{world.county}/edit",
+        data={
+            "username": "county",
+            "display_name": "测试用户",
+            "role": "county",
+            "scope_unit_id": str(world.zhaojue),
+            "phone": "",
+            "version": str(account.version_id),
+        },
+    )
+    assert response.status_code in (302, 303)
+    assert user.get("/").status_code == 302
+
+
+def test_reset_password_forces_a_change_at_next_login(app, world):
+    admin = app.test_client()
+    login(admin, "admin")
+    response = admin.post(f"/admin/users/{world.county}/reset-password", follow_redirects=True)
+    text = response.get_data(as_text=True)
+    temporary = text.split("临时密码：")[1].split("（")[0]
+    user = app.test_client()
+    assert login(user, "county", temporary).status_code in (302, 303)
+    assert user.get("/pairings/").headers["Location"] == "/account/password"
+    user.post(
+        "/account/password",
+        data={"current_password": temporary, "new_password": "fresh passphrase 1", "confirm": "fresh passphrase 1"},
+    )
+    assert user.get("/pairings/").status_code == 200
+
+
+def test_login_expires_after_the_absolute_lifetime(app, client, world):
+    login(client, "county")
+    with client.session_transaction() as session:
+        session["login_at"] -= app.config["LOGIN_MAX_AGE"].total_seconds() + 1
+    response = client.get("/pairings/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_csrf_is_required_when_enabled(app, client, world):
+    login(client, "county")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = client.post("/logout")
+        assert response.status_code == 400
+        assert "安全令牌" in response.get_data(as_text=True)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_passwords_are_hashed_with_argon2id_at_rfc9106_strength(app):
+    with app.app_context():
+        app.config.update(ARGON2_TIME_COST=3, ARGON2_MEMORY_COST=65536, ARGON2_PARALLELISM=4)
+        try:
+            assert hash_password("a long passphrase").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        finally:
+            app.config.update(ARGON2_TIME_COST=1, ARGON2_MEMORY_COST=1024, ARGON2_PARALLELISM=1)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short", "至少需要"), ("1234567890", "过于常见"), ("aaaaaaaaaaaa", "过于常见"), ("zhaojue-2024-x", "用户名")],
+)
+def test_password_policy(app, password, message):
+    with app.app_context():
+        assert message in password_problem(password, username="zhaojue")
+
+
+def test_admin_creates_a_user_with_a_scope_check(app, client, world):
+    login(client, "admin")
+    base = {"username": "newcounty", "display_name": "新用户", "role": "county", "password": "a good passphrase"}
+    text = client.post("/admin/users/new", data=base).get_data(as_text=True)
+    assert "县级协作办须指定四川的县(市、区)作为管辖范围" in text
+    text = client.post("/admin/users/new", data={**base, "scope_unit_id": str(world.yuyao)}).get_data(as_text=True)
+    assert "须指定四川" in text
+    response = client.post("/admin/users/new", data={**base, "scope_unit_id": str(world.zhaojue)})
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == "newcounty"))
+        assert user.role is Role.COUNTY and user.must_change_password
+
+
+def test_users_list_filters(client, world):
+    login(client, "admin")
+    text = client.get("/admin/users/?role=liaison").get_data(as_text=True)
+    assert "liaison" in text and ">county<" not in text
+
+
+def test_create_admin_command(app, runner):
+    result = runner.invoke(args=["create-admin", "chief", "--password", "a good passphrase"])
+    assert result.exit_code == 0, result.output
+    assert "已创建管理员 chief" in result.output
+    again = runner.invoke(args=["create-admin", "chief", "--password", "a good passphrase"])
+    assert again.exit_code == 1 and "已被使用" in again.output
+    weak = runner.invoke(args=["create-admin", "other", "--password", "short"])
+    assert weak.exit_code == 1 and "至少需要" in weak.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1

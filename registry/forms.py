@@ -3,7 +3,7 @@
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField
+from wtforms import DateField, HiddenField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import ValidationError
 
 
@@ -38,27 +38,12 @@ class VersionField(HiddenField):
 
 
 class ChineseDateField(DateField):
-    """A date input that reports bad input in Chinese."""
+    """A date input that reports bad input in Chinese. Pair it with InputRequired, not DataRequired,
+    which would replace the format message with "required"."""
 
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError as exc:
-            raise ValueError("日期格式应为 YYYY-MM-DD，例如 2024-03-31。") from exc
-
-
-class OptionalIntegerField(IntegerField):
-    """An integer id field whose blank value is None."""
-
-    def process_formdata(self, valuelist):
-        if not valuelist or not valuelist[0]:
-            self.data = None
-            return
-        try:
-            self.data = int(valuelist[0])
-        except ValueError as exc:
-            self.data = None
-            raise ValueError("请输入整数。") from exc
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("invalid_value_message", "日期格式应为 YYYY-MM-DD，例如 2024-03-31。")
+        super().__init__(label, validators, **kwargs)
 
 
 def not_after(other_field_name: str, message: str):

@@ -1,7 +1,7 @@
 """Pairing, end-of-pairing and programme forms."""
 
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from registry.counties.models import UnitKind
 from registry.forms import (
@@ -19,7 +19,7 @@ class PairingForm(BaseForm):
     west_unit_id = IdSelectField("四川单位", validators=[DataRequired("请选择四川单位。")])
     level = SelectField("结对层级", choices=[choice(k.value, k.label) for k in UnitKind], coerce=UnitKind)
     programme_id = IdSelectField("协作类型", validators=[DataRequired("请选择协作类型。")])
-    valid_from = ChineseDateField("起始日期", validators=[DataRequired("请填写起始日期。")])
+    valid_from = ChineseDateField("起始日期", validators=[InputRequired("请填写起始日期。")])
     valid_to = ChineseDateField(
         "终止日期",
         validators=[Optional(), not_after("valid_from", "终止日期不能早于起始日期。")],
@@ -31,7 +31,7 @@ class PairingForm(BaseForm):
 
 
 class EndPairingForm(BaseForm):
-    valid_to = ChineseDateField("终止日期（最后有效日）", validators=[DataRequired("请填写终止日期。")])
+    valid_to = ChineseDateField("终止日期（最后有效日）", validators=[InputRequired("请填写终止日期。")])
     version = VersionField()
 
 

@@ -8,7 +8,8 @@ from wtforms.validators import ValidationError
 
 
 def strip(value):
-    return value.strip() if isinstance(value, str) else value
+    # Exactly str: coerced values such as StrEnum members must keep their type.
+    return value.strip() if type(value) is str else value
 
 
 class BaseForm(FlaskForm):

@@ -185,9 +185,9 @@ def create_local_unit(data: dict, *, actor) -> Unit:
     parent = _check_local(data)
     unit = Unit(name=data["name"], kind=data["kind"], parent=parent, note=data.get("note") or "")
     _place(unit, parent)
+    _set_ancestors(unit, parent)  # an organisation's ancestors are all above it: no id needed yet
     db.session.add(unit)
     db.session.flush()
-    _set_ancestors(unit, parent)
     record(
         "create",
         unit,

@@ -86,7 +86,8 @@ def choice(value, label, group: str | None = None) -> SelectChoice:
 
 def unit_choice(unit) -> SelectChoice:
     """A unit as an option, grouped under its parent (the parent relationship should be loaded)."""
-    return choice(unit.id, f"{unit.name}（{unit.kind.label}）", unit.parent.full_name if unit.parent else "省")
+    label = unit.name if unit.is_division else f"{unit.name}（{unit.kind.label}）"
+    return choice(unit.id, label, unit.parent.full_name if unit.parent else "省")
 
 
 BLANK = choice("", "请选择…")

@@ -1,0 +1,124 @@
+"""How each built-in indicator's actual figure is computed from records.
+
+A calculator takes ``(counties, programme_id, period)`` — a SELECT of Sichuan county ids, the agreement's
+programme and the date range — and returns an integer (分 for money). Modules register theirs with
+``@calculator("code")``; an indicator without one is reported as not yet available, never as zero.
+"""
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from registry.extensions import db
+from registry.periods import Period
+
+Calculator = Callable[[sa.Select, int, Period], int]
+CALCULATORS: dict[str, Calculator] = {}
+#: Why an indicator has no figure yet, by code (shown in place of a number).
+PENDING = {
+    "labour_total": "劳务协作模块上线后自动统计",
+    "labour_lifted": "劳务协作模块上线后自动统计",
+    "consumption": "消费帮扶模块上线后自动统计",
+    "cadres": "人才交流模块上线后自动统计",
+    "professionals": "人才交流模块上线后自动统计",
+}
+
+
+def calculator(code: str):
+    """Register the function computing indicator ``code``."""
+
+    def register(fn: Calculator) -> Calculator:
+        CALCULATORS[code] = fn
+        return fn
+
+    return register
+
+
+@calculator("fiscal_funds")
+def fiscal_funds(counties, programme_id, period) -> int:
+    """东部财政援助资金 arrived (到位) in the period, for the programme's projects in the counties."""
+    from registry.projects.models import FundSource, FundStage, FundTransaction, Project
+
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(FundTransaction.amount_fen), 0))
+        .join(Project, Project.id == FundTransaction.project_id)
+        .where(
+            Project.county_id.in_(counties),
+            Project.programme_id == programme_id,
+            FundTransaction.source == FundSource.EAST_FISCAL,
+            FundTransaction.stage == FundStage.ARRIVED,
+            FundTransaction.occurred_on.between(period.start, period.end),
+        )
+    )
+
+
+@calculator("project_count")
+def project_count(counties, programme_id, period) -> int:
+    """Projects of the period's year approved (立项) by its end and not terminated by then."""
+    from registry.projects.models import Project, ProjectStatus, StatusChange
+
+    def stepped(status):
+        return (
+            sa.select(StatusChange.id)
+            .where(
+                StatusChange.project_id == Project.id,
+                StatusChange.to_status == status,
+                StatusChange.changed_on <= period.end,
+            )
+            .exists()
+        )
+
+    return db.session.scalar(
+        sa.select(sa.func.count(Project.id)).where(
+            Project.county_id.in_(counties),
+            Project.programme_id == programme_id,
+            Project.year == period.start.year,
+            stepped(ProjectStatus.APPROVED),
+            ~stepped(ProjectStatus.TERMINATED),
+        )
+    )
+
+
+def _entries(code: str, *, distinct_subjects: bool = False):
+    def compute(counties, programme_id, period) -> int:
+        from registry.agreements.models import Indicator, IndicatorEntry
+        from registry.pairings.models import Pairing
+
+        value = (
+            sa.func.count(sa.distinct(IndicatorEntry.subject))
+            if distinct_subjects
+            else sa.func.sum(IndicatorEntry.value)
+        )
+        return db.session.scalar(
+            sa.select(sa.func.coalesce(value, 0))
+            .join(Indicator, Indicator.id == IndicatorEntry.indicator_id)
+            .join(Pairing, Pairing.id == IndicatorEntry.pairing_id)
+            .where(
+                Indicator.code == code,
+                IndicatorEntry.county_id.in_(counties),
+                Pairing.programme_id == programme_id,
+                IndicatorEntry.occurred_on.between(period.start, period.end),
+            )
+        )
+
+    return compute
+
+
+#: Built-in indicators computed from IndicatorEntry rows (引导企业数: distinct enterprises; 投资额: sum).
+ENTRY_CODES = {"enterprises", "investment"}
+CALCULATORS["enterprises"] = _entries("enterprises", distinct_subjects=True)
+CALCULATORS["investment"] = _entries("investment")
+
+
+def takes_entries(indicator) -> bool:
+    """True if the indicator's figure comes from dated entries rather than a module's records."""
+    return indicator.code in ENTRY_CODES or not indicator.is_builtin
+
+
+def for_indicator(indicator) -> Calculator | None:
+    """The calculator of an indicator: its registered one, or a sum of entries for administrator-added ones."""
+    if indicator.code in CALCULATORS:
+        return CALCULATORS[indicator.code]
+    if not indicator.is_builtin:
+        return _entries(indicator.code)
+    return None

@@ -1,0 +1,100 @@
+"""Exact money: integer 分 in the database, 元 typed in forms, 万元 (county) and 亿元 (province) on screen."""
+
+import re
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from wtforms import StringField
+
+#: Largest amount accepted anywhere: 1,000 亿元 — far above any single record, well inside BIGINT.
+MAX_FEN = 100_000_000_000 * 100
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class MoneyError(ValueError):
+    """The text is not an amount; the message says why, in Chinese."""
+
+
+def parse_yuan(text, *, allow_negative: bool = False) -> int:
+    """Read an amount in 元 ("1,234.56", "１２３４.5", "1234") into 分; refuse more than two decimals."""
+    if text is None:
+        raise MoneyError("请填写金额。")
+    if isinstance(text, int | Decimal):
+        value = Decimal(text)
+    else:
+        cleaned = unicodedata.normalize("NFKC", str(text)).strip().replace(",", "").replace("，", "")
+        cleaned = cleaned.removesuffix("元").strip()
+        if not cleaned:
+            raise MoneyError("请填写金额。")
+        if len(cleaned) > 20 or not _NUMBER.match(cleaned):
+            raise MoneyError(f"“{text}”不是有效的金额，请填写数字（单位：元），例如 12500.00。")
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation as exc:
+            raise MoneyError(f"“{text}”不是有效的金额。") from exc
+    if value != value.quantize(Decimal("0.01")):
+        raise MoneyError(f"金额“{text}”最多保留两位小数（精确到分）。")
+    fen = int(value * 100)
+    if fen < 0 and not allow_negative:
+        raise MoneyError("金额不能为负数。")
+    if abs(fen) > MAX_FEN:
+        raise MoneyError("金额超出允许范围（不超过 1000 亿元）。")
+    return fen
+
+
+def _scaled(fen: int, divisor: int, places: int) -> Decimal:
+    return (Decimal(fen) / divisor).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def yuan(fen: int | None) -> str:
+    """Exact 元 with thousands separators: 1,234,567.89."""
+    if fen is None:
+        return ""
+    return f"{_scaled(fen, 100, 2):,}"
+
+
+def wan(fen: int | None, places: int = 2) -> str:
+    """万元, as county-level tables show money: 1234.57."""
+    if fen is None:
+        return ""
+    return f"{_scaled(fen, 1_000_000, places):,}"
+
+
+def yi(fen: int | None, places: int = 4) -> str:
+    """亿元, as province-level summaries show money: 33.1000."""
+    if fen is None:
+        return ""
+    return f"{_scaled(fen, 10_000_000_000, places):,}"
+
+
+def rate(numerator: int | None, denominator: int | None, places: int = 2) -> Decimal | None:
+    """A percentage, exact until the final rounding; None where the denominator is zero or unknown."""
+    if numerator is None or not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+
+
+def percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value}%"
+
+
+class MoneyField(StringField):
+    """A text input for 元 whose data is integer 分 (None when left blank)."""
+
+    def __init__(self, label=None, validators=None, allow_negative=False, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.allow_negative = allow_negative
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and valuelist[0] is not None and str(valuelist[0]).strip():
+            try:
+                self.data = parse_yuan(valuelist[0], allow_negative=self.allow_negative)
+            except MoneyError as exc:
+                self.data = None
+                raise ValueError(str(exc)) from exc
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else f"{_scaled(self.data, 100, 2)}"

@@ -1,0 +1,297 @@
+"""Project writes (create, edit, status steps) and the money rules of fund transactions. Callers commit."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+
+from registry.audit.services import apply_changes, record, snapshot
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.money import wan
+from registry.pairings.models import Pairing
+from registry.pairings.services import partners_during
+from registry.periods import Period
+from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus, StatusChange
+from registry.services import ServiceError, check_version
+
+PROJECT_FIELDS = (
+    "code", "name", "county_id", "township_id", "village_id", "pairing_id", "programme_id", "year", "category",
+    "delivery_mode", "funding_level", "implementing_unit", "responsible_person", "planned_start", "planned_finish",
+    "actual_start", "actual_finish", "beneficiaries", "beneficiaries_lifted", "farmer_benefit", "performance_targets",
+)  # fmt: skip
+TRANSACTION_FIELDS = ("source", "stage", "amount_fen", "occurred_on", "document_no", "note")
+
+S = ProjectStatus
+#: Legal lifecycle steps. A suspended project resumes to the status it was suspended from.
+TRANSITIONS = {
+    S.RESERVE: {S.APPROVED, S.TERMINATED},
+    S.APPROVED: {S.IN_PROGRESS, S.SUSPENDED, S.TERMINATED},
+    S.IN_PROGRESS: {S.COMPLETED, S.SUSPENDED, S.TERMINATED},
+    S.COMPLETED: {S.ACCEPTED},
+    S.ACCEPTED: {S.HANDED_OVER},
+    S.HANDED_OVER: set(),
+    S.SUSPENDED: {S.TERMINATED},  # plus the resumption, see allowed_transitions
+    S.TERMINATED: set(),
+}
+
+
+def pairing_choices(county_id: int, on: date, where=None) -> list[Pairing]:
+    """Pairings a project in this county may belong to: the county's (or its prefecture's) valid on ``on``."""
+    return partners_during(county_id, Period(on, on), include_parents=True, where=where)
+
+
+def _check(data: dict, project: Project | None = None) -> None:
+    """Cross-field and database rules of a project; raise ServiceError naming the field."""
+    county = db.session.get(Unit, data["county_id"]) if data.get("county_id") else None
+    if county is None or county.kind is not UnitKind.COUNTY or county.side is not Side.WEST:
+        raise ServiceError("请选择项目所在的四川县(市、区)。", "county_id")
+    for key, kind in (("township_id", UnitKind.TOWNSHIP), ("village_id", UnitKind.VILLAGE)):
+        if data.get(key):
+            unit = db.session.get(Unit, data[key])
+            if unit is None or unit.kind is not kind or unit.county_id != county.id:
+                raise ServiceError(f"所选{kind.label}不在{county.name}。", key)
+    if data.get("village_id") and data.get("township_id"):
+        village = db.session.get(Unit, data["village_id"])
+        if village.parent_id != data["township_id"]:
+            raise ServiceError("所选村不在所选乡镇。", "village_id")
+    start = data["planned_start"]
+    if start is None:
+        raise ServiceError("请填写计划开工日期。", "planned_start")
+    pairing = db.session.get(Pairing, data["pairing_id"]) if data.get("pairing_id") else None
+    valid = {p.id for p in pairing_choices(county.id, start)}
+    if pairing is None or pairing.id not in valid:
+        raise ServiceError(f"所选结对关系在计划开工日 {start.isoformat()} 不是{county.name}的有效结对。", "pairing_id")
+    data["programme_id"] = pairing.programme_id
+    for begin, end, label in (
+        ("planned_start", "planned_finish", "计划完工日期早于计划开工日期"),
+        ("actual_start", "actual_finish", "实际完工日期早于实际开工日期"),
+    ):
+        if data.get(begin) and data.get(end) and data[end] < data[begin]:
+            raise ServiceError(f"{label}。", end)
+    if data.get("actual_finish") and not data.get("actual_start"):
+        raise ServiceError("填写实际完工日期前，请先填写实际开工日期。", "actual_start")
+    if (data.get("beneficiaries_lifted") or 0) > (data.get("beneficiaries") or 0):
+        raise ServiceError(
+            f"其中脱贫人口（{data['beneficiaries_lifted']}）不能大于带动人数（{data['beneficiaries']}）。",
+            "beneficiaries_lifted",
+        )
+    if not 2000 <= data["year"] <= 2100:
+        raise ServiceError("年度应在 2000–2100 之间。", "year")
+    clash = db.session.scalar(sa.select(Project.id).where(Project.code == data["code"]))
+    if clash is not None and (project is None or clash != project.id):
+        raise ServiceError(f"项目编号 {data['code']} 已被使用。", "code")
+
+
+def next_code(programme_prefix: str, county: Unit, year: int) -> str:
+    """Suggest the next free code, e.g. ZC-513431-2024-007."""
+    stem = f"{programme_prefix}-{county.code}-{year}-"
+    used = db.session.scalars(sa.select(Project.code).where(Project.code.like(stem + "%"))).all()
+    numbers = [int(c[len(stem) :]) for c in used if c[len(stem) :].isdigit()]
+    return f"{stem}{max(numbers, default=0) + 1:03d}"
+
+
+def create_project(data: dict, *, actor) -> Project:
+    """Create a project in 储备 (or the given status on import); record its first status step."""
+    data = {k: data.get(k) for k in PROJECT_FIELDS}
+    _check(data)
+    project = Project(**{k: v for k, v in data.items() if v is not None}, status=ProjectStatus.RESERVE)
+    for text_field in ("implementing_unit", "responsible_person", "farmer_benefit", "performance_targets"):
+        setattr(project, text_field, getattr(project, text_field) or "")
+    db.session.add(project)
+    db.session.flush()
+    db.session.add(
+        StatusChange(project=project, from_status=None, to_status=ProjectStatus.RESERVE,
+                     changed_on=date.today(), note="录入项目", actor_id=getattr(actor, "id", None))
+    )  # fmt: skip
+    record("create", project, actor=actor, summary=f"新建项目 {project}", changes=snapshot(project, PROJECT_FIELDS))
+    return project
+
+
+def update_project(project: Project, data: dict, *, actor, version=None) -> dict:
+    check_version(project, version)
+    merged = {k: data.get(k, getattr(project, k)) for k in PROJECT_FIELDS}
+    _check(merged, project)
+    changes = apply_changes(project, merged, PROJECT_FIELDS)
+    if changes:
+        record("update", project, actor=actor, summary=f"修改项目 {project}", changes=changes)
+    return changes
+
+
+def resume_status(project: Project) -> ProjectStatus | None:
+    """The status a suspended project returns to: the one it was suspended from."""
+    for change in reversed(project.status_changes):
+        if change.to_status is ProjectStatus.SUSPENDED:
+            return change.from_status
+    return None
+
+
+def allowed_transitions(project: Project) -> list[ProjectStatus]:
+    """The statuses this project may move to now, in lifecycle order."""
+    allowed = set(TRANSITIONS[project.status])
+    if project.status is ProjectStatus.SUSPENDED and (back := resume_status(project)):
+        allowed.add(back)
+    return [s for s in ProjectStatus if s in allowed]
+
+
+def change_status(project: Project, to: ProjectStatus, on: date, note: str = "", *, actor, version=None):
+    """Move a project one legal step, dated ``on``; fills actual start and finish dates when they are empty."""
+    check_version(project, version)
+    if to not in allowed_transitions(project):
+        allowed = "、".join(s.label for s in allowed_transitions(project)) or "无（已是最终状态）"
+        raise ServiceError(
+            f"项目当前为“{project.status.label}”，不能变更为“{to.label}”。可选：{allowed}。", "to_status"
+        )
+    last = project.status_changes[-1].changed_on if project.status_changes else None
+    if on > date.today():
+        raise ServiceError("变更日期不能晚于今天。", "changed_on")
+    if last and on < last:
+        raise ServiceError(f"变更日期不能早于上一次状态变更日期 {last.isoformat()}。", "changed_on")
+    old = project.status
+    changes = {"status": [old.value, to.value]}
+    if to is ProjectStatus.IN_PROGRESS and project.actual_start is None:
+        project.actual_start = on
+        changes["actual_start"] = [None, on.isoformat()]
+    if to is ProjectStatus.COMPLETED and project.actual_finish is None:
+        project.actual_finish = on
+        changes["actual_finish"] = [None, on.isoformat()]
+    project.status = to
+    db.session.add(StatusChange(project=project, from_status=old, to_status=to, changed_on=on, note=note or "",
+                                actor_id=getattr(actor, "id", None)))  # fmt: skip
+    record("status", project, actor=actor, summary=f"{project.code}：{old.label} → {to.label}（{on.isoformat()}）",
+           changes=changes)  # fmt: skip
+
+
+# ---- funds ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FundTotals:
+    """Totals of one project (or of many), by source and stage, with the derived figures."""
+
+    by_source: dict = field(default_factory=lambda: defaultdict(lambda: dict.fromkeys(FundStage, 0)))
+
+    def add(self, source: FundSource, stage: FundStage, amount: int):
+        self.by_source[source][stage] += amount
+
+    def stage_total(self, stage: FundStage) -> int:
+        return sum(row[stage] for row in self.by_source.values())
+
+    @property
+    def planned(self) -> int:
+        return self.stage_total(FundStage.PLANNED)
+
+    @property
+    def arrived(self) -> int:
+        return self.stage_total(FundStage.ARRIVED)
+
+    @property
+    def disbursed(self) -> int:
+        return self.stage_total(FundStage.DISBURSED)
+
+    @property
+    def undisbursed(self) -> int:
+        """到位未拨付: money arrived but not yet paid out."""
+        return self.arrived - self.disbursed
+
+    def rows(self):
+        """(source, planned, arrived, disbursed, undisbursed) for each source present, in a fixed order."""
+        order = list(FundSource)
+        rows = []
+        for source, row in sorted(self.by_source.items(), key=lambda item: order.index(item[0])):
+            planned, arrived, disbursed = row[FundStage.PLANNED], row[FundStage.ARRIVED], row[FundStage.DISBURSED]
+            rows.append((source, planned, arrived, disbursed, arrived - disbursed))
+        return rows
+
+
+def totals_for(project_ids=None, where=None, until: date | None = None) -> FundTotals:
+    """Sum transactions by source and stage in one query; ``where`` filters on Project, ``until`` on the date."""
+    stmt = sa.select(FundTransaction.source, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
+    stmt = stmt.join(Project, Project.id == FundTransaction.project_id)
+    if project_ids is not None:
+        stmt = stmt.where(FundTransaction.project_id.in_(project_ids))
+    if where is not None:
+        stmt = stmt.where(where)
+    if until is not None:
+        stmt = stmt.where(FundTransaction.occurred_on <= until)
+    totals = FundTotals()
+    for source, stage, amount in db.session.execute(stmt.group_by(FundTransaction.source, FundTransaction.stage)):
+        totals.add(FundSource(source), FundStage(stage), int(amount or 0))
+    return totals
+
+
+def check_money_rules(project: Project, transactions: list[FundTransaction]) -> None:
+    """Cumulative 拨付 of a source may never exceed its cumulative 到位, on any day.
+
+    :raise ServiceError: naming the source, the first day it is broken and by how much.
+    """
+    timeline = sorted(
+        (t for t in transactions if t.stage in (FundStage.ARRIVED, FundStage.DISBURSED)),
+        # Arrivals of a day count before that day's disbursements.
+        key=lambda t: (t.occurred_on, t.stage is FundStage.DISBURSED),
+    )
+    arrived, disbursed = defaultdict(int), defaultdict(int)
+    for t in timeline:
+        bucket = arrived if t.stage is FundStage.ARRIVED else disbursed
+        bucket[t.source] += t.amount_fen
+        if disbursed[t.source] > arrived[t.source]:
+            excess = disbursed[t.source] - arrived[t.source]
+            raise ServiceError(
+                f"{t.source.label}：截至 {t.occurred_on.isoformat()} 累计拨付 {wan(disbursed[t.source], 4)} 万元，"
+                f"超过累计到位 {wan(arrived[t.source], 4)} 万元，超出 {wan(excess, 4)} 万元（{excess / 100:.2f} 元）。",
+                "amount_fen",
+            )
+
+
+def _validate_transaction(data: dict, project: Project):
+    if data.get("amount_fen") is None or data["amount_fen"] <= 0:
+        raise ServiceError("金额须大于 0。", "amount_fen")
+    if data.get("occurred_on") is None:
+        raise ServiceError("请填写日期。", "occurred_on")
+    if data["occurred_on"] > date.today():
+        raise ServiceError("日期不能晚于今天；计划资金请按下达计划的日期登记。", "occurred_on")
+    if project.status in (ProjectStatus.RESERVE,) and data["stage"] is not FundStage.PLANNED:
+        raise ServiceError("储备项目只能登记计划资金；立项后才能登记到位和拨付。", "stage")
+
+
+def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
+    data = {k: data.get(k) for k in TRANSACTION_FIELDS}
+    _validate_transaction(data, project)
+    # Check the would-be ledger before anything touches the session, so a refusal leaves nothing behind.
+    check_money_rules(project, [*project.transactions, SimpleNamespace(**data)])
+    transaction = FundTransaction(**{k: v for k, v in data.items() if v is not None})
+    transaction.document_no = transaction.document_no or ""
+    transaction.note = transaction.note or ""
+    transaction.project = project
+    db.session.flush()
+    what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
+    record("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
+           summary=f"{project.code} 登记{what}")  # fmt: skip
+    return transaction
+
+
+def update_transaction(transaction: FundTransaction, data: dict, *, actor, version=None) -> dict:
+    check_version(transaction, version)
+    merged = {k: data.get(k, getattr(transaction, k)) for k in TRANSACTION_FIELDS}
+    _validate_transaction(merged, transaction.project)
+    others = [t for t in transaction.project.transactions if t is not transaction]
+    check_money_rules(transaction.project, [*others, SimpleNamespace(**merged)])
+    changes = apply_changes(transaction, merged, TRANSACTION_FIELDS)
+    if changes:
+        record("update", transaction, actor=actor, changes=changes,
+               summary=f"{transaction.project.code} 修改资金记录")  # fmt: skip
+    return changes
+
+
+def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> None:
+    check_version(transaction, version)
+    project = transaction.project
+    remaining = [t for t in project.transactions if t is not transaction]
+    check_money_rules(project, remaining)
+    record("delete", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
+           summary=f"{project.code} 删除资金记录 {transaction.source.label}{transaction.stage.label} "
+                   f"{wan(transaction.amount_fen, 4)} 万元")  # fmt: skip
+    project.transactions.remove(transaction)
+    db.session.delete(transaction)

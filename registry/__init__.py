@@ -61,11 +61,13 @@ def configure(app, test_config=None):
 
 def register_blueprints(app):
     """Register one blueprint per domain package."""
+    from registry.agreements.views import bp as agreements_bp
     from registry.audit.views import bp as audit_bp
     from registry.auth.views import bp as auth_bp
     from registry.counties.views import bp as counties_bp
     from registry.main.views import bp as main_bp
     from registry.pairings.views import bp as pairings_bp
+    from registry.projects.views import bp as projects_bp
 
-    for bp in (main_bp, auth_bp, counties_bp, pairings_bp, audit_bp):
+    for bp in (main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, agreements_bp, audit_bp):
         app.register_blueprint(bp)

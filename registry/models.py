@@ -1,8 +1,24 @@
 """Every model, imported in one place so that Alembic and `flask shell` see the whole schema."""
 
+from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.audit.models import AuditEvent
 from registry.auth.models import LoginAttempt, User
 from registry.counties.models import Unit
 from registry.pairings.models import Pairing, Programme
+from registry.projects.models import FundTransaction, Project, StatusChange
 
-__all__ = ["AuditEvent", "LoginAttempt", "Pairing", "Programme", "Unit", "User"]
+__all__ = [
+    "Agreement",
+    "AuditEvent",
+    "FundTransaction",
+    "Indicator",
+    "IndicatorEntry",
+    "LoginAttempt",
+    "Pairing",
+    "Programme",
+    "Project",
+    "StatusChange",
+    "Target",
+    "Unit",
+    "User",
+]

@@ -15,6 +15,21 @@ class MoneyError(ValueError):
     """The text is not an amount; the message says why, in Chinese."""
 
 
+def parse_wan(text) -> int:
+    """Read an amount in 万元 (agreement targets are written so: 3900, 5187.5) into 分; at most 6 decimals."""
+    cleaned = unicodedata.normalize("NFKC", str(text or "")).strip().replace(",", "").removesuffix("万元").strip()
+    if not cleaned:
+        raise MoneyError("请填写金额。")
+    if len(cleaned) > 20 or not _NUMBER.match(cleaned):
+        raise MoneyError(f"“{text}”不是有效的金额，请填写数字（单位：万元），例如 3900 或 5187.5。")
+    value = Decimal(cleaned) * 10000
+    if value != value.quantize(Decimal("0.01")):
+        raise MoneyError(f"金额“{text}”万元精确到分时最多保留六位小数。")
+    if value < 0:
+        raise MoneyError("金额不能为负数。")
+    return parse_yuan(value)
+
+
 def parse_yuan(text, *, allow_negative: bool = False) -> int:
     """Read an amount in 元 ("1,234.56", "１２３４.5", "1234") into 分; refuse more than two decimals."""
     if text is None:

@@ -24,6 +24,10 @@ PERMISSIONS = {
     "records.view": ALL_ROLES,
     "pairings.manage": STAFF,
     "units.manage": STAFF | {Role.LIAISON},
+    "projects.edit": STAFF | {Role.LIAISON},
+    "entries.manage": STAFF | {Role.LIAISON},
+    "agreements.manage": frozenset({Role.ADMIN, Role.PROVINCE}),
+    "indicators.manage": frozenset({Role.ADMIN}),
     "units.categorise": frozenset({Role.ADMIN}),
     "programmes.manage": frozenset({Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
@@ -152,6 +156,20 @@ def unit_in_scope(user, unit) -> bool:
     }
 
 
+def county_writable(user, county) -> bool:
+    """May ``user`` place or keep a record (project, entry…) in this Sichuan county?
+
+    Sichuan staff: counties within their scope. Liaisons: counties paired with their side (the record's pairing
+    must then also be one of theirs, which the caller checks with ``pairing_filter``).
+    """
+    scope = scope_of(user)
+    if county is None:
+        return False
+    if scope.is_all or scope.side is Side.WEST:
+        return unit_in_scope(user, county)
+    return db.session.scalar(sa.select(Unit.id).where(Unit.id == county.id, unit_filter(user))) is not None
+
+
 def record_filter(user, county_col, pairing_col=None):
     """WHERE clause for records located in a Sichuan unit and (optionally) attached to a pairing.
 
@@ -166,6 +184,36 @@ def record_filter(user, county_col, pairing_col=None):
     if pairing_col is None:
         return sa.false()
     return pairing_col.in_(visible_pairing_ids(user))
+
+
+def project_filter(user):
+    """WHERE clause limiting projects (and their funds) to the user's scope."""
+    from registry.projects.models import Project
+
+    return record_filter(user, Project.county_id, Project.pairing_id)
+
+
+def agreement_filter(user):
+    """WHERE clause on Agreement: East liaisons see their own province's programmes (and general ones)."""
+    from registry.agreements.models import Agreement
+    from registry.pairings.models import Programme
+
+    scope = scope_of(user)
+    if scope.is_all or scope.side is Side.WEST:
+        return sa.true()
+    root = db.session.get(Unit, scope.root_id)
+    province_id = root.province_id or root.id
+    own = sa.select(Programme.id).where(
+        sa.or_(Programme.east_province_id == province_id, Programme.east_province_id.is_(None))
+    )
+    return Agreement.programme_id.in_(own)
+
+
+def entry_filter(user):
+    """WHERE clause on IndicatorEntry, like any record located in a county and attached to a pairing."""
+    from registry.agreements.models import IndicatorEntry
+
+    return record_filter(user, IndicatorEntry.county_id, IndicatorEntry.pairing_id)
 
 
 def get_visible_or_404(model, ident, where):

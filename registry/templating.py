@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import request, url_for
 
+from registry import money
 from registry.permissions import can
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -24,5 +25,7 @@ def sort_url(key: str, current: str) -> str:
 
 
 def init_app(app):
-    app.jinja_env.filters["localtime"] = local_datetime
+    app.jinja_env.filters.update(
+        localtime=local_datetime, wan=money.wan, yuan=money.yuan, yi=money.yi, percent=money.percent
+    )
     app.jinja_env.globals.update(can=can, sort_url=sort_url, org_name=lambda: app.config["ORG_NAME"])

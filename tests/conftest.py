@@ -53,16 +53,22 @@ def app(database_url, tmp_path_factory):
         db.engine.dispose()
 
 
+#: Reference rows the migrations insert; tests keep them and delete only what they added.
+KEEP = {"indicators": "is_builtin = false"}
+
+
 def empty_tables():
-    """Delete every row; faster than rebuilding the schema for each test."""
+    """Delete every row but the migrations' reference rows; faster than rebuilding the schema for each test."""
     engine = db.engine
-    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    tables = list(reversed(db.metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE")
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+            wiped = [t.name for t in tables if t.name not in KEEP]
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(wiped) + " RESTART IDENTITY")
+        for table in tables:
+            if engine.dialect.name != "postgresql" or table.name in KEEP:
+                where = KEEP.get(table.name)
+                conn.execute(table.delete().where(sa.text(where)) if where else table.delete())
 
 
 @pytest.fixture(autouse=True)

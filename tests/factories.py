@@ -3,11 +3,18 @@
 import itertools
 from datetime import date
 
+import sqlalchemy as sa
+
+from registry.agreements.models import Indicator
+from registry.agreements.services import create_agreement, create_entry
 from registry.auth.models import Role
 from registry.auth.services import create_user
 from registry.counties.models import CountyCategory, Unit, UnitKind
 from registry.counties.services import add_division, create_local_unit
+from registry.extensions import db
 from registry.pairings.services import create_pairing, create_programme
+from registry.projects.models import DeliveryMode, FundingLevel, FundSource, FundStage, ProjectCategory, ProjectStatus
+from registry.projects.services import add_transaction, change_status, create_project
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -51,6 +58,32 @@ def make_user(role: Role = Role.ADMIN, scope: Unit | None = None, username: str 
     return create_user(data, actor=None)
 
 
+def make_project(county: Unit, pairing, *, year=2024, code=None, status=None, **overrides):
+    """A project in ``county`` under ``pairing``, optionally stepped on to ``status`` (立项 on 15 March)."""
+    data = {
+        "code": code or f"XM-{county.code}-{year}-{next(_seq):03d}",
+        "name": overrides.pop("name", "产业帮扶车间建设"),
+        "county_id": county.id,
+        "pairing_id": pairing.id,
+        "year": year,
+        "category": ProjectCategory.INDUSTRY,
+        "delivery_mode": DeliveryMode.CHEQUE,
+        "funding_level": FundingLevel.COUNTY,
+        "planned_start": overrides.pop("planned_start", date(year, 3, 1)),
+    } | overrides
+    project = create_project(data, actor=None)
+    path = [ProjectStatus.APPROVED, ProjectStatus.IN_PROGRESS, ProjectStatus.COMPLETED]
+    if status is not None:
+        for step, day in zip(path[: path.index(status) + 1], (15, 20, 25), strict=False):
+            change_status(project, step, date(year, 3, day), actor=None)
+    return project
+
+
+def make_transaction(project, stage=FundStage.ARRIVED, amount_fen=100_000_00, on=None, source=FundSource.EAST_FISCAL):
+    data = {"source": source, "stage": stage, "amount_fen": amount_fen, "occurred_on": on or date(project.year, 4, 1)}
+    return add_transaction(project, data, actor=None)
+
+
 class World:
     """A small registry with one Zhejiang pairing (in Liangshan) and one Guangdong pairing (in Guangyuan).
 
@@ -86,6 +119,26 @@ class World:
         self.b = make_pairing(
             self.shunde, self.cangxi, self.yc, valid_from=date(2016, 8, 1), valid_to=date(2020, 12, 31)
         )
+        self.project_a = make_project(self.zhaojue, self.a, status=ProjectStatus.IN_PROGRESS)
+        self.project_b = make_project(self.cangxi, self.b, year=2019, status=ProjectStatus.IN_PROGRESS)
+        self.txn_a = make_transaction(self.project_a)
+        self.txn_b = make_transaction(self.project_b)
+        self.agreement_zc = create_agreement(
+            {"programme_id": self.zc.id, "year": 2024, "title": "2024年浙川协议"}, actor=None
+        )
+        self.agreement_yc = create_agreement(
+            {"programme_id": self.yc.id, "year": 2019, "title": "2019年粤川协议"}, actor=None
+        )
+        enterprises = db.session.scalar(sa.select(Indicator).where(Indicator.code == "enterprises"))
+        self.indicator_builtin = enterprises
+        self.entry_a = create_entry(
+            {"indicator_id": enterprises.id, "county_id": self.zhaojue.id, "pairing_id": self.a.id,
+             "occurred_on": date(2024, 5, 1), "value": 1, "subject": "宁波某服饰公司"}, actor=None,
+        )  # fmt: skip
+        self.entry_b = create_entry(
+            {"indicator_id": enterprises.id, "county_id": self.cangxi.id, "pairing_id": self.b.id,
+             "occurred_on": date(2019, 5, 1), "value": 1, "subject": "佛山某食品公司"}, actor=None,
+        )  # fmt: skip
         self.admin = make_user(Role.ADMIN, username="admin")
         self.province = make_user(Role.PROVINCE, username="province")
         self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")

@@ -89,6 +89,53 @@ RULES = {
 }
 RULES["pairings.end"] = Rule("POST", RULES["pairings.edit"].params, RULES["pairings.edit"].expect)
 
+#: Project writes: staff and liaisons within scope; readers never.
+PROJECT_WRITE = {
+    "admin": (OK, OK),
+    "province": (OK, OK),
+    "prefecture": (OK, MISSING),
+    "county": (OK, MISSING),
+    "liaison": (OK, MISSING),
+    "reader": (FORBIDDEN, FORBIDDEN),
+}
+PROJECT = {"project_id": ("project_a", "project_b")}
+TRANSACTION = {**PROJECT, "transaction_id": ("txn_a", "txn_b")}
+RULES.update(
+    {
+        "projects.index": Rule(expect=everyone()),
+        "projects.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "projects.detail": Rule(params=PROJECT, expect=scoped_records()),
+        "projects.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "projects.edit": Rule(params=PROJECT, expect=PROJECT_WRITE),
+        "projects.change_status": Rule("POST", PROJECT, PROJECT_WRITE),
+        "projects.add_transaction": Rule("POST", PROJECT, PROJECT_WRITE),
+        "projects.edit_transaction": Rule(params=TRANSACTION, expect=PROJECT_WRITE),
+        "projects.delete_transaction": Rule("POST", TRANSACTION, PROJECT_WRITE),
+        "agreements.index": Rule(expect=everyone()),
+        # Agreements are programme-wide: a Zhejiang liaison does not see Guangdong's.
+        "agreements.detail": Rule(
+            params={"agreement_id": ("agreement_zc", "agreement_yc")},
+            expect={r: (OK, MISSING if r == "liaison" else OK) for r in ROLES},
+        ),
+        "agreements.create": Rule(expect=only("admin", "province")),
+        "agreements.edit": Rule(
+            params={"agreement_id": ("agreement_zc", "agreement_yc")}, expect=only("admin", "province")
+        ),
+        "agreements.targets": Rule(
+            params={"agreement_id": ("agreement_zc", "agreement_yc"), "unit_id": ("zhaojue", "cangxi")},
+            expect=only("admin", "province"),
+        ),
+        "agreements.indicators": Rule(expect=everyone()),
+        "agreements.create_indicator": Rule(expect=only("admin")),
+        "agreements.edit_indicator": Rule(
+            params={"indicator_id": ("indicator_builtin", "indicator_builtin")}, expect=only("admin")
+        ),
+        "agreements.entries": Rule(expect=everyone()),
+        "agreements.create_entry": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "agreements.delete_entry": Rule("POST", {"entry_id": ("entry_a", "entry_b")}, PROJECT_WRITE),
+    }
+)
+
 
 def test_every_endpoint_has_a_rule(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
@@ -108,7 +155,10 @@ def test_public_endpoints_are_marked_public(app):
 def _url(app, endpoint, rule, world, which):
     from flask import url_for
 
-    args = {name: getattr(world, pair[which]) for name, pair in rule.params.items()}
+    args = {
+        name: pair[which][1:] if pair[which].startswith("=") else getattr(world, pair[which])
+        for name, pair in rule.params.items()
+    }
     with app.test_request_context():
         return url_for(endpoint, **args)
 

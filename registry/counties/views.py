@@ -24,9 +24,11 @@ from registry.pairings.models import Pairing
 from registry.pairings.services import overlaps, partners_during
 from registry.periods import Quarter
 from registry.permissions import (
+    agreement_filter,
     can_manage_unit,
     get_visible_or_404,
     pairing_filter,
+    project_filter,
     requires,
     unit_filter,
 )
@@ -162,6 +164,7 @@ def detail(unit_id):
         .where(Unit.parent_id == unit.id, unit_filter(current_user))
         .order_by(Unit.code, Unit.kind, Unit.name)
     ).all()
+    year_info = _year_section(unit) if unit.side is Side.WEST and unit.kind is UnitKind.COUNTY else None
     category_form = CategoryForm(
         data={
             "category": unit.category.value if unit.category else "",
@@ -181,7 +184,41 @@ def detail(unit_id):
         can_add_unit=unit.kind in (UnitKind.COUNTY, UnitKind.TOWNSHIP) and can_manage_unit(current_user, unit),
         can_edit_unit=not unit.is_division and can_manage_unit(current_user, unit.parent),
         history=history_of(unit),
+        year_info=year_info,
     )
+
+
+def _year_section(county: Unit) -> dict:
+    """The chosen year's projects, fund flows and agreement progress of a Sichuan county (all scoped)."""
+    from registry.agreements.models import Agreement
+    from registry.agreements.services import agreements_for, progress
+    from registry.projects.models import FundStage, Project
+    from registry.projects.services import totals_for
+
+    today = date.today()
+    year = request.args.get("year", type=int) or today.year
+    year = min(max(year, 2000), 2100)
+    cutoff = min(today, date(year, 12, 31))
+    projects = db.session.scalars(
+        sa.select(Project)
+        .options(joinedload(Project.pairing).joinedload(Pairing.east_unit))
+        .where(Project.county_id == county.id, Project.year == year, project_filter(current_user))
+        .order_by(Project.code)
+    ).all()
+    mine = sa.and_(Project.county_id == county.id, project_filter(current_user))
+    flows = totals_for(where=mine, since=date(year, 1, 1), until=cutoff)
+    cumulative = totals_for(where=mine, until=cutoff)
+    visible = sa.select(Agreement.id).where(agreement_filter(current_user))
+    agreements = [a for a in agreements_for(county, year) if a.id in set(db.session.scalars(visible))]
+    return {
+        "year": year,
+        "cutoff": cutoff,
+        "projects": projects,
+        "flows": flows,
+        "cumulative": cumulative,
+        "progress": [(a, progress(a, county, cutoff)) for a in agreements],
+        "stages": FundStage,
+    }
 
 
 @bp.route("/<int:unit_id>/category", methods=["POST"])

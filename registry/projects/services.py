@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.money import wan
+from registry.money import rate, wan
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
 from registry.periods import Period
@@ -41,6 +41,17 @@ TRANSITIONS = {
 def pairing_choices(county_id: int, on: date, where=None) -> list[Pairing]:
     """Pairings a project in this county may belong to: the county's (or its prefecture's) valid on ``on``."""
     return partners_during(county_id, Period(on, on), include_parents=True, where=where)
+
+
+def _normalise(data: dict) -> dict:
+    """Blank optional numbers are 0 and blank texts are empty strings (the columns are NOT NULL)."""
+    for key in ("beneficiaries", "beneficiaries_lifted"):
+        data[key] = data.get(key) or 0
+    for key in ("implementing_unit", "responsible_person", "farmer_benefit", "performance_targets"):
+        data[key] = data.get(key) or ""
+    for key in ("township_id", "village_id"):
+        data[key] = data.get(key) or None
+    return data
 
 
 def _check(data: dict, project: Project | None = None) -> None:
@@ -95,16 +106,19 @@ def next_code(programme_prefix: str, county: Unit, year: int) -> str:
 
 def create_project(data: dict, *, actor) -> Project:
     """Create a project in 储备 (or the given status on import); record its first status step."""
-    data = {k: data.get(k) for k in PROJECT_FIELDS}
+    data = _normalise({k: data.get(k) for k in PROJECT_FIELDS})
+    if not data.get("code"):
+        raise ServiceError("请填写项目编号。", "code")
     _check(data)
-    project = Project(**{k: v for k, v in data.items() if v is not None}, status=ProjectStatus.RESERVE)
-    for text_field in ("implementing_unit", "responsible_person", "farmer_benefit", "performance_targets"):
-        setattr(project, text_field, getattr(project, text_field) or "")
+    project = Project(**data, status=ProjectStatus.RESERVE)
     db.session.add(project)
     db.session.flush()
     db.session.add(
+        # The day a project entered the library is rarely known for older projects: the start of its year
+        # (or today, for next year's) stands in, and later steps are only ordered against each other.
         StatusChange(project=project, from_status=None, to_status=ProjectStatus.RESERVE,
-                     changed_on=date.today(), note="录入项目", actor_id=getattr(actor, "id", None))
+                     changed_on=min(date.today(), date(project.year, 1, 1), project.planned_start),
+                     note="录入项目", actor_id=getattr(actor, "id", None))
     )  # fmt: skip
     record("create", project, actor=actor, summary=f"新建项目 {project}", changes=snapshot(project, PROJECT_FIELDS))
     return project
@@ -112,7 +126,9 @@ def create_project(data: dict, *, actor) -> Project:
 
 def update_project(project: Project, data: dict, *, actor, version=None) -> dict:
     check_version(project, version)
-    merged = {k: data.get(k, getattr(project, k)) for k in PROJECT_FIELDS}
+    merged = _normalise({k: data.get(k, getattr(project, k)) for k in PROJECT_FIELDS})
+    if not merged.get("code"):
+        merged["code"] = project.code
     _check(merged, project)
     changes = apply_changes(project, merged, PROJECT_FIELDS)
     if changes:
@@ -144,7 +160,8 @@ def change_status(project: Project, to: ProjectStatus, on: date, note: str = "",
         raise ServiceError(
             f"项目当前为“{project.status.label}”，不能变更为“{to.label}”。可选：{allowed}。", "to_status"
         )
-    last = project.status_changes[-1].changed_on if project.status_changes else None
+    steps = [c.changed_on for c in project.status_changes if c.from_status is not None]
+    last = steps[-1] if steps else None
     if on > date.today():
         raise ServiceError("变更日期不能晚于今天。", "changed_on")
     if last and on < last:
@@ -197,23 +214,25 @@ class FundTotals:
         return self.arrived - self.disbursed
 
     def rows(self):
-        """(source, planned, arrived, disbursed, undisbursed) for each source present, in a fixed order."""
+        """(source, planned, arrived, disbursed, undisbursed, 资金使用率) per source present, in a fixed order."""
         order = list(FundSource)
         rows = []
         for source, row in sorted(self.by_source.items(), key=lambda item: order.index(item[0])):
             planned, arrived, disbursed = row[FundStage.PLANNED], row[FundStage.ARRIVED], row[FundStage.DISBURSED]
-            rows.append((source, planned, arrived, disbursed, arrived - disbursed))
+            rows.append((source, planned, arrived, disbursed, arrived - disbursed, rate(disbursed, arrived)))
         return rows
 
 
-def totals_for(project_ids=None, where=None, until: date | None = None) -> FundTotals:
-    """Sum transactions by source and stage in one query; ``where`` filters on Project, ``until`` on the date."""
+def totals_for(project_ids=None, where=None, since: date | None = None, until: date | None = None) -> FundTotals:
+    """Sum transactions by source and stage in one query; ``where`` filters on Project, since/until on the date."""
     stmt = sa.select(FundTransaction.source, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
     stmt = stmt.join(Project, Project.id == FundTransaction.project_id)
     if project_ids is not None:
         stmt = stmt.where(FundTransaction.project_id.in_(project_ids))
     if where is not None:
         stmt = stmt.where(where)
+    if since is not None:
+        stmt = stmt.where(FundTransaction.occurred_on >= since)
     if until is not None:
         stmt = stmt.where(FundTransaction.occurred_on <= until)
     totals = FundTotals()
@@ -264,7 +283,7 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     transaction = FundTransaction(**{k: v for k, v in data.items() if v is not None})
     transaction.document_no = transaction.document_no or ""
     transaction.note = transaction.note or ""
-    transaction.project = project
+    project.transactions.append(transaction)
     db.session.flush()
     what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
     record("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),

@@ -9,6 +9,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  // A <select data-navigate> whose option values are URLs opens the chosen one.
+  document.querySelectorAll("select[data-navigate]").forEach((select) => {
+    select.addEventListener("change", () => { window.location.href = select.value; });
+  });
+
   // Filter long <select> lists (hundreds of units) by typed text.
   document.querySelectorAll("input.select-filter").forEach((input) => {
     const select = document.getElementById(input.dataset.for);

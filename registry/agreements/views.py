@@ -1,0 +1,319 @@
+"""Agreement pages: the year's agreements, targets and their allocation, progress; indicators and entries."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from registry.agreements import services
+from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
+from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
+from registry.audit.queries import history_of
+from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
+from registry.extensions import db
+from registry.forms import BLANK, choice, unit_choice
+from registry.money import MoneyError, parse_wan
+from registry.pairings.models import Pairing, Programme
+from registry.permissions import (
+    agreement_filter,
+    county_writable,
+    entry_filter,
+    get_visible_or_404,
+    pairing_filter,
+    requires,
+    unit_filter,
+)
+from registry.services import ServiceError
+from registry.web import attach_error, paginate
+
+bp = Blueprint("agreements", __name__)
+
+
+def _cutoff(year: int) -> tuple[date, str | None]:
+    """The ?cutoff= date (default: today, or the year's end for past years) and an error if it was unreadable."""
+    default = min(date.today(), date(year, 12, 31))
+    text = request.args.get("cutoff", "").strip()
+    if not text:
+        return default, None
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return default, "截止日期格式应为 YYYY-MM-DD，已按默认日期统计。"
+
+
+def sichuan() -> Unit:
+    unit = db.session.scalar(sa.select(Unit).where(Unit.code == SICHUAN_CODE))
+    if unit is None:
+        abort(404)
+    return unit
+
+
+@bp.route("/agreements/")
+@requires("records.view")
+def index():
+    year = request.args.get("year", "").strip()
+    stmt = sa.select(Agreement).options(joinedload(Agreement.programme)).where(agreement_filter(current_user))
+    if year.isdigit():
+        stmt = stmt.where(Agreement.year == int(year))
+    page = paginate(stmt.order_by(Agreement.year.desc(), Agreement.id), args={"year": year})
+    counts = dict(
+        db.session.execute(
+            sa.select(Target.agreement_id, sa.func.count(sa.distinct(Target.unit_id)))
+            .where(Target.agreement_id.in_([a.id for a in page.items]))
+            .group_by(Target.agreement_id)
+        ).all()
+    )
+    return render_template("agreements/index.html", page=page, year=year, counts=counts)
+
+
+@bp.route("/agreements/<int:agreement_id>")
+@requires("records.view")
+def detail(agreement_id):
+    """Province targets and progress, and each county's allocation (limited to the user's scope)."""
+    agreement = get_visible_or_404(Agreement, agreement_id, agreement_filter(current_user))
+    province = sichuan()
+    cutoff, cutoff_error = _cutoff(agreement.year)
+    rows = services.progress(agreement, province, cutoff)
+    allocated = services.allocation_summary(agreement, province)
+    indicators = services.active_indicators()
+    county_targets: dict[int, dict[int, int]] = {}
+    for target in agreement.targets:
+        county_targets.setdefault(target.unit_id, {})[target.indicator_id] = target.value
+    allocation_units = db.session.scalars(
+        sa.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.id.in_(county_targets.keys()), Unit.id != province.id, unit_filter(current_user))
+        .order_by(Unit.code)
+    ).all()
+    return render_template(
+        "agreements/detail.html",
+        agreement=agreement,
+        province=province,
+        rows=rows,
+        cutoff=cutoff,
+        cutoff_error=cutoff_error,
+        allocated=allocated,
+        indicators=indicators,
+        allocation_units=allocation_units,
+        county_targets=county_targets,
+        history=history_of(agreement),
+        money=Measure.MONEY,
+    )
+
+
+def _programme_choices(form):
+    form.programme_id.choices = [BLANK] + [
+        choice(p.id, p.name) for p in db.session.scalars(sa.select(Programme).order_by(Programme.name))
+    ]
+
+
+@bp.route("/agreements/new", methods=["GET", "POST"])
+@requires("agreements.manage")
+def create():
+    form = AgreementForm(data={"year": date.today().year} if request.method == "GET" else None)
+    _programme_choices(form)
+    if form.validate_on_submit():
+        try:
+            agreement = services.create_agreement(form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("协议已创建，请填写省级目标并分解到县。", "success")
+            return redirect(url_for(".detail", agreement_id=agreement.id))
+    return render_template("agreements/form.html", form=form, agreement=None)
+
+
+@bp.route("/agreements/<int:agreement_id>/edit", methods=["GET", "POST"])
+@requires("agreements.manage")
+def edit(agreement_id):
+    agreement = db.get_or_404(Agreement, agreement_id)
+    form = AgreementForm(obj=agreement, data={"version": agreement.version_id} if request.method == "GET" else None)
+    _programme_choices(form)
+    if form.validate_on_submit():
+        try:
+            services.update_agreement(agreement, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("协议已保存。", "success")
+            return redirect(url_for(".detail", agreement_id=agreement.id))
+    return render_template("agreements/form.html", form=form, agreement=agreement)
+
+
+@bp.route("/agreements/<int:agreement_id>/targets/<int:unit_id>", methods=["GET", "POST"])
+@requires("agreements.manage")
+def targets(agreement_id, unit_id):
+    """Set the targets of the province or of one county in this agreement."""
+    agreement = db.get_or_404(Agreement, agreement_id)
+    unit = db.get_or_404(Unit, unit_id)
+    if not services.target_unit_ok(unit):
+        abort(404)
+    indicators = services.active_indicators()
+    current = {t.indicator_id: t.value for t in agreement.targets if t.unit_id == unit.id}
+    form = target_form(indicators, current, formdata=request.form if request.method == "POST" else None)
+    if form.validate_on_submit():
+        values = {i.id: form[f"t{i.id}"].data for i in indicators}
+        try:
+            services.set_targets(agreement, unit, values, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{unit.name}的目标已保存。", "success")
+            return redirect(url_for(".detail", agreement_id=agreement.id))
+    counties = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.COUNTY, UnitKind.PROVINCE))).order_by(Unit.code)
+    ).all()  # fmt: skip
+    return render_template(
+        "agreements/targets.html", agreement=agreement, unit=unit, form=form, indicators=indicators, counties=counties
+    )
+
+
+@bp.route("/indicators/")
+@requires("records.view")
+def indicators():
+    rows = db.session.scalars(sa.select(Indicator).order_by(Indicator.sort_order, Indicator.id)).all()
+    return render_template("agreements/indicators.html", rows=rows)
+
+
+def _parent_choices(form, exclude=None):
+    form.parent_id.choices = [choice("", "（无）")] + [
+        choice(i.id, i.name)
+        for i in db.session.scalars(
+            sa.select(Indicator).where(Indicator.parent_id.is_(None)).order_by(Indicator.sort_order)
+        )
+        if i.id != exclude
+    ]
+
+
+@bp.route("/indicators/new", methods=["GET", "POST"])
+@requires("indicators.manage")
+def create_indicator():
+    form = IndicatorForm()
+    _parent_choices(form)
+    if form.validate_on_submit():
+        try:
+            services.create_indicator(form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("指标已添加；其完成情况按“指标完成登记”统计。", "success")
+            return redirect(url_for(".indicators"))
+    return render_template("agreements/indicator_form.html", form=form, indicator=None)
+
+
+@bp.route("/indicators/<int:indicator_id>/edit", methods=["GET", "POST"])
+@requires("indicators.manage")
+def edit_indicator(indicator_id):
+    indicator = db.get_or_404(Indicator, indicator_id)
+    form = IndicatorForm(obj=indicator, data={"version": indicator.version_id} if request.method == "GET" else None)
+    _parent_choices(form, exclude=indicator.id)
+    if indicator.is_builtin:
+        form.code.data, form.measure.data = indicator.code, indicator.measure
+    if form.validate_on_submit():
+        try:
+            services.update_indicator(indicator, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("指标已保存。", "success")
+            return redirect(url_for(".indicators"))
+    return render_template(
+        "agreements/indicator_form.html", form=form, indicator=indicator, history=history_of(indicator)
+    )
+
+
+@bp.route("/indicator-entries/")
+@requires("records.view")
+def entries():
+    stmt = (
+        sa.select(IndicatorEntry)
+        .options(
+            joinedload(IndicatorEntry.indicator),
+            joinedload(IndicatorEntry.county),
+            joinedload(IndicatorEntry.pairing).joinedload(Pairing.east_unit),
+        )
+        .where(entry_filter(current_user))
+    )  # fmt: skip
+    page = paginate(stmt.order_by(IndicatorEntry.occurred_on.desc(), IndicatorEntry.id.desc()), args={})
+    return render_template("agreements/entries.html", page=page, money=Measure.MONEY)
+
+
+def _entry_choices(form):
+    from registry.agreements.calculators import takes_entries
+
+    form.indicator_id.choices = [BLANK] + [
+        choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
+    ]
+    counties = [
+        u for u in db.session.scalars(
+            sa.select(Unit).options(joinedload(Unit.parent))
+            .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+        ) if county_writable(current_user, u)
+    ]  # fmt: skip
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
+    pairings = db.session.scalars(
+        sa.select(Pairing)
+        .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))
+        .join(Unit, Unit.id == Pairing.west_unit_id)
+        .where(pairing_filter(current_user), Unit.kind.in_((UnitKind.COUNTY, UnitKind.PREFECTURE)))
+        .order_by(Unit.code, Pairing.valid_from)
+    ).all()  # fmt: skip
+    form.pairing_id.choices = [BLANK] + [
+        choice(
+            p.id, f"{p.east_unit.name} ↔ {p.west_unit.name}（{p.valid_from} 至 {p.valid_to or '今'}）", p.programme.name
+        )
+        for p in pairings
+    ]
+
+
+@bp.route("/indicator-entries/new", methods=["GET", "POST"])
+@requires("entries.manage")
+def create_entry():
+    form = EntryForm()
+    _entry_choices(form)
+    if form.validate_on_submit():
+        data = dict(form.data)
+        indicator = db.session.get(Indicator, data["indicator_id"])
+        county = db.session.get(Unit, data["county_id"])
+        visible = db.session.scalar(
+            sa.select(Pairing.id).where(Pairing.id == data["pairing_id"], pairing_filter(current_user))
+        )
+        if not county_writable(current_user, county) or visible is None:
+            abort(403)
+        try:
+            if indicator is not None and indicator.measure is Measure.MONEY:
+                data["value"] = parse_wan(data["value"])
+            else:
+                data["value"] = int(data["value"]) if str(data["value"]).isdigit() else None
+                if data["value"] is None:
+                    raise ServiceError("数量指标的数值须为正整数。", "value")
+            services.create_entry(data, actor=current_user)
+        except MoneyError as exc:
+            attach_error(form, ServiceError(str(exc), "value"))
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("已登记。", "success")
+            return redirect(url_for(".entries"))
+    return render_template("agreements/entry_form.html", form=form)
+
+
+@bp.route("/indicator-entries/<int:entry_id>/delete", methods=["POST"])
+@requires("entries.manage")
+def delete_entry(entry_id):
+    entry = get_visible_or_404(IndicatorEntry, entry_id, entry_filter(current_user))
+    if not county_writable(current_user, entry.county):
+        abort(403)
+    services.delete_entry(entry, actor=current_user, version=request.form.get("version", type=int))
+    db.session.commit()
+    flash("已删除。", "success")
+    return redirect(url_for(".entries"))

@@ -1,0 +1,88 @@
+"""Spreadsheet exports (XLSX and CSV) that cannot smuggle formulas into Excel."""
+
+import csv
+import io
+from datetime import date, datetime
+from urllib.parse import quote
+
+from flask import Response
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+#: A cell starting with one of these is read as a formula by spreadsheet programs (OWASP ASVS 1.2.10).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def neutralise(value):
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe; leave numbers alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_bytes(headers: list[str], rows) -> bytes:
+    """UTF-8 with BOM, so Excel on Chinese Windows opens it without mojibake."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([neutralise(_csv_text(v)) for v in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value) if not isinstance(value, str) else value
+
+
+def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> bytes:
+    """A one-sheet workbook in write-only mode (constant memory), header row bold and frozen."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.freeze_panes = "A2"
+    for index, width in enumerate(widths or [], start=1):
+        sheet.column_dimensions[_column_letter(index)].width = width
+    bold = Font(bold=True)
+    header_cells = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=header)
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    for row in rows:
+        sheet.append([_xlsx_value(v) for v in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_value(value):
+    # Text is stored as text, never as a formula: openpyxl would otherwise turn "=…" into a formula cell.
+    return neutralise(value) if isinstance(value, str) else value
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def download(data: bytes, filename: str, kind: str) -> Response:
+    """An attachment response; the Chinese file name travels RFC 5987-encoded with an ASCII fallback."""
+    mimetypes = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    response = Response(data, mimetype=mimetypes[kind])
+    ascii_name = filename.encode("ascii", "ignore").decode() or "export"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}.{kind}\"; filename*=UTF-8''{quote(filename)}.{kind}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,400 @@
+"""Project pages: the filtered list with totals and exports, the project page with funds and status, edits."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import aliased, joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import Side, Unit, UnitKind
+from registry.exports import csv_bytes, download, xlsx_bytes
+from registry.extensions import db
+from registry.forms import BLANK, choice, unit_choice
+from registry.money import rate, wan
+from registry.pairings.models import Pairing, Programme
+from registry.permissions import (
+    county_writable,
+    get_visible_or_404,
+    pairing_filter,
+    project_filter,
+    requires,
+    unit_filter,
+)
+from registry.projects import services
+from registry.projects.forms import ProjectForm, StatusForm, TransactionForm
+from registry.projects.models import (
+    FundSource,
+    FundStage,
+    FundTransaction,
+    Project,
+    ProjectCategory,
+    ProjectStatus,
+)
+from registry.services import ServiceError
+from registry.web import attach_error, like_pattern, paginate, sort_clause
+
+bp = Blueprint("projects", __name__, url_prefix="/projects")
+
+FILTER_KEYS = ("q", "county", "prefecture", "partner", "programme", "year", "status", "category", "source")
+
+
+def filtered_projects(args: dict):
+    """The project SELECT for the list and its exports: scope first, then the user's filters."""
+    county = aliased(Unit)
+    stmt = sa.select(Project).join(county, Project.county_id == county.id).where(project_filter(current_user))
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(
+            sa.or_(Project.code.like(pattern), Project.name.like(pattern), Project.implementing_unit.like(pattern))
+        )
+    if str(args.get("county", "")).isdigit():
+        stmt = stmt.where(Project.county_id == int(args["county"]))
+    if str(args.get("prefecture", "")).isdigit():
+        stmt = stmt.where(county.prefecture_id == int(args["prefecture"]))
+    if str(args.get("partner", "")).isdigit():
+        stmt = stmt.where(
+            Project.pairing_id.in_(sa.select(Pairing.id).where(Pairing.east_unit_id == int(args["partner"])))
+        )
+    if str(args.get("programme", "")).isdigit():
+        stmt = stmt.where(Project.programme_id == int(args["programme"]))
+    if str(args.get("year", "")).isdigit():
+        stmt = stmt.where(Project.year == int(args["year"]))
+    if args.get("status") in ProjectStatus._value2member_map_:
+        stmt = stmt.where(Project.status == args["status"])
+    if args.get("category") in ProjectCategory._value2member_map_:
+        stmt = stmt.where(Project.category == args["category"])
+    if args.get("source") in FundSource._value2member_map_:
+        stmt = stmt.where(
+            sa.select(FundTransaction.id)
+            .where(FundTransaction.project_id == Project.id, FundTransaction.source == args["source"])
+            .exists()
+        )
+    return stmt, county
+
+
+SORTS = {"code": Project.code, "year": Project.year, "name": Project.name, "status": Project.status}
+
+
+def _sums(project_ids) -> dict[int, dict]:
+    """{project id: {stage: 分}} for the listed projects, in one grouped query."""
+    sums = {pid: dict.fromkeys(FundStage, 0) for pid in project_ids}
+    if project_ids:
+        rows = db.session.execute(
+            sa.select(FundTransaction.project_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
+            .where(FundTransaction.project_id.in_(project_ids))
+            .group_by(FundTransaction.project_id, FundTransaction.stage)
+        )
+        for pid, stage, amount in rows:
+            sums[pid][FundStage(stage)] = int(amount)
+    return sums
+
+
+def _filter_choices():
+    counties = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+    ).all()  # fmt: skip
+    prefectures = db.session.scalars(
+        sa.select(Unit).where(Unit.kind == UnitKind.PREFECTURE, Unit.side == Side.WEST, unit_filter(current_user))
+        .order_by(Unit.code)
+    ).all()  # fmt: skip
+    partners = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.id.in_(sa.select(Pairing.east_unit_id).where(pairing_filter(current_user)))).order_by(Unit.code)
+    ).all()  # fmt: skip
+    programmes = db.session.scalars(sa.select(Programme).order_by(Programme.name)).all()
+    return {"counties": counties, "prefectures": prefectures, "partners": partners, "programmes": programmes}
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt, county = filtered_projects(args)
+    sort, order = sort_clause({**SORTS, "county": (county.code, Project.code)}, "-year")
+    page = paginate(
+        stmt.options(joinedload(Project.county), joinedload(Project.pairing).joinedload(Pairing.east_unit))
+        .order_by(*order, Project.id),
+        args={**args, "sort": sort},
+    )  # fmt: skip
+    sums = _sums([p.id for p in page.items])
+    totals = services.totals_for(where=Project.id.in_(stmt.with_only_columns(Project.id).order_by(None)))
+    return render_template(
+        "projects/index.html",
+        page=page,
+        args=args,
+        sort=sort,
+        sums=sums,
+        totals=totals,
+        stages=FundStage,
+        statuses=ProjectStatus,
+        categories=ProjectCategory,
+        sources=FundSource,
+        usage=rate(totals.disbursed, totals.arrived),
+        **_filter_choices(),
+    )
+
+
+EXPORT_HEADERS = [
+    "项目编号", "项目名称", "市(州)", "县(市、区)", "东部结对单位", "协作类型", "年度", "项目类别", "实施方式",
+    "资金层级", "状态", "计划资金(万元)", "到位资金(万元)", "拨付资金(万元)", "资金使用率(%)", "实施单位", "责任人",
+    "计划开工", "计划完工", "实际开工", "实际完工", "带动人数", "其中脱贫人口",
+]  # fmt: skip
+
+
+def _export_rows(stmt):
+    """Rows of the export, streamed in batches so a large selection stays within memory."""
+    ids = db.session.scalars(stmt.with_only_columns(Project.id).order_by(Project.code)).all()
+    for start in range(0, len(ids), 1000):
+        batch = ids[start : start + 1000]
+        projects = db.session.scalars(
+            sa.select(Project)
+            .options(
+                joinedload(Project.county).joinedload(Unit.prefecture),
+                joinedload(Project.pairing).joinedload(Pairing.east_unit).joinedload(Unit.parent),
+                joinedload(Project.programme),
+            )
+            .where(Project.id.in_(batch))
+            .order_by(Project.code)
+        ).unique()
+        sums = _sums(batch)
+        for p in projects:
+            s = sums[p.id]
+            usage = rate(s[FundStage.DISBURSED], s[FundStage.ARRIVED])
+            yield [
+                p.code, p.name, p.county.prefecture.name if p.county.prefecture else "", p.county.name,
+                p.pairing.east_unit.display_name, p.programme.name, p.year, p.category.label, p.delivery_mode.label,
+                p.funding_level.label, p.status.label, wan(s[FundStage.PLANNED], 4), wan(s[FundStage.ARRIVED], 4),
+                wan(s[FundStage.DISBURSED], 4), "" if usage is None else str(usage), p.implementing_unit,
+                p.responsible_person, p.planned_start, p.planned_finish, p.actual_start, p.actual_finish,
+                p.beneficiaries, p.beneficiaries_lifted,
+            ]  # fmt: skip
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    """The filtered list (every page), as XLSX or CSV."""
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt, _ = filtered_projects(args)
+    name = f"帮扶项目-{date.today().isoformat()}"
+    rows = _export_rows(stmt)
+    if kind == "csv":
+        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
+    widths = [22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10]
+    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="帮扶项目", widths=widths), name, "xlsx")
+
+
+@bp.route("/<int:project_id>")
+@requires("records.view")
+def detail(project_id):
+    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    totals = services.totals_for([project.id])
+    allowed = services.allowed_transitions(project)
+    status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
+    status_form.to_status.choices = [choice(s.value, s.label) for s in allowed]
+    return render_template(
+        "projects/detail.html",
+        project=project,
+        totals=totals,
+        usage=rate(totals.disbursed, totals.arrived),
+        transactions=project.transactions,
+        status_form=status_form,
+        allowed=allowed,
+        transaction_form=TransactionForm(data={"occurred_on": date.today()}),
+        history=history_of(project),
+    )
+
+
+def _location_choices(form):
+    """Counties (in scope), their townships and villages, and the pairings the user may attach."""
+    counties = [
+        u for u in db.session.scalars(
+            sa.select(Unit).options(joinedload(Unit.parent))
+            .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+        )
+        if county_writable(current_user, u)
+    ]  # fmt: skip
+    county_ids = [u.id for u in counties]
+    locals_ = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.county_id.in_(county_ids), Unit.kind.in_((UnitKind.TOWNSHIP, UnitKind.VILLAGE)))
+        .order_by(Unit.full_name)
+    ).all()  # fmt: skip
+    pairings = db.session.scalars(
+        sa.select(Pairing)
+        .options(
+            joinedload(Pairing.east_unit).joinedload(Unit.parent),
+            joinedload(Pairing.west_unit),
+            joinedload(Pairing.programme),
+        )
+        .join(Unit, Unit.id == Pairing.west_unit_id)
+        .where(pairing_filter(current_user), Unit.kind.in_((UnitKind.COUNTY, UnitKind.PREFECTURE)))
+        .order_by(Unit.code, Pairing.valid_from)
+    ).all()  # fmt: skip
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
+    form.township_id.choices = [choice("", "（不指定）")] + [
+        unit_choice(u) for u in locals_ if u.kind is UnitKind.TOWNSHIP
+    ]
+    form.village_id.choices = [choice("", "（不指定）")] + [
+        unit_choice(u) for u in locals_ if u.kind is UnitKind.VILLAGE
+    ]
+    form.pairing_id.choices = [BLANK] + [
+        choice(
+            p.id,
+            f"{p.east_unit.display_name} ↔ {p.west_unit.name}（{p.valid_from} 至 {p.valid_to or '今'}）",
+            p.programme.name,
+        )
+        for p in pairings
+    ]
+
+
+PREFIXES = {"浙川东西部协作": "ZC", "粤川东西部扶贫协作": "YC", "对口支援": "DK"}
+
+
+def _data_with_code(form):
+    data = dict(form.data)
+    if not data.get("code") and data.get("county_id") and data.get("pairing_id"):
+        county = db.session.get(Unit, data["county_id"])
+        pairing = db.session.get(Pairing, data["pairing_id"])
+        if county and pairing:
+            data["code"] = services.next_code(PREFIXES.get(pairing.programme.name, "XM"), county, data["year"] or 0)
+    return data
+
+
+def _may_write(data) -> bool:
+    """The county is writable for the user and the pairing is one the user sees."""
+    county = db.session.get(Unit, data["county_id"]) if data.get("county_id") else None
+    pairing = sa.select(Pairing.id).where(Pairing.id == data.get("pairing_id"), pairing_filter(current_user))
+    return county_writable(current_user, county) and db.session.scalar(pairing) is not None
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("projects.edit")
+def create():
+    form = ProjectForm(data={"year": date.today().year} if request.method == "GET" else None)
+    _location_choices(form)
+    if form.validate_on_submit():
+        data = _data_with_code(form)
+        if not _may_write(data):
+            abort(403)
+        try:
+            project = services.create_project(data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"项目 {project.code} 已登记（状态：储备）。", "success")
+            return redirect(url_for(".detail", project_id=project.id))
+    return render_template("projects/form.html", form=form, project=None)
+
+
+@bp.route("/<int:project_id>/edit", methods=["GET", "POST"])
+@requires("projects.edit")
+def edit(project_id):
+    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    form = ProjectForm(obj=project, data={"version": project.version_id} if request.method == "GET" else None)
+    _location_choices(form)
+    if form.validate_on_submit():
+        data = _data_with_code(form)
+        if not _may_write(data):
+            abort(403)
+        try:
+            services.update_project(project, data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("项目已保存。", "success")
+            return redirect(url_for(".detail", project_id=project.id))
+    return render_template("projects/form.html", form=form, project=project)
+
+
+@bp.route("/<int:project_id>/status", methods=["POST"])
+@requires("projects.edit")
+def change_status(project_id):
+    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    form = StatusForm()
+    form.to_status.choices = [choice(s.value, s.label) for s in ProjectStatus]
+    if form.validate_on_submit():
+        try:
+            services.change_status(
+                project, form.to_status.data, form.changed_on.data, form.note.data, actor=current_user,
+                version=form.version.data,
+            )  # fmt: skip
+        except ServiceError as exc:
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(f"项目状态已变更为“{project.status.label}”。", "success")
+    else:
+        flash("状态变更未保存：" + "；".join(e for errors in form.errors.values() for e in errors), "danger")
+    return redirect(url_for(".detail", project_id=project.id))
+
+
+@bp.route("/<int:project_id>/funds", methods=["POST"])
+@requires("projects.edit")
+def add_transaction(project_id):
+    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    form = TransactionForm()
+    if form.validate_on_submit():
+        try:
+            services.add_transaction(project, form.data, actor=current_user)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("资金记录已登记。", "success")
+            return redirect(url_for(".detail", project_id=project.id) + "#funds")
+    totals = services.totals_for([project.id])
+    allowed = services.allowed_transitions(project)
+    status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
+    status_form.to_status.choices = [choice(s.value, s.label) for s in allowed]
+    return render_template(
+        "projects/detail.html", project=project, totals=totals, usage=rate(totals.disbursed, totals.arrived),
+        transactions=project.transactions, status_form=status_form, allowed=allowed, transaction_form=form,
+        history=history_of(project),
+    ), 422  # fmt: skip
+
+
+def _transaction_or_404(project_id, transaction_id):
+    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    transaction = db.session.get(FundTransaction, transaction_id)
+    if transaction is None or transaction.project_id != project.id:
+        abort(404)
+    return project, transaction
+
+
+@bp.route("/<int:project_id>/funds/<int:transaction_id>/edit", methods=["GET", "POST"])
+@requires("projects.edit")
+def edit_transaction(project_id, transaction_id):
+    project, transaction = _transaction_or_404(project_id, transaction_id)
+    form = TransactionForm(
+        obj=transaction, data={"version": transaction.version_id} if request.method == "GET" else None
+    )
+    if form.validate_on_submit():
+        try:
+            services.update_transaction(transaction, form.data, actor=current_user, version=form.version.data)
+        except ServiceError as exc:
+            attach_error(form, exc)
+        else:
+            db.session.commit()
+            flash("资金记录已保存。", "success")
+            return redirect(url_for(".detail", project_id=project.id) + "#funds")
+    return render_template("projects/transaction_form.html", form=form, project=project, transaction=transaction)
+
+
+@bp.route("/<int:project_id>/funds/<int:transaction_id>/delete", methods=["POST"])
+@requires("projects.edit")
+def delete_transaction(project_id, transaction_id):
+    project, transaction = _transaction_or_404(project_id, transaction_id)
+    try:
+        services.delete_transaction(transaction, actor=current_user, version=request.form.get("version", type=int))
+    except ServiceError as exc:
+        flash(f"不能删除：{exc}", "danger")
+    else:
+        db.session.commit()
+        flash("资金记录已删除。", "success")
+    return redirect(url_for(".detail", project_id=project.id) + "#funds")

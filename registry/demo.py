@@ -9,6 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from registry import demo_projects
 from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
@@ -224,7 +225,9 @@ def load() -> str:
     organisations = _organisations(programmes)
     users = _users()
     db.session.flush()
-    return f"演示数据：新增结对 {pairings + organisations}（其中学校/医院 {organisations}），新增账号 {users}。"
+    projects = demo_projects.load()
+    added = pairings + organisations
+    return f"演示数据：新增结对 {added}（其中学校/医院 {organisations}），新增账号 {users}。\n{projects}"
 
 
 def logins_text() -> str:

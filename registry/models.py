@@ -5,7 +5,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginAttempt, User
 from registry.counties.models import Unit
 from registry.pairings.models import Pairing, Programme
-from registry.projects.models import FundTransaction, Project, StatusChange
+from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 
 __all__ = [
     "Agreement",
@@ -17,6 +17,7 @@ __all__ = [
     "Pairing",
     "Programme",
     "Project",
+    "ProjectFunds",
     "StatusChange",
     "Target",
     "Unit",

@@ -73,10 +73,11 @@ def int_arg(name: str, default: int = 1, minimum: int = 1) -> int:
         return default
 
 
-def paginate(stmt, *, args: dict, per_page: int | None = None) -> Page:
-    """Run ``stmt`` for the requested page; the count runs over the same filtered statement."""
+def paginate(stmt, *, args: dict, per_page: int | None = None, total: int | None = None) -> Page:
+    """Run ``stmt`` for the requested page; the count runs over the same filtered statement unless given."""
     per_page = per_page or current_app.config["ITEMS_PER_PAGE"]
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    if total is None:
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     pages = max(1, -(-total // per_page))
     page = min(int_arg("page"), pages)
     items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()

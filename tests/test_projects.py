@@ -279,3 +279,29 @@ def test_liaison_edits_only_projects_of_its_pairings(app, client, world):
     assert response.status_code in (302, 303)
     response = client.post("/projects/new", data=_form(world, county_id=str(world.cangxi), pairing_id=str(world.b)))
     assert response.status_code == 200 and "不是有效的选择" in response.get_data(as_text=True)
+
+
+def test_running_totals_always_equal_the_transactions(w):
+    """The derived totals the lists use are rebuilt after every add, edit and delete."""
+    project = make_project(w.zhaojue, w.a, status=S.IN_PROGRESS)
+    db.session.flush()
+    version = project.version_id
+    arrival = make_transaction(project, FundStage.ARRIVED, 500_000_00, date(2024, 4, 1))
+    social = make_transaction(project, FundStage.ARRIVED, 20_000_00, date(2024, 4, 2), source=FundSource.SOCIAL)
+    payment = make_transaction(project, FundStage.DISBURSED, 300_000_00, date(2024, 5, 1))
+    update_transaction(arrival, {"amount_fen": 600_000_00}, actor=None)
+    delete_transaction(social, actor=None)
+    update_transaction(payment, {"amount_fen": 350_000_00}, actor=None)
+    db.session.flush()
+    db.session.refresh(project)
+    exact = totals_for([project.id])
+    assert (project.planned_fen, project.arrived_fen, project.disbursed_fen) == (
+        exact.planned, exact.arrived, exact.disbursed,
+    ) == (0, 600_000_00, 350_000_00)  # fmt: skip
+    from registry.projects.models import ProjectFunds
+
+    rows = db.session.scalars(sa.select(ProjectFunds).where(ProjectFunds.project_id == project.id)).all()
+    assert [(r.source, r.arrived_fen, r.disbursed_fen) for r in rows] == [
+        (FundSource.EAST_FISCAL, 600_000_00, 350_000_00)
+    ]
+    assert project.version_id == version  # fund changes do not touch the project's version

@@ -154,6 +154,11 @@ class Project(TimestampMixin, VersionedMixin, db.Model):
     status: Mapped[ProjectStatus] = mapped_column(
         enum_column(ProjectStatus, 20), default=ProjectStatus.RESERVE, index=True
     )
+    #: Running totals of all sources, derived from the transactions by services.refresh_fund_totals (never typed,
+    #: never part of an edit, so they do not bump the version).
+    planned_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    arrived_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    disbursed_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
     county: Mapped["Unit"] = relationship(foreign_keys=[county_id])  # noqa: F821
     township: Mapped["Unit | None"] = relationship(foreign_keys=[township_id])  # noqa: F821
@@ -253,3 +258,20 @@ class FundTransaction(TimestampMixin, VersionedMixin, db.Model):
 
     def __repr__(self):
         return f"<FundTransaction {self.id} {self.source} {self.stage} {self.amount_fen}>"
+
+
+class ProjectFunds(db.Model):
+    """Running totals of a project's transactions per source (计划/到位/拨付), kept by the fund services.
+
+    Derived data, never typed: ``services.refresh_fund_totals`` rebuilds a project's rows from its
+    transactions after every change, in the same transaction. Lists filter and total on this table so they
+    need not scan every transaction.
+    """
+
+    __tablename__ = "project_fund_totals"
+
+    project_id: Mapped[int] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[FundSource] = mapped_column(enum_column(FundSource, 20), primary_key=True)
+    planned_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    arrived_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    disbursed_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -14,7 +14,15 @@ from registry.money import rate, wan
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
 from registry.periods import Period
-from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus, StatusChange
+from registry.projects.models import (
+    FundSource,
+    FundStage,
+    FundTransaction,
+    Project,
+    ProjectFunds,
+    ProjectStatus,
+    StatusChange,
+)
 from registry.services import ServiceError, check_version
 
 PROJECT_FIELDS = (
@@ -241,6 +249,76 @@ def totals_for(project_ids=None, where=None, since: date | None = None, until: d
     return totals
 
 
+def refresh_fund_totals(project_ids=None) -> None:
+    """Rebuild ProjectFunds rows from the transactions of these projects (all projects when None)."""
+    db.session.flush()
+    delete = sa.delete(ProjectFunds)
+    source = sa.select(FundTransaction.project_id, FundTransaction.source)
+    if project_ids is not None:
+        delete = delete.where(ProjectFunds.project_id.in_(project_ids))
+        source = source.where(FundTransaction.project_id.in_(project_ids))
+
+    def stage_sum(stage):
+        return sa.func.coalesce(
+            sa.func.sum(sa.case((FundTransaction.stage == stage, FundTransaction.amount_fen), else_=0)), 0
+        )
+
+    select = source.add_columns(
+        stage_sum(FundStage.PLANNED), stage_sum(FundStage.ARRIVED), stage_sum(FundStage.DISBURSED)
+    ).group_by(FundTransaction.project_id, FundTransaction.source)
+    db.session.execute(delete)
+    db.session.execute(
+        sa.insert(ProjectFunds).from_select(
+            ["project_id", "source", "planned_fen", "arrived_fen", "disbursed_fen"], select
+        )
+    )
+
+    def total(column):
+        return sa.func.coalesce(
+            sa.select(sa.func.sum(column)).where(ProjectFunds.project_id == Project.id).scalar_subquery(), 0
+        )
+
+    # A Core UPDATE: these derived columns must not bump the project's version (an edit in progress stays valid).
+    update = sa.update(Project).values(
+        planned_fen=total(ProjectFunds.planned_fen),
+        arrived_fen=total(ProjectFunds.arrived_fen),
+        disbursed_fen=total(ProjectFunds.disbursed_fen),
+    )
+    if project_ids is not None:
+        update = update.where(Project.id.in_(project_ids))
+    db.session.execute(update.execution_options(synchronize_session=False))
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Project) and (project_ids is None or obj.id in project_ids):
+            db.session.expire(obj, ["planned_fen", "arrived_fen", "disbursed_fen"])
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """Count and money totals of a filtered project list (all sources)."""
+
+    count: int
+    planned: int
+    arrived: int
+    disbursed: int
+
+    @property
+    def usage(self):
+        return rate(self.disbursed, self.arrived)
+
+
+def list_summary(stmt: sa.Select) -> ListSummary:
+    """Count and totals of every project ``stmt`` selects, in one pass over the projects table."""
+    row = db.session.execute(
+        stmt.with_only_columns(
+            sa.func.count(Project.id),
+            sa.func.coalesce(sa.func.sum(Project.planned_fen), 0),
+            sa.func.coalesce(sa.func.sum(Project.arrived_fen), 0),
+            sa.func.coalesce(sa.func.sum(Project.disbursed_fen), 0),
+        ).order_by(None)
+    ).one()
+    return ListSummary(*(int(v) for v in row))
+
+
 def check_money_rules(project: Project, transactions: list[FundTransaction]) -> None:
     """Cumulative 拨付 of a source may never exceed its cumulative 到位, on any day.
 
@@ -285,6 +363,7 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     transaction.note = transaction.note or ""
     project.transactions.append(transaction)
     db.session.flush()
+    refresh_fund_totals([project.id])
     what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
     record("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
            summary=f"{project.code} 登记{what}")  # fmt: skip
@@ -298,6 +377,7 @@ def update_transaction(transaction: FundTransaction, data: dict, *, actor, versi
     others = [t for t in transaction.project.transactions if t is not transaction]
     check_money_rules(transaction.project, [*others, SimpleNamespace(**merged)])
     changes = apply_changes(transaction, merged, TRANSACTION_FIELDS)
+    refresh_fund_totals([transaction.project_id])
     if changes:
         record("update", transaction, actor=actor, changes=changes,
                summary=f"{transaction.project.code} 修改资金记录")  # fmt: skip
@@ -314,3 +394,4 @@ def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> 
                    f"{wan(transaction.amount_fen, 4)} 万元")  # fmt: skip
     project.transactions.remove(transaction)
     db.session.delete(transaction)
+    refresh_fund_totals([project.id])

@@ -30,6 +30,7 @@ from registry.projects.models import (
     FundTransaction,
     Project,
     ProjectCategory,
+    ProjectFunds,
     ProjectStatus,
 )
 from registry.services import ServiceError
@@ -42,8 +43,7 @@ FILTER_KEYS = ("q", "county", "prefecture", "partner", "programme", "year", "sta
 
 def filtered_projects(args: dict):
     """The project SELECT for the list and its exports: scope first, then the user's filters."""
-    county = aliased(Unit)
-    stmt = sa.select(Project).join(county, Project.county_id == county.id).where(project_filter(current_user))
+    stmt = sa.select(Project).where(project_filter(current_user))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(
@@ -52,7 +52,9 @@ def filtered_projects(args: dict):
     if str(args.get("county", "")).isdigit():
         stmt = stmt.where(Project.county_id == int(args["county"]))
     if str(args.get("prefecture", "")).isdigit():
-        stmt = stmt.where(county.prefecture_id == int(args["prefecture"]))
+        stmt = stmt.where(
+            Project.county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
+        )
     if str(args.get("partner", "")).isdigit():
         stmt = stmt.where(
             Project.pairing_id.in_(sa.select(Pairing.id).where(Pairing.east_unit_id == int(args["partner"])))
@@ -67,28 +69,14 @@ def filtered_projects(args: dict):
         stmt = stmt.where(Project.category == args["category"])
     if args.get("source") in FundSource._value2member_map_:
         stmt = stmt.where(
-            sa.select(FundTransaction.id)
-            .where(FundTransaction.project_id == Project.id, FundTransaction.source == args["source"])
+            sa.select(ProjectFunds.project_id)
+            .where(ProjectFunds.project_id == Project.id, ProjectFunds.source == args["source"])
             .exists()
         )
-    return stmt, county
+    return stmt
 
 
 SORTS = {"code": Project.code, "year": Project.year, "name": Project.name, "status": Project.status}
-
-
-def _sums(project_ids) -> dict[int, dict]:
-    """{project id: {stage: 分}} for the listed projects, in one grouped query."""
-    sums = {pid: dict.fromkeys(FundStage, 0) for pid in project_ids}
-    if project_ids:
-        rows = db.session.execute(
-            sa.select(FundTransaction.project_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
-            .where(FundTransaction.project_id.in_(project_ids))
-            .group_by(FundTransaction.project_id, FundTransaction.stage)
-        )
-        for pid, stage, amount in rows:
-            sums[pid][FundStage(stage)] = int(amount)
-    return sums
 
 
 def _filter_choices():
@@ -112,27 +100,28 @@ def _filter_choices():
 @requires("records.view")
 def index():
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt, county = filtered_projects(args)
+    stmt = filtered_projects(args)
+    summary = services.list_summary(stmt)
+    county = aliased(Unit)
     sort, order = sort_clause({**SORTS, "county": (county.code, Project.code)}, "-year")
+    if sort.lstrip("-") == "county":
+        stmt = stmt.join(county, Project.county_id == county.id)
     page = paginate(
         stmt.options(joinedload(Project.county), joinedload(Project.pairing).joinedload(Pairing.east_unit))
         .order_by(*order, Project.id),
         args={**args, "sort": sort},
+        total=summary.count,
     )  # fmt: skip
-    sums = _sums([p.id for p in page.items])
-    totals = services.totals_for(where=Project.id.in_(stmt.with_only_columns(Project.id).order_by(None)))
     return render_template(
         "projects/index.html",
         page=page,
         args=args,
         sort=sort,
-        sums=sums,
-        totals=totals,
+        summary=summary,
         stages=FundStage,
         statuses=ProjectStatus,
         categories=ProjectCategory,
         sources=FundSource,
-        usage=rate(totals.disbursed, totals.arrived),
         **_filter_choices(),
     )
 
@@ -159,15 +148,13 @@ def _export_rows(stmt):
             .where(Project.id.in_(batch))
             .order_by(Project.code)
         ).unique()
-        sums = _sums(batch)
         for p in projects:
-            s = sums[p.id]
-            usage = rate(s[FundStage.DISBURSED], s[FundStage.ARRIVED])
+            usage = rate(p.disbursed_fen, p.arrived_fen)
             yield [
                 p.code, p.name, p.county.prefecture.name if p.county.prefecture else "", p.county.name,
                 p.pairing.east_unit.display_name, p.programme.name, p.year, p.category.label, p.delivery_mode.label,
-                p.funding_level.label, p.status.label, wan(s[FundStage.PLANNED], 4), wan(s[FundStage.ARRIVED], 4),
-                wan(s[FundStage.DISBURSED], 4), "" if usage is None else str(usage), p.implementing_unit,
+                p.funding_level.label, p.status.label, wan(p.planned_fen, 4), wan(p.arrived_fen, 4),
+                wan(p.disbursed_fen, 4), "" if usage is None else str(usage), p.implementing_unit,
                 p.responsible_person, p.planned_start, p.planned_finish, p.actual_start, p.actual_finish,
                 p.beneficiaries, p.beneficiaries_lifted,
             ]  # fmt: skip
@@ -178,7 +165,7 @@ def _export_rows(stmt):
 def export(kind):
     """The filtered list (every page), as XLSX or CSV."""
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt, _ = filtered_projects(args)
+    stmt = filtered_projects(args)
     name = f"帮扶项目-{date.today().isoformat()}"
     rows = _export_rows(stmt)
     if kind == "csv":

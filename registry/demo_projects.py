@@ -1,0 +1,233 @@
+"""Demonstration projects, fund flows, agreements and targets for every county-level pairing.
+
+Figures follow the proportions in domain.md: 浙川 2021 funds of 3,900–6,000 万元 per county and year
+(national key counties the most), about a dozen projects per county and year, money arriving over the year
+and 75–95 % of it disbursed by year end. Rows are inserted in bulk (one audit event for the whole load); the
+generator keeps the money rules by construction and is deterministic (seeded), so every run is the same.
+"""
+
+import random
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from registry.agreements.models import Agreement, Indicator, Target
+from registry.audit.services import record
+from registry.counties.models import CountyCategory, Unit, UnitKind
+from registry.database import utcnow
+from registry.extensions import db
+from registry.pairings.models import Pairing, Programme
+from registry.projects.models import (
+    DeliveryMode,
+    FundingLevel,
+    FundSource,
+    FundStage,
+    FundTransaction,
+    Project,
+    ProjectCategory,
+    ProjectStatus,
+    StatusChange,
+)
+from registry.projects.services import refresh_fund_totals
+
+WAN = 10_000 * 100  # 分 in one 万元
+FISCAL_PER_YEAR = {
+    CountyCategory.NATIONAL_KEY: 6000,
+    CountyCategory.PROVINCIAL_KEY: 5000,
+    CountyCategory.OTHER_LIFTED: 3900,
+    CountyCategory.NON_POVERTY: 2000,
+}
+PREFIXES = {"浙川东西部协作": "ZC", "粤川东西部扶贫协作": "YC", "对口支援": "DK"}
+NAMES = {
+    ProjectCategory.INDUSTRY: [
+        "{t}特色农产品种植基地",
+        "{t}现代农业产业园配套设施",
+        "{t}畜禽养殖小区",
+        "{t}农产品冷链仓储中心",
+    ],
+    ProjectCategory.EMPLOYMENT: ["{t}帮扶车间", "{t}劳务协作工作站", "{t}就业技能培训"],
+    ProjectCategory.EDUCATION: ["{t}中心校教学楼改造", "{t}幼儿园建设", "{c}职业技术学校实训室"],
+    ProjectCategory.HEALTH: ["{t}卫生院能力提升", "{c}人民医院远程诊疗中心", "{t}村卫生室标准化建设"],
+    ProjectCategory.INFRASTRUCTURE: ["{t}产业路硬化", "{t}人饮工程", "{t}便民桥建设"],
+    ProjectCategory.RURAL_CONSTRUCTION: ["{t}乡村振兴示范村建设", "{t}人居环境整治"],
+    ProjectCategory.RELOCATION: ["{c}易地搬迁安置点后续扶持", "{c}安置点社区工厂"],
+    ProjectCategory.CONSUMPTION: ["{c}消费帮扶产品展销中心"],
+    ProjectCategory.TALENT: ["{c}党政干部和专业技术人才培训"],
+}
+TOWN_SUFFIXES = ["城关镇", "新城镇", "河东乡", "团结乡", "和平镇", "光明乡", "民主镇"]
+
+
+def load(first_year: int = 2017, today: date | None = None) -> str:
+    """Generate projects for every county-level pairing and year it was valid; skip counties that have some."""
+    today = today or date.today()
+    rng = random.Random(20210401)
+    pairings = db.session.scalars(
+        sa.select(Pairing).join(Unit, Unit.id == Pairing.west_unit_id).where(Unit.kind == UnitKind.COUNTY)
+        .order_by(Pairing.west_unit_id, Pairing.valid_from)
+    ).all()  # fmt: skip
+    existing = set(db.session.scalars(sa.select(Project.county_id).distinct()))
+    programmes = {p.id: p for p in db.session.scalars(sa.select(Programme))}
+    counters: dict[str, int] = {}
+    projects, changes, transactions = [], [], []
+    next_id = (db.session.scalar(sa.select(sa.func.max(Project.id))) or 0) + 1
+    for pairing in pairings:
+        county = pairing.west_unit
+        if county.id in existing:
+            continue
+        programme = programmes[pairing.programme_id]
+        start_year = max(first_year, pairing.valid_from.year)
+        end_year = min(today.year, (pairing.valid_to or today).year)
+        for year in range(start_year, end_year + 1):
+            year_start = max(date(year, 1, 1), pairing.valid_from)
+            year_end = min(date(year, 12, 31), pairing.valid_to or date(year, 12, 31), today)
+            if year_end < year_start:
+                continue
+            budget = FISCAL_PER_YEAR.get(county.category, 2000) * WAN
+            if programme.name != "浙川东西部协作":
+                budget = budget * 3 // 4
+            count = rng.randint(8, 16)
+            shares = [rng.uniform(0.5, 1.5) for _ in range(count)]
+            for index in range(count):
+                planned = int(budget * shares[index] / sum(shares)) // 100 * 100  # whole 元
+                project, steps, money = _project(rng, next_id, county, pairing, programme, year, year_start,
+                                                 year_end, planned, today, counters)  # fmt: skip
+                projects.append(project)
+                changes.extend(steps)
+                transactions.extend(money)
+                next_id += 1
+    if projects:
+        db.session.execute(sa.insert(Project), projects)
+        db.session.execute(sa.insert(StatusChange), changes)
+        for start in range(0, len(transactions), 5000):
+            db.session.execute(sa.insert(FundTransaction), transactions[start : start + 5000])
+        refresh_fund_totals([p["id"] for p in projects])
+    agreements = _agreements(today)
+    summary = f"演示数据：项目 {len(projects)} 个，资金流水 {len(transactions)} 条，协议 {agreements} 份"
+    record("load", None, actor=None, entity_type="projects", summary=summary)
+    return f"演示项目 {len(projects)} 个，资金流水 {len(transactions)} 条，年度协议 {agreements} 份。"
+
+
+def _project(rng, pid, county, pairing, programme, year, start, end, planned, today, counters):
+    category = rng.choices(list(NAMES), weights=[30, 12, 10, 10, 14, 10, 6, 4, 4])[0]
+    town = rng.choice(TOWN_SUFFIXES)
+    name = rng.choice(NAMES[category]).format(t=county.name + town, c=county.name)
+    prefix = PREFIXES.get(programme.name, "XM")
+    stem = f"{prefix}-{county.code}-{year}"
+    counters[stem] = counters.get(stem, 0) + 1
+    planned_start = min(start + timedelta(days=rng.randint(30, 120)), end)
+    approved_on = min(planned_start - timedelta(days=rng.randint(5, 25)), end)
+    approved_on = max(approved_on, start)
+    age = today.year - year
+    path = [ProjectStatus.APPROVED, ProjectStatus.IN_PROGRESS, ProjectStatus.COMPLETED, ProjectStatus.ACCEPTED,
+            ProjectStatus.HANDED_OVER]  # fmt: skip
+    reached = {0: rng.choice([1, 2, 2, 2]), 1: rng.choice([3, 3, 4, 4]), 2: rng.choice([4, 5, 5])}.get(age, 5)
+    if age == 0 and rng.random() < 0.15:
+        reached = 0  # still in the library
+    dates = [approved_on]
+    for _ in range(1, reached):
+        dates.append(min(dates[-1] + timedelta(days=rng.randint(20, 150)), today))
+    now = utcnow()
+    steps = [{"project_id": pid, "from_status": None, "to_status": ProjectStatus.RESERVE.value,
+              "changed_on": min(date(year, 1, 1), approved_on), "note": "录入项目", "recorded_at": now}]  # fmt: skip
+    previous = ProjectStatus.RESERVE
+    for status, day in zip(path[:reached], dates, strict=False):
+        steps.append({"project_id": pid, "from_status": previous.value, "to_status": status.value, "changed_on": day,
+                      "note": "", "recorded_at": now})  # fmt: skip
+        previous = status
+    status = previous
+    lifted = rng.randint(20, 300)
+    project = {
+        "id": pid, "code": f"{stem}-{counters[stem]:03d}", "name": name, "county_id": county.id,
+        "pairing_id": pairing.id, "programme_id": programme.id, "year": year, "category": category.value,
+        "delivery_mode": rng.choice([DeliveryMode.CHEQUE, DeliveryMode.CHEQUE, DeliveryMode.TURNKEY]).value,
+        "funding_level": rng.choice([FundingLevel.COUNTY, FundingLevel.COUNTY, FundingLevel.CITY,
+                                     FundingLevel.TOWN_VILLAGE]).value,
+        "implementing_unit": county.name + rng.choice(["农业农村局", "乡村振兴局", "教育局", "卫生健康局"]),
+        "responsible_person": rng.choice(["王", "李", "张", "刘", "陈", "杨", "吉克", "阿呷"])
+        + rng.choice(["明", "华", "强", "芳", "军", "丽"]),
+        "planned_start": planned_start, "planned_finish": planned_start + timedelta(days=rng.randint(120, 300)),
+        "actual_start": dates[1] if reached >= 2 else None, "actual_finish": dates[2] if reached >= 3 else None,
+        "beneficiaries": lifted + rng.randint(0, 400), "beneficiaries_lifted": lifted,
+        "farmer_benefit": "优先吸纳脱贫劳动力务工，收益按比例分配给村集体和脱贫户。",
+        "performance_targets": f"带动脱贫人口 {lifted} 人增收。", "status": status.value,
+        "created_at": now, "updated_at": now, "version_id": 1,
+    }  # fmt: skip
+    money = []
+
+    def add(stage, amount, day):
+        document = f"{prefix}财〔{day.year}〕{rng.randint(1, 99)}号"
+        money.append({"project_id": pid, "source": FundSource.EAST_FISCAL.value, "stage": stage.value,
+                      "amount_fen": amount, "occurred_on": day, "document_no": document,
+                      "note": "", "created_at": now, "updated_at": now, "version_id": 1})  # fmt: skip
+
+    add(FundStage.PLANNED, planned, min(date(year, 1, 1) + timedelta(days=rng.randint(10, 60)), today))
+    if reached >= 1:
+        first = planned * rng.choice([5, 6, 7]) // 10 // 100 * 100
+        add(FundStage.ARRIVED, first, approved_on)
+        arrived = first
+        if approved_on + timedelta(days=90) <= today:
+            add(FundStage.ARRIVED, planned - first, approved_on + timedelta(days=90))
+            arrived = planned
+        if reached >= 2:
+            paid = arrived * rng.randint(55, 95) // 100 // 100 * 100
+            pay_day = max(dates[1], approved_on + timedelta(days=90) if arrived == planned else approved_on)
+            if paid and pay_day <= today:
+                add(FundStage.DISBURSED, paid, pay_day)
+        if rng.random() < 0.25:
+            social = rng.randint(20, 200) * WAN // 10
+            money.append({**money[-1], "source": FundSource.SOCIAL.value, "stage": FundStage.ARRIVED.value,
+                          "amount_fen": social, "occurred_on": approved_on, "document_no": "社会捐赠"})  # fmt: skip
+    return project, steps, money
+
+
+def _agreements(today: date) -> int:
+    """An agreement per programme and year with county-level pairings; targets per county and for the province."""
+    indicators = {i.code: i for i in db.session.scalars(sa.select(Indicator))}
+    province = db.session.scalar(sa.select(Unit).where(Unit.code == "510000"))
+    made = 0
+    for programme in db.session.scalars(
+        sa.select(Programme).where(Programme.name.in_(("浙川东西部协作", "粤川东西部扶贫协作")))
+    ):
+        pairings = db.session.scalars(
+            sa.select(Pairing).join(Unit, Unit.id == Pairing.west_unit_id)
+            .where(Pairing.programme_id == programme.id, Unit.kind == UnitKind.COUNTY)
+        ).all()  # fmt: skip
+        years = range(max(2017, min((p.valid_from.year for p in pairings), default=today.year)), today.year + 1)
+        for year in years:
+            counties = {
+                p.west_unit
+                for p in pairings
+                if p.valid_from.year <= year and (p.valid_to is None or p.valid_to.year >= year)
+            }
+            if not counties or db.session.scalar(
+                sa.select(Agreement.id).where(Agreement.programme_id == programme.id, Agreement.year == year)
+            ):
+                continue
+            agreement = Agreement(programme_id=programme.id, year=year, title=f"{year}年{programme.name}协议",
+                                  signed_on=date(year, 3, 28), note="演示数据")  # fmt: skip
+            db.session.add(agreement)
+            db.session.flush()
+            sums: dict[str, int] = {}
+            for county in sorted(counties, key=lambda u: u.code):
+                funds = FISCAL_PER_YEAR.get(county.category, 2000) * WAN
+                if programme.name != "浙川东西部协作":
+                    funds = funds * 3 // 4
+                values = {"fiscal_funds": funds, "project_count": 10, "labour_total": 1500, "labour_lifted": 900,
+                          "consumption": funds // 2, "cadres": 3, "professionals": 12, "enterprises": 2,
+                          "investment": funds * 2}  # fmt: skip
+                for code, value in values.items():
+                    db.session.add(
+                        Target(
+                            agreement_id=agreement.id, indicator_id=indicators[code].id, unit_id=county.id, value=value
+                        )
+                    )
+                    sums[code] = sums.get(code, 0) + value
+            for code, value in sums.items():
+                db.session.add(
+                    Target(
+                        agreement_id=agreement.id, indicator_id=indicators[code].id, unit_id=province.id, value=value
+                    )
+                )
+            made += 1
+    db.session.flush()
+    return made

@@ -90,8 +90,11 @@ def test_entries_feed_enterprise_and_investment_indicators(butuo):
     rows = _by_code(progress(w.zc2021, w.butuo, date(2021, 12, 31)))
     assert rows["enterprises"].actual == 2 and rows["investment"].actual == parse_wan("1200.5")
     with pytest.raises(ServiceError, match="自动统计"):
-        create_entry({"indicator_id": _indicator("fiscal_funds").id, "county_id": w.butuo.id,
-                      "pairing_id": w.cixi_butuo.id, "occurred_on": date(2021, 7, 1), "value": 1}, actor=None)  # fmt: skip
+        create_entry(
+            {"indicator_id": _indicator("fiscal_funds").id, "county_id": w.butuo.id, "pairing_id": w.cixi_butuo.id,
+             "occurred_on": date(2021, 7, 1), "value": 1},
+            actor=None,
+        )  # fmt: skip
     with pytest.raises(ServiceError, match="不是布拖县的有效结对"):
         create_entry({"indicator_id": enterprises.id, "county_id": w.butuo.id, "pairing_id": w.shunde_butuo.id,
                       "occurred_on": date(2021, 7, 1), "value": 1}, actor=None)  # fmt: skip
@@ -104,8 +107,10 @@ def test_targets_are_audited_and_removable(butuo):
     assert changes == {"财政援助资金": [parse_wan("3900"), parse_wan("4000")]}
     set_targets(w.zc2021, w.butuo, {fiscal.id: None}, actor=w.admin)
     db.session.flush()
-    assert db.session.scalar(sa.select(sa.func.count(Target.id)).where(Target.indicator_id == fiscal.id,
-                                                                      Target.agreement_id == w.zc2021.id)) == 0  # fmt: skip
+    remaining = sa.select(sa.func.count(Target.id)).where(
+        Target.indicator_id == fiscal.id, Target.agreement_id == w.zc2021.id
+    )
+    assert db.session.scalar(remaining) == 0
     assert (
         db.session.scalar(
             sa.select(sa.func.count()).where(AuditEvent.action == "targets", AuditEvent.actor_id == w.admin.id)

@@ -92,7 +92,8 @@ def build(n_projects: int, per_project: int, seed: int = 7):
         db.session.execute(sa.insert(FundTransaction), money[start : start + 20000])
     refresh_fund_totals()
     db.session.commit()
-    with db.engine.connect() as conn:
+    # Fresh statistics, as autovacuum would gather them after a bulk load (committed, or PostgreSQL drops them).
+    with db.engine.begin() as conn:
         conn.execute(sa.text("ANALYZE"))
     return counties
 

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from registry.agreements.models import Agreement, Indicator, Target
+from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.audit.services import record
 from registry.counties.models import CountyCategory, Unit, UnitKind
 from registry.database import utcnow
@@ -102,9 +102,13 @@ def load(first_year: int = 2017, today: date | None = None) -> str:
             db.session.execute(sa.insert(FundTransaction), transactions[start : start + 5000])
         refresh_fund_totals([p["id"] for p in projects])
     agreements = _agreements(today)
-    summary = f"演示数据：项目 {len(projects)} 个，资金流水 {len(transactions)} 条，协议 {agreements} 份"
+    entries = _enterprise_entries(rng, pairings, existing, today)
+    summary = (
+        f"演示数据：项目 {len(projects)} 个，资金流水 {len(transactions)} 条，协议 {agreements} 份，"
+        f"引导企业 {entries} 家次"
+    )
     record("load", None, actor=None, entity_type="projects", summary=summary)
-    return f"演示项目 {len(projects)} 个，资金流水 {len(transactions)} 条，年度协议 {agreements} 份。"
+    return summary + "。"
 
 
 def _project(rng, pid, county, pairing, programme, year, start, end, planned, today, counters):
@@ -212,7 +216,7 @@ def _agreements(today: date) -> int:
                 funds = FISCAL_PER_YEAR.get(county.category, 2000) * WAN
                 if programme.name != "浙川东西部协作":
                     funds = funds * 3 // 4
-                values = {"fiscal_funds": funds, "project_count": 10, "labour_total": 1500, "labour_lifted": 900,
+                values = {"fiscal_funds": funds, "project_count": 12, "labour_total": 1500, "labour_lifted": 900,
                           "consumption": funds // 2, "cadres": 3, "professionals": 12, "enterprises": 2,
                           "investment": funds * 2}  # fmt: skip
                 for code, value in values.items():
@@ -231,3 +235,35 @@ def _agreements(today: date) -> int:
             made += 1
     db.session.flush()
     return made
+
+
+ENTERPRISES = ["纺织", "服饰", "食品", "农业科技", "电子", "文旅", "中药材", "茶业"]
+
+
+def _enterprise_entries(rng, pairings, existing_counties, today: date) -> int:
+    """引导企业 and their 到位投资 for county-level pairings, one to three enterprises a year."""
+    indicators = {
+        i.code: i
+        for i in db.session.scalars(sa.select(Indicator).where(Indicator.code.in_(("enterprises", "investment"))))
+    }
+    now = utcnow()
+    rows = []
+    for pairing in pairings:
+        if pairing.west_unit_id in existing_counties:
+            continue
+        for year in range(max(2017, pairing.valid_from.year), min(today.year, (pairing.valid_to or today).year) + 1):
+            for n in range(rng.randint(1, 3)):
+                day = date(year, rng.randint(3, 11), rng.randint(1, 28))
+                if day > today or day < pairing.valid_from or (pairing.valid_to and day > pairing.valid_to):
+                    continue
+                name = f"{pairing.east_unit.name}{rng.choice(ENTERPRISES)}有限公司{n + 1}"
+                common = {"county_id": pairing.west_unit_id, "pairing_id": pairing.id, "occurred_on": day,
+                          "subject": name, "evidence": f"投资协议〔{year}〕{rng.randint(1, 60)}号", "note": "",
+                          "created_at": now, "updated_at": now, "version_id": 1}  # fmt: skip
+                rows.append({**common, "indicator_id": indicators["enterprises"].id, "value": 1})
+                rows.append(
+                    {**common, "indicator_id": indicators["investment"].id, "value": rng.randint(500, 8000) * WAN}
+                )
+    if rows:
+        db.session.execute(sa.insert(IndicatorEntry), rows)
+    return len(rows) // 2

@@ -305,3 +305,13 @@ def test_running_totals_always_equal_the_transactions(w):
         (FundSource.EAST_FISCAL, 600_000_00, 350_000_00)
     ]
     assert project.version_id == version  # fund changes do not touch the project's version
+
+
+def test_project_history_includes_its_fund_records(app, client, world):
+    login(client, "county")
+    data = {"source": "social", "stage": "arrived", "amount_fen": "12,345.60", "occurred_on": "2024-06-01"}
+    assert client.post(f"/projects/{world.project_a}/funds", data=data).status_code in (302, 303)
+    page = client.get(f"/projects/{world.project_a}").get_data(as_text=True)
+    history = page.split("变更记录")[1]
+    assert "登记社会帮扶资金到位 1.2346 万元" in history and "<b>资金来源</b>：社会帮扶资金" in history
+    assert "<b>金额</b>：12,345.60 元" in history

@@ -16,6 +16,10 @@ class Measure(StrEnum):
     MONEY = "money"
     COUNT = "count"
 
+    @property
+    def label(self) -> str:
+        return "金额" if self is Measure.MONEY else "数量"
+
 
 class Indicator(TimestampMixin, VersionedMixin, db.Model):
     """A measurable clause of the agreement, e.g. 财政援助资金 (万元) or 帮助农村劳动力就业人数 (人)."""

@@ -13,7 +13,10 @@ class AuditEvent(db.Model):
     """Append-only; written by services in the same transaction as the change it describes."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+    __table_args__ = (
+        sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),
+        sa.Index("ix_audit_events_context", "context_type", "context_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -25,6 +28,9 @@ class AuditEvent(db.Model):
     #: Table name of the record, e.g. "pairings".
     entity_type: Mapped[str] = mapped_column(sa.String(50))
     entity_id: Mapped[int | None]
+    #: The record this one belongs to (a fund transaction's project), so its page shows the event too.
+    context_type: Mapped[str | None] = mapped_column(sa.String(50))
+    context_id: Mapped[int | None]
     summary: Mapped[str] = mapped_column(sa.String(500), default="")
     #: {field: [old, new]} for updates; {field: value} snapshot for creates and deletes.
     changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)

@@ -44,35 +44,64 @@ class EventRow:
     changes: list[ChangeRow]
 
 
-def _value_labels(field: str, values: set):
-    """Map raw stored values of ``field`` to display text (ids to names, enum keys to labels)."""
-    from registry.auth.models import ROLE_LABELS, Role
-    from registry.counties.models import (
-        CATEGORY_LABELS,
-        UNIT_KIND_LABELS,
-        CountyCategory,
-        Unit,
-        UnitKind,
+def _enum_fields() -> dict:
+    """Field name -> enum classes whose stored values it may hold (values never clash between the classes)."""
+    from registry.agreements.models import Measure
+    from registry.auth.models import Role
+    from registry.counties.models import CountyCategory, UnitKind
+    from registry.projects.models import (
+        DeliveryMode,
+        FundingLevel,
+        FundSource,
+        FundStage,
+        ProjectCategory,
+        ProjectStatus,
     )
+
+    return {
+        "role": (Role,),
+        "level": (UnitKind,),
+        "kind": (UnitKind,),
+        "category": (CountyCategory, ProjectCategory),
+        "status": (ProjectStatus,),
+        "source": (FundSource,),
+        "stage": (FundStage,),
+        "delivery_mode": (DeliveryMode,),
+        "funding_level": (FundingLevel,),
+        "measure": (Measure,),
+    }
+
+
+def _value_labels(field: str, values: set):
+    """Map raw stored values of ``field`` to display text (ids to names, enum keys to labels, 分 to 元)."""
+    from registry.counties.models import Unit
+    from registry.money import yuan
     from registry.pairings.models import Programme
 
     ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
-    if field.endswith("unit_id") or field in ("parent_id", "east_province_id"):
+    if field.endswith("unit_id") or field in (
+        "parent_id",
+        "east_province_id",
+        "county_id",
+        "township_id",
+        "village_id",
+    ):
         rows = db.session.execute(sa.select(Unit.id, Unit.full_name).where(Unit.id.in_(ids))) if ids else []
         return {i: n for i, n in rows}
     if field == "programme_id":
         rows = db.session.execute(sa.select(Programme.id, Programme.name).where(Programme.id.in_(ids))) if ids else []
         return {i: n for i, n in rows}
+    if field.endswith("_fen"):
+        return {v: f"{yuan(v)} 元" for v in ids}
     labels = {}
+    enums = _enum_fields().get(field, ())
     for v in values:
         if isinstance(v, bool):
             labels[v] = "是" if v else "否"
-        elif field == "role" and v in Role._value2member_map_:
-            labels[v] = ROLE_LABELS[Role(v)]
-        elif field in ("level", "kind") and v in UnitKind._value2member_map_:
-            labels[v] = UNIT_KIND_LABELS[UnitKind(v)]
-        elif field == "category" and v in CountyCategory._value2member_map_:
-            labels[v] = CATEGORY_LABELS[CountyCategory(v)]
+            continue
+        for enum in enums:
+            if v in enum._value2member_map_:
+                labels[v] = enum(v).label
     return labels
 
 
@@ -122,14 +151,26 @@ def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
 
 
 def history_of(obj, limit: int = 200) -> list[EventRow]:
-    """The 变更记录 of one record, newest first."""
+    """The 变更记录 of one record and of the records that belong to it, newest first."""
+    table = obj.__tablename__
     events = db.session.scalars(
         sa.select(AuditEvent)
-        .where(AuditEvent.entity_type == obj.__tablename__, AuditEvent.entity_id == obj.id)
+        .where(
+            sa.or_(
+                sa.and_(AuditEvent.entity_type == table, AuditEvent.entity_id == obj.id),
+                sa.and_(AuditEvent.context_type == table, AuditEvent.context_id == obj.id),
+            )
+        )
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ).all()
-    return to_rows(events, getattr(obj, "AUDIT_LABELS", {}))
+    labels = {}
+    for event in events:
+        if event.entity_type not in labels:
+            labels[event.entity_type] = field_labels_for(event.entity_type)
+    # Labels of the record's own fields win where names clash.
+    merged = {k: v for kind, fields in labels.items() if kind != table for k, v in fields.items()}
+    return to_rows(events, {**merged, **getattr(obj, "AUDIT_LABELS", {})})
 
 
 def field_labels_for(entity_type: str) -> dict:

@@ -47,11 +47,13 @@ def record(
     summary: str = "",
     changes: dict | None = None,
     entity_type=None,
+    context=None,
 ):
     """Add one audit event to the session (same transaction as the change).
 
     :param entity: a model instance (its table name and id are recorded), or None with ``entity_type``.
     :param actor: the acting User, or None for the system.
+    :param context: the record ``entity`` belongs to, whose history should show the event as well.
     """
     event = AuditEvent(
         actor_id=getattr(actor, "id", None),
@@ -61,6 +63,8 @@ def record(
         entity_id=getattr(entity, "id", None),
         summary=summary[:500],
         changes=changes or {},
+        context_type=context.__tablename__ if context is not None else None,
+        context_id=context.id if context is not None else None,
         ip=(request.remote_addr or "") if has_request_context() else "",
     )
     db.session.add(event)

@@ -250,7 +250,7 @@ class FundTransaction(TimestampMixin, VersionedMixin, db.Model):
     AUDIT_LABELS = {
         "source": "资金来源",
         "stage": "环节",
-        "amount_fen": "金额(分)",
+        "amount_fen": "金额",
         "occurred_on": "日期",
         "document_no": "文号/凭证",
         "note": "备注",

@@ -366,7 +366,7 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     refresh_fund_totals([project.id])
     what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
     record("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
-           summary=f"{project.code} 登记{what}")  # fmt: skip
+           summary=f"{project.code} 登记{what}", context=project)  # fmt: skip
     return transaction
 
 
@@ -380,7 +380,7 @@ def update_transaction(transaction: FundTransaction, data: dict, *, actor, versi
     refresh_fund_totals([transaction.project_id])
     if changes:
         record("update", transaction, actor=actor, changes=changes,
-               summary=f"{transaction.project.code} 修改资金记录")  # fmt: skip
+               summary=f"{transaction.project.code} 修改资金记录", context=transaction.project)  # fmt: skip
     return changes
 
 
@@ -391,7 +391,7 @@ def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> 
     check_money_rules(project, remaining)
     record("delete", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
            summary=f"{project.code} 删除资金记录 {transaction.source.label}{transaction.stage.label} "
-                   f"{wan(transaction.amount_fen, 4)} 万元")  # fmt: skip
+                   f"{wan(transaction.amount_fen, 4)} 万元", context=project)  # fmt: skip
     project.transactions.remove(transaction)
     db.session.delete(transaction)
     refresh_fund_totals([project.id])

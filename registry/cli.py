@@ -48,16 +48,18 @@ def geo_group():
 
 @geo_group.command("load")
 @click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="含 divisions.csv 与 sichuan_categories.csv 的目录（默认为随程序提供的数据）。",
+    "--data-dir", default=None, help="含 divisions.csv 与 sichuan_categories.csv 的目录（默认为随程序提供的数据）。"
 )
 @with_appcontext
 def geo_load_command(data_dir):
     """Load or refresh Sichuan, Zhejiang and Guangdong divisions; safe to run repeatedly."""
     from registry.counties.services import DATA_DIR, load_divisions
 
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        missing = [n for n in ("divisions.csv", "sichuan_categories.csv") if not (data_dir / n).is_file()]
+        if missing:
+            raise click.ClickException(f"未导入任何数据：目录 {data_dir} 中缺少 {'、'.join(missing)}。")
     try:
         result = load_divisions(data_dir or DATA_DIR)
     except (ServiceError, OSError) as exc:

@@ -85,3 +85,16 @@ def test_error_pages_are_friendly_and_chinese(client, world):
     assert response.status_code == 403 and "没有权限" in response.get_data(as_text=True)
     response = client.get("/logout")
     assert response.status_code == 405 and "操作方式不正确" in response.get_data(as_text=True)
+
+
+def test_an_unexpected_error_rolls_back_and_shows_a_chinese_page(tmp_path, monkeypatch):
+    app = _app(tmp_path, monkeypatch, test_config={"TESTING": False, "PROPAGATE_EXCEPTIONS": False})
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    boom.is_public = True
+    response = app.test_client().get("/boom")
+    assert response.status_code == 500
+    assert "系统错误" in response.get_data(as_text=True) and "操作未生效" in response.get_data(as_text=True)

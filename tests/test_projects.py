@@ -304,6 +304,7 @@ def test_running_totals_always_equal_the_transactions(w):
     assert [(r.source, r.arrived_fen, r.disbursed_fen) for r in rows] == [
         (FundSource.EAST_FISCAL, 600_000_00, 350_000_00)
     ]
+    assert project.fund_sources == FundSource.EAST_FISCAL.bit  # the social money was deleted
     assert project.version_id == version  # fund changes do not touch the project's version
 
 

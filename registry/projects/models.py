@@ -98,6 +98,8 @@ class FundSource(LabelledEnum):
     OTHER = "other"
 
 
+FundSource.BITS = {"east_fiscal": 1, "social": 2, "local_matching": 4, "other": 8}
+FundSource.bit = property(lambda self: FundSource.BITS[self.value])
 FundSource.LABELS = {
     FundSource.EAST_FISCAL: "东部财政援助资金",
     FundSource.SOCIAL: "社会帮扶资金",
@@ -159,6 +161,8 @@ class Project(TimestampMixin, VersionedMixin, db.Model):
     planned_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     arrived_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     disbursed_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    #: Bit set of the fund sources the project has money from (FundSource.bit), derived like the totals.
+    fund_sources: Mapped[int] = mapped_column(default=0)
 
     county: Mapped["Unit"] = relationship(foreign_keys=[county_id])  # noqa: F821
     township: Mapped["Unit | None"] = relationship(foreign_keys=[township_id])  # noqa: F821

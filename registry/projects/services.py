@@ -279,17 +279,20 @@ def refresh_fund_totals(project_ids=None) -> None:
         )
 
     # A Core UPDATE: these derived columns must not bump the project's version (an edit in progress stays valid).
+    # Sum of distinct powers of two = their bitwise OR: one bit per source present.
+    bits = sa.case(*((ProjectFunds.source == s, s.bit) for s in FundSource), else_=0)
     update = sa.update(Project).values(
         planned_fen=total(ProjectFunds.planned_fen),
         arrived_fen=total(ProjectFunds.arrived_fen),
         disbursed_fen=total(ProjectFunds.disbursed_fen),
+        fund_sources=total(bits),
     )
     if project_ids is not None:
         update = update.where(Project.id.in_(project_ids))
     db.session.execute(update.execution_options(synchronize_session=False))
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Project) and (project_ids is None or obj.id in project_ids):
-            db.session.expire(obj, ["planned_fen", "arrived_fen", "disbursed_fen"])
+            db.session.expire(obj, ["planned_fen", "arrived_fen", "disbursed_fen", "fund_sources"])
 
 
 @dataclass(frozen=True)

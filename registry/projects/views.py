@@ -30,7 +30,6 @@ from registry.projects.models import (
     FundTransaction,
     Project,
     ProjectCategory,
-    ProjectFunds,
     ProjectStatus,
 )
 from registry.services import ServiceError
@@ -68,11 +67,7 @@ def filtered_projects(args: dict):
     if args.get("category") in ProjectCategory._value2member_map_:
         stmt = stmt.where(Project.category == args["category"])
     if args.get("source") in FundSource._value2member_map_:
-        stmt = stmt.where(
-            sa.select(ProjectFunds.project_id)
-            .where(ProjectFunds.project_id == Project.id, ProjectFunds.source == args["source"])
-            .exists()
-        )
+        stmt = stmt.where(Project.fund_sources.op("&")(FundSource(args["source"]).bit) != 0)
     return stmt
 
 

@@ -4,9 +4,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 
 from registry.extensions import db
+from registry.services import ServiceError
 
 
 def safe_next(target: str | None, default_endpoint: str = "main.index") -> str:
@@ -18,6 +19,23 @@ def safe_next(target: str | None, default_endpoint: str = "main.index") -> str:
             if "\\" not in target and not any(ord(c) < 32 for c in target):
                 return target
     return url_for(default_endpoint)
+
+
+def save(form, call, success, target):
+    """Run the service ``call`` for a validated form.
+
+    A rule violation (ServiceError) is shown on the form and None returned, so the view re-renders it;
+    otherwise the request's one commit happens here, ``success`` is flashed and a redirect to ``target`` is
+    returned. ``success`` and ``target`` may be functions of the service's result (a new record's id).
+    """
+    try:
+        result = call()
+    except ServiceError as exc:
+        attach_error(form, exc)
+        return None
+    db.session.commit()
+    flash(success(result) if callable(success) else success, "success")
+    return redirect(target(result) if callable(target) else target)
 
 
 def attach_error(form, exc) -> None:

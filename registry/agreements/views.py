@@ -26,7 +26,7 @@ from registry.permissions import (
     unit_filter,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, paginate
+from registry.web import attach_error, paginate, save
 
 bp = Blueprint("agreements", __name__)
 
@@ -115,14 +115,14 @@ def create():
     form = AgreementForm(data={"year": date.today().year} if request.method == "GET" else None)
     _programme_choices(form)
     if form.validate_on_submit():
-        try:
-            agreement = services.create_agreement(form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("协议已创建，请填写省级目标并分解到县。", "success")
-            return redirect(url_for(".detail", agreement_id=agreement.id))
+        response = save(
+            form,
+            lambda: services.create_agreement(form.data, actor=current_user),
+            "协议已创建，请填写省级目标并分解到县。",
+            lambda agreement: url_for(".detail", agreement_id=agreement.id),
+        )
+        if response:
+            return response
     return render_template("agreements/form.html", form=form, agreement=None)
 
 
@@ -133,14 +133,14 @@ def edit(agreement_id):
     form = AgreementForm(obj=agreement, data={"version": agreement.version_id} if request.method == "GET" else None)
     _programme_choices(form)
     if form.validate_on_submit():
-        try:
-            services.update_agreement(agreement, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("协议已保存。", "success")
-            return redirect(url_for(".detail", agreement_id=agreement.id))
+        response = save(
+            form,
+            lambda: services.update_agreement(agreement, form.data, actor=current_user, version=form.version.data),
+            "协议已保存。",
+            url_for(".detail", agreement_id=agreement.id),
+        )
+        if response:
+            return response
     return render_template("agreements/form.html", form=form, agreement=agreement)
 
 
@@ -157,14 +157,14 @@ def targets(agreement_id, unit_id):
     form = target_form(indicators, current, formdata=request.form if request.method == "POST" else None)
     if form.validate_on_submit():
         values = {i.id: form[f"t{i.id}"].data for i in indicators}
-        try:
-            services.set_targets(agreement, unit, values, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"{unit.name}的目标已保存。", "success")
-            return redirect(url_for(".detail", agreement_id=agreement.id))
+        response = save(
+            form,
+            lambda: services.set_targets(agreement, unit, values, actor=current_user),
+            f"{unit.name}的目标已保存。",
+            url_for(".detail", agreement_id=agreement.id),
+        )
+        if response:
+            return response
     counties = db.session.scalars(
         sa.select(Unit).options(joinedload(Unit.parent))
         .where(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.COUNTY, UnitKind.PROVINCE))).order_by(Unit.code)
@@ -197,14 +197,14 @@ def create_indicator():
     form = IndicatorForm()
     _parent_choices(form)
     if form.validate_on_submit():
-        try:
-            services.create_indicator(form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("指标已添加；其完成情况按“指标完成登记”统计。", "success")
-            return redirect(url_for(".indicators"))
+        response = save(
+            form,
+            lambda: services.create_indicator(form.data, actor=current_user),
+            "指标已添加；其完成情况按“指标完成登记”统计。",
+            url_for(".indicators"),
+        )
+        if response:
+            return response
     return render_template("agreements/indicator_form.html", form=form, indicator=None)
 
 
@@ -217,14 +217,14 @@ def edit_indicator(indicator_id):
     if indicator.is_builtin:
         form.code.data, form.measure.data = indicator.code, indicator.measure
     if form.validate_on_submit():
-        try:
-            services.update_indicator(indicator, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("指标已保存。", "success")
-            return redirect(url_for(".indicators"))
+        response = save(
+            form,
+            lambda: services.update_indicator(indicator, form.data, actor=current_user, version=form.version.data),
+            "指标已保存。",
+            url_for(".indicators"),
+        )
+        if response:
+            return response
     return render_template(
         "agreements/indicator_form.html", form=form, indicator=indicator, history=history_of(indicator)
     )

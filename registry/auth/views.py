@@ -25,7 +25,7 @@ from registry.extensions import db
 from registry.forms import BaseForm, choice, unit_choice
 from registry.permissions import public, requires
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, safe_next, sort_clause
+from registry.web import attach_error, like_pattern, paginate, safe_next, save, sort_clause
 
 bp = Blueprint("auth", __name__)
 
@@ -127,14 +127,14 @@ def create_user():
     form.scope_unit_id.choices = _scope_choices()
     if form.validate_on_submit():
         data = {**form.data, "must_change_password": True}
-        try:
-            user = services.create_user(data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已创建用户 {user.username}，首次登录时须修改密码。", "success")
-            return redirect(url_for(".user_detail", user_id=user.id))
+        response = save(
+            form,
+            lambda: services.create_user(data, actor=current_user),
+            lambda user: f"已创建用户 {user.username}，首次登录时须修改密码。",
+            lambda user: url_for(".user_detail", user_id=user.id),
+        )
+        if response:
+            return response
     return render_template("auth/user_form.html", form=form, user=None)
 
 
@@ -159,14 +159,14 @@ def edit_user(user_id):
     del form.password
     if form.validate_on_submit():
         data = {k: v for k, v in form.data.items() if k in services.USER_FIELDS}
-        try:
-            services.update_user(user, data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("用户已保存。", "success")
-            return redirect(url_for(".user_detail", user_id=user.id))
+        response = save(
+            form,
+            lambda: services.update_user(user, data, actor=current_user, version=form.version.data),
+            "用户已保存。",
+            url_for(".user_detail", user_id=user.id),
+        )
+        if response:
+            return response
     return render_template("auth/user_form.html", form=form, user=user)
 
 

@@ -33,7 +33,7 @@ from registry.permissions import (
     unit_filter,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("counties", __name__, url_prefix="/units")
 
@@ -266,14 +266,14 @@ def create():
         parent = db.session.get(Unit, form.parent_id.data)
         if not can_manage_unit(current_user, parent):
             abort(404)
-        try:
-            unit = services.create_local_unit(form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"已添加 {unit.full_name}。", "success")
-            return redirect(url_for(".detail", unit_id=unit.id))
+        response = save(
+            form,
+            lambda: services.create_local_unit(form.data, actor=current_user),
+            lambda unit: f"已添加 {unit.full_name}。",
+            lambda unit: url_for(".detail", unit_id=unit.id),
+        )
+        if response:
+            return response
     return render_template("counties/form.html", form=form, unit=None)
 
 
@@ -289,12 +289,12 @@ def edit(unit_id):
         parent = db.session.get(Unit, form.parent_id.data)
         if not can_manage_unit(current_user, parent):
             abort(404)
-        try:
-            services.update_local_unit(unit, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("单位已保存。", "success")
-            return redirect(url_for(".detail", unit_id=unit.id))
+        response = save(
+            form,
+            lambda: services.update_local_unit(unit, form.data, actor=current_user, version=form.version.data),
+            "单位已保存。",
+            url_for(".detail", unit_id=unit.id),
+        )
+        if response:
+            return response
     return render_template("counties/form.html", form=form, unit=unit)

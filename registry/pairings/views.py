@@ -24,7 +24,7 @@ from registry.permissions import (
     unit_in_scope,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, sort_clause
+from registry.web import attach_error, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("pairings", __name__)
 
@@ -180,14 +180,14 @@ def create():
     if form.validate_on_submit():
         if not _allowed(form.data):
             abort(403)
-        try:
-            pairing = services.create_pairing(form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("结对关系已保存。", "success")
-            return redirect(url_for(".detail", pairing_id=pairing.id))
+        response = save(
+            form,
+            lambda: services.create_pairing(form.data, actor=current_user),
+            "结对关系已保存。",
+            lambda pairing: url_for(".detail", pairing_id=pairing.id),
+        )
+        if response:
+            return response
     return render_template("pairings/form.html", form=form, pairing=None)
 
 
@@ -210,14 +210,14 @@ def edit(pairing_id):
     if form.validate_on_submit():
         if not _allowed(form.data):
             abort(403)
-        try:
-            services.update_pairing(pairing, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("结对关系已保存。", "success")
-            return redirect(url_for(".detail", pairing_id=pairing.id))
+        response = save(
+            form,
+            lambda: services.update_pairing(pairing, form.data, actor=current_user, version=form.version.data),
+            "结对关系已保存。",
+            url_for(".detail", pairing_id=pairing.id),
+        )
+        if response:
+            return response
     return render_template("pairings/form.html", form=form, pairing=pairing)
 
 
@@ -280,14 +280,14 @@ def create_programme():
     form = ProgrammeForm()
     form.east_province_id.choices = _province_choices()
     if form.validate_on_submit():
-        try:
-            services.create_programme(form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("协作类型已添加。", "success")
-            return redirect(url_for(".programmes"))
+        response = save(
+            form,
+            lambda: services.create_programme(form.data, actor=current_user),
+            "协作类型已添加。",
+            url_for(".programmes"),
+        )
+        if response:
+            return response
     return render_template("pairings/programme_form.html", form=form, programme=None)
 
 
@@ -301,14 +301,14 @@ def edit_programme(programme_id):
     )
     form.east_province_id.choices = _province_choices()
     if form.validate_on_submit():
-        try:
-            services.update_programme(programme, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("协作类型已保存。", "success")
-            return redirect(url_for(".programmes"))
+        response = save(
+            form,
+            lambda: services.update_programme(programme, form.data, actor=current_user, version=form.version.data),
+            "协作类型已保存。",
+            url_for(".programmes"),
+        )
+        if response:
+            return response
     return render_template(
         "pairings/programme_form.html",
         form=form,

@@ -33,7 +33,7 @@ from registry.projects.models import (
     ProjectStatus,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -262,14 +262,14 @@ def create():
         data = _data_with_code(form)
         if not _may_write(data):
             abort(403)
-        try:
-            project = services.create_project(data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash(f"项目 {project.code} 已登记（状态：储备）。", "success")
-            return redirect(url_for(".detail", project_id=project.id))
+        response = save(
+            form,
+            lambda: services.create_project(data, actor=current_user),
+            lambda project: f"项目 {project.code} 已登记（状态：储备）。",
+            lambda project: url_for(".detail", project_id=project.id),
+        )
+        if response:
+            return response
     return render_template("projects/form.html", form=form, project=None)
 
 
@@ -283,14 +283,14 @@ def edit(project_id):
         data = _data_with_code(form)
         if not _may_write(data):
             abort(403)
-        try:
-            services.update_project(project, data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("项目已保存。", "success")
-            return redirect(url_for(".detail", project_id=project.id))
+        response = save(
+            form,
+            lambda: services.update_project(project, data, actor=current_user, version=form.version.data),
+            "项目已保存。",
+            url_for(".detail", project_id=project.id),
+        )
+        if response:
+            return response
     return render_template("projects/form.html", form=form, project=project)
 
 
@@ -322,14 +322,14 @@ def add_transaction(project_id):
     project = get_visible_or_404(Project, project_id, project_filter(current_user))
     form = TransactionForm()
     if form.validate_on_submit():
-        try:
-            services.add_transaction(project, form.data, actor=current_user)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("资金记录已登记。", "success")
-            return redirect(url_for(".detail", project_id=project.id) + "#funds")
+        response = save(
+            form,
+            lambda: services.add_transaction(project, form.data, actor=current_user),
+            "资金记录已登记。",
+            url_for(".detail", project_id=project.id) + "#funds",
+        )
+        if response:
+            return response
     totals = services.totals_for([project.id])
     allowed = services.allowed_transitions(project)
     status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
@@ -357,14 +357,14 @@ def edit_transaction(project_id, transaction_id):
         obj=transaction, data={"version": transaction.version_id} if request.method == "GET" else None
     )
     if form.validate_on_submit():
-        try:
-            services.update_transaction(transaction, form.data, actor=current_user, version=form.version.data)
-        except ServiceError as exc:
-            attach_error(form, exc)
-        else:
-            db.session.commit()
-            flash("资金记录已保存。", "success")
-            return redirect(url_for(".detail", project_id=project.id) + "#funds")
+        response = save(
+            form,
+            lambda: services.update_transaction(transaction, form.data, actor=current_user, version=form.version.data),
+            "资金记录已保存。",
+            url_for(".detail", project_id=project.id) + "#funds",
+        )
+        if response:
+            return response
     return render_template("projects/transaction_form.html", form=form, project=project, transaction=transaction)
 
 

@@ -67,7 +67,9 @@ def register_blueprints(app):
     from registry.counties.views import bp as counties_bp
     from registry.main.views import bp as main_bp
     from registry.pairings.views import bp as pairings_bp
+    from registry.placements.views import bp as placements_bp
     from registry.projects.views import bp as projects_bp
 
-    for bp in (main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, agreements_bp, audit_bp):
+    blueprints = (main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, agreements_bp, audit_bp)
+    for bp in blueprints:
         app.register_blueprint(bp)

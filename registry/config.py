@@ -41,6 +41,10 @@ class Config:
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536
     ARGON2_PARALLELISM = 4
+    #: Fernet key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``)
+    #: encrypting identity numbers at rest. Without it numbers are stored as typed. Keep it outside the database
+    #: and its backups; losing it makes stored numbers unreadable.
+    ID_NUMBER_KEY = None
     #: Name printed on reports and pages as the operating office.
     ORG_NAME = "四川省东西部协作工作办公室"
 

@@ -5,6 +5,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginAttempt, User
 from registry.counties.models import Unit
 from registry.pairings.models import Pairing, Programme
+from registry.placements.models import Placement
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "IndicatorEntry",
     "LoginAttempt",
     "Pairing",
+    "Placement",
     "Programme",
     "Project",
     "ProjectFunds",

@@ -27,6 +27,9 @@ PERMISSIONS = {
     "projects.edit": STAFF | {Role.LIAISON},
     "entries.manage": STAFF | {Role.LIAISON},
     "agreements.manage": frozenset({Role.ADMIN, Role.PROVINCE}),
+    "placements.edit": STAFF | {Role.LIAISON},
+    #: Seeing identity numbers in full (each view audited); everyone else sees them masked.
+    "idnumbers.view": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
     "indicators.manage": frozenset({Role.ADMIN}),
     "units.categorise": frozenset({Role.ADMIN}),
     "programmes.manage": frozenset({Role.ADMIN}),
@@ -207,6 +210,13 @@ def agreement_filter(user):
         sa.or_(Programme.east_province_id == province_id, Programme.east_province_id.is_(None))
     )
     return Agreement.programme_id.in_(own)
+
+
+def placement_filter(user):
+    """WHERE clause on Placement: located in the origin county, attached to the pairing of its start date."""
+    from registry.placements.models import Placement
+
+    return record_filter(user, Placement.origin_county_id, Placement.pairing_id)
 
 
 def entry_filter(user):

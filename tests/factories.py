@@ -84,6 +84,28 @@ def make_transaction(project, stage=FundStage.ARRIVED, amount_fen=100_000_00, on
     return add_transaction(project, data, actor=None)
 
 
+#: Valid numbers (check digit per GB 11643) for tests; 513431 = 昭觉县.
+ID_A = "513431199001011239"
+
+
+def make_placement(county: Unit, **overrides):
+    from registry.placements.models import Destination, Household
+    from registry.placements.services import create_placement
+
+    data = {
+        "person_name": "吉克阿呷",
+        "id_number": ID_A,
+        "household": Household.LIFTED,
+        "origin_county_id": county.id,
+        "destination_class": Destination.EAST_PARTNER,
+        "destination_province": "浙江省",
+        "destination_city": "宁波市",
+        "employer": "宁波某服饰有限公司",
+        "start_date": date(2024, 3, 1),
+    } | overrides
+    return create_placement(data, actor=None)
+
+
 class World:
     """A small registry with one Zhejiang pairing (in Liangshan) and one Guangdong pairing (in Guangyuan).
 
@@ -139,6 +161,8 @@ class World:
             {"indicator_id": enterprises.id, "county_id": self.cangxi.id, "pairing_id": self.b.id,
              "occurred_on": date(2019, 5, 1), "value": 1, "subject": "佛山某食品公司"}, actor=None,
         )  # fmt: skip
+        self.placement_a = make_placement(self.zhaojue, start_date=date(2024, 3, 1))
+        self.placement_b = make_placement(self.cangxi, start_date=date(2019, 3, 1), id_number="510824199203041239")
         self.admin = make_user(Role.ADMIN, username="admin")
         self.province = make_user(Role.PROVINCE, username="province")
         self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")

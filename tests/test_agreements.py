@@ -74,8 +74,9 @@ def test_province_figures_sum_the_counties_and_missing_targets_give_no_rate(butu
 
 def test_indicators_of_later_modules_say_so_instead_of_zero(butuo):
     rows = _by_code(progress(butuo.zc2021, butuo.butuo, date(2021, 12, 31)))
-    labour = rows["labour_total"]
-    assert labour.actual is None and not labour.available and "劳务协作模块" in labour.pending
+    consumption = rows["consumption"]
+    assert consumption.actual is None and not consumption.available and "消费帮扶模块" in consumption.pending
+    assert rows["labour_total"].actual == 0 and rows["labour_total"].available  # placements are counted now
     assert rows["labour_lifted"].is_part
 
 

@@ -133,6 +133,24 @@ RULES.update(
         "agreements.entries": Rule(expect=everyone()),
         "agreements.create_entry": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "agreements.delete_entry": Rule("POST", {"entry_id": ("entry_a", "entry_b")}, PROJECT_WRITE),
+        "placements.index": Rule(expect=everyone()),
+        "placements.duplicates": Rule(expect=everyone()),
+        "placements.detail": Rule(params={"placement_id": ("placement_a", "placement_b")}, expect=scoped_records()),
+        "placements.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "placements.edit": Rule(params={"placement_id": ("placement_a", "placement_b")}, expect=PROJECT_WRITE),
+        # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
+        "placements.reveal": Rule(
+            "POST",
+            {"placement_id": ("placement_a", "placement_b")},
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (OK, OK),
+                "prefecture": (OK, MISSING),
+                "county": (OK, MISSING),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
     }
 )
 

@@ -16,8 +16,6 @@ Calculator = Callable[[sa.Select, int, Period], int]
 CALCULATORS: dict[str, Calculator] = {}
 #: Why an indicator has no figure yet, by code (shown in place of a number).
 PENDING = {
-    "labour_total": "劳务协作模块上线后自动统计",
-    "labour_lifted": "劳务协作模块上线后自动统计",
     "consumption": "消费帮扶模块上线后自动统计",
     "cadres": "人才交流模块上线后自动统计",
     "professionals": "人才交流模块上线后自动统计",
@@ -77,6 +75,38 @@ def project_count(counties, programme_id, period) -> int:
             ~stepped(ProjectStatus.TERMINATED),
         )
     )
+
+
+def _people_placed(counties, programme_id, period, *, lifted_only: bool) -> int:
+    """People in work through a placement during the period, each counted once however many placements."""
+    from registry.pairings.models import Pairing
+    from registry.placements.models import Household, Placement
+
+    stmt = (
+        sa.select(sa.func.count(sa.distinct(Placement.id_fingerprint)))
+        .join(Pairing, Pairing.id == Placement.pairing_id)
+        .where(
+            Placement.origin_county_id.in_(counties),
+            Pairing.programme_id == programme_id,
+            Placement.start_date <= period.end,
+            sa.or_(Placement.end_date.is_(None), Placement.end_date >= period.start),
+        )
+    )
+    if lifted_only:
+        stmt = stmt.where(Placement.household == Household.LIFTED)
+    return db.session.scalar(stmt)
+
+
+@calculator("labour_total")
+def labour_total(counties, programme_id, period) -> int:
+    """帮助农村劳动力就业人数: distinct people with a placement in work during the period."""
+    return _people_placed(counties, programme_id, period, lifted_only=False)
+
+
+@calculator("labour_lifted")
+def labour_lifted(counties, programme_id, period) -> int:
+    """其中脱贫劳动力: the same, for people of 脱贫户 households."""
+    return _people_placed(counties, programme_id, period, lifted_only=True)
 
 
 def _entries(code: str, *, distinct_subjects: bool = False):

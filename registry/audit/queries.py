@@ -19,6 +19,9 @@ ACTION_LABELS = {
     "sessions_ended": "结束登录",
     "password_change": "修改密码",
     "load": "导入参考数据",
+    "status": "状态变更",
+    "targets": "设定目标",
+    "view_id": "查看身份证号",
 }
 
 

@@ -17,6 +17,12 @@ ENTITY_LABELS = {
     "units": "单位",
     "pairings": "结对关系",
     "programmes": "协作类型",
+    "projects": "帮扶项目",
+    "fund_transactions": "资金记录",
+    "agreements": "年度协议",
+    "indicators": "协议指标",
+    "indicator_entries": "指标完成登记",
+    "placements": "劳务协作",
 }
 
 

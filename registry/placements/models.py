@@ -1,0 +1,101 @@
+"""A placement: a person from a Sichuan county helped into work, where, with whom, from when to when."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.database import TimestampMixin, VersionedMixin, enum_column
+from registry.extensions import db
+from registry.projects.models import LabelledEnum
+
+
+class Household(LabelledEnum):
+    LIFTED = "lifted"
+    MONITORED = "monitored"
+    ORDINARY = "ordinary"
+
+
+Household.LABELS = {Household.LIFTED: "脱贫户", Household.MONITORED: "监测对象", Household.ORDINARY: "一般农户"}
+
+
+class Destination(LabelledEnum):
+    EAST_PARTNER = "east_partner"
+    OTHER_PROVINCE = "other_province"
+    IN_PROVINCE = "in_province"
+    IN_COUNTY = "in_county"
+    WORKSHOP = "workshop"
+    PUBLIC_WELFARE = "public_welfare"
+
+
+Destination.LABELS = {
+    Destination.EAST_PARTNER: "到东部协作地就业",
+    Destination.OTHER_PROVINCE: "其他省外",
+    Destination.IN_PROVINCE: "省内县外",
+    Destination.IN_COUNTY: "县内就近就地",
+    Destination.WORKSHOP: "帮扶车间",
+    Destination.PUBLIC_WELFARE: "公益性岗位",
+}
+
+
+class Placement(TimestampMixin, VersionedMixin, db.Model):
+    """One person's placement. The pairing follows from the origin county and the start date."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="valid_period"),
+        sa.CheckConstraint("monthly_wage_fen IS NULL OR monthly_wage_fen >= 0", name="wage_not_negative"),
+        sa.Index("ix_placements_county_start", "origin_county_id", "start_date"),
+        sa.Index("ix_placements_person", "id_fingerprint", "origin_county_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_name: Mapped[str] = mapped_column(sa.String(50), index=True)
+    #: The identity number as stored: Fernet ciphertext when ID_NUMBER_KEY is set (see idnumbers.protect).
+    id_stored: Mapped[str] = mapped_column(sa.String(200))
+    #: Keyed hash of the number: finds the same person across records without revealing the number.
+    id_fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    id_masked: Mapped[str] = mapped_column(sa.String(18))
+    sex: Mapped[str] = mapped_column(sa.String(2))
+    birth_date: Mapped[date]
+    household: Mapped[Household] = mapped_column(enum_column(Household, 20), index=True)
+    origin_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    origin_township: Mapped[str] = mapped_column(sa.String(50), default="")
+    pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
+    destination_class: Mapped[Destination] = mapped_column(enum_column(Destination, 20), index=True)
+    destination_province: Mapped[str] = mapped_column(sa.String(20), default="")
+    destination_city: Mapped[str] = mapped_column(sa.String(30), default="")
+    employer: Mapped[str] = mapped_column(sa.String(200), default="")
+    industry: Mapped[str] = mapped_column(sa.String(50), default="")
+    organised: Mapped[bool] = mapped_column(default=False)
+    training: Mapped[str] = mapped_column(sa.String(200), default="")
+    start_date: Mapped[date]
+    end_date: Mapped[date | None]
+    monthly_wage_fen: Mapped[int | None] = mapped_column(sa.BigInteger)
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    origin_county: Mapped["Unit"] = relationship()  # noqa: F821
+    pairing: Mapped["Pairing | None"] = relationship()  # noqa: F821
+
+    AUDIT_LABELS = {
+        "person_name": "姓名",
+        "id_masked": "身份证号",
+        "household": "户类型",
+        "origin_county_id": "户籍县",
+        "origin_township": "乡镇",
+        "pairing_id": "结对关系",
+        "destination_class": "就业去向",
+        "destination_province": "就业省份",
+        "destination_city": "就业城市",
+        "employer": "就业单位",
+        "industry": "行业",
+        "organised": "有组织转移",
+        "training": "培训情况",
+        "start_date": "就业开始",
+        "end_date": "就业结束",
+        "monthly_wage_fen": "月工资",
+        "note": "备注",
+    }
+
+    def __repr__(self):
+        return f"<Placement {self.id} {self.id_masked}>"

@@ -1,0 +1,127 @@
+"""Create and change placements, reveal identity numbers (audited), find people placed by two counties."""
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from registry import idnumbers
+from registry.audit.services import apply_changes, record, snapshot
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.pairings.models import Pairing
+from registry.pairings.services import partners_during
+from registry.periods import Period
+from registry.placements.models import Placement
+from registry.services import ServiceError, check_version
+
+FIELDS = (
+    "person_name", "household", "origin_county_id", "origin_township", "destination_class", "destination_province",
+    "destination_city", "employer", "industry", "organised", "training", "start_date", "end_date",
+    "monthly_wage_fen", "note",
+)  # fmt: skip
+#: What the audit trail keeps of a placement: the masked number, never the number.
+AUDITED = (*FIELDS, "id_masked", "pairing_id")
+TEXT_FIELDS = (
+    "origin_township",
+    "destination_province",
+    "destination_city",
+    "employer",
+    "industry",
+    "training",
+    "note",
+)
+
+
+def pairing_for(county_id: int, on: date) -> Pairing | None:
+    """The county-level pairing of the origin county valid on the start date (the earliest one if several)."""
+    pairings = [p for p in partners_during(county_id, Period(on, on)) if p.level is UnitKind.COUNTY]
+    return pairings[0] if pairings else None
+
+
+def _check(data: dict) -> None:
+    county = db.session.get(Unit, data.get("origin_county_id") or 0)
+    if county is None or county.kind is not UnitKind.COUNTY or county.side is not Side.WEST:
+        raise ServiceError("请选择户籍所在的四川县(市、区)。", "origin_county_id")
+    if not data.get("person_name"):
+        raise ServiceError("请填写姓名。", "person_name")
+    if data.get("start_date") is None:
+        raise ServiceError("请填写就业开始日期。", "start_date")
+    if data["start_date"] > date.today():
+        raise ServiceError("就业开始日期不能晚于今天。", "start_date")
+    if data.get("end_date") and data["end_date"] < data["start_date"]:
+        raise ServiceError("就业结束日期早于开始日期。", "end_date")
+    if data.get("monthly_wage_fen") is not None and data["monthly_wage_fen"] < 0:
+        raise ServiceError("月工资不能为负数。", "monthly_wage_fen")
+
+
+def _identity(text: str) -> dict:
+    try:
+        person = idnumbers.parse(text)
+    except idnumbers.IdNumberError as exc:
+        raise ServiceError(str(exc), "id_number") from exc
+    return {
+        "id_stored": idnumbers.protect(person.number),
+        "id_fingerprint": idnumbers.fingerprint(person.number),
+        "id_masked": person.masked,
+        "sex": person.sex,
+        "birth_date": person.birth_date,
+    }
+
+
+def _normalise(data: dict) -> dict:
+    for key in TEXT_FIELDS:
+        data[key] = data.get(key) or ""
+    data["organised"] = bool(data.get("organised"))
+    return data
+
+
+def create_placement(data: dict, *, actor) -> Placement:
+    fields = _normalise({k: data.get(k) for k in FIELDS})
+    _check(fields)
+    identity = _identity(data.get("id_number", ""))
+    pairing = pairing_for(fields["origin_county_id"], fields["start_date"])
+    placement = Placement(**fields, **identity, pairing_id=pairing.id if pairing else None)
+    db.session.add(placement)
+    db.session.flush()
+    record("create", placement, actor=actor, summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）",
+           changes=snapshot(placement, AUDITED))  # fmt: skip
+    return placement
+
+
+def update_placement(placement: Placement, data: dict, *, actor, version=None) -> dict:
+    """Change a placement; a blank identity number keeps the stored one."""
+    check_version(placement, version)
+    merged = _normalise({k: data.get(k, getattr(placement, k)) for k in FIELDS})
+    _check(merged)
+    if data.get("id_number"):
+        merged.update(_identity(data["id_number"]))
+    pairing = pairing_for(merged["origin_county_id"], merged["start_date"])
+    merged["pairing_id"] = pairing.id if pairing else None
+    changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "id_masked", "sex",
+                                                "birth_date", "pairing_id"))  # fmt: skip
+    for secret in ("id_stored", "id_fingerprint"):
+        changes.pop(secret, None)  # never in the audit trail, even encrypted
+    if changes:
+        record("update", placement, actor=actor, summary=f"修改劳务协作 {placement.person_name}", changes=changes)
+    return changes
+
+
+def reveal_number(placement: Placement, *, actor) -> str:
+    """The full identity number, for a permitted role; the view itself is an audited event."""
+    number = idnumbers.reveal(placement.id_stored)
+    record("view_id", placement, actor=actor, summary=f"查看 {placement.person_name} 的完整身份证号")
+    return number
+
+
+def possible_duplicates(where=None):
+    """People (by identity fingerprint) with placements from more than one origin county, for staff to resolve."""
+    where = sa.true() if where is None else where
+    counties = sa.func.count(sa.distinct(Placement.origin_county_id))
+    fingerprints = (
+        sa.select(Placement.id_fingerprint).where(where).group_by(Placement.id_fingerprint).having(counties > 1)
+    )
+    return (
+        sa.select(Placement)
+        .where(Placement.id_fingerprint.in_(fingerprints), where)
+        .order_by(Placement.id_fingerprint, Placement.start_date)
+    )

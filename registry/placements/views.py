@@ -1,0 +1,153 @@
+"""Placement pages: list with counts of people, detail with an audited reveal, edits, possible duplicates."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.forms import BLANK, unit_choice
+from registry.permissions import county_writable, get_visible_or_404, placement_filter, requires, unit_filter
+from registry.placements import services
+from registry.placements.forms import PlacementForm
+from registry.placements.models import Destination, Household, Placement
+from registry.web import like_pattern, paginate, save, sort_clause
+
+bp = Blueprint("placements", __name__, url_prefix="/placements")
+
+FILTER_KEYS = ("q", "county", "prefecture", "household", "destination", "year")
+
+
+def filtered(args: dict):
+    stmt = sa.select(Placement).where(placement_filter(current_user))
+    if args.get("q"):
+        stmt = stmt.where(
+            sa.or_(
+                Placement.person_name.like(like_pattern(args["q"])), Placement.employer.like(like_pattern(args["q"]))
+            )
+        )
+    if str(args.get("county", "")).isdigit():
+        stmt = stmt.where(Placement.origin_county_id == int(args["county"]))
+    if str(args.get("prefecture", "")).isdigit():
+        stmt = stmt.where(
+            Placement.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
+        )
+    if args.get("household") in Household._value2member_map_:
+        stmt = stmt.where(Placement.household == args["household"])
+    if args.get("destination") in Destination._value2member_map_:
+        stmt = stmt.where(Placement.destination_class == args["destination"])
+    if str(args.get("year", "")).isdigit():
+        year = int(args["year"])
+        stmt = stmt.where(Placement.start_date <= date(year, 12, 31),
+                          sa.or_(Placement.end_date.is_(None), Placement.end_date >= date(year, 1, 1)))  # fmt: skip
+    return stmt
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt = filtered(args)
+    people = sa.func.count(sa.distinct(Placement.id_fingerprint))
+    lifted = sa.func.count(sa.distinct(sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))))
+    count, persons, lifted_persons = db.session.execute(
+        stmt.with_only_columns(sa.func.count(Placement.id), people, lifted).order_by(None)
+    ).one()
+    by_destination = db.session.execute(
+        stmt.with_only_columns(Placement.destination_class, people).group_by(Placement.destination_class).order_by(None)
+    ).all()
+    sort, order = sort_clause(
+        {"start": (Placement.start_date, Placement.id), "name": (Placement.person_name, Placement.id)}, "-start"
+    )
+    page = paginate(
+        stmt.options(joinedload(Placement.origin_county)).order_by(*order), args={**args, "sort": sort}, total=count
+    )
+    in_scope = sa.and_(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
+    counties = db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all()
+    return render_template(
+        "placements/index.html", page=page, args=args, sort=sort, persons=persons, lifted=lifted_persons,
+        by_destination=[(Destination(d), n) for d, n in by_destination], counties=counties,
+        households=Household, destinations=Destination,
+    )  # fmt: skip
+
+
+@bp.route("/duplicates")
+@requires("records.view")
+def duplicates():
+    """People placed by two or more counties: the same identity number, for staff to resolve."""
+    rows = db.session.scalars(
+        services.possible_duplicates(placement_filter(current_user))
+        .options(joinedload(Placement.origin_county))
+        .limit(500)
+    ).all()
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row.id_fingerprint, []).append(row)
+    return render_template("placements/duplicates.html", groups=list(groups.values()))
+
+
+@bp.route("/<int:placement_id>")
+@requires("records.view")
+def detail(placement_id):
+    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
+    return render_template("placements/detail.html", placement=placement, number=None, history=history_of(placement))
+
+
+@bp.route("/<int:placement_id>/reveal", methods=["POST"])
+@requires("idnumbers.view")
+def reveal(placement_id):
+    """Show the full identity number once; the view is recorded in the audit trail."""
+    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
+    number = services.reveal_number(placement, actor=current_user)
+    db.session.commit()
+    response = render_template(
+        "placements/detail.html", placement=placement, number=number, history=history_of(placement)
+    )
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+def _choices(form):
+    counties = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+    ).all()  # fmt: skip
+    form.origin_county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("placements.edit")
+def create():
+    form = PlacementForm()
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form, lambda: services.create_placement(form.data, actor=current_user), "劳务协作记录已登记。",
+            lambda placement: url_for(".detail", placement_id=placement.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("placements/form.html", form=form, placement=None)
+
+
+@bp.route("/<int:placement_id>/edit", methods=["GET", "POST"])
+@requires("placements.edit")
+def edit(placement_id):
+    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
+    if not county_writable(current_user, placement.origin_county):
+        abort(403)
+    form = PlacementForm(obj=placement, data={"version": placement.version_id} if request.method == "GET" else None)
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.update_placement(placement, form.data, actor=current_user, version=form.version.data),
+            "劳务协作记录已保存。",
+            url_for(".detail", placement_id=placement.id),
+        )
+        if response:
+            return response
+    return render_template("placements/form.html", form=form, placement=placement)

@@ -65,11 +65,16 @@ def register_blueprints(app):
     from registry.audit.views import bp as audit_bp
     from registry.auth.views import bp as auth_bp
     from registry.counties.views import bp as counties_bp
+    from registry.exchanges.views import bp as exchanges_bp
     from registry.main.views import bp as main_bp
     from registry.pairings.views import bp as pairings_bp
     from registry.placements.views import bp as placements_bp
     from registry.projects.views import bp as projects_bp
+    from registry.purchases.views import bp as purchases_bp
 
-    blueprints = (main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, agreements_bp, audit_bp)
+    blueprints = (
+        main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
+        agreements_bp, audit_bp,
+    )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -4,13 +4,17 @@ from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Tar
 from registry.audit.models import AuditEvent
 from registry.auth.models import LoginAttempt, User
 from registry.counties.models import Unit
+from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Placement
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
+from registry.purchases.models import Channel, Purchase
 
 __all__ = [
     "Agreement",
     "AuditEvent",
+    "Channel",
+    "Exchange",
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
@@ -19,6 +23,7 @@ __all__ = [
     "Placement",
     "Programme",
     "Project",
+    "Purchase",
     "ProjectFunds",
     "StatusChange",
     "Target",

@@ -28,6 +28,9 @@ PERMISSIONS = {
     "entries.manage": STAFF | {Role.LIAISON},
     "agreements.manage": frozenset({Role.ADMIN, Role.PROVINCE}),
     "placements.edit": STAFF | {Role.LIAISON},
+    "purchases.edit": STAFF | {Role.LIAISON},
+    "exchanges.edit": STAFF | {Role.LIAISON},
+    "channels.manage": frozenset({Role.ADMIN}),
     #: Seeing identity numbers in full (each view audited); everyone else sees them masked.
     "idnumbers.view": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
     "indicators.manage": frozenset({Role.ADMIN}),
@@ -217,6 +220,20 @@ def placement_filter(user):
     from registry.placements.models import Placement
 
     return record_filter(user, Placement.origin_county_id, Placement.pairing_id)
+
+
+def purchase_filter(user):
+    """WHERE clause on Purchase: by the seller's county, or the pairing of the purchase date."""
+    from registry.purchases.models import Purchase
+
+    return record_filter(user, Purchase.seller_county_id, Purchase.pairing_id)
+
+
+def exchange_filter(user):
+    """WHERE clause on Exchange: by the Sichuan county concerned, or the pairing of the arrival date."""
+    from registry.exchanges.models import Exchange
+
+    return record_filter(user, Exchange.county_id, Exchange.pairing_id)
 
 
 def entry_filter(user):

@@ -54,7 +54,7 @@ def app(database_url, tmp_path_factory):
 
 
 #: Reference rows the migrations insert; tests keep them and delete only what they added.
-KEEP = {"indicators": "is_builtin = false"}
+KEEP = {"indicators": "is_builtin = false", "channels": "is_builtin = false"}
 
 
 def empty_tables():

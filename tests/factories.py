@@ -84,6 +84,32 @@ def make_transaction(project, stage=FundStage.ARRIVED, amount_fen=100_000_00, on
     return add_transaction(project, data, actor=None)
 
 
+def make_purchase(county: Unit, **overrides):
+    from registry.purchases.models import BuyerKind, CountingType, ProductCategory, SellerKind
+    from registry.purchases.services import create_purchase
+
+    data = {
+        "purchased_on": date(2024, 5, 1), "buyer_name": "宁波某机关食堂", "buyer_kind": BuyerKind.CANTEEN,
+        "buyer_province": "浙江省", "buyer_city": "宁波市", "seller_name": "昭觉县某农业合作社",
+        "seller_kind": SellerKind.COOPERATIVE, "seller_county_id": county.id, "product": "苦荞茶",
+        "product_category": ProductCategory.TEA, "amount_fen": 5_000_000, "channel_id": 1,
+        "counting_type": CountingType.PURCHASE, "evidence_no": f"FP-{next(_seq):06d}",
+    } | overrides  # fmt: skip
+    return create_purchase(data, actor=None)
+
+
+def make_exchange(county: Unit, **overrides):
+    from registry.exchanges.models import Direction, PersonType
+    from registry.exchanges.services import create_exchange
+
+    data = {
+        "person_name": "陈明", "direction": Direction.EAST_TO_WEST, "person_type": PersonType.CADRE,
+        "sending_unit": "宁波市余姚市人民政府", "receiving_unit": "昭觉县人民政府", "county_id": county.id,
+        "arrival_date": date(2024, 3, 1),
+    } | overrides  # fmt: skip
+    return create_exchange(data, actor=None)
+
+
 #: Valid numbers (check digit per GB 11643) for tests; 513431 = 昭觉县.
 ID_A = "513431199001011239"
 
@@ -163,6 +189,10 @@ class World:
         )  # fmt: skip
         self.placement_a = make_placement(self.zhaojue, start_date=date(2024, 3, 1))
         self.placement_b = make_placement(self.cangxi, start_date=date(2019, 3, 1), id_number="510824199203041239")
+        self.purchase_a = make_purchase(self.zhaojue, evidence_no="FP-2024-0001")
+        self.purchase_b = make_purchase(self.cangxi, evidence_no="FP-2019-0001", purchased_on=date(2019, 5, 1))
+        self.exchange_a = make_exchange(self.zhaojue)
+        self.exchange_b = make_exchange(self.cangxi, arrival_date=date(2019, 3, 1), departure_date=date(2020, 12, 31))
         self.admin = make_user(Role.ADMIN, username="admin")
         self.province = make_user(Role.PROVINCE, username="province")
         self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")

@@ -72,12 +72,15 @@ def test_province_figures_sum_the_counties_and_missing_targets_give_no_rate(butu
     assert rows["fiscal_funds"].rate is None
 
 
-def test_indicators_of_later_modules_say_so_instead_of_zero(butuo):
+def test_every_built_in_indicator_is_computed_and_a_missing_source_says_so(butuo, monkeypatch):
     rows = _by_code(progress(butuo.zc2021, butuo.butuo, date(2021, 12, 31)))
-    consumption = rows["consumption"]
-    assert consumption.actual is None and not consumption.available and "消费帮扶模块" in consumption.pending
-    assert rows["labour_total"].actual == 0 and rows["labour_total"].available  # placements are counted now
-    assert rows["labour_lifted"].is_part
+    assert all(r.available for r in rows.values())
+    assert rows["labour_total"].actual == 0 and rows["labour_lifted"].is_part
+    from registry.agreements import calculators
+
+    monkeypatch.delitem(calculators.CALCULATORS, "consumption")
+    consumption = _by_code(progress(butuo.zc2021, butuo.butuo, date(2021, 12, 31)))["consumption"]
+    assert consumption.actual is None and consumption.rate is None and consumption.pending == "暂无统计来源"
 
 
 def test_entries_feed_enterprise_and_investment_indicators(butuo):

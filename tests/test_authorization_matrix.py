@@ -138,6 +138,15 @@ RULES.update(
         "placements.detail": Rule(params={"placement_id": ("placement_a", "placement_b")}, expect=scoped_records()),
         "placements.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "placements.edit": Rule(params={"placement_id": ("placement_a", "placement_b")}, expect=PROJECT_WRITE),
+        "purchases.index": Rule(expect=everyone()),
+        "purchases.channels": Rule(expect=everyone()),
+        "purchases.detail": Rule(params={"purchase_id": ("purchase_a", "purchase_b")}, expect=scoped_records()),
+        "purchases.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "purchases.edit": Rule(params={"purchase_id": ("purchase_a", "purchase_b")}, expect=PROJECT_WRITE),
+        "exchanges.index": Rule(expect=everyone()),
+        "exchanges.detail": Rule(params={"exchange_id": ("exchange_a", "exchange_b")}, expect=scoped_records()),
+        "exchanges.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "exchanges.edit": Rule(params={"exchange_id": ("exchange_a", "exchange_b")}, expect=PROJECT_WRITE),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(
             "POST",

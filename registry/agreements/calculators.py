@@ -15,11 +15,7 @@ from registry.periods import Period
 Calculator = Callable[[sa.Select, int, Period], int]
 CALCULATORS: dict[str, Calculator] = {}
 #: Why an indicator has no figure yet, by code (shown in place of a number).
-PENDING = {
-    "consumption": "消费帮扶模块上线后自动统计",
-    "cadres": "人才交流模块上线后自动统计",
-    "professionals": "人才交流模块上线后自动统计",
-}
+PENDING: dict[str, str] = {}
 
 
 def calculator(code: str):
@@ -107,6 +103,56 @@ def labour_total(counties, programme_id, period) -> int:
 def labour_lifted(counties, programme_id, period) -> int:
     """其中脱贫劳动力: the same, for people of 脱贫户 households."""
     return _people_placed(counties, programme_id, period, lifted_only=True)
+
+
+@calculator("consumption")
+def consumption(counties, programme_id, period) -> int:
+    """消费帮扶金额: purchases and helped sales of the counties' sellers in the period (each evidence once)."""
+    from registry.pairings.models import Pairing
+    from registry.purchases.models import Purchase
+
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Purchase.amount_fen), 0))
+        .join(Pairing, Pairing.id == Purchase.pairing_id)
+        .where(
+            Purchase.seller_county_id.in_(counties),
+            Pairing.programme_id == programme_id,
+            Purchase.purchased_on.between(period.start, period.end),
+        )
+    )
+
+
+def _in_post(counties, programme_id, period, person_type) -> int:
+    """East-to-Sichuan postings of this type in post at any time during the period (到岗人数)."""
+    from registry.exchanges.models import Direction, Exchange
+    from registry.exchanges.services import in_post
+    from registry.pairings.models import Pairing
+
+    return db.session.scalar(
+        sa.select(sa.func.count(Exchange.id))
+        .join(Pairing, Pairing.id == Exchange.pairing_id)
+        .where(
+            Exchange.county_id.in_(counties),
+            Pairing.programme_id == programme_id,
+            Exchange.direction == Direction.EAST_TO_WEST,
+            Exchange.person_type == person_type,
+            in_post(period),
+        )
+    )
+
+
+@calculator("cadres")
+def cadres(counties, programme_id, period) -> int:
+    from registry.exchanges.models import PersonType
+
+    return _in_post(counties, programme_id, period, PersonType.CADRE)
+
+
+@calculator("professionals")
+def professionals(counties, programme_id, period) -> int:
+    from registry.exchanges.models import PersonType
+
+    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL)
 
 
 def _entries(code: str, *, distinct_subjects: bool = False):

@@ -52,6 +52,8 @@ def _enum_fields() -> dict:
     from registry.agreements.models import Measure
     from registry.auth.models import Role
     from registry.counties.models import CountyCategory, UnitKind
+    from registry.exchanges.models import Direction, Field, PersonType
+    from registry.placements.models import Destination, Household
     from registry.projects.models import (
         DeliveryMode,
         FundingLevel,
@@ -72,6 +74,23 @@ def _enum_fields() -> dict:
         "delivery_mode": (DeliveryMode,),
         "funding_level": (FundingLevel,),
         "measure": (Measure,),
+        "household": (Household,),
+        "destination_class": (Destination,),
+        "direction": (Direction,),
+        "person_type": (PersonType,),
+        "field": (Field,),
+        **_purchase_enums(),
+    }
+
+
+def _purchase_enums() -> dict:
+    from registry.purchases.models import BuyerKind, CountingType, ProductCategory, SellerKind
+
+    return {
+        "buyer_kind": (BuyerKind,),
+        "seller_kind": (SellerKind,),
+        "counting_type": (CountingType,),
+        "product_category": (ProductCategory,),
     }
 
 
@@ -90,6 +109,11 @@ def _value_labels(field: str, values: set):
         "village_id",
     ):
         rows = db.session.execute(sa.select(Unit.id, Unit.full_name).where(Unit.id.in_(ids))) if ids else []
+        return {i: n for i, n in rows}
+    if field == "channel_id":
+        from registry.purchases.models import Channel
+
+        rows = db.session.execute(sa.select(Channel.id, Channel.name).where(Channel.id.in_(ids))) if ids else []
         return {i: n for i, n in rows}
     if field == "programme_id":
         rows = db.session.execute(sa.select(Programme.id, Programme.name).where(Programme.id.in_(ids))) if ids else []

@@ -23,6 +23,9 @@ ENTITY_LABELS = {
     "indicators": "协议指标",
     "indicator_entries": "指标完成登记",
     "placements": "劳务协作",
+    "purchases": "消费帮扶",
+    "exchanges": "人才交流",
+    "channels": "消费帮扶渠道",
 }
 
 

@@ -71,6 +71,15 @@ def partners_during(unit_id: int, period: Period, *, include_parents: bool = Fal
     )
 
 
+def county_pairing_on(county_id: int, day: date) -> Pairing | None:
+    """The county-level pairing of a Sichuan county valid on ``day`` (the earliest one if several).
+
+    Placements, purchases and postings belong to this pairing; records from a day without one have none.
+    """
+    pairings = [p for p in partners_during(county_id, Period(day, day)) if p.level is UnitKind.COUNTY]
+    return pairings[0] if pairings else None
+
+
 @dataclass
 class _Checked:
     east: Unit

@@ -8,9 +8,7 @@ from registry import idnumbers
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.pairings.models import Pairing
-from registry.pairings.services import partners_during
-from registry.periods import Period
+from registry.pairings.services import county_pairing_on
 from registry.placements.models import Placement
 from registry.services import ServiceError, check_version
 
@@ -30,12 +28,6 @@ TEXT_FIELDS = (
     "training",
     "note",
 )
-
-
-def pairing_for(county_id: int, on: date) -> Pairing | None:
-    """The county-level pairing of the origin county valid on the start date (the earliest one if several)."""
-    pairings = [p for p in partners_during(county_id, Period(on, on)) if p.level is UnitKind.COUNTY]
-    return pairings[0] if pairings else None
 
 
 def _check(data: dict) -> None:
@@ -79,7 +71,7 @@ def create_placement(data: dict, *, actor) -> Placement:
     fields = _normalise({k: data.get(k) for k in FIELDS})
     _check(fields)
     identity = _identity(data.get("id_number", ""))
-    pairing = pairing_for(fields["origin_county_id"], fields["start_date"])
+    pairing = county_pairing_on(fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity, pairing_id=pairing.id if pairing else None)
     db.session.add(placement)
     db.session.flush()
@@ -95,7 +87,7 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None) -
     _check(merged)
     if data.get("id_number"):
         merged.update(_identity(data["id_number"]))
-    pairing = pairing_for(merged["origin_county_id"], merged["start_date"])
+    pairing = county_pairing_on(merged["origin_county_id"], merged["start_date"])
     merged["pairing_id"] = pairing.id if pairing else None
     changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "id_masked", "sex",
                                                 "birth_date", "pairing_id"))  # fmt: skip

@@ -1,0 +1,1 @@
+"""Cadres and professionals exchanged (人才交流), in both directions."""

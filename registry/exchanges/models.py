@@ -1,0 +1,80 @@
+"""A cadre's or professional's posting, East to Sichuan or Sichuan to East, with arrival and departure."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.database import TimestampMixin, VersionedMixin, enum_column
+from registry.extensions import db
+from registry.projects.models import LabelledEnum
+
+
+class Direction(LabelledEnum):
+    EAST_TO_WEST = "east_to_west"
+    WEST_TO_EAST = "west_to_east"
+
+
+Direction.LABELS = {Direction.EAST_TO_WEST: "东部选派到四川", Direction.WEST_TO_EAST: "四川选派到东部"}
+
+
+class PersonType(LabelledEnum):
+    CADRE = "cadre"
+    PROFESSIONAL = "professional"
+
+
+PersonType.LABELS = {PersonType.CADRE: "党政干部", PersonType.PROFESSIONAL: "专业技术人才"}
+
+
+class Field(LabelledEnum):
+    EDUCATION = "education"
+    HEALTH = "health"
+    AGRICULTURE = "agriculture"
+    OTHER = "other"
+
+
+Field.LABELS = {Field.EDUCATION: "教育", Field.HEALTH: "医疗", Field.AGRICULTURE: "农技", Field.OTHER: "其他"}
+
+
+class Exchange(TimestampMixin, VersionedMixin, db.Model):
+    """One person's posting; in post from arrival to departure (open while still there)."""
+
+    __tablename__ = "exchanges"
+    __table_args__ = (
+        sa.CheckConstraint("departure_date IS NULL OR departure_date >= arrival_date", name="valid_period"),
+        sa.Index("ix_exchanges_county_arrival", "county_id", "arrival_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_name: Mapped[str] = mapped_column(sa.String(50), index=True)
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction, 20), index=True)
+    person_type: Mapped[PersonType] = mapped_column(enum_column(PersonType, 20), index=True)
+    #: Professionals' field; empty for cadres.
+    field: Mapped[Field | None] = mapped_column(enum_column(Field, 20))
+    sending_unit: Mapped[str] = mapped_column(sa.String(200))
+    receiving_unit: Mapped[str] = mapped_column(sa.String(200))
+    #: The Sichuan county the posting concerns (receiving county, or sending county for West→East).
+    county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
+    position: Mapped[str] = mapped_column(sa.String(100), default="")
+    arrival_date: Mapped[date]
+    departure_date: Mapped[date | None]
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    county: Mapped["Unit"] = relationship()  # noqa: F821
+    pairing: Mapped["Pairing | None"] = relationship()  # noqa: F821
+
+    AUDIT_LABELS = {
+        "person_name": "姓名",
+        "direction": "方向",
+        "person_type": "类型",
+        "field": "领域",
+        "sending_unit": "派出单位",
+        "receiving_unit": "接收单位",
+        "county_id": "所在县",
+        "pairing_id": "结对关系",
+        "position": "挂职岗位",
+        "arrival_date": "到岗日期",
+        "departure_date": "离岗日期",
+        "note": "备注",
+    }

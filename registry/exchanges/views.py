@@ -1,0 +1,113 @@
+"""Posting pages: who is in post in a period, by type and direction; detail and edits."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import Side, Unit, UnitKind
+from registry.exchanges import services
+from registry.exchanges.forms import ExchangeForm
+from registry.exchanges.models import Direction, Exchange, PersonType
+from registry.extensions import db
+from registry.forms import BLANK, unit_choice
+from registry.periods import Period
+from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
+from registry.web import like_pattern, paginate, save, sort_clause
+
+bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in ("q", "county", "direction", "person_type", "on")}
+    stmt = sa.select(Exchange).where(exchange_filter(current_user))
+    if args["q"]:
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Exchange.person_name.like(pattern), Exchange.receiving_unit.like(pattern),
+                                 Exchange.sending_unit.like(pattern)))  # fmt: skip
+    if args["county"].isdigit():
+        stmt = stmt.where(Exchange.county_id == int(args["county"]))
+    if args["direction"] in Direction._value2member_map_:
+        stmt = stmt.where(Exchange.direction == args["direction"])
+    if args["person_type"] in PersonType._value2member_map_:
+        stmt = stmt.where(Exchange.person_type == args["person_type"])
+    on_error = None
+    if args["on"]:
+        try:
+            day = date.fromisoformat(args["on"])
+        except ValueError:
+            on_error = "“在岗日期”格式应为 YYYY-MM-DD。"
+        else:
+            stmt = stmt.where(services.in_post(Period(day, day)))
+    today = Period(date.today(), date.today())
+    counts = db.session.execute(
+        stmt.where(services.in_post(today))
+        .with_only_columns(Exchange.direction, Exchange.person_type, sa.func.count(Exchange.id))
+        .group_by(Exchange.direction, Exchange.person_type).order_by(None)
+    ).all()  # fmt: skip
+    sort, order = sort_clause(
+        {"arrival": (Exchange.arrival_date, Exchange.id), "name": (Exchange.person_name, Exchange.id)}, "-arrival"
+    )
+    page = paginate(stmt.options(joinedload(Exchange.county)).order_by(*order), args={**args, "sort": sort})
+    in_scope = sa.and_(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
+    return render_template(
+        "exchanges/index.html", page=page, args=args, sort=sort, on_error=on_error,
+        counts=[(Direction(d), PersonType(t), n) for d, t, n in counts],
+        counties=db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all(),
+        directions=Direction, person_types=PersonType,
+    )  # fmt: skip
+
+
+@bp.route("/<int:exchange_id>")
+@requires("records.view")
+def detail(exchange_id):
+    exchange = get_visible_or_404(Exchange, exchange_id, exchange_filter(current_user))
+    return render_template("exchanges/detail.html", exchange=exchange, history=history_of(exchange))
+
+
+def _choices(form):
+    counties = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+    ).all()  # fmt: skip
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("exchanges.edit")
+def create():
+    form = ExchangeForm()
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form, lambda: services.create_exchange(form.data, actor=current_user), "人才交流记录已登记。",
+            lambda exchange: url_for(".detail", exchange_id=exchange.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("exchanges/form.html", form=form, exchange=None)
+
+
+@bp.route("/<int:exchange_id>/edit", methods=["GET", "POST"])
+@requires("exchanges.edit")
+def edit(exchange_id):
+    exchange = get_visible_or_404(Exchange, exchange_id, exchange_filter(current_user))
+    if not county_writable(current_user, exchange.county):
+        abort(403)
+    form = ExchangeForm(obj=exchange, data={"version": exchange.version_id} if request.method == "GET" else None)
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.update_exchange(exchange, form.data, actor=current_user, version=form.version.data),
+            "人才交流记录已保存。",
+            url_for(".detail", exchange_id=exchange.id),
+        )
+        if response:
+            return response
+    return render_template("exchanges/form.html", form=form, exchange=exchange)

@@ -1,0 +1,148 @@
+"""Purchase pages: list with totals by channel and counting type, detail, edits; the channel list."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.forms import BLANK, choice, unit_choice
+from registry.permissions import can, county_writable, get_visible_or_404, purchase_filter, requires, unit_filter
+from registry.purchases import services
+from registry.purchases.forms import ChannelForm, PurchaseForm
+from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
+from registry.web import like_pattern, paginate, save, sort_clause
+
+bp = Blueprint("purchases", __name__, url_prefix="/purchases")
+
+FILTER_KEYS = ("q", "county", "channel", "counting_type", "category", "year")
+
+
+def filtered(args: dict):
+    stmt = sa.select(Purchase).where(purchase_filter(current_user))
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
+                                 Purchase.product.like(pattern), Purchase.evidence_no.like(pattern)))  # fmt: skip
+    if str(args.get("county", "")).isdigit():
+        stmt = stmt.where(Purchase.seller_county_id == int(args["county"]))
+    if str(args.get("channel", "")).isdigit():
+        stmt = stmt.where(Purchase.channel_id == int(args["channel"]))
+    if args.get("counting_type") in CountingType._value2member_map_:
+        stmt = stmt.where(Purchase.counting_type == args["counting_type"])
+    if args.get("category") in ProductCategory._value2member_map_:
+        stmt = stmt.where(Purchase.product_category == args["category"])
+    if str(args.get("year", "")).isdigit():
+        year = int(args["year"])
+        stmt = stmt.where(Purchase.purchased_on.between(date(year, 1, 1), date(year, 12, 31)))
+    return stmt
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt = filtered(args)
+    count, total = db.session.execute(
+        stmt.with_only_columns(sa.func.count(Purchase.id), sa.func.coalesce(sa.func.sum(Purchase.amount_fen), 0))
+        .order_by(None)
+    ).one()  # fmt: skip
+    by_channel = db.session.execute(
+        stmt.with_only_columns(Channel.name, Purchase.counting_type, sa.func.sum(Purchase.amount_fen))
+        .join(Channel, Channel.id == Purchase.channel_id)
+        .group_by(Channel.name, Purchase.counting_type).order_by(None).order_by(Channel.name)
+    ).all()  # fmt: skip
+    sort, order = sort_clause(
+        {"date": (Purchase.purchased_on, Purchase.id), "amount": (Purchase.amount_fen, Purchase.id)}, "-date"
+    )
+    page = paginate(
+        stmt.options(joinedload(Purchase.seller_county), joinedload(Purchase.channel)).order_by(*order),
+        args={**args, "sort": sort}, total=count,
+    )  # fmt: skip
+    in_scope = sa.and_(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
+    return render_template(
+        "purchases/index.html", page=page, args=args, sort=sort, total=int(total),
+        by_channel=[(name, CountingType(kind), int(amount)) for name, kind, amount in by_channel],
+        counties=db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all(),
+        channels=db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all(),
+        counting_types=CountingType, categories=ProductCategory,
+    )  # fmt: skip
+
+
+@bp.route("/<int:purchase_id>")
+@requires("records.view")
+def detail(purchase_id):
+    purchase = get_visible_or_404(Purchase, purchase_id, purchase_filter(current_user))
+    return render_template("purchases/detail.html", purchase=purchase, history=history_of(purchase))
+
+
+def _choices(form):
+    counties = db.session.scalars(
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
+    ).all()  # fmt: skip
+    form.seller_county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+    channels = db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
+    form.channel_id.choices = [BLANK] + [
+        choice(c.id, c.name) for c in channels if c.is_active or c.id == form.channel_id.data
+    ]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("purchases.edit")
+def create():
+    form = PurchaseForm()
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form, lambda: services.create_purchase(form.data, actor=current_user), "消费帮扶记录已登记。",
+            lambda purchase: url_for(".detail", purchase_id=purchase.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("purchases/form.html", form=form, purchase=None)
+
+
+@bp.route("/<int:purchase_id>/edit", methods=["GET", "POST"])
+@requires("purchases.edit")
+def edit(purchase_id):
+    purchase = get_visible_or_404(Purchase, purchase_id, purchase_filter(current_user))
+    if not county_writable(current_user, purchase.seller_county):
+        abort(403)
+    form = PurchaseForm(obj=purchase, data={"version": purchase.version_id} if request.method == "GET" else None)
+    _choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.update_purchase(purchase, form.data, actor=current_user, version=form.version.data),
+            "消费帮扶记录已保存。",
+            url_for(".detail", purchase_id=purchase.id),
+        )
+        if response:
+            return response
+    return render_template("purchases/form.html", form=form, purchase=purchase)
+
+
+@bp.route("/channels", methods=["GET", "POST"])
+@requires("records.view")
+def channels():
+    """The channel list; administrators add channels here."""
+    form = ChannelForm()
+    if request.method == "POST":
+        if not can(current_user, "channels.manage"):
+            abort(403)
+        if form.validate_on_submit():
+            response = save(
+                form,
+                lambda: services.create_channel(form.data, actor=current_user),
+                "渠道已添加。",
+                url_for(".channels"),
+            )
+            if response:
+                return response
+    rows = db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
+    return render_template("purchases/channels.html", rows=rows, form=form)

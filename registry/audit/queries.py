@@ -22,6 +22,8 @@ ACTION_LABELS = {
     "status": "状态变更",
     "targets": "设定目标",
     "view_id": "查看身份证号",
+    "export_id": "导出身份证号",
+    "import": "导入",
 }
 
 

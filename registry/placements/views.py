@@ -1,5 +1,6 @@
-"""Placement pages: list with counts of people, detail with an audited reveal, edits, possible duplicates."""
+"""Placement pages: list with counts of people, detail with an audited reveal, edits, duplicates, import/export."""
 
+import base64
 from datetime import date
 
 import sqlalchemy as sa
@@ -8,14 +9,22 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
+from registry.audit.services import record
 from registry.counties.models import Side, Unit, UnitKind
+from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
-from registry.permissions import county_writable, get_visible_or_404, placement_filter, requires, unit_filter
+from registry.permissions import can, county_writable, get_visible_or_404, placement_filter, requires, unit_filter
 from registry.placements import services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.services import ServiceError
+from registry.transfer.forms import ImportForm
+from registry.transfer.placements import HEADERS, export_rows, import_placements
+from registry.transfer.reader import read_table
+from registry.web import attach_error, like_pattern, paginate, save, sort_clause
+
+EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
 bp = Blueprint("placements", __name__, url_prefix="/placements")
 
@@ -151,3 +160,56 @@ def edit(placement_id):
         if response:
             return response
     return render_template("placements/form.html", form=form, placement=placement)
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    """The import template: the export's columns, no rows."""
+    return download(xlsx_bytes(HEADERS, [], title="劳务协作", widths=EXPORT_WIDTHS), "劳务协作-导入模板", "xlsx")
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    """The filtered list; identity numbers in full only for permitted roles asking for them (audited)."""
+
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    full = request.args.get("full") == "1"
+    if full and not can(current_user, "idnumbers.view"):
+        abort(403)
+    stmt = filtered(args)
+    rows = list(export_rows(stmt, reveal=full))
+    if full:
+        record("export_id", None, actor=current_user, entity_type="placements",
+               summary=f"导出含完整身份证号的劳务协作记录 {len(rows)} 条")  # fmt: skip
+        db.session.commit()
+    name = f"劳务协作-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(HEADERS, rows, title="劳务协作", widths=EXPORT_WIDTHS), name, "xlsx")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("placements.edit")
+def import_():
+    """Upload a filled template or an edited export: every row is checked before anything is written."""
+
+    form = ImportForm()
+    result, errors_file = None, None
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            headers, rows = read_table(upload.read(), upload.filename)
+            result = import_placements(headers, rows, user=current_user, filename=upload.filename)
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            if result.errors:
+                table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
+                data = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
+                errors_file = base64.b64encode(data).decode()
+            else:
+                db.session.commit()
+    return render_template("placements/import.html", form=form, result=result, errors_file=errors_file)

@@ -1,0 +1,95 @@
+"""Read an uploaded XLSX or CSV into a header row and data rows of text, whatever Excel saved."""
+
+import csv
+import io
+import zipfile
+from datetime import date, datetime
+
+from openpyxl import load_workbook
+
+from registry.services import ServiceError
+
+#: Refuse workbooks that unpack beyond this (zip bombs); a 100,000-row placements sheet is about 60 MB unpacked.
+MAX_UNPACKED = 400 * 1024 * 1024
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_table(data: bytes, filename: str):
+    """Return (headers, rows) where rows yields (spreadsheet row number, [cell texts]).
+
+    :raise ServiceError: in Chinese when the file is not a readable XLSX or CSV.
+    """
+    name = (filename or "").lower()
+    if name.endswith(".xlsx") or data[:4] == b"PK\x03\x04":
+        return _read_xlsx(data)
+    if name.endswith(".csv") or name.endswith(".txt"):
+        return _read_csv(data)
+    raise ServiceError("只能导入 .xlsx 或 .csv 文件。")
+
+
+def _read_xlsx(data: bytes):
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
+            raise ServiceError("文件解压后过大，请拆分后分批导入。")
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ServiceError("无法读取该 Excel 文件，请确认是 .xlsx 格式（不是 .xls 或加密文件）。") from exc
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    try:
+        headers = [_cell_text(v) for v in next(rows)]
+    except StopIteration as exc:
+        workbook.close()
+        raise ServiceError("文件是空的。") from exc
+
+    def body():
+        try:
+            for number, values in enumerate(rows, start=2):
+                cells = [_cell_text(v) for v in values]
+                if any(cells):
+                    yield number, cells
+        finally:
+            workbook.close()
+
+    return headers, body()
+
+
+def _read_csv(data: bytes):
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ServiceError("无法识别文件编码，请另存为“CSV UTF-8”后再导入。")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        headers = [h.strip() for h in next(reader)]
+    except StopIteration as exc:
+        raise ServiceError("文件是空的。") from exc
+    except csv.Error as exc:
+        raise ServiceError(f"CSV 格式错误：{exc}") from exc
+
+    def body():
+        try:
+            for number, cells in enumerate(reader, start=2):
+                cells = [c.strip() for c in cells]
+                if any(cells):
+                    yield number, cells
+        except csv.Error as exc:
+            raise ServiceError(f"CSV 第 {reader.line_num} 行格式错误：{exc}") from exc
+
+    return headers, body()

@@ -95,7 +95,51 @@ def demo_load_command():
     click.echo(demo.logins_text())
 
 
+@click.group("transfer")
+def transfer_group():
+    """Spreadsheet import and export from the command line."""
+
+
+@transfer_group.command("import-placements")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True, help="以该用户的身份和管辖范围导入（记入审计日志）。")
+@with_appcontext
+def import_placements_command(path, username):
+    """Import a placements XLSX or CSV: all rows or none, with progress."""
+    import sqlalchemy as sa
+
+    from registry.auth.models import User
+    from registry.permissions import can
+    from registry.transfer.placements import import_placements
+    from registry.transfer.reader import read_table
+
+    if not path.is_file():
+        raise click.ClickException(f"文件不存在：{path}")
+    user = db.session.scalar(sa.select(User).where(User.username == username, User.is_active.is_(True)))
+    if user is None or not can(user, "placements.edit"):
+        raise click.ClickException(f"用户 {username} 不存在、已停用或无权登记劳务协作。")
+    try:
+        headers, rows = read_table(path.read_bytes(), path.name)
+
+        def progress(done):
+            click.echo(f"\r已检查 {done} 行…", nl=False, err=True)
+
+        result = import_placements(headers, rows, user=user, filename=path.name, progress=progress)
+        click.echo("", err=True)
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"未导入：{exc}") from exc
+    if result.errors:
+        db.session.rollback()
+        for error in result.errors[:50]:
+            click.echo(f"第 {error.row} 行 {error.column}：{error.reason}（{error.value}）", err=True)
+        raise click.ClickException(f"未导入：{len(result.errors)} 处错误（共 {result.rows} 行）。")
+    db.session.commit()
+    click.echo(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}。")
+
+
 def init_app(app):
     app.cli.add_command(create_admin_command)
     app.cli.add_command(geo_group)
     app.cli.add_command(demo_group)
+    app.cli.add_command(transfer_group)

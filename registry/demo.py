@@ -225,7 +225,7 @@ def load() -> str:
     organisations = _organisations(programmes)
     users = _users()
     db.session.flush()
-    projects = demo_projects.load()
+    projects = demo_projects.load() + "\n" + demo_projects.load_records()
     added = pairings + organisations
     return f"演示数据：新增结对 {added}（其中学校/医院 {organisations}），新增账号 {users}。\n{projects}"
 

@@ -267,3 +267,111 @@ def _enterprise_entries(rng, pairings, existing_counties, today: date) -> int:
     if rows:
         db.session.execute(sa.insert(IndicatorEntry), rows)
     return len(rows) // 2
+
+
+SURNAMES = ["吉克", "阿呷", "沙马", "曲木", "阿苦", "马海", "王", "李", "张", "杨", "陈", "刘"]
+GIVEN = ["阿依", "拉则", "伍呷", "子日", "莫色", "明", "芳", "军", "英", "强"]
+DESTINATIONS = [
+    "east_partner",
+    "east_partner",
+    "other_province",
+    "in_province",
+    "in_county",
+    "workshop",
+    "public_welfare",
+]
+
+
+def load_records(today: date | None = None) -> str:
+    """Placements, purchases and postings for every county-level pairing from 2021 (or its start); bulk insert."""
+    from registry import idnumbers
+    from registry.exchanges.models import Exchange
+    from registry.placements.models import Placement
+    from registry.purchases.models import Channel, Purchase
+
+    today = today or date.today()
+    rng = random.Random(20240301)
+    now = utcnow()
+    done = set(db.session.scalars(sa.select(Placement.origin_county_id).distinct()))
+    channels = list(db.session.scalars(sa.select(Channel.id).order_by(Channel.id)))
+    pairings = db.session.scalars(
+        sa.select(Pairing).join(Unit, Unit.id == Pairing.west_unit_id)
+        .where(Unit.kind == UnitKind.COUNTY, sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= date(2021, 1, 1)))
+        .order_by(Pairing.west_unit_id, Pairing.valid_from)
+    ).all()  # fmt: skip
+    placements, purchases, postings = [], [], []
+    for pairing in pairings:
+        county = pairing.west_unit
+        if county.id in done:
+            continue
+        done.add(county.id)
+        start_year = max(2021, pairing.valid_from.year)
+        people = []
+        for n in range(rng.randint(150, 300)):
+            birth = date(1965, 1, 1) + timedelta(days=rng.randint(0, 14000))
+            body = f"{county.code}{birth:%Y%m%d}{n % 1000:03d}"
+            person = idnumbers.parse(body + idnumbers.check_digit(body))
+            people.append((rng.choice(SURNAMES) + rng.choice(GIVEN), person))
+        for year in range(start_year, today.year + 1):
+            for name, person in rng.sample(people, k=min(len(people), rng.randint(60, 120))):
+                start = date(year, rng.randint(1, 12), rng.randint(1, 28))
+                if start > today or start < pairing.valid_from:
+                    continue
+                end = start + timedelta(days=rng.randint(60, 700)) if rng.random() < 0.4 else None
+                placements.append({
+                    "person_name": name, "id_stored": idnumbers.protect(person.number),
+                    "id_fingerprint": idnumbers.fingerprint(person.number), "id_masked": person.masked,
+                    "sex": person.sex, "birth_date": person.birth_date,
+                    "household": rng.choice(["lifted", "lifted", "monitored", "ordinary"]),
+                    "origin_county_id": county.id,
+                    "origin_township": rng.choice(TOWN_SUFFIXES), "pairing_id": pairing.id,
+                    "destination_class": rng.choice(DESTINATIONS), "destination_province": "浙江省",
+                    "destination_city": pairing.east_unit.name,
+                    "employer": f"{pairing.east_unit.name}{rng.choice(ENTERPRISES)}有限公司",
+                    "industry": rng.choice(["制造业", "建筑业", "服务业", "农业"]), "organised": rng.random() < 0.6,
+                    "training": rng.choice(["", "电工培训", "家政培训", "缝纫培训"]), "start_date": start,
+                    "end_date": end if end and end <= today else None,
+                    "monthly_wage_fen": rng.randint(2500, 7500) * 100,
+                    "note": "", "created_at": now, "updated_at": now, "version_id": 1,
+                })  # fmt: skip
+            for n in range(rng.randint(10, 25)):
+                day = date(year, rng.randint(1, 12), rng.randint(1, 28))
+                if day > today or day < pairing.valid_from:
+                    continue
+                purchases.append({
+                    "purchased_on": day,
+                    "buyer_name": f"{pairing.east_unit.name}{rng.choice(['机关食堂', '国企工会', '超市'])}",
+                    "buyer_kind": rng.choice(["unit", "enterprise", "canteen"]), "buyer_province": "浙江省",
+                    "buyer_city": pairing.east_unit.name,
+                    "seller_name": f"{county.name}{rng.choice(['农业合作社', '农产品公司'])}",
+                    "seller_kind": rng.choice(["enterprise", "cooperative"]), "seller_county_id": county.id,
+                    "pairing_id": pairing.id, "product": rng.choice(["苦荞茶", "马铃薯", "核桃", "花椒", "牦牛肉",
+                    "蜂蜜"]),
+                    "product_category": rng.choice(["tea", "fruit_veg", "meat_egg_milk", "processed"]),
+                    "amount_fen": rng.randint(5, 300) * 10000 * 100 // 10, "channel_id": rng.choice(channels),
+                    "counting_type": rng.choice(["purchase", "helped_sale"]),
+                    "evidence_no": f"FP{county.code}{year}{n:04d}", "evidence_key": f"FP{county.code}{year}{n:04d}",
+                    "note": "", "created_at": now, "updated_at": now, "version_id": 1,
+                })  # fmt: skip
+            for n in range(rng.randint(2, 5)):
+                arrival = date(year, rng.randint(1, 9), 1)
+                if arrival > today or arrival < pairing.valid_from:
+                    continue
+                kind = "cadre" if n < 2 else "professional"
+                postings.append({
+                    "person_name": rng.choice(["陈", "王", "周", "吴", "郑"]) + rng.choice(["建国", "海峰", "晓东",
+                    "丽华"]),
+                    "direction": "east_to_west" if n != 4 else "west_to_east", "person_type": kind,
+                    "field": None if kind == "cadre" else rng.choice(["education", "health", "agriculture"]),
+                    "sending_unit": f"{pairing.east_unit.name}人民政府", "receiving_unit": f"{county.name}人民政府",
+                    "county_id": county.id, "pairing_id": pairing.id, "position": "副县长" if kind == "cadre" else "",
+                    "arrival_date": arrival,
+                    "departure_date": arrival + timedelta(days=730) if year < today.year - 1 else None,
+                    "note": "", "created_at": now, "updated_at": now, "version_id": 1,
+                })  # fmt: skip
+    for table, rows in ((Placement, placements), (Purchase, purchases), (Exchange, postings)):
+        for start in range(0, len(rows), 5000):
+            db.session.execute(sa.insert(table), rows[start : start + 5000])
+    summary = f"演示数据：劳务协作 {len(placements)} 条，消费帮扶 {len(purchases)} 条，人才交流 {len(postings)} 条"
+    record("load", None, actor=None, entity_type="placements", summary=summary)
+    return summary + "。"

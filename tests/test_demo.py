@@ -16,7 +16,7 @@ def test_demo_load_is_realistic_idempotent_and_consistent(app, runner):
     assert result.exit_code == 0, result.output
     assert "演示账号（密码均为 xiezuo-demo-2026）" in result.output and "zhejiang" in result.output
     again = runner.invoke(args=["demo", "load"])
-    assert "新增结对 0" in again.output and "项目 0 个" in again.output
+    assert "新增结对 0" in again.output and "项目 0 个" in again.output and "劳务协作 0 条" in again.output
     with app.app_context():
         butuo = db.session.scalar(sa.select(Unit).where(Unit.code == "513429"))
         names = lambda q: [p.east_unit.name for p in partners_during(butuo.id, Quarter.parse(q))]  # noqa: E731
@@ -38,6 +38,12 @@ def test_demo_load_is_realistic_idempotent_and_consistent(app, runner):
             )
         ).one()
         assert tuple(derived) == (sums[FundStage.PLANNED], sums[FundStage.ARRIVED], sums[FundStage.DISBURSED])
+        from registry.placements.models import Placement
+        from registry.purchases.models import Purchase
+
+        assert db.session.scalar(sa.select(sa.func.count(Placement.id))) > 5000
+        keys = db.session.scalars(sa.select(Purchase.evidence_key)).all()
+        assert len(keys) == len(set(keys)) > 500
 
 
 def test_demo_accounts_see_their_scope(app, runner):

@@ -167,3 +167,19 @@ def test_property_any_malformed_row_means_nothing_is_written(w, bad):
             assert _count() == before + result.created
     finally:
         savepoint.rollback()
+
+
+def test_cli_import_reports_progress_and_errors(app, runner, world, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_bytes(_csv([_row(身份证号=ID_B)]))
+    result = runner.invoke(args=["transfer", "import-placements", str(good), "--user", "county"])
+    assert result.exit_code == 0, result.output
+    assert "已导入 1 行：新增 1" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(_csv([_row(身份证号="513431199001011238")]))
+    result = runner.invoke(args=["transfer", "import-placements", str(bad), "--user", "county"])
+    assert result.exit_code == 1 and "第 2 行 身份证号：身份证号校验位不正确" in result.output
+    result = runner.invoke(args=["transfer", "import-placements", str(good), "--user", "lingdao"])
+    assert result.exit_code == 1 and "不存在、已停用或无权" in result.output
+    result = runner.invoke(args=["transfer", "import-placements", str(tmp_path / "none.csv"), "--user", "county"])
+    assert result.exit_code == 1 and "文件不存在" in result.output

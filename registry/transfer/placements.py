@@ -143,7 +143,8 @@ def import_placements(headers: list[str], rows, *, user, filename: str = "", pro
         errors, values = _parse_row(number, cell, ctx)
         result.errors.extend(errors)
         if not errors:
-            parsed.append((number, cell, values))
+            # Keep only what matching and writing need: the row number, the 编号 text and the parsed values.
+            parsed.append((number, cell["编号"], values))
         if progress and result.rows % 1000 == 0:
             progress(result.rows)
     _match(parsed, ctx, user, result)
@@ -251,14 +252,14 @@ def _match(parsed, ctx: _Context, user, result: ImportResult) -> None:
         )  # fmt: skip
         natural = {(f, c, s): i for f, c, s, i in rows}
     seen = {}
-    for number, cell, values in parsed:
+    for number, record_no, values in parsed:
         if "id" in values:
             record_ = existing.get(values["id"])
             if record_ is None:
-                result.errors.append(RowError(number, "编号", cell["编号"], "没有这条记录，或不在您的管辖范围内。"))
+                result.errors.append(RowError(number, "编号", record_no, "没有这条记录，或不在您的管辖范围内。"))
                 continue
             if record_.origin_county_id not in ctx.writable:
-                result.errors.append(RowError(number, "编号", cell["编号"], "您不能修改该县的记录。"))
+                result.errors.append(RowError(number, "编号", record_no, "您不能修改该县的记录。"))
                 continue
             if "masked" in values and values["masked"] != record_.id_masked:
                 result.errors.append(RowError(number, "身份证号", values["masked"], "与原记录的身份证号不一致。"))
@@ -273,7 +274,7 @@ def _match(parsed, ctx: _Context, user, result: ImportResult) -> None:
                 values["record_id"] = natural[key]
         if key in seen:
             column = "编号" if key[0] == "id" else "身份证号"
-            shown = cell["编号"] or values["id_number"].masked
+            shown = record_no or values["id_number"].masked
             result.errors.append(RowError(number, column, shown, f"与第 {seen[key]} 行是同一条记录。"))
             continue
         seen[key] = number

@@ -1,0 +1,120 @@
+"""Benchmark: importing a 100,000-row placements XLSX against what openpyxl needs just to read it.
+
+Usage:
+    .venv/bin/python -m bench.import_placements [--rows 100000] [--database-url URL]
+
+Writes a workbook in the import template's layout (valid, distinct identity numbers across a few counties),
+times (1) openpyxl read-only iteration over it and (2) the registry's import (read + check + bulk insert),
+each in a fresh process, and reports the ratio and the import's peak memory (ru_maxrss).
+Target (issue 4): import at most twice the bare read; peak memory under 500 MB.
+"""
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from openpyxl import Workbook, load_workbook
+
+from registry.idnumbers import check_digit
+from registry.transfer.placements import HEADERS
+
+COUNTIES = ["513431", "513429", "513430", "513432"]
+
+
+def make_workbook(path: Path, rows: int, seed: int = 11):
+    rng = random.Random(seed)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("劳务协作")
+    sheet.append(HEADERS)
+    for n in range(rows):
+        county = COUNTIES[n % len(COUNTIES)]
+        birth = date(1970, 1, 1) + timedelta(days=rng.randint(0, 12000))
+        body = f"{county}{birth:%Y%m%d}{n % 1000:03d}"
+        number = body + check_digit(body)
+        start = date(2024, 1, 1) + timedelta(days=rng.randint(0, 300))
+        sheet.append([
+            None, f"测试{n}", number, rng.choice(["脱贫户", "监测对象", "一般农户"]), county, None, "城关镇",
+            rng.choice(["到东部协作地就业", "省内县外", "县内就近就地", "帮扶车间"]), "浙江省", "宁波市",
+            f"宁波某企业{n % 500}", "制造业", rng.choice(["是", "否"]), "", start.isoformat(), None,
+            str(rng.randint(2500, 8000)), None,
+        ])  # fmt: skip
+    workbook.save(path)
+
+
+def bare_read(path: str):
+    started = time.perf_counter()
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    count = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
+    workbook.close()
+    print(f"{time.perf_counter() - started:.2f} {count}")
+
+
+def registry_import(path: str, url: str):
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from registry import create_app
+    from registry.auth.models import Role, User
+    from registry.counties.services import load_divisions
+    from registry.extensions import db
+    from registry.transfer.placements import import_placements
+    from registry.transfer.reader import read_table
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "ARGON2_MEMORY_COST": 1024,
+                      "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1})  # fmt: skip
+    with app.app_context():
+        meta = sa.MetaData()
+        meta.reflect(bind=db.engine)
+        meta.drop_all(bind=db.engine)
+        upgrade()
+        load_divisions()
+        user = User(username="bench", display_name="bench", password_hash="x", role=Role.PROVINCE)
+        db.session.add(user)
+        db.session.commit()
+        data = Path(path).read_bytes()
+        started = time.perf_counter()
+        headers, rows = read_table(data, path)
+        result = import_placements(headers, rows, user=user, filename=Path(path).name)
+        db.session.commit()
+        elapsed = time.perf_counter() - started
+        assert not result.errors, result.errors[:3]
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{elapsed:.2f} {result.created} {peak:.0f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--step", choices=["read", "import"])
+    parser.add_argument("--file")
+    args = parser.parse_args()
+    if args.step == "read":
+        return bare_read(args.file)
+    if args.step == "import":
+        return registry_import(args.file, args.database_url)
+    tmp = Path(tempfile.mkdtemp())
+    path = tmp / "placements.xlsx"
+    make_workbook(path, args.rows)
+    url = args.database_url or f"sqlite:///{tmp / 'import.sqlite3'}"
+    print(f"workbook: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB")
+    run = [sys.executable, "-m", "bench.import_placements", "--file", str(path)]
+    read = subprocess.run([*run, "--step", "read"], capture_output=True, text=True, check=True).stdout.split()
+    imported = subprocess.run([*run, "--step", "import", "--database-url", url], capture_output=True, text=True,
+                              check=True).stdout.split()  # fmt: skip
+    read_s, import_s = float(read[0]), float(imported[0])
+    print(f"openpyxl read-only read: {read_s:.2f} s")
+    print(
+        f"registry import (read + check + insert {imported[1]} rows): {import_s:.2f} s  ratio {import_s / read_s:.2f}"
+    )
+    print(f"import peak memory (max RSS): {imported[2]} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -142,6 +142,8 @@ RULES.update(
         "placements.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
         "placements.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "purchases.index": Rule(expect=everyone()),
+        "purchases.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "exchanges.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
         "purchases.channels": Rule(expect=everyone()),
         "purchases.detail": Rule(params={"purchase_id": ("purchase_a", "purchase_b")}, expect=scoped_records()),
         "purchases.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),

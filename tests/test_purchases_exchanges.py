@@ -78,3 +78,15 @@ def test_pages_scope_and_errors(app, world):
     login(admin, "admin")
     assert admin.post("/purchases/channels", data={"name": "消费帮扶月活动"}).status_code in (302, 303)
     assert "消费帮扶月活动" in admin.get("/purchases/channels").get_data(as_text=True)
+
+
+def test_exports_follow_scope_and_neutralise_formulas(app, world):
+    with app.app_context():
+        db.session.get(Purchase, world.purchase_a).note = "@SUM(A1)"
+        db.session.commit()
+    client = app.test_client()
+    login(client, "county")
+    text = client.get("/purchases/export.csv").data.decode("utf-8-sig")
+    assert "FP-2024-0001" in text and "FP-2019-0001" not in text and "'@SUM(A1)" in text and ",50000.00," in text
+    text = client.get("/exchanges/export.csv").data.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("姓名,方向,类型") and "昭觉县" in text and "苍溪县" not in text

@@ -12,6 +12,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.exchanges import services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
+from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.periods import Period
@@ -21,10 +22,11 @@ from registry.web import like_pattern, paginate, save, sort_clause
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 
 
-@bp.route("/")
-@requires("records.view")
-def index():
-    args = {k: request.args.get(k, "").strip() for k in ("q", "county", "direction", "person_type", "on")}
+FILTER_KEYS = ("q", "county", "direction", "person_type", "on")
+
+
+def filtered(args: dict):
+    """Scope first, then the user's filters; returns the statement and an error for an unreadable date."""
     stmt = sa.select(Exchange).where(exchange_filter(current_user))
     if args["q"]:
         pattern = like_pattern(args["q"])
@@ -44,6 +46,14 @@ def index():
             on_error = "“在岗日期”格式应为 YYYY-MM-DD。"
         else:
             stmt = stmt.where(services.in_post(Period(day, day)))
+    return stmt, on_error
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt, on_error = filtered(args)
     today = Period(date.today(), date.today())
     counts = db.session.execute(
         stmt.where(services.in_post(today))
@@ -61,6 +71,29 @@ def index():
         counties=db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all(),
         directions=Direction, person_types=PersonType,
     )  # fmt: skip
+
+
+EXPORT_HEADERS = [
+    "姓名", "方向", "类型", "领域", "派出单位", "接收单位", "县代码", "县", "挂职岗位", "到岗日期", "离岗日期", "备注",
+]  # fmt: skip
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    """The filtered list as XLSX or CSV."""
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt, _ = filtered(args)
+    stmt = stmt.options(joinedload(Exchange.county)).order_by(Exchange.arrival_date, Exchange.id)
+    rows = [
+        [e.person_name, e.direction.label, e.person_type.label, e.field.label if e.field else "", e.sending_unit,
+         e.receiving_unit, e.county.code, e.county.name, e.position, e.arrival_date, e.departure_date, e.note]
+        for e in db.session.scalars(stmt)
+    ]  # fmt: skip
+    name = f"人才交流-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="人才交流"), name, "xlsx")
 
 
 @bp.route("/<int:exchange_id>")

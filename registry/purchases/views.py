@@ -9,8 +9,10 @@ from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import Side, Unit, UnitKind
+from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, unit_choice
+from registry.money import yuan
 from registry.permissions import can, county_writable, get_visible_or_404, purchase_filter, requires, unit_filter
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
@@ -71,6 +73,30 @@ def index():
         channels=db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all(),
         counting_types=CountingType, categories=ProductCategory,
     )  # fmt: skip
+
+
+EXPORT_HEADERS = [
+    "日期", "购买方", "购买方类型", "购买方省份", "购买方城市", "销售方", "销售方类型", "销售方所在县代码",
+    "销售方所在县", "产品", "产品类别", "金额(元)", "渠道", "计入方式", "发票号/合同号", "备注",
+]  # fmt: skip
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    """The filtered list as XLSX or CSV (text that a spreadsheet would run is neutralised)."""
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    stmt = filtered(args).options(joinedload(Purchase.seller_county), joinedload(Purchase.channel))
+    rows = [
+        [p.purchased_on, p.buyer_name, p.buyer_kind.label, p.buyer_province, p.buyer_city, p.seller_name,
+         p.seller_kind.label, p.seller_county.code, p.seller_county.name, p.product, p.product_category.label,
+         yuan(p.amount_fen).replace(",", ""), p.channel.name, p.counting_type.label, p.evidence_no, p.note]
+        for p in db.session.scalars(stmt.order_by(Purchase.purchased_on, Purchase.id))
+    ]  # fmt: skip
+    name = f"消费帮扶-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="消费帮扶"), name, "xlsx")
 
 
 @bp.route("/<int:purchase_id>")

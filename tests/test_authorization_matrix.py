@@ -143,6 +143,8 @@ RULES.update(
         "placements.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "purchases.index": Rule(expect=everyone()),
         "purchases.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "purchases.template": Rule(expect=everyone()),
+        "purchases.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "exchanges.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
         "purchases.channels": Rule(expect=everyone()),
         "purchases.detail": Rule(params={"purchase_id": ("purchase_a", "purchase_b")}, expect=scoped_records()),

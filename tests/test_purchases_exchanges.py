@@ -90,3 +90,42 @@ def test_exports_follow_scope_and_neutralise_formulas(app, world):
     assert "FP-2024-0001" in text and "FP-2019-0001" not in text and "'@SUM(A1)" in text and ",50000.00," in text
     text = client.get("/exchanges/export.csv").data.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("姓名,方向,类型") and "昭觉县" in text and "苍溪县" not in text
+
+
+def test_purchases_round_trip_by_evidence_number(app, world):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = app.test_client()
+    login(client, "county")
+    book = load_workbook(io.BytesIO(client.get("/purchases/export.xlsx").data))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    sheet.cell(2, header.index("产品") + 1, "苦荞茶（礼盒）")
+    sheet.cell(2, header.index("备注") + 1, None)  # blank: keeps the stored note
+    new = ["2024-09-01", "宁波某超市", "企业", "浙江省", "宁波市", "昭觉某合作社", "合作社", "513431", "昭觉县",
+           "马铃薯", "果蔬", "1200.50", "直采", "帮助销售", "HT-2024-77", ""]  # fmt: skip
+    sheet.append(new)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with app.app_context():
+        db.session.get(Purchase, world.purchase_a).note = "保留"
+        db.session.commit()
+    response = client.post("/purchases/import", data={"file": (io.BytesIO(buffer.getvalue()), "p.xlsx")},
+                           content_type="multipart/form-data")  # fmt: skip
+    assert "新增 1 条，更新 1 条" in response.get_data(as_text=True)
+    with app.app_context():
+        purchase = db.session.get(Purchase, world.purchase_a)
+        assert purchase.product == "苦荞茶（礼盒）" and purchase.note == "保留"
+        added = db.session.scalar(sa.select(Purchase).where(Purchase.evidence_key == "HT-2024-77"))
+        assert added.amount_fen == 120050 and added.pairing_id == world.a
+    # A bad row anywhere: nothing written, the reason listed.
+    sheet.append([*new[:11], "abc", "无此渠道", "帮助销售", "HT-2024-78", ""])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    text = client.post("/purchases/import", data={"file": (io.BytesIO(buffer.getvalue()), "p.xlsx")},
+                       content_type="multipart/form-data").get_data(as_text=True)  # fmt: skip
+    assert "未导入" in text and "不是有效的金额" in text and "没有这个渠道" in text
+    with app.app_context():
+        assert db.session.scalar(sa.select(Purchase).where(Purchase.evidence_key == "HT-2024-78")) is None

@@ -1,5 +1,6 @@
-"""Purchase pages: list with totals by channel and counting type, detail, edits; the channel list."""
+"""Purchase pages: list with totals by channel and counting type, detail, edits, import/export; channels."""
 
+import base64
 from datetime import date
 
 import sqlalchemy as sa
@@ -17,7 +18,11 @@ from registry.permissions import can, county_writable, get_visible_or_404, purch
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.services import ServiceError
+from registry.transfer.forms import ImportForm
+from registry.transfer.purchases import HEADERS, import_purchases
+from registry.transfer.reader import read_table
+from registry.web import attach_error, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
@@ -75,12 +80,6 @@ def index():
     )  # fmt: skip
 
 
-EXPORT_HEADERS = [
-    "日期", "购买方", "购买方类型", "购买方省份", "购买方城市", "销售方", "销售方类型", "销售方所在县代码",
-    "销售方所在县", "产品", "产品类别", "金额(元)", "渠道", "计入方式", "发票号/合同号", "备注",
-]  # fmt: skip
-
-
 @bp.route("/export.<any(xlsx, csv):kind>")
 @requires("records.view")
 def export(kind):
@@ -95,8 +94,8 @@ def export(kind):
     ]  # fmt: skip
     name = f"消费帮扶-{date.today().isoformat()}"
     if kind == "csv":
-        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
-    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="消费帮扶"), name, "xlsx")
+        return download(csv_bytes(HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(HEADERS, rows, title="消费帮扶"), name, "xlsx")
 
 
 @bp.route("/<int:purchase_id>")
@@ -172,3 +171,51 @@ def channels():
                 return response
     rows = db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
     return render_template("purchases/channels.html", rows=rows, form=form)
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
+    "发票号/合同号是每条记录的唯一标识：已有的凭证号更新该记录，新的凭证号新增记录。",
+    "空白单元格不会覆盖已有内容。",
+]
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    """The import template: the export's columns, no rows."""
+    return download(xlsx_bytes(HEADERS, [], title="消费帮扶"), "消费帮扶-导入模板", "xlsx")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("purchases.edit")
+def import_():
+    """Upload a filled template or an edited export; rows are matched by evidence number."""
+    form = ImportForm()
+    result, errors_file = None, None
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            headers, rows = read_table(upload.read(), upload.filename)
+            result = import_purchases(headers, rows, user=current_user, filename=upload.filename)
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc)
+        else:
+            if result.errors:
+                table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
+                data = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
+                errors_file = base64.b64encode(data).decode()
+            else:
+                db.session.commit()
+    return render_template(
+        "transfer/import.html",
+        form=form,
+        result=result,
+        errors_file=errors_file,
+        title="导入消费帮扶记录",
+        back=url_for(".index"),
+        back_label="消费帮扶",
+        template_url=url_for(".template"),
+        rules=IMPORT_RULES,
+    )

@@ -81,7 +81,7 @@ def _wage(fen: int | None) -> str:
     return "" if fen is None else yuan(fen).replace(",", "")
 
 
-def _date(text: str) -> date:
+def parse_date(text: str) -> date:
     for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"):
         try:
             return datetime.strptime(text, fmt).date()
@@ -212,7 +212,7 @@ def _parse_row(number: int, cell: dict, ctx: _Context):
     for header, attr in (("就业开始", "start_date"), ("就业结束", "end_date")):
         if cell[header]:
             try:
-                values[attr] = _date(cell[header])
+                values[attr] = parse_date(cell[header])
             except ValueError as exc:
                 fail(header, str(exc))
     if values.get("start_date") and values["start_date"] > date.today():

@@ -1,6 +1,5 @@
 """Placement pages: list with counts of people, detail with an audited reveal, edits, duplicates, import/export."""
 
-import base64
 from datetime import date
 
 import sqlalchemy as sa
@@ -18,11 +17,9 @@ from registry.permissions import can, county_writable, get_visible_or_404, place
 from registry.placements import services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.services import ServiceError
-from registry.transfer.forms import ImportForm
+from registry.transfer.forms import ImportForm, run_upload
 from registry.transfer.placements import HEADERS, export_rows, import_placements
-from registry.transfer.reader import read_table
-from registry.web import attach_error, like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
@@ -162,6 +159,13 @@ def edit(placement_id):
     return render_template("placements/form.html", form=form, placement=placement)
 
 
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入，并列出每个错误的行号、列和原因。",
+    "有“编号”的行更新该条记录；没有编号的行按身份证号、户籍县和就业开始日期匹配已有记录，匹配不到则新增。",
+    "空白单元格不会覆盖已有内容；脱敏的身份证号（如 5134**********1239）表示不修改。",
+]
+
+
 @bp.route("/template.xlsx")
 @requires("records.view")
 def template():
@@ -196,20 +200,15 @@ def import_():
     """Upload a filled template or an edited export: every row is checked before anything is written."""
 
     form = ImportForm()
-    result, errors_file = None, None
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            headers, rows = read_table(upload.read(), upload.filename)
-            result = import_placements(headers, rows, user=current_user, filename=upload.filename)
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            if result.errors:
-                table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
-                data = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
-                errors_file = base64.b64encode(data).decode()
-            else:
-                db.session.commit()
-    return render_template("placements/import.html", form=form, result=result, errors_file=errors_file)
+    result, errors_file = run_upload(form, import_placements, user=current_user)
+    return render_template(
+        "transfer/import.html",
+        form=form,
+        result=result,
+        errors_file=errors_file,
+        title="导入劳务协作记录",
+        back=url_for(".index"),
+        back_label="劳务协作",
+        template_url=url_for(".template"),
+        rules=IMPORT_RULES,
+    )

@@ -1,6 +1,5 @@
 """Purchase pages: list with totals by channel and counting type, detail, edits, import/export; channels."""
 
-import base64
 from datetime import date
 
 import sqlalchemy as sa
@@ -18,11 +17,9 @@ from registry.permissions import can, county_writable, get_visible_or_404, purch
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
-from registry.services import ServiceError
-from registry.transfer.forms import ImportForm
+from registry.transfer.forms import ImportForm, run_upload
 from registry.transfer.purchases import HEADERS, import_purchases
-from registry.transfer.reader import read_table
-from registry.web import attach_error, like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
@@ -192,22 +189,7 @@ def template():
 def import_():
     """Upload a filled template or an edited export; rows are matched by evidence number."""
     form = ImportForm()
-    result, errors_file = None, None
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            headers, rows = read_table(upload.read(), upload.filename)
-            result = import_purchases(headers, rows, user=current_user, filename=upload.filename)
-        except ServiceError as exc:
-            db.session.rollback()
-            attach_error(form, exc)
-        else:
-            if result.errors:
-                table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
-                data = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
-                errors_file = base64.b64encode(data).decode()
-            else:
-                db.session.commit()
+    result, errors_file = run_upload(form, import_purchases, user=current_user)
     return render_template(
         "transfer/import.html",
         form=form,

@@ -146,6 +146,8 @@ RULES.update(
         "purchases.template": Rule(expect=everyone()),
         "purchases.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "exchanges.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "exchanges.template": Rule(expect=everyone()),
+        "exchanges.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "purchases.channels": Rule(expect=everyone()),
         "purchases.detail": Rule(params={"purchase_id": ("purchase_a", "purchase_b")}, expect=scoped_records()),
         "purchases.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),

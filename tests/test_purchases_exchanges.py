@@ -89,7 +89,7 @@ def test_exports_follow_scope_and_neutralise_formulas(app, world):
     text = client.get("/purchases/export.csv").data.decode("utf-8-sig")
     assert "FP-2024-0001" in text and "FP-2019-0001" not in text and "'@SUM(A1)" in text and ",50000.00," in text
     text = client.get("/exchanges/export.csv").data.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("姓名,方向,类型") and "昭觉县" in text and "苍溪县" not in text
+    assert text.splitlines()[0].startswith("编号,姓名,方向,类型") and "昭觉县" in text and "苍溪县" not in text
 
 
 def test_purchases_round_trip_by_evidence_number(app, world):
@@ -129,3 +129,28 @@ def test_purchases_round_trip_by_evidence_number(app, world):
     assert "未导入" in text and "不是有效的金额" in text and "没有这个渠道" in text
     with app.app_context():
         assert db.session.scalar(sa.select(Purchase).where(Purchase.evidence_key == "HT-2024-78")) is None
+
+
+def test_exchanges_round_trip(app, world):
+    import io
+
+    client = app.test_client()
+    login(client, "county")
+    exported = client.get("/exchanges/export.csv").data.decode("utf-8-sig")
+    lines = exported.splitlines()
+    edited = lines[0] + "\n" + lines[1].replace("宁波市余姚市人民政府", "余姚市人民政府办公室") + "\n"
+    edited += ",周晓东,东部选派到四川,专业技术人才,医疗,余姚市人民医院,昭觉县人民医院,513431,,,2024-09-01,,\n"
+    edited += ",缺领域,东部选派到四川,专业技术人才,,余姚市,昭觉县,513431,,,2024-09-01,,\n"
+    response = client.post("/exchanges/import", data={"file": (io.BytesIO(edited.encode("utf-8-sig")), "e.csv")},
+                           content_type="multipart/form-data")  # fmt: skip
+    assert "专业技术人才须填写领域" in response.get_data(as_text=True)
+    edited = "\n".join(edited.splitlines()[:3]) + "\n"
+    response = client.post("/exchanges/import", data={"file": (io.BytesIO(edited.encode("utf-8-sig")), "e.csv")},
+                           content_type="multipart/form-data")  # fmt: skip
+    assert "新增 1 条，更新 1 条" in response.get_data(as_text=True)
+    from registry.exchanges.models import Exchange
+
+    with app.app_context():
+        assert db.session.get(Exchange, world.exchange_a).sending_unit == "余姚市人民政府办公室"
+        added = db.session.scalar(sa.select(Exchange).where(Exchange.person_name == "周晓东"))
+        assert added.field is Field.HEALTH and added.pairing_id == world.a

@@ -17,6 +17,8 @@ from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.periods import Period
 from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
+from registry.transfer.exchanges import HEADERS, export_row, import_exchanges
+from registry.transfer.forms import ImportForm, run_upload
 from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
@@ -73,11 +75,6 @@ def index():
     )  # fmt: skip
 
 
-EXPORT_HEADERS = [
-    "姓名", "方向", "类型", "领域", "派出单位", "接收单位", "县代码", "县", "挂职岗位", "到岗日期", "离岗日期", "备注",
-]  # fmt: skip
-
-
 @bp.route("/export.<any(xlsx, csv):kind>")
 @requires("records.view")
 def export(kind):
@@ -85,15 +82,11 @@ def export(kind):
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
     stmt, _ = filtered(args)
     stmt = stmt.options(joinedload(Exchange.county)).order_by(Exchange.arrival_date, Exchange.id)
-    rows = [
-        [e.person_name, e.direction.label, e.person_type.label, e.field.label if e.field else "", e.sending_unit,
-         e.receiving_unit, e.county.code, e.county.name, e.position, e.arrival_date, e.departure_date, e.note]
-        for e in db.session.scalars(stmt)
-    ]  # fmt: skip
+    rows = [export_row(e) for e in db.session.scalars(stmt)]
     name = f"人才交流-{date.today().isoformat()}"
     if kind == "csv":
-        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
-    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="人才交流"), name, "xlsx")
+        return download(csv_bytes(HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(HEADERS, rows, title="人才交流"), name, "xlsx")
 
 
 @bp.route("/<int:exchange_id>")
@@ -144,3 +137,36 @@ def edit(exchange_id):
         if response:
             return response
     return render_template("exchanges/form.html", form=form, exchange=exchange)
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
+    "有“编号”的行更新该条记录，没有编号的行新增记录。",
+    "空白单元格不会覆盖已有内容。",
+]
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    """The import template: the export's columns, no rows."""
+    return download(xlsx_bytes(HEADERS, [], title="人才交流"), "人才交流-导入模板", "xlsx")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("exchanges.edit")
+def import_():
+    """Upload a filled template or an edited export."""
+    form = ImportForm()
+    result, errors_file = run_upload(form, import_exchanges, user=current_user)
+    return render_template(
+        "transfer/import.html",
+        form=form,
+        result=result,
+        errors_file=errors_file,
+        title="导入人才交流记录",
+        back=url_for(".index"),
+        back_label="人才交流",
+        template_url=url_for(".template"),
+        rules=IMPORT_RULES,
+    )

@@ -183,3 +183,20 @@ def test_cli_import_reports_progress_and_errors(app, runner, world, tmp_path):
     assert result.exit_code == 1 and "不存在、已停用或无权" in result.output
     result = runner.invoke(args=["transfer", "import-placements", str(tmp_path / "none.csv"), "--user", "county"])
     assert result.exit_code == 1 and "文件不存在" in result.output
+
+
+def test_the_page_shows_progress_while_a_large_file_is_checked(app, world):
+    from registry.idnumbers import check_digit
+
+    rows = []
+    for n in range(2100):
+        body = f"51343119{80 + n // 1000:02d}0101{n % 1000:03d}"
+        rows.append(_row(身份证号=body + check_digit(body)))
+    client = app.test_client()
+    login(client, "county")
+    response = client.post("/placements/import", data={"file": (io.BytesIO(_csv(rows)), "big.csv")},
+                           content_type="multipart/form-data")  # fmt: skip
+    assert response.is_streamed
+    text = response.get_data(as_text=True)
+    assert text.index("已检查 1000 行") < text.index("已检查 2000 行") < text.index("新增 2100 条")
+    assert text.rstrip().endswith("</html>")

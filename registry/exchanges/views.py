@@ -17,8 +17,8 @@ from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.periods import Period
 from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
-from registry.transfer.exchanges import HEADERS, export_row, import_exchanges
-from registry.transfer.forms import ImportForm, run_upload
+from registry.transfer.exchanges import HEADERS, export_row, import_exchanges_steps
+from registry.transfer.forms import ImportForm, stream_upload
 from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
@@ -158,15 +158,13 @@ def template():
 def import_():
     """Upload a filled template or an edited export."""
     form = ImportForm()
-    result, errors_file = run_upload(form, import_exchanges, user=current_user)
-    return render_template(
-        "transfer/import.html",
-        form=form,
-        result=result,
-        errors_file=errors_file,
-        title="导入人才交流记录",
-        back=url_for(".index"),
-        back_label="人才交流",
-        template_url=url_for(".template"),
-        rules=IMPORT_RULES,
-    )
+    page = {
+        "title": "导入人才交流记录",
+        "back": url_for(".index"),
+        "back_label": "人才交流",
+        "template_url": url_for(".template"),
+        "rules": IMPORT_RULES,
+    }
+    if form.validate_on_submit():
+        return stream_upload(form, import_exchanges_steps, user=current_user, page=page)
+    return render_template("transfer/import.html", form=form, **page)

@@ -17,8 +17,8 @@ from registry.permissions import can, county_writable, get_visible_or_404, place
 from registry.placements import services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.transfer.forms import ImportForm, run_upload
-from registry.transfer.placements import HEADERS, export_rows, import_placements
+from registry.transfer.forms import ImportForm, stream_upload
+from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
 from registry.web import like_pattern, paginate, save, sort_clause
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
@@ -200,15 +200,13 @@ def import_():
     """Upload a filled template or an edited export: every row is checked before anything is written."""
 
     form = ImportForm()
-    result, errors_file = run_upload(form, import_placements, user=current_user)
-    return render_template(
-        "transfer/import.html",
-        form=form,
-        result=result,
-        errors_file=errors_file,
-        title="导入劳务协作记录",
-        back=url_for(".index"),
-        back_label="劳务协作",
-        template_url=url_for(".template"),
-        rules=IMPORT_RULES,
-    )
+    page = {
+        "title": "导入劳务协作记录",
+        "back": url_for(".index"),
+        "back_label": "劳务协作",
+        "template_url": url_for(".template"),
+        "rules": IMPORT_RULES,
+    }
+    if form.validate_on_submit():
+        return stream_upload(form, import_placements_steps, user=current_user, page=page)
+    return render_template("transfer/import.html", form=form, **page)

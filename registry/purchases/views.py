@@ -17,8 +17,8 @@ from registry.permissions import can, county_writable, get_visible_or_404, purch
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
-from registry.transfer.forms import ImportForm, run_upload
-from registry.transfer.purchases import HEADERS, import_purchases
+from registry.transfer.forms import ImportForm, stream_upload
+from registry.transfer.purchases import HEADERS, import_purchases_steps
 from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
@@ -189,15 +189,13 @@ def template():
 def import_():
     """Upload a filled template or an edited export; rows are matched by evidence number."""
     form = ImportForm()
-    result, errors_file = run_upload(form, import_purchases, user=current_user)
-    return render_template(
-        "transfer/import.html",
-        form=form,
-        result=result,
-        errors_file=errors_file,
-        title="导入消费帮扶记录",
-        back=url_for(".index"),
-        back_label="消费帮扶",
-        template_url=url_for(".template"),
-        rules=IMPORT_RULES,
-    )
+    page = {
+        "title": "导入消费帮扶记录",
+        "back": url_for(".index"),
+        "back_label": "消费帮扶",
+        "template_url": url_for(".template"),
+        "rules": IMPORT_RULES,
+    }
+    if form.validate_on_submit():
+        return stream_upload(form, import_purchases_steps, user=current_user, page=page)
+    return render_template("transfer/import.html", form=form, **page)

@@ -10,6 +10,7 @@ from registry.extensions import db
 from registry.pairings.services import county_pairing_on
 from registry.permissions import county_writable, exchange_filter
 from registry.services import ServiceError
+from registry.transfer import PROGRESS_EVERY, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
 
 HEADERS = [
@@ -28,7 +29,7 @@ def export_row(e: Exchange) -> list:
             e.departure_date, e.note]  # fmt: skip
 
 
-def import_exchanges(headers, rows, *, user, filename="", progress=None) -> ImportResult:
+def import_exchanges_steps(headers, rows, *, user, filename=""):
     """Check every row, then write all of them or nothing; blank cells never overwrite stored values."""
     result = ImportResult()
     missing = [h for h in HEADERS if h not in headers]
@@ -51,6 +52,8 @@ def import_exchanges(headers, rows, *, user, filename="", progress=None) -> Impo
         result.errors.extend(errors)
         if not errors:
             parsed.append((number, cell["编号"], values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
     ids = [int(no) for _, no, _ in parsed if no]
     existing = {
         e.id: e for e in db.session.scalars(sa.select(Exchange).where(Exchange.id.in_(ids), exchange_filter(user)))
@@ -97,6 +100,9 @@ def import_exchanges(headers, rows, *, user, filename="", progress=None) -> Impo
            summary=f"导入人才交流 {filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
                    f"未变 {result.unchanged}")  # fmt: skip
     return result
+
+
+import_exchanges = runner(import_exchanges_steps)
 
 
 def _parse(number, cell, counties):

@@ -2,6 +2,7 @@
 
 import base64
 
+from flask import Response, get_template_attribute, render_template, stream_with_context
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
 from registry.exports import xlsx_bytes
@@ -9,7 +10,6 @@ from registry.extensions import db
 from registry.forms import BaseForm
 from registry.services import ServiceError
 from registry.transfer.reader import read_table
-from registry.web import attach_error
 
 
 class ImportForm(BaseForm):
@@ -22,25 +22,43 @@ class ImportForm(BaseForm):
     )
 
 
-def run_upload(form, importer, *, user):
-    """Import the uploaded file with ``importer``; commit only when every row passed.
+def stream_upload(form, steps_function, *, user, page: dict):
+    """Answer an import POST with a page that shows progress while the rows are checked, then the outcome.
 
-    Returns (result or None, the error list as a base64 XLSX for the page's download link, or None).
+    The page is streamed: its top half first, a line every PROGRESS_EVERY rows, then the result and the rest.
+    The request's one commit happens only when every row passed. ``page`` holds the template's variables.
     """
-    if not form.validate_on_submit():
-        return None, None
     upload = form.file.data
-    try:
-        headers, rows = read_table(upload.read(), upload.filename)
-        result = importer(headers, rows, user=user, filename=upload.filename)
-    except ServiceError as exc:
-        db.session.rollback()
-        attach_error(form, exc)
-        return None, None
-    if not result.errors:
-        db.session.commit()
-        return result, None
-    db.session.rollback()
-    table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
-    data = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
-    return result, base64.b64encode(data).decode()
+    data, filename = upload.read(), upload.filename
+    head, tail = render_template("transfer/import.html", form=form, **page).split("<!--progress-->")
+    show_result = get_template_attribute("transfer/_result.html", "import_result")
+
+    def stream():
+        yield head
+        yield '<section class="card" id="progress"><h2>正在检查…</h2>'
+        result, message, errors_file = None, None, None
+        try:
+            headers, rows = read_table(data, filename)
+            steps = steps_function(headers, rows, user=user, filename=filename)
+            while True:
+                try:
+                    done = next(steps)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                yield f'<p class="progress-line">已检查 {done} 行…</p>\n'
+        except ServiceError as exc:
+            message = str(exc)
+        if result is not None and not result.errors:
+            db.session.commit()
+        else:
+            db.session.rollback()
+            if result is not None:
+                table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
+                report = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
+                errors_file = base64.b64encode(report).decode()
+        yield "<p>检查完毕。</p></section>"
+        yield str(show_result(result, errors_file, message))
+        yield tail
+
+    return Response(stream_with_context(stream()), mimetype="text/html")

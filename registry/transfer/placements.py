@@ -16,6 +16,7 @@ from registry.pairings.models import Pairing
 from registry.permissions import county_writable, placement_filter
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
+from registry.transfer import PROGRESS_EVERY, runner
 
 HEADERS = [
     "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
@@ -114,8 +115,8 @@ class _Context:
         return None
 
 
-def import_placements(headers: list[str], rows, *, user, filename: str = "", progress=None) -> ImportResult:
-    """Validate every row, then write all of them or nothing.
+def import_placements_steps(headers: list[str], rows, *, user, filename: str = ""):
+    """Validate every row, then write all of them or nothing (a generator: see registry.transfer).
 
     A row with 编号 updates that record; without it, a row matches an existing record by identity number, origin
     county and start date, or creates one. Blank cells never overwrite stored values.
@@ -145,8 +146,8 @@ def import_placements(headers: list[str], rows, *, user, filename: str = "", pro
         if not errors:
             # Keep only what matching and writing need: the row number, the 编号 text and the parsed values.
             parsed.append((number, cell["编号"], values))
-        if progress and result.rows % 1000 == 0:
-            progress(result.rows)
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
     _match(parsed, ctx, user, result)
     if result.errors:
         return result  # nothing was written: the rows were only read and checked
@@ -155,6 +156,9 @@ def import_placements(headers: list[str], rows, *, user, filename: str = "", pro
            summary=f"导入劳务协作 {filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
                    f"未变 {result.unchanged}")  # fmt: skip
     return result
+
+
+import_placements = runner(import_placements_steps)
 
 
 def _parse_row(number: int, cell: dict, ctx: _Context):

@@ -14,6 +14,7 @@ from registry.permissions import county_writable, purchase_filter
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.services import evidence_key
 from registry.services import ServiceError
+from registry.transfer import PROGRESS_EVERY, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
 
 #: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
@@ -39,7 +40,7 @@ REQUIRED_FOR_NEW = (
 )
 
 
-def import_purchases(headers, rows, *, user, filename="", progress=None) -> ImportResult:
+def import_purchases_steps(headers, rows, *, user, filename=""):
     """Check every row, then write all of them or nothing; blank cells never overwrite stored values."""
     result = ImportResult()
     missing = [h for h in HEADERS if h not in headers]
@@ -75,8 +76,8 @@ def import_purchases(headers, rows, *, user, filename="", progress=None) -> Impo
         result.errors.extend(errors)
         if not errors:
             parsed.append((number, key, cell["发票号/合同号"], values, filled))
-        if progress and result.rows % 1000 == 0:
-            progress(result.rows)
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
     existing = {}
     keys = [row[1] for row in parsed]
     for start in range(0, len(keys), 5000):
@@ -137,6 +138,9 @@ def import_purchases(headers, rows, *, user, filename="", progress=None) -> Impo
            summary=f"导入消费帮扶 {filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
                    f"未变 {result.unchanged}")  # fmt: skip
     return result
+
+
+import_purchases = runner(import_purchases_steps)
 
 
 def _pairing(pairings, county_id, day):

@@ -1,0 +1,132 @@
+"""Benchmark: placement and purchase list pages with 1,000,000 placements and 300,000 purchases.
+
+Usage:
+    .venv/bin/python -m bench.records_list [--placements 1000000] [--purchases 300000] [--database-url URL]
+
+Bulk-loads synthetic records over 68 counties, logs in as the province office and reports the in-process
+server time (median of N runs) of filtered list pages. Target (issue 4): median under 50 ms.
+"""
+
+import argparse
+import random
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from bench.projects_list import PASSWORD, timed
+from registry import create_app
+from registry.extensions import db
+
+
+def build(n_placements: int, n_purchases: int, seed: int = 5):
+    from registry.auth.models import Role
+    from registry.auth.services import create_user
+    from registry.counties.models import UnitKind
+    from registry.counties.services import add_division
+    from registry.placements.models import Placement
+    from registry.purchases.models import Purchase
+
+    rng = random.Random(seed)
+    sichuan = add_division("510000", "四川省", UnitKind.PROVINCE, None)
+    counties = []
+    for p in range(10):
+        prefecture = add_division(f"51{p + 10:02d}00", f"测试州{p}", UnitKind.PREFECTURE, sichuan)
+        for c in range(7):
+            if len(counties) < 68:
+                counties.append(
+                    add_division(f"51{p + 10:02d}{c + 21:02d}", f"测试县{p}-{c}", UnitKind.COUNTY, prefecture)
+                )
+    create_user({"username": "province", "display_name": "省", "role": Role.PROVINCE, "password": PASSWORD}, actor=None)
+    db.session.commit()
+    households, destinations = (
+        ["lifted", "monitored", "ordinary"],
+        ["east_partner", "in_province", "in_county", "workshop"],
+    )
+    batch = []
+    for n in range(n_placements):
+        start = date(2021, 1, 1) + timedelta(days=rng.randint(0, 1800))
+        batch.append({
+            "person_name": f"人员{n}", "id_stored": f"{n:018d}",
+            "id_fingerprint": f"{n % (n_placements * 9 // 10):064x}",
+            "id_masked": "5134**********0000", "sex": "男", "birth_date": date(1990, 1, 1),
+            "household": households[n % 3], "origin_county_id": counties[n % 68].id, "origin_township": "",
+            "pairing_id": None, "destination_class": destinations[n % 4], "destination_province": "浙江省",
+            "destination_city": "宁波市", "employer": f"企业{n % 5000}", "industry": "", "organised": False,
+            "training": "", "start_date": start, "end_date": None, "monthly_wage_fen": None, "note": "",
+            "version_id": 1,
+        })  # fmt: skip
+        if len(batch) == 20000:
+            db.session.execute(sa.insert(Placement), batch)
+            batch = []
+    if batch:
+        db.session.execute(sa.insert(Placement), batch)
+    batch = []
+    for n in range(n_purchases):
+        batch.append({
+            "purchased_on": date(2021, 1, 1) + timedelta(days=rng.randint(0, 1800)), "buyer_name": f"买方{n % 900}",
+            "buyer_kind": "unit", "buyer_province": "浙江省", "buyer_city": "宁波市",
+            "seller_name": f"合作社{n % 3000}",
+            "seller_kind": "cooperative", "seller_county_id": counties[n % 68].id, "pairing_id": None,
+            "product": "茶叶", "product_category": "tea", "amount_fen": rng.randint(1000, 10**7),
+            "channel_id": 1 + n % 6,
+            "counting_type": "purchase" if n % 2 else "helped_sale", "evidence_no": f"E{n}", "evidence_key": f"E{n}",
+            "note": "", "version_id": 1,
+        })  # fmt: skip
+        if len(batch) == 20000:
+            db.session.execute(sa.insert(Purchase), batch)
+            batch = []
+    if batch:
+        db.session.execute(sa.insert(Purchase), batch)
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    return counties
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--placements", type=int, default=1_000_000)
+    parser.add_argument("--purchases", type=int, default=300_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'records.sqlite3'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
+                      "ARGON2_MEMORY_COST": 1024, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1})  # fmt: skip
+    with app.app_context():
+        meta = sa.MetaData()
+        meta.reflect(bind=db.engine)
+        meta.drop_all(bind=db.engine)
+        upgrade()
+        started = time.perf_counter()
+        counties = build(args.placements, args.purchases)
+        county = counties[3].id
+        print(f"loaded {args.placements} placements, {args.purchases} purchases in "
+              f"{time.perf_counter() - started:.1f} s on {db.engine.dialect.name}")  # fmt: skip
+    client = app.test_client()
+    client.post("/login", data={"username": "province", "password": PASSWORD})
+    cases = [
+        ("placements, no filter", "/placements/"),
+        ("placements, county + year", f"/placements/?county={county}&year=2023"),
+        ("placements, destination, page 10", "/placements/?destination=workshop&page=10"),
+        ("purchases, no filter", "/purchases/"),
+        ("purchases, county + year", f"/purchases/?county={county}&year=2023"),
+        ("purchases, channel + type", "/purchases/?channel=2&counting_type=purchase"),
+    ]
+    print(f"{'case':36} {'median ms':>10} {'max ms':>8}")
+    for label, page in cases:
+        timed(client, page, 2)
+        median, worst = timed(client, page, args.runs)
+        print(f"{label:36} {median:10.1f} {worst:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

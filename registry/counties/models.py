@@ -132,7 +132,7 @@ class Unit(TimestampMixin, VersionedMixin, db.Model):
     @property
     def display_name(self) -> str:
         """Name qualified by its parent where the bare name is ambiguous (市辖区 names, schools…)."""
-        if self.kind is UnitKind.PROVINCE or self.parent is None:
+        if self.kind is UnitKind.PROVINCE or self.parent is None or self.name.startswith(self.parent.name):
             return self.name
         return f"{self.parent.name}{self.name}"
 

@@ -47,6 +47,7 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
         sa.CheckConstraint("monthly_wage_fen IS NULL OR monthly_wage_fen >= 0", name="wage_not_negative"),
         sa.Index("ix_placements_county_start", "origin_county_id", "start_date"),
         sa.Index("ix_placements_person", "id_fingerprint", "origin_county_id"),
+        sa.Index("ix_placements_start", "start_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

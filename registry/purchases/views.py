@@ -51,15 +51,18 @@ def filtered(args: dict):
 def index():
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
     stmt = filtered(args)
-    count, total = db.session.execute(
-        stmt.with_only_columns(sa.func.count(Purchase.id), sa.func.coalesce(sa.func.sum(Purchase.amount_fen), 0))
+    # One grouped query (an index answers it) gives the totals by channel and counting type and, summed, the
+    # list's count and amount; channel names are looked up afterwards.
+    sums = db.session.execute(
+        stmt.with_only_columns(
+            Purchase.channel_id, Purchase.counting_type, sa.func.count(Purchase.id), sa.func.sum(Purchase.amount_fen)
+        )
+        .group_by(Purchase.channel_id, Purchase.counting_type)
         .order_by(None)
-    ).one()  # fmt: skip
-    by_channel = db.session.execute(
-        stmt.with_only_columns(Channel.name, Purchase.counting_type, sa.func.sum(Purchase.amount_fen))
-        .join(Channel, Channel.id == Purchase.channel_id)
-        .group_by(Channel.name, Purchase.counting_type).order_by(None).order_by(Channel.name)
-    ).all()  # fmt: skip
+    ).all()
+    count, total = sum(row[2] for row in sums), sum(int(row[3]) for row in sums)
+    names = dict(db.session.execute(sa.select(Channel.id, Channel.name)).all())
+    by_channel = sorted(((names[c], kind, amount) for c, kind, _, amount in sums), key=lambda row: (row[0], row[1]))
     sort, order = sort_clause(
         {"date": (Purchase.purchased_on, Purchase.id), "amount": (Purchase.amount_fen, Purchase.id)}, "-date"
     )

@@ -118,6 +118,11 @@ def test_headers_encodings_and_file_types(w):
         import_placements(HEADERS[:-1], iter([]), user=w.county)
     with pytest.raises(ServiceError, match="无法识别的列：电话"):
         import_placements([*HEADERS, "电话"], iter([]), user=w.county)
+    from registry.transfer.purchases import HEADERS as PURCHASE_HEADERS
+    from registry.transfer.purchases import import_purchases
+
+    with pytest.raises(ServiceError, match="重复的列：备注"):
+        import_purchases([*PURCHASE_HEADERS, "备注"], iter([]), user=w.county)
     assert _import(_csv([_row()], encoding="gb18030"), w.county).created == 1  # Chinese-locale Excel CSV
     with pytest.raises(ServiceError, match="只能导入"):
         read_table(b"\xd0\xcf\x11\xe0", "old.xls")

@@ -18,7 +18,7 @@ from registry.forms import BLANK, unit_choice
 from registry.periods import Period
 from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
 from registry.transfer.exchanges import HEADERS, export_row, import_exchanges_steps
-from registry.transfer.forms import ImportForm, stream_upload
+from registry.transfer.forms import import_page, template_download
 from registry.web import like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
@@ -150,21 +150,13 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return download(xlsx_bytes(HEADERS, [], title="人才交流"), "人才交流-导入模板", "xlsx")
+    return template_download(HEADERS, "人才交流")
 
 
 @bp.route("/import", methods=["GET", "POST"])
 @requires("exchanges.edit")
 def import_():
     """Upload a filled template or an edited export."""
-    form = ImportForm()
-    page = {
-        "title": "导入人才交流记录",
-        "back": url_for(".index"),
-        "back_label": "人才交流",
-        "template_url": url_for(".template"),
-        "rules": IMPORT_RULES,
-    }
-    if form.validate_on_submit():
-        return stream_upload(form, import_exchanges_steps, user=current_user, page=page)
-    return render_template("transfer/import.html", form=form, **page)
+    return import_page(
+        import_exchanges_steps, user=current_user, title="导入人才交流记录", back_label="人才交流", rules=IMPORT_RULES
+    )

@@ -17,7 +17,7 @@ from registry.permissions import can, county_writable, get_visible_or_404, place
 from registry.placements import services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.transfer.forms import ImportForm, stream_upload
+from registry.transfer.forms import import_page, template_download
 from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
 from registry.web import like_pattern, paginate, save, sort_clause
 
@@ -170,7 +170,7 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return download(xlsx_bytes(HEADERS, [], title="劳务协作", widths=EXPORT_WIDTHS), "劳务协作-导入模板", "xlsx")
+    return template_download(HEADERS, "劳务协作")
 
 
 @bp.route("/export.<any(xlsx, csv):kind>")
@@ -199,14 +199,6 @@ def export(kind):
 def import_():
     """Upload a filled template or an edited export: every row is checked before anything is written."""
 
-    form = ImportForm()
-    page = {
-        "title": "导入劳务协作记录",
-        "back": url_for(".index"),
-        "back_label": "劳务协作",
-        "template_url": url_for(".template"),
-        "rules": IMPORT_RULES,
-    }
-    if form.validate_on_submit():
-        return stream_upload(form, import_placements_steps, user=current_user, page=page)
-    return render_template("transfer/import.html", form=form, **page)
+    return import_page(
+        import_placements_steps, user=current_user, title="导入劳务协作记录", back_label="劳务协作", rules=IMPORT_RULES
+    )

@@ -17,7 +17,7 @@ from registry.permissions import can, county_writable, get_visible_or_404, purch
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
-from registry.transfer.forms import ImportForm, stream_upload
+from registry.transfer.forms import import_page, template_download
 from registry.transfer.purchases import HEADERS, import_purchases_steps
 from registry.web import like_pattern, paginate, save, sort_clause
 
@@ -184,21 +184,13 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return download(xlsx_bytes(HEADERS, [], title="消费帮扶"), "消费帮扶-导入模板", "xlsx")
+    return template_download(HEADERS, "消费帮扶")
 
 
 @bp.route("/import", methods=["GET", "POST"])
 @requires("purchases.edit")
 def import_():
     """Upload a filled template or an edited export; rows are matched by evidence number."""
-    form = ImportForm()
-    page = {
-        "title": "导入消费帮扶记录",
-        "back": url_for(".index"),
-        "back_label": "消费帮扶",
-        "template_url": url_for(".template"),
-        "rules": IMPORT_RULES,
-    }
-    if form.validate_on_submit():
-        return stream_upload(form, import_purchases_steps, user=current_user, page=page)
-    return render_template("transfer/import.html", form=form, **page)
+    return import_page(
+        import_purchases_steps, user=current_user, title="导入消费帮扶记录", back_label="消费帮扶", rules=IMPORT_RULES
+    )

@@ -7,6 +7,8 @@ to the command line, or to nobody (``run_steps``).
 
 import functools
 
+from registry.services import ServiceError
+
 PROGRESS_EVERY = 1000
 
 
@@ -29,3 +31,21 @@ def runner(steps_function):
         return run_steps(steps_function(*args, **kwargs), progress)
 
     return run
+
+
+def column_index(headers: list[str], expected: list[str]) -> dict[str, int]:
+    """{column: position} of a file whose header row must hold exactly the template's columns (any order).
+
+    :raise ServiceError: naming the missing, unknown and repeated columns.
+    """
+    missing = [h for h in expected if h not in headers]
+    unknown = [h for h in headers if h and h not in expected]
+    repeated = sorted({h for h in headers if h and headers.count(h) > 1})
+    problems = [
+        label + "、".join(names)
+        for label, names in (("缺少列：", missing), ("无法识别的列：", unknown), ("重复的列：", repeated))
+        if names
+    ]
+    if problems:
+        raise ServiceError("表头与模板不一致（" + "；".join(problems) + "）。请下载模板后按模板填写。")
+    return {h: headers.index(h) for h in expected}

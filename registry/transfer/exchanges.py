@@ -9,8 +9,7 @@ from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.extensions import db
 from registry.pairings.services import county_pairing_on
 from registry.permissions import county_writable, exchange_filter
-from registry.services import ServiceError
-from registry.transfer import PROGRESS_EVERY, runner
+from registry.transfer import PROGRESS_EVERY, column_index, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
 
 HEADERS = [
@@ -32,14 +31,7 @@ def export_row(e: Exchange) -> list:
 def import_exchanges_steps(headers, rows, *, user, filename=""):
     """Check every row, then write all of them or nothing; blank cells never overwrite stored values."""
     result = ImportResult()
-    missing = [h for h in HEADERS if h not in headers]
-    unknown = [h for h in headers if h and h not in HEADERS]
-    if missing or unknown:
-        parts = (["缺少列：" + "、".join(missing)] if missing else []) + (
-            ["无法识别的列：" + "、".join(unknown)] if unknown else []
-        )
-        raise ServiceError(f"表头与模板不一致（{'；'.join(parts)}）。请下载模板后按模板填写。")
-    index = {h: headers.index(h) for h in HEADERS}
+    index = column_index(headers, HEADERS)
     sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan) if county_writable(user, u)}
     parsed = []

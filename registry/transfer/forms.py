@@ -2,10 +2,10 @@
 
 import base64
 
-from flask import Response, get_template_attribute, render_template, stream_with_context
+from flask import Response, get_template_attribute, render_template, stream_with_context, url_for
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
-from registry.exports import xlsx_bytes
+from registry.exports import download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BaseForm
 from registry.services import ServiceError
@@ -62,3 +62,23 @@ def stream_upload(form, steps_function, *, user, page: dict):
         yield tail
 
     return Response(stream_with_context(stream()), mimetype="text/html")
+
+
+def import_page(steps_function, *, user, title: str, back_label: str, rules: list[str]):
+    """The whole import endpoint of a blueprint that also has ``.index`` and ``.template`` views."""
+    form = ImportForm()
+    page = {
+        "title": title,
+        "back": url_for(".index"),
+        "back_label": back_label,
+        "template_url": url_for(".template"),
+        "rules": rules,
+    }
+    if form.validate_on_submit():
+        return stream_upload(form, steps_function, user=user, page=page)
+    return render_template("transfer/import.html", form=form, **page)
+
+
+def template_download(headers: list[str], name: str):
+    """An empty workbook with the export's columns: the import template."""
+    return download(xlsx_bytes(headers, [], title=name), f"{name}-导入模板", "xlsx")

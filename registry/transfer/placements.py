@@ -16,7 +16,7 @@ from registry.pairings.models import Pairing
 from registry.permissions import county_writable, placement_filter
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
-from registry.transfer import PROGRESS_EVERY, runner
+from registry.transfer import PROGRESS_EVERY, column_index, runner
 
 HEADERS = [
     "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
@@ -122,18 +122,7 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     county and start date, or creates one. Blank cells never overwrite stored values.
     """
     result = ImportResult()
-    missing = [h for h in HEADERS if h not in headers]
-    unknown = [h for h in headers if h and h not in HEADERS]
-    if missing or unknown or len(set(headers)) != len(headers):
-        parts = []
-        if missing:
-            parts.append("缺少列：" + "、".join(missing))
-        if unknown:
-            parts.append("无法识别的列：" + "、".join(unknown))
-        if len(set(headers)) != len(headers):
-            parts.append("有重复的列名")
-        raise ServiceError("表头与模板不一致（" + "；".join(parts) + "）。请下载模板后按模板填写。")
-    index = {h: headers.index(h) for h in HEADERS}
+    index = column_index(headers, HEADERS)
     ctx = _Context(user)
     parsed = []
     for number, cells in rows:

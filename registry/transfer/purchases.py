@@ -13,8 +13,7 @@ from registry.pairings.models import Pairing
 from registry.permissions import county_writable, purchase_filter
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.services import evidence_key
-from registry.services import ServiceError
-from registry.transfer import PROGRESS_EVERY, runner
+from registry.transfer import PROGRESS_EVERY, column_index, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
 
 #: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
@@ -43,13 +42,7 @@ REQUIRED_FOR_NEW = (
 def import_purchases_steps(headers, rows, *, user, filename=""):
     """Check every row, then write all of them or nothing; blank cells never overwrite stored values."""
     result = ImportResult()
-    missing = [h for h in HEADERS if h not in headers]
-    unknown = [h for h in headers if h and h not in HEADERS]
-    if missing or unknown:
-        detail = "；".join(filter(None, ["缺少列：" + "、".join(missing) if missing else "",
-                                         "无法识别的列：" + "、".join(unknown) if unknown else ""]))  # fmt: skip
-        raise ServiceError(f"表头与模板不一致（{detail}）。请下载模板后按模板填写。")
-    index = {h: headers.index(h) for h in HEADERS}
+    index = column_index(headers, HEADERS)
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties) if county_writable(user, u)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}

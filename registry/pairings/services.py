@@ -80,6 +80,27 @@ def county_pairing_on(county_id: int, day: date) -> Pairing | None:
     return pairings[0] if pairings else None
 
 
+class CountyPairings:
+    """``county_pairing_on`` for many records at once: the county-level pairings of the counties, loaded once."""
+
+    def __init__(self, county_ids):
+        self._by_county: dict[int, list[Pairing]] = {}
+        stmt = (
+            sa.select(Pairing)
+            .where(Pairing.level == UnitKind.COUNTY, Pairing.west_unit_id.in_(list(county_ids)))
+            .order_by(Pairing.valid_from, Pairing.id)
+        )
+        for pairing in db.session.scalars(stmt):
+            self._by_county.setdefault(pairing.west_unit_id, []).append(pairing)
+
+    def on(self, county_id: int, day: date) -> int | None:
+        """The id of the county's pairing valid on ``day`` (the earliest if several), or None."""
+        for pairing in self._by_county.get(county_id, ()):
+            if pairing.valid_from <= day and (pairing.valid_to is None or pairing.valid_to >= day):
+                return pairing.id
+        return None
+
+
 @dataclass
 class _Checked:
     east: Unit

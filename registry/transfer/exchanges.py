@@ -7,7 +7,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.database import utcnow
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.extensions import db
-from registry.pairings.services import county_pairing_on
+from registry.pairings.services import CountyPairings
 from registry.permissions import county_writable, exchange_filter
 from registry.transfer import PROGRESS_EVERY, column_index, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
@@ -63,6 +63,7 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
     if result.errors:
         return result
     now, inserts = utcnow(), []
+    pairings = CountyPairings(writable)
     for _, no, values in parsed:
         if no:
             current = existing[int(no)]
@@ -72,18 +73,16 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
                     setattr(current, attr, value)
                     changed = True
             if changed:
-                pairing = county_pairing_on(current.county_id, current.arrival_date)
-                current.pairing_id = pairing.id if pairing else None
+                current.pairing_id = pairings.on(current.county_id, current.arrival_date)
                 result.updated += 1
             else:
                 result.unchanged += 1
             continue
-        pairing = county_pairing_on(values["county_id"], values["arrival_date"])
         row = {"position": "", "note": "", "field": None, "departure_date": None} | values
         if row["person_type"] is PersonType.CADRE:
             row["field"] = None
-        inserts.append(row | {"pairing_id": pairing.id if pairing else None, "created_at": now, "updated_at": now,
-                              "version_id": 1})  # fmt: skip
+        pairing_id = pairings.on(values["county_id"], values["arrival_date"])
+        inserts.append(row | {"pairing_id": pairing_id, "created_at": now, "updated_at": now, "version_id": 1})
     if inserts:
         db.session.execute(sa.insert(Exchange), inserts)
     result.created = len(inserts)

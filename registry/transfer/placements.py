@@ -12,7 +12,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.database import utcnow
 from registry.extensions import db
 from registry.money import MoneyError, parse_yuan, yuan
-from registry.pairings.models import Pairing
+from registry.pairings.services import CountyPairings
 from registry.permissions import county_writable, placement_filter
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
@@ -101,18 +101,7 @@ class _Context:
         self.by_name: dict[str, list[Unit]] = {}
         for unit in self.writable.values():
             self.by_name.setdefault(unit.name, []).append(unit)
-        self.pairings: dict[int, list[Pairing]] = {}
-        for pairing in db.session.scalars(
-            sa.select(Pairing).where(Pairing.level == UnitKind.COUNTY, Pairing.west_unit_id.in_(self.writable.keys()))
-            .order_by(Pairing.valid_from, Pairing.id)
-        ):  # fmt: skip
-            self.pairings.setdefault(pairing.west_unit_id, []).append(pairing)
-
-    def pairing_id(self, county_id: int, day: date) -> int | None:
-        for pairing in self.pairings.get(county_id, ()):
-            if pairing.valid_from <= day and (pairing.valid_to is None or pairing.valid_to >= day):
-                return pairing.id
-        return None
+        self.pairings = CountyPairings(self.writable.keys())
 
 
 def import_placements_steps(headers: list[str], rows, *, user, filename: str = ""):
@@ -280,7 +269,7 @@ def _write(parsed, ctx: _Context, result: ImportResult) -> None:
     for _, _, values in parsed:
         if "record" in values or "record_id" in values:
             placement = values.get("record") or db.session.get(Placement, values["record_id"])
-            if _apply(placement, values):
+            if _apply(placement, values, ctx):
                 result.updated += 1
             else:
                 result.unchanged += 1
@@ -291,7 +280,7 @@ def _write(parsed, ctx: _Context, result: ImportResult) -> None:
             "id_fingerprint": idnumbers.fingerprint(person.number), "id_masked": person.masked, "sex": person.sex,
             "birth_date": person.birth_date, "household": values["household"].value,
             "origin_county_id": values["origin_county_id"], "origin_township": values.get("origin_township", ""),
-            "pairing_id": ctx.pairing_id(values["origin_county_id"], values["start_date"]),
+            "pairing_id": ctx.pairings.on(values["origin_county_id"], values["start_date"]),
             "destination_class": values["destination_class"].value,
             "destination_province": values.get("destination_province", ""),
             "destination_city": values.get("destination_city", ""), "employer": values.get("employer", ""),
@@ -307,7 +296,7 @@ def _write(parsed, ctx: _Context, result: ImportResult) -> None:
     db.session.flush()
 
 
-def _apply(placement: Placement, values: dict) -> bool:
+def _apply(placement: Placement, values: dict, ctx: _Context) -> bool:
     """Set the non-blank values on a matched record; True if anything changed."""
     changed = False
     for attr in ("person_name", "household", "origin_county_id", "origin_township", "destination_class",
@@ -323,8 +312,5 @@ def _apply(placement: Placement, values: dict) -> bool:
         placement.id_masked, placement.sex, placement.birth_date = person.masked, person.sex, person.birth_date
         changed = True
     if changed:
-        from registry.pairings.services import county_pairing_on
-
-        pairing = county_pairing_on(placement.origin_county_id, placement.start_date)
-        placement.pairing_id = pairing.id if pairing else None
+        placement.pairing_id = ctx.pairings.on(placement.origin_county_id, placement.start_date)
     return changed

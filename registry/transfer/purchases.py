@@ -9,7 +9,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.database import utcnow
 from registry.extensions import db
 from registry.money import MoneyError, parse_yuan
-from registry.pairings.models import Pairing
+from registry.pairings.services import CountyPairings
 from registry.permissions import county_writable, purchase_filter
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.services import evidence_key
@@ -46,11 +46,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties) if county_writable(user, u)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
-    pairings: dict[int, list[Pairing]] = {}
-    for pairing in db.session.scalars(
-        sa.select(Pairing).where(Pairing.level == UnitKind.COUNTY).order_by(Pairing.valid_from, Pairing.id)
-    ):
-        pairings.setdefault(pairing.west_unit_id, []).append(pairing)
+    pairings = CountyPairings(u.id for u in counties.values())
     parsed, seen = [], {}
     for number, cells in rows:
         result.rows += 1
@@ -112,13 +108,13 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
                     setattr(current, attr, value)
                     changed = True
             if changed:
-                current.pairing_id = _pairing(pairings, current.seller_county_id, current.purchased_on)
+                current.pairing_id = pairings.on(current.seller_county_id, current.purchased_on)
                 result.updated += 1
             else:
                 result.unchanged += 1
     rows_to_insert = [
         {**values, "evidence_no": shown, "evidence_key": key,
-         "pairing_id": _pairing(pairings, values["seller_county_id"], values["purchased_on"]),
+         "pairing_id": pairings.on(values["seller_county_id"], values["purchased_on"]),
          "buyer_province": values.get("buyer_province", ""), "buyer_city": values.get("buyer_city", ""),
          "note": values.get("note", ""), "created_at": now, "updated_at": now, "version_id": 1}
         for _, key, shown, values in inserts
@@ -134,13 +130,6 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
 
 
 import_purchases = runner(import_purchases_steps)
-
-
-def _pairing(pairings, county_id, day):
-    for pairing in pairings.get(county_id, ()):
-        if pairing.valid_from <= day and (pairing.valid_to is None or pairing.valid_to >= day):
-            return pairing.id
-    return None
 
 
 def _parse(number, cell, counties, channels):

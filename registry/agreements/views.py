@@ -26,7 +26,7 @@ from registry.permissions import (
     unit_filter,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, paginate, save
+from registry.web import attach_error, paginate, save, writable_counties
 
 bp = Blueprint("agreements", __name__)
 
@@ -252,13 +252,7 @@ def _entry_choices(form):
     form.indicator_id.choices = [BLANK] + [
         choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
     ]
-    counties = [
-        u for u in db.session.scalars(
-            sa.select(Unit).options(joinedload(Unit.parent))
-            .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-        ) if county_writable(current_user, u)
-    ]  # fmt: skip
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
     pairings = db.session.scalars(
         sa.select(Pairing)
         .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))

@@ -19,7 +19,7 @@ from registry.periods import Period
 from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
 from registry.transfer.exchanges import HEADERS, export_row, import_exchanges_steps
 from registry.transfer.forms import import_page, template_download
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 
@@ -97,11 +97,7 @@ def detail(exchange_id):
 
 
 def _choices(form):
-    counties = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-    ).all()  # fmt: skip
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
 
 
 @bp.route("/new", methods=["GET", "POST"])

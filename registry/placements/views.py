@@ -19,7 +19,7 @@ from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
@@ -117,11 +117,7 @@ def reveal(placement_id):
 
 
 def _choices(form):
-    counties = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-    ).all()  # fmt: skip
-    form.origin_county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+    form.origin_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -33,7 +33,7 @@ from registry.projects.models import (
     ProjectStatus,
 )
 from registry.services import ServiceError
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -192,13 +192,7 @@ def detail(project_id):
 
 def _location_choices(form):
     """Counties (in scope), their townships and villages, and the pairings the user may attach."""
-    counties = [
-        u for u in db.session.scalars(
-            sa.select(Unit).options(joinedload(Unit.parent))
-            .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-        )
-        if county_writable(current_user, u)
-    ]  # fmt: skip
+    counties = writable_counties()
     county_ids = [u.id for u in counties]
     locals_ = db.session.scalars(
         sa.select(Unit).options(joinedload(Unit.parent))

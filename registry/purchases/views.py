@@ -19,7 +19,7 @@ from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.purchases import HEADERS, import_purchases_steps
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
@@ -106,11 +106,7 @@ def detail(purchase_id):
 
 
 def _choices(form):
-    counties = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-    ).all()  # fmt: skip
-    form.seller_county_id.choices = [BLANK] + [unit_choice(u) for u in counties if county_writable(current_user, u)]
+    form.seller_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
     channels = db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
     form.channel_id.choices = [BLANK] + [
         choice(c.id, c.name) for c in channels if c.is_active or c.id == form.channel_id.data

@@ -208,8 +208,8 @@ def _year_section(county: Unit) -> dict:
     mine = sa.and_(Project.county_id == county.id, project_filter(current_user))
     flows = totals_for(where=mine, since=date(year, 1, 1), until=cutoff)
     cumulative = totals_for(where=mine, until=cutoff)
-    visible = sa.select(Agreement.id).where(agreement_filter(current_user))
-    agreements = [a for a in agreements_for(county, year) if a.id in set(db.session.scalars(visible))]
+    visible = set(db.session.scalars(sa.select(Agreement.id).where(agreement_filter(current_user))))
+    agreements = [a for a in agreements_for(county, year) if a.id in visible]
     return {
         "year": year,
         "cutoff": cutoff,

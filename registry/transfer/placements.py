@@ -60,14 +60,16 @@ class ImportResult:
 
 
 def export_rows(stmt, *, reveal: bool):
-    """Rows for the export (and nothing but the header for the template); numbers masked unless ``reveal``."""
-    for start in range(0, 10**9, 2000):
-        batch = db.session.scalars(stmt.order_by(Placement.id).limit(2000).offset(start)).all()
+    """Rows for the export in id order, numbers masked unless ``reveal``; read in batches after the last id
+    seen (keyset), so a large export never re-reads what it has already passed, as OFFSET would."""
+    last_id = 0
+    while True:
+        batch = db.session.scalars(stmt.where(Placement.id > last_id).order_by(Placement.id).limit(2000)).all()
         if not batch:
             return
-        counties = {
-            u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_({p.origin_county_id for p in batch})))
-        }
+        last_id = batch[-1].id
+        county_ids = {p.origin_county_id for p in batch}
+        counties = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(county_ids)))}
         for p in batch:
             county = counties[p.origin_county_id]
             yield [

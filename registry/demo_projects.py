@@ -286,8 +286,10 @@ def load_records(today: date | None = None) -> str:
     """Placements, purchases and postings for every county-level pairing from 2021 (or its start); bulk insert."""
     from registry import idnumbers
     from registry.exchanges.models import Exchange
+    from registry.placements.cells import person_ids_for, refresh_cells
     from registry.placements.models import Placement
     from registry.purchases.models import Channel, Purchase
+    from registry.purchases.services import refresh_totals
 
     today = today or date.today()
     rng = random.Random(20240301)
@@ -369,9 +371,15 @@ def load_records(today: date | None = None) -> str:
                     "departure_date": arrival + timedelta(days=730) if year < today.year - 1 else None,
                     "note": "", "created_at": now, "updated_at": now, "version_id": 1,
                 })  # fmt: skip
+    people = person_ids_for(row["id_fingerprint"] for row in placements)
+    for row in placements:
+        row["person_id"] = people[row["id_fingerprint"]]
     for table, rows in ((Placement, placements), (Purchase, purchases), (Exchange, postings)):
         for start in range(0, len(rows), 5000):
             db.session.execute(sa.insert(table), rows[start : start + 5000])
+    # Bulk inserts bypass the services: rebuild the derived summaries the lists read for what was added.
+    refresh_cells({(row["origin_county_id"], row["start_date"].year) for row in placements})
+    refresh_totals({(row["seller_county_id"], row["purchased_on"].year) for row in purchases})
     summary = f"演示数据：劳务协作 {len(placements)} 条，消费帮扶 {len(purchases)} 条，人才交流 {len(postings)} 条"
     record("load", None, actor=None, entity_type="placements", summary=summary)
     return summary + "。"

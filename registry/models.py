@@ -6,9 +6,9 @@ from registry.auth.models import LoginAttempt, User
 from registry.counties.models import Unit
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
-from registry.placements.models import Placement
+from registry.placements.models import Person, Placement, PlacementCell
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
-from registry.purchases.models import Channel, Purchase
+from registry.purchases.models import Channel, Purchase, PurchaseTotals
 
 __all__ = [
     "Agreement",
@@ -20,11 +20,14 @@ __all__ = [
     "IndicatorEntry",
     "LoginAttempt",
     "Pairing",
+    "Person",
     "Placement",
+    "PlacementCell",
     "Programme",
     "Project",
     "Purchase",
     "ProjectFunds",
+    "PurchaseTotals",
     "StatusChange",
     "Target",
     "Unit",

@@ -222,11 +222,25 @@ def placement_filter(user):
     return record_filter(user, Placement.origin_county_id, Placement.pairing_id)
 
 
+def placement_cell_filter(user):
+    """WHERE clause on PlacementCell: the cells of the placements ``placement_filter`` shows (same columns)."""
+    from registry.placements.models import PlacementCell
+
+    return record_filter(user, PlacementCell.origin_county_id, PlacementCell.pairing_id)
+
+
 def purchase_filter(user):
     """WHERE clause on Purchase: by the seller's county, or the pairing of the purchase date."""
     from registry.purchases.models import Purchase
 
     return record_filter(user, Purchase.seller_county_id, Purchase.pairing_id)
+
+
+def purchase_totals_filter(user):
+    """WHERE clause on PurchaseTotals: the totals of the purchases ``purchase_filter`` shows (same columns)."""
+    from registry.purchases.models import PurchaseTotals
+
+    return record_filter(user, PurchaseTotals.seller_county_id, PurchaseTotals.pairing_id)
 
 
 def exchange_filter(user):

@@ -1,4 +1,8 @@
-"""A placement: a person from a Sichuan county helped into work, where, with whom, from when to when."""
+"""A placement: a person from a Sichuan county helped into work, where, with whom, from when to when.
+
+Besides the placements themselves: ``Person`` (one integer id per identity fingerprint) and ``PlacementCell``,
+the derived summary the list header reads its counts of people from (see ``registry.placements.cells``).
+"""
 
 from datetime import date
 
@@ -38,6 +42,22 @@ Destination.LABELS = {
 }
 
 
+class Person(db.Model):
+    """One person, known only by the keyed fingerprint of the identity number.
+
+    The integer id is what the summary cells keep in their bitmaps: "a person counts once" becomes a union of
+    small integer sets instead of a COUNT(DISTINCT) over 64-character hashes.
+    """
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    def __repr__(self):
+        return f"<Person {self.id}>"
+
+
 class Placement(TimestampMixin, VersionedMixin, db.Model):
     """One person's placement. The pairing follows from the origin county and the start date."""
 
@@ -48,6 +68,8 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
         sa.Index("ix_placements_county_start", "origin_county_id", "start_date"),
         sa.Index("ix_placements_person", "id_fingerprint", "origin_county_id"),
         sa.Index("ix_placements_start", "start_date", "id"),
+        # The list filtered by destination, newest first: reads one page from the index, however deep.
+        sa.Index("ix_placements_destination_start", "destination_class", "start_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +79,8 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
     #: Keyed hash of the number: finds the same person across records without revealing the number.
     id_fingerprint: Mapped[str] = mapped_column(sa.String(64))
     id_masked: Mapped[str] = mapped_column(sa.String(18))
+    #: The person of ``id_fingerprint`` (cells.person_id_for); set with the fingerprint, never alone.
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
     sex: Mapped[str] = mapped_column(sa.String(2))
     birth_date: Mapped[date]
     household: Mapped[Household] = mapped_column(enum_column(Household, 20), index=True)
@@ -100,3 +124,34 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
 
     def __repr__(self):
         return f"<Placement {self.id} {self.id_masked}>"
+
+
+class PlacementCell(db.Model):
+    """Placements grouped by everything the list filters on but the keyword: derived data, never typed.
+
+    One row per (origin county, pairing, household type, destination class, start year, end year — NULL while
+    in work) holding the number of placements and the set of their people as a serialized roaring bitmap of
+    ``Person`` ids. ``registry.placements.cells.refresh_cells`` rebuilds the cells of an (origin county, start
+    year) slice from its placements after every change, in the same transaction; the list header unions the
+    bitmaps of the cells its filters select, so a person counts once however many placements and cells.
+    """
+
+    __tablename__ = "placement_cells"
+    __table_args__ = (
+        sa.CheckConstraint("end_year IS NULL OR end_year >= start_year", name="valid_years"),
+        sa.Index("ix_placement_cells_slice", "origin_county_id", "start_year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
+    household: Mapped[Household] = mapped_column(enum_column(Household, 20))
+    destination_class: Mapped[Destination] = mapped_column(enum_column(Destination, 20))
+    start_year: Mapped[int]
+    end_year: Mapped[int | None]
+    placements: Mapped[int]
+    #: pyroaring.BitMap.serialize() of the Person ids of these placements.
+    people: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+    def __repr__(self):
+        return f"<PlacementCell {self.origin_county_id} {self.start_year}-{self.end_year} {self.placements}>"

@@ -9,6 +9,7 @@ from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.services import county_pairing_on
+from registry.placements.cells import person_id_for, refresh_cells, slice_of
 from registry.placements.models import Placement
 from registry.services import ServiceError, check_version
 
@@ -51,9 +52,11 @@ def _identity(text: str) -> dict:
         person = idnumbers.parse(text)
     except idnumbers.IdNumberError as exc:
         raise ServiceError(str(exc), "id_number") from exc
+    fingerprint = idnumbers.fingerprint(person.number)
     return {
         "id_stored": idnumbers.protect(person.number),
-        "id_fingerprint": idnumbers.fingerprint(person.number),
+        "id_fingerprint": fingerprint,
+        "person_id": person_id_for(fingerprint),
         "id_masked": person.masked,
         "sex": person.sex,
         "birth_date": person.birth_date,
@@ -75,6 +78,7 @@ def create_placement(data: dict, *, actor) -> Placement:
     placement = Placement(**fields, **identity, pairing_id=pairing.id if pairing else None)
     db.session.add(placement)
     db.session.flush()
+    refresh_cells([slice_of(placement)])
     record("create", placement, actor=actor, summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）",
            changes=snapshot(placement, AUDITED))  # fmt: skip
     return placement
@@ -89,10 +93,13 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None) -
         merged.update(_identity(data["id_number"]))
     pairing = county_pairing_on(merged["origin_county_id"], merged["start_date"])
     merged["pairing_id"] = pairing.id if pairing else None
-    changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "id_masked", "sex",
-                                                "birth_date", "pairing_id"))  # fmt: skip
-    for secret in ("id_stored", "id_fingerprint"):
+    before = slice_of(placement)
+    changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "person_id", "id_masked",
+                                                "sex", "birth_date", "pairing_id"))  # fmt: skip
+    for secret in ("id_stored", "id_fingerprint", "person_id"):
         changes.pop(secret, None)  # never in the audit trail, even encrypted
+    # The placement may have left its cell (another county, year, household…): rebuild where it was and is.
+    refresh_cells({before, slice_of(placement)})
     if changes:
         record("update", placement, actor=actor, summary=f"修改劳务协作 {placement.person_name}", changes=changes)
     return changes

@@ -13,10 +13,18 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
-from registry.permissions import can, county_writable, get_visible_or_404, placement_filter, requires, unit_filter
-from registry.placements import services
+from registry.permissions import (
+    can,
+    county_writable,
+    get_visible_or_404,
+    placement_cell_filter,
+    placement_filter,
+    requires,
+    unit_filter,
+)
+from registry.placements import cells, services
 from registry.placements.forms import PlacementForm
-from registry.placements.models import Destination, Household, Placement
+from registry.placements.models import Destination, Household, Placement, PlacementCell
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
 from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
@@ -53,31 +61,51 @@ def filtered(args: dict):
     return stmt
 
 
+def cell_filter(args: dict) -> list:
+    """The WHERE clauses on PlacementCell selecting the cells of exactly the placements ``filtered(args)`` lists
+    (every filter but the keyword, which the cells cannot answer)."""
+    where = [placement_cell_filter(current_user)]
+    if str(args.get("county", "")).isdigit():
+        where.append(PlacementCell.origin_county_id == int(args["county"]))
+    if str(args.get("prefecture", "")).isdigit():
+        where.append(
+            PlacementCell.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
+        )
+    if args.get("household") in Household._value2member_map_:
+        where.append(PlacementCell.household == args["household"])
+    if args.get("destination") in Destination._value2member_map_:
+        where.append(PlacementCell.destination_class == args["destination"])
+    if str(args.get("year", "")).isdigit():
+        # In work at some time of the year: started by its end and not ended before its start.
+        year = int(args["year"])
+        where += [PlacementCell.start_year <= year,
+                  sa.or_(PlacementCell.end_year.is_(None), PlacementCell.end_year >= year)]  # fmt: skip
+    return where
+
+
 @bp.route("/")
 @requires("records.view")
 def index():
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
     stmt = filtered(args)
-    people = sa.func.count(sa.distinct(Placement.id_fingerprint))
-    lifted = sa.func.count(sa.distinct(sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))))
-    count, persons, lifted_persons = db.session.execute(
-        stmt.with_only_columns(sa.func.count(Placement.id), people, lifted).order_by(None)
-    ).one()
-    by_destination = db.session.execute(
-        stmt.with_only_columns(Placement.destination_class, people).group_by(Placement.destination_class).order_by(None)
-    ).all()
+    if args["q"]:
+        # Names and employers are not in the cells: a keyword search counts over its (fewer) placements in SQL.
+        header = cells.header_from_placements(stmt)
+    else:
+        header = cells.header_from_cells(*cell_filter(args))
     sort, order = sort_clause(
         {"start": (Placement.start_date, Placement.id), "name": (Placement.person_name, Placement.id)}, "-start"
     )
     page = paginate(
-        stmt.options(joinedload(Placement.origin_county)).order_by(*order), args={**args, "sort": sort}, total=count
+        stmt.options(joinedload(Placement.origin_county)).order_by(*order),
+        args={**args, "sort": sort},
+        total=header.placements,
     )
     in_scope = sa.and_(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
     counties = db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all()
     return render_template(
-        "placements/index.html", page=page, args=args, sort=sort, persons=persons, lifted=lifted_persons,
-        by_destination=[(Destination(d), n) for d, n in by_destination], counties=counties,
-        households=Household, destinations=Destination,
+        "placements/index.html", page=page, args=args, sort=sort, persons=header.people, lifted=header.lifted,
+        by_destination=header.by_destination, counties=counties, households=Household, destinations=Destination,
     )  # fmt: skip
 
 

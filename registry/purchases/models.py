@@ -130,3 +130,26 @@ class Purchase(TimestampMixin, VersionedMixin, db.Model):
         "evidence_no": "凭证号",
         "note": "备注",
     }
+
+
+class PurchaseTotals(db.Model):
+    """Purchases counted and summed by everything the list filters on but the keyword: derived data.
+
+    One row per (seller's county, pairing, channel, counting type, product category, year).
+    ``registry.purchases.services.refresh_totals`` rebuilds the rows of a (county, year) slice from its purchases
+    after every change, in the same transaction, so the list's count and totals by channel read a few thousand
+    rows instead of every purchase.
+    """
+
+    __tablename__ = "purchase_totals"
+    __table_args__ = (sa.Index("ix_purchase_totals_slice", "seller_county_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
+    channel_id: Mapped[int] = mapped_column(sa.ForeignKey("channels.id"))
+    counting_type: Mapped[CountingType] = mapped_column(enum_column(CountingType, 20))
+    product_category: Mapped[ProductCategory] = mapped_column(enum_column(ProductCategory, 20))
+    year: Mapped[int]
+    purchases: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)

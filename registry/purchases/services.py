@@ -1,5 +1,11 @@
-"""Record and change purchases; the same evidence may not be counted twice, across channels."""
+"""Record and change purchases; the same evidence may not be counted twice, across channels.
 
+Every write ends with ``refresh_totals`` for the (seller's county, year) slices it touched, so the derived
+``PurchaseTotals`` the list header reads always equal what the purchases say.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 
 import sqlalchemy as sa
@@ -9,7 +15,8 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import wan
 from registry.pairings.services import county_pairing_on
-from registry.purchases.models import Channel, Purchase
+from registry.placements.cells import lock_counties
+from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.services import ServiceError, check_version
 
 FIELDS = (
@@ -18,6 +25,8 @@ FIELDS = (
     "note",
 )  # fmt: skip
 TEXTS = ("buyer_province", "buyer_city", "note")
+#: First key of the PostgreSQL advisory locks serialising rebuilds of purchase totals (see lock_counties).
+TOTALS_LOCK = 0x5055
 
 
 def evidence_key(text: str) -> str:
@@ -65,6 +74,7 @@ def create_purchase(data: dict, *, actor) -> Purchase:
     purchase = Purchase(**data)
     db.session.add(purchase)
     db.session.flush()
+    refresh_totals([slice_of(purchase)])
     record("create", purchase, actor=actor, changes=snapshot(purchase, FIELDS),
            summary=f"登记消费帮扶 {purchase.seller_name} {wan(purchase.amount_fen, 4)} 万元")  # fmt: skip
     return purchase
@@ -74,11 +84,53 @@ def update_purchase(purchase: Purchase, data: dict, *, actor, version=None) -> d
     check_version(purchase, version)
     merged = {k: data.get(k, getattr(purchase, k)) for k in FIELDS}
     _check(merged, purchase.id)
+    before = slice_of(purchase)
     changes = apply_changes(purchase, merged, (*FIELDS, "evidence_key", "pairing_id"))
     changes.pop("evidence_key", None)
+    refresh_totals({before, slice_of(purchase)})
     if changes:
         record("update", purchase, actor=actor, summary=f"修改消费帮扶 {purchase.seller_name}", changes=changes)
     return changes
+
+
+def slice_of(purchase) -> tuple[int, int]:
+    """The (seller's county, year) slice whose totals hold this purchase."""
+    return purchase.seller_county_id, purchase.purchased_on.year
+
+
+def refresh_totals(slices: Iterable[tuple[int, int]] | None = None) -> None:
+    """Rebuild the PurchaseTotals rows of these (seller's county id, year) slices from their purchases (every
+    slice when None). Each row lies in one slice, so deleting a slice and regrouping its purchases is exact."""
+    db.session.flush()
+    year = sa.extract("year", Purchase.purchased_on)
+    columns = ("seller_county_id", "pairing_id", "channel_id", "counting_type", "product_category", "year")
+
+    def regroup(*where):
+        select = (
+            sa.select(Purchase.seller_county_id, Purchase.pairing_id, Purchase.channel_id, Purchase.counting_type,
+                      Purchase.product_category, sa.cast(year, sa.Integer), sa.func.count(Purchase.id),
+                      sa.func.sum(Purchase.amount_fen))
+            .where(*where)
+            .group_by(Purchase.seller_county_id, Purchase.pairing_id, Purchase.channel_id, Purchase.counting_type,
+                      Purchase.product_category, year)
+        )  # fmt: skip
+        db.session.execute(sa.insert(PurchaseTotals).from_select([*columns, "purchases", "amount_fen"], select))
+
+    if slices is None:
+        db.session.execute(sa.delete(PurchaseTotals))
+        regroup()
+        return
+    years_by_county: dict[int, set[int]] = defaultdict(set)
+    for county_id, y in slices:
+        years_by_county[county_id].add(y)
+    lock_counties(TOTALS_LOCK, years_by_county)
+    for county_id, years in sorted(years_by_county.items()):
+        years = sorted(years)
+        in_slice = (PurchaseTotals.seller_county_id == county_id, PurchaseTotals.year.in_(years))
+        db.session.execute(sa.delete(PurchaseTotals).where(*in_slice))
+        # The date range lets the (county, date) index find the slice; the year list skips the years between.
+        dates = Purchase.purchased_on.between(date(years[0], 1, 1), date(years[-1], 12, 31))
+        regroup(Purchase.seller_county_id == county_id, dates, year.in_(years))
 
 
 def create_channel(data: dict, *, actor) -> Channel:

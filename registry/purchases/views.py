@@ -13,10 +13,18 @@ from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, unit_choice
 from registry.money import yuan
-from registry.permissions import can, county_writable, get_visible_or_404, purchase_filter, requires, unit_filter
+from registry.permissions import (
+    can,
+    county_writable,
+    get_visible_or_404,
+    purchase_filter,
+    purchase_totals_filter,
+    requires,
+    unit_filter,
+)
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
-from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase
+from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.purchases import HEADERS, import_purchases_steps
 from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
@@ -46,21 +54,47 @@ def filtered(args: dict):
     return stmt
 
 
+def totals_filter(args: dict) -> list:
+    """The WHERE clauses on PurchaseTotals selecting the rows of exactly the purchases ``filtered(args)`` lists
+    (every filter but the keyword, which the totals cannot answer)."""
+    where = [purchase_totals_filter(current_user)]
+    if str(args.get("county", "")).isdigit():
+        where.append(PurchaseTotals.seller_county_id == int(args["county"]))
+    if str(args.get("channel", "")).isdigit():
+        where.append(PurchaseTotals.channel_id == int(args["channel"]))
+    if args.get("counting_type") in CountingType._value2member_map_:
+        where.append(PurchaseTotals.counting_type == args["counting_type"])
+    if args.get("category") in ProductCategory._value2member_map_:
+        where.append(PurchaseTotals.product_category == args["category"])
+    if str(args.get("year", "")).isdigit():
+        where.append(PurchaseTotals.year == int(args["year"]))
+    return where
+
+
 @bp.route("/")
 @requires("records.view")
 def index():
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
     stmt = filtered(args)
-    # One grouped query (an index answers it) gives the totals by channel and counting type and, summed, the
-    # list's count and amount; channel names are looked up afterwards.
-    sums = db.session.execute(
-        stmt.with_only_columns(
-            Purchase.channel_id, Purchase.counting_type, sa.func.count(Purchase.id), sa.func.sum(Purchase.amount_fen)
-        )
-        .group_by(Purchase.channel_id, Purchase.counting_type)
-        .order_by(None)
-    ).all()
-    count, total = sum(row[2] for row in sums), sum(int(row[3]) for row in sums)
+    # The totals by channel and counting type and, summed, the list's count and amount, in one grouped query;
+    # channel names are looked up afterwards.
+    if args["q"]:
+        # Sellers, buyers, products and evidence numbers are not in PurchaseTotals: a keyword search sums its
+        # (fewer) purchases themselves.
+        sums = db.session.execute(
+            stmt.with_only_columns(Purchase.channel_id, Purchase.counting_type, sa.func.count(Purchase.id),
+                                   sa.func.sum(Purchase.amount_fen))
+            .group_by(Purchase.channel_id, Purchase.counting_type)
+            .order_by(None)
+        ).all()  # fmt: skip
+    else:
+        sums = db.session.execute(
+            sa.select(PurchaseTotals.channel_id, PurchaseTotals.counting_type, sa.func.sum(PurchaseTotals.purchases),
+                      sa.func.sum(PurchaseTotals.amount_fen))
+            .where(*totals_filter(args))
+            .group_by(PurchaseTotals.channel_id, PurchaseTotals.counting_type)
+        ).all()  # fmt: skip
+    count, total = sum(int(row[2]) for row in sums), sum(int(row[3]) for row in sums)
     names = dict(db.session.execute(sa.select(Channel.id, Channel.name)).all())
     by_channel = sorted(((names[c], kind, amount) for c, kind, _, amount in sums), key=lambda row: (row[0], row[1]))
     sort, order = sort_clause(

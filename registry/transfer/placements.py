@@ -14,6 +14,7 @@ from registry.extensions import db
 from registry.money import MoneyError, parse_yuan, yuan
 from registry.pairings.services import CountyPairings
 from registry.permissions import county_writable, placement_filter
+from registry.placements.cells import person_ids_for, refresh_cells, slice_of
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
 from registry.transfer import PROGRESS_EVERY, column_index, runner
@@ -265,22 +266,31 @@ def _match(parsed, ctx: _Context, user, result: ImportResult) -> None:
 
 
 def _write(parsed, ctx: _Context, result: ImportResult) -> None:
-    """Insert new records in bulk and apply changed fields to matched ones (blank cells left alone)."""
+    """Insert new records in bulk and apply changed fields to matched ones (blank cells left alone); then rebuild
+    the placement cells of every (county, start year) slice touched, once for the whole import."""
     now = utcnow()
+    people = person_ids_for(
+        idnumbers.fingerprint(values["id_number"].number) for _, _, values in parsed if "id_number" in values
+    )
+    touched = set()
     inserts = []
     for _, _, values in parsed:
         if "record" in values or "record_id" in values:
             placement = values.get("record") or db.session.get(Placement, values["record_id"])
-            if _apply(placement, values, ctx):
+            before = slice_of(placement)
+            if _apply(placement, values, ctx, people):
+                touched.update((before, slice_of(placement)))
                 result.updated += 1
             else:
                 result.unchanged += 1
             continue
         person = values["id_number"]
+        fingerprint = idnumbers.fingerprint(person.number)
+        touched.add((values["origin_county_id"], values["start_date"].year))
         inserts.append({
             "person_name": values["person_name"], "id_stored": idnumbers.protect(person.number),
-            "id_fingerprint": idnumbers.fingerprint(person.number), "id_masked": person.masked, "sex": person.sex,
-            "birth_date": person.birth_date, "household": values["household"].value,
+            "id_fingerprint": fingerprint, "person_id": people[fingerprint], "id_masked": person.masked,
+            "sex": person.sex, "birth_date": person.birth_date, "household": values["household"].value,
             "origin_county_id": values["origin_county_id"], "origin_township": values.get("origin_township", ""),
             "pairing_id": ctx.pairings.on(values["origin_county_id"], values["start_date"]),
             "destination_class": values["destination_class"].value,
@@ -295,10 +305,10 @@ def _write(parsed, ctx: _Context, result: ImportResult) -> None:
         for start in range(0, len(inserts), 5000):
             db.session.execute(sa.insert(Placement), inserts[start : start + 5000])
         result.created = len(inserts)
-    db.session.flush()
+    refresh_cells(touched)  # flushes the updates first
 
 
-def _apply(placement: Placement, values: dict, ctx: _Context) -> bool:
+def _apply(placement: Placement, values: dict, ctx: _Context, people: dict[str, int]) -> bool:
     """Set the non-blank values on a matched record; True if anything changed."""
     changed = False
     for attr in ("person_name", "household", "origin_county_id", "origin_township", "destination_class",
@@ -311,6 +321,7 @@ def _apply(placement: Placement, values: dict, ctx: _Context) -> bool:
     if person is not None and idnumbers.fingerprint(person.number) != placement.id_fingerprint:
         placement.id_stored = idnumbers.protect(person.number)
         placement.id_fingerprint = idnumbers.fingerprint(person.number)
+        placement.person_id = people[placement.id_fingerprint]
         placement.id_masked, placement.sex, placement.birth_date = person.masked, person.sex, person.birth_date
         changed = True
     if changed:

@@ -12,7 +12,7 @@ from registry.money import MoneyError, parse_yuan
 from registry.pairings.services import CountyPairings
 from registry.permissions import county_writable, purchase_filter
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
-from registry.purchases.services import evidence_key
+from registry.purchases.services import evidence_key, refresh_totals, slice_of
 from registry.transfer import PROGRESS_EVERY, column_index, runner
 from registry.transfer.placements import ImportResult, RowError, parse_date
 
@@ -99,9 +99,11 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
         inserts.append((number, key, shown, values))
     if result.errors:
         return result
+    touched = set()
     for _, key, _, values, _ in parsed:
         current = existing.get(key)
         if current is not None:
+            before = slice_of(current)
             changed = False
             for attr, value in values.items():
                 if getattr(current, attr) != value:
@@ -109,6 +111,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
                     changed = True
             if changed:
                 current.pairing_id = pairings.on(current.seller_county_id, current.purchased_on)
+                touched.update((before, slice_of(current)))
                 result.updated += 1
             else:
                 result.unchanged += 1
@@ -122,7 +125,8 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     for start in range(0, len(rows_to_insert), 5000):
         db.session.execute(sa.insert(Purchase), rows_to_insert[start : start + 5000])
     result.created = len(rows_to_insert)
-    db.session.flush()
+    touched.update((row["seller_county_id"], row["purchased_on"].year) for row in rows_to_insert)
+    refresh_totals(touched)  # flushes the updates first, once for the whole import
     record("import", None, actor=user, entity_type="purchases",
            summary=f"导入消费帮扶 {filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
                    f"未变 {result.unchanged}")  # fmt: skip

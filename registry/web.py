@@ -115,6 +115,22 @@ def sort_clause(sorts: dict, default: str):
     return key, [c.desc() if descending else c.asc() for c in columns]
 
 
+#: Largest id a URL filter may name: PostgreSQL's INTEGER, so a longer number filters nothing instead of failing.
+MAX_ID = 2**31 - 1
+
+
+def is_id(value) -> bool:
+    """True if a URL argument is a record id: ASCII digits (not ² or ١), within the database's integer range."""
+    text = value if isinstance(value, str) else ""
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_ID
+
+
+def is_year(value) -> bool:
+    """True if a URL argument is a year the registry can hold (2000–2100, as every form allows)."""
+    text = value if isinstance(value, str) else ""
+    return text.isascii() and text.isdigit() and 2000 <= int(text) <= 2100
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with the wildcards in the user's text escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -26,7 +26,7 @@ from registry.permissions import (
     unit_filter,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, paginate, save, writable_counties
+from registry.web import attach_error, is_year, paginate, save, writable_counties
 
 bp = Blueprint("agreements", __name__)
 
@@ -55,7 +55,7 @@ def sichuan() -> Unit:
 def index():
     year = request.args.get("year", "").strip()
     stmt = sa.select(Agreement).options(joinedload(Agreement.programme)).where(agreement_filter(current_user))
-    if year.isdigit():
+    if is_year(year):
         stmt = stmt.where(Agreement.year == int(year))
     page = paginate(stmt.order_by(Agreement.year.desc(), Agreement.id), args={"year": year})
     counts = dict(
@@ -286,7 +286,9 @@ def create_entry():
             if indicator is not None and indicator.measure is Measure.MONEY:
                 data["value"] = parse_wan(data["value"])
             else:
-                data["value"] = int(data["value"]) if str(data["value"]).isdigit() else None
+                text = str(data["value"])
+                # ASCII digits only (int() would take ² or ١), and no more than a BIGINT holds.
+                data["value"] = int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
                 if data["value"] is None:
                     raise ServiceError("数量指标的数值须为正整数。", "value")
             services.create_entry(data, actor=current_user)

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 from registry.audit.models import AuditEvent
 from registry.audit.queries import ACTION_LABELS, field_labels_for, to_rows
 from registry.permissions import requires
-from registry.web import like_pattern, paginate
+from registry.web import is_id, like_pattern, paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
@@ -47,7 +47,7 @@ def index():
         stmt = stmt.where(AuditEvent.action == args["action"])
     if args["entity_type"] in ENTITY_LABELS:
         stmt = stmt.where(AuditEvent.entity_type == args["entity_type"])
-    if args["entity_id"].isdigit():
+    if is_id(args["entity_id"]):
         stmt = stmt.where(AuditEvent.entity_id == int(args["entity_id"]))
     start, end = _date_arg("start"), _date_arg("end")
     # Dates are read as China time (UTC+8), the offices' working day.

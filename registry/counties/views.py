@@ -33,7 +33,7 @@ from registry.permissions import (
     unit_filter,
 )
 from registry.services import ServiceError
-from registry.web import like_pattern, paginate, save, sort_clause
+from registry.web import is_id, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("counties", __name__, url_prefix="/units")
 
@@ -51,7 +51,7 @@ def index():
         stmt = stmt.where(Unit.side == args["side"])
     if args["kind"] in UnitKind._value2member_map_:
         stmt = stmt.where(Unit.kind == args["kind"])
-    if args["prefecture"].isdigit():
+    if is_id(args["prefecture"]):
         stmt = stmt.where(Unit.prefecture_id == int(args["prefecture"]))
     if args["category"] in CountyCategory._value2member_map_:
         stmt = stmt.where(Unit.category == args["category"])

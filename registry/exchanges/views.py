@@ -19,7 +19,7 @@ from registry.periods import Period
 from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
 from registry.transfer.exchanges import HEADERS, export_row, import_exchanges_steps
 from registry.transfer.forms import import_page, template_download
-from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 
@@ -34,7 +34,7 @@ def filtered(args: dict):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Exchange.person_name.like(pattern), Exchange.receiving_unit.like(pattern),
                                  Exchange.sending_unit.like(pattern)))  # fmt: skip
-    if args["county"].isdigit():
+    if is_id(args["county"]):
         stmt = stmt.where(Exchange.county_id == int(args["county"]))
     if args["direction"] in Direction._value2member_map_:
         stmt = stmt.where(Exchange.direction == args["direction"])

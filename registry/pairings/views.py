@@ -24,7 +24,7 @@ from registry.permissions import (
     unit_in_scope,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, save, sort_clause
+from registry.web import attach_error, is_id, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("pairings", __name__)
 
@@ -60,13 +60,13 @@ def index():
                 Pairing.source.like(pattern),
             )
         )
-    if args["programme"].isdigit():
+    if is_id(args["programme"]):
         stmt = stmt.where(Pairing.programme_id == int(args["programme"]))
     if args["level"] in UnitKind._value2member_map_:
         stmt = stmt.where(Pairing.level == args["level"])
-    if args["east_province"].isdigit():
+    if is_id(args["east_province"]):
         stmt = stmt.where(east.province_id == int(args["east_province"]))
-    if args["west_prefecture"].isdigit():
+    if is_id(args["west_prefecture"]):
         stmt = stmt.where(west.prefecture_id == int(args["west_prefecture"]))
     today = date.today()
     if args["status"] == "current":

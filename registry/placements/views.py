@@ -27,7 +27,7 @@ from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement, PlacementCell
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
-from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
@@ -44,9 +44,9 @@ def filtered(args: dict):
                 Placement.person_name.like(like_pattern(args["q"])), Placement.employer.like(like_pattern(args["q"]))
             )
         )
-    if str(args.get("county", "")).isdigit():
+    if is_id(args.get("county")):
         stmt = stmt.where(Placement.origin_county_id == int(args["county"]))
-    if str(args.get("prefecture", "")).isdigit():
+    if is_id(args.get("prefecture")):
         stmt = stmt.where(
             Placement.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
         )
@@ -54,7 +54,7 @@ def filtered(args: dict):
         stmt = stmt.where(Placement.household == args["household"])
     if args.get("destination") in Destination._value2member_map_:
         stmt = stmt.where(Placement.destination_class == args["destination"])
-    if str(args.get("year", "")).isdigit():
+    if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Placement.start_date <= date(year, 12, 31),
                           sa.or_(Placement.end_date.is_(None), Placement.end_date >= date(year, 1, 1)))  # fmt: skip
@@ -65,9 +65,9 @@ def cell_filter(args: dict) -> list:
     """The WHERE clauses on PlacementCell selecting the cells of exactly the placements ``filtered(args)`` lists
     (every filter but the keyword, which the cells cannot answer)."""
     where = [placement_cell_filter(current_user)]
-    if str(args.get("county", "")).isdigit():
+    if is_id(args.get("county")):
         where.append(PlacementCell.origin_county_id == int(args["county"]))
-    if str(args.get("prefecture", "")).isdigit():
+    if is_id(args.get("prefecture")):
         where.append(
             PlacementCell.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
         )
@@ -75,7 +75,7 @@ def cell_filter(args: dict) -> list:
         where.append(PlacementCell.household == args["household"])
     if args.get("destination") in Destination._value2member_map_:
         where.append(PlacementCell.destination_class == args["destination"])
-    if str(args.get("year", "")).isdigit():
+    if is_year(args.get("year")):
         # In work at some time of the year: started by its end and not ended before its start.
         year = int(args["year"])
         where += [PlacementCell.start_year <= year,

@@ -33,7 +33,7 @@ from registry.projects.models import (
     ProjectStatus,
 )
 from registry.services import ServiceError
-from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -48,19 +48,19 @@ def filtered_projects(args: dict):
         stmt = stmt.where(
             sa.or_(Project.code.like(pattern), Project.name.like(pattern), Project.implementing_unit.like(pattern))
         )
-    if str(args.get("county", "")).isdigit():
+    if is_id(args.get("county")):
         stmt = stmt.where(Project.county_id == int(args["county"]))
-    if str(args.get("prefecture", "")).isdigit():
+    if is_id(args.get("prefecture")):
         stmt = stmt.where(
             Project.county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
         )
-    if str(args.get("partner", "")).isdigit():
+    if is_id(args.get("partner")):
         stmt = stmt.where(
             Project.pairing_id.in_(sa.select(Pairing.id).where(Pairing.east_unit_id == int(args["partner"])))
         )
-    if str(args.get("programme", "")).isdigit():
+    if is_id(args.get("programme")):
         stmt = stmt.where(Project.programme_id == int(args["programme"]))
-    if str(args.get("year", "")).isdigit():
+    if is_year(args.get("year")):
         stmt = stmt.where(Project.year == int(args["year"]))
     if args.get("status") in ProjectStatus._value2member_map_:
         stmt = stmt.where(Project.status == args["status"])

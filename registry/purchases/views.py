@@ -27,7 +27,7 @@ from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
 from registry.transfer.forms import import_page, template_download
 from registry.transfer.purchases import HEADERS, import_purchases_steps
-from registry.web import like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
@@ -40,15 +40,15 @@ def filtered(args: dict):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
                                  Purchase.product.like(pattern), Purchase.evidence_no.like(pattern)))  # fmt: skip
-    if str(args.get("county", "")).isdigit():
+    if is_id(args.get("county")):
         stmt = stmt.where(Purchase.seller_county_id == int(args["county"]))
-    if str(args.get("channel", "")).isdigit():
+    if is_id(args.get("channel")):
         stmt = stmt.where(Purchase.channel_id == int(args["channel"]))
     if args.get("counting_type") in CountingType._value2member_map_:
         stmt = stmt.where(Purchase.counting_type == args["counting_type"])
     if args.get("category") in ProductCategory._value2member_map_:
         stmt = stmt.where(Purchase.product_category == args["category"])
-    if str(args.get("year", "")).isdigit():
+    if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Purchase.purchased_on.between(date(year, 1, 1), date(year, 12, 31)))
     return stmt
@@ -58,15 +58,15 @@ def totals_filter(args: dict) -> list:
     """The WHERE clauses on PurchaseTotals selecting the rows of exactly the purchases ``filtered(args)`` lists
     (every filter but the keyword, which the totals cannot answer)."""
     where = [purchase_totals_filter(current_user)]
-    if str(args.get("county", "")).isdigit():
+    if is_id(args.get("county")):
         where.append(PurchaseTotals.seller_county_id == int(args["county"]))
-    if str(args.get("channel", "")).isdigit():
+    if is_id(args.get("channel")):
         where.append(PurchaseTotals.channel_id == int(args["channel"]))
     if args.get("counting_type") in CountingType._value2member_map_:
         where.append(PurchaseTotals.counting_type == args["counting_type"])
     if args.get("category") in ProductCategory._value2member_map_:
         where.append(PurchaseTotals.product_category == args["category"])
-    if str(args.get("year", "")).isdigit():
+    if is_year(args.get("year")):
         where.append(PurchaseTotals.year == int(args["year"]))
     return where
 

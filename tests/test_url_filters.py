@@ -1,0 +1,33 @@
+"""Junk in list filters (non-ASCII digits, huge ids, impossible years) filters nothing instead of failing."""
+
+import pytest
+
+JUNK = ["²", "١٢", "9" * 30, "99999", "0", "-1", "2147483648"]
+
+
+@pytest.mark.parametrize("value", JUNK)
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        ("/projects/", ("county", "prefecture", "partner", "programme", "year")),
+        ("/placements/", ("county", "prefecture", "year")),
+        ("/purchases/", ("county", "channel", "year")),
+        ("/exchanges/", ("county",)),
+        ("/pairings/", ("programme", "east_province", "west_prefecture")),
+        ("/units/", ("prefecture",)),
+        ("/agreements/", ("year",)),
+        ("/admin/audit/", ("entity_id",)),
+    ],
+)
+def test_junk_filter_values_are_ignored(as_user, path, keys, value):
+    client = as_user("admin")
+    for key in keys:
+        response = client.get(path, query_string={key: value})
+        assert response.status_code == 200, (path, key, value)
+
+
+def test_helpers():
+    from registry.web import is_id, is_year
+
+    assert is_id("12") and not is_id("²") and not is_id("0") and not is_id("2147483648") and not is_id(None)
+    assert is_year("2024") and not is_year("99999") and not is_year("1999") and not is_year("２０２４")

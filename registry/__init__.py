@@ -71,10 +71,11 @@ def register_blueprints(app):
     from registry.placements.views import bp as placements_bp
     from registry.projects.views import bp as projects_bp
     from registry.purchases.views import bp as purchases_bp
+    from registry.reports.views import bp as reports_bp
 
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
-        agreements_bp, audit_bp,
+        agreements_bp, reports_bp, audit_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

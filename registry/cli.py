@@ -1,5 +1,6 @@
 """`flask` commands: first administrator, reference geography, demo data. Thin: they call services."""
 
+import os
 from pathlib import Path
 
 import click
@@ -138,8 +139,94 @@ def import_placements_command(path, username):
     click.echo(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}。")
 
 
+@click.group("reports")
+def reports_group():
+    """Quarterly PDF reports."""
+
+
+@reports_group.command("render")
+@click.option("--quarter", "quarter_text", required=True, help="季度，如 2024Q3 或 2024年第3季度。")
+@click.option("--unit", "codes", multiple=True, help="县、市(州)或省的行政区划代码，可重复；如 513431。")
+@click.option("--all", "all_paired", is_flag=True, help="该季度全部结对县。")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="输出目录，或以 .zip 结尾的压缩文件。"
+)
+@click.option("--workers", default=max(1, os.cpu_count() or 1), show_default=True, help="并行进程数。")
+@click.option("--user", "username", help="按该用户的管辖范围生成（东部前方工作组只得到本方结对的报告）。")
+@with_appcontext
+def reports_render_command(quarter_text, codes, all_paired, out, workers, username):
+    """Render quarterly reports of one unit, a list, or every paired county, in parallel, with progress."""
+    import sqlalchemy as sa
+
+    from registry.auth.models import User
+    from registry.counties.models import Side, Unit, UnitKind
+    from registry.permissions import report_programme_ids, report_visible
+    from registry.reports import batch
+    from registry.reports.documents import preparer_of
+    from registry.reports.queries import paired_counties
+    from registry.reports.services import parse_quarter
+
+    try:
+        quarter = parse_quarter(quarter_text)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not codes and not all_paired:
+        raise click.ClickException("请用 --unit 指定单位代码，或用 --all 生成全部结对县的报告。")
+    user = None
+    if username:
+        user = db.session.scalar(sa.select(User).where(User.username == username, User.is_active.is_(True)))
+        if user is None:
+            raise click.ClickException(f"用户 {username} 不存在或已停用。")
+    programme_ids = report_programme_ids(user) if user else None
+    west = sa.and_(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY)))
+    units = []
+    for code in dict.fromkeys(codes):
+        unit = db.session.scalar(sa.select(Unit).where(Unit.code == code.strip(), west))
+        if unit is None:
+            raise click.ClickException(f"未生成任何报告：没有代码为 {code} 的四川省、市(州)或县(市、区)。")
+        units.append(unit)
+    if all_paired:
+        sichuan = db.session.scalar(sa.select(Unit).where(west, Unit.kind == UnitKind.PROVINCE))
+        units += [u for u in paired_counties(sichuan, quarter, programme_ids) if u not in units] if sichuan else []
+    if user is not None:
+        hidden = [u.name for u in units if not report_visible(user, u, quarter)]
+        if hidden and not all_paired:
+            raise click.ClickException(f"未生成任何报告：{'、'.join(hidden)}不在用户 {username} 的范围内。")
+        units = [u for u in units if report_visible(user, u, quarter)]
+    if not units:
+        raise click.ClickException(f"{quarter.label}没有可生成报告的单位。")
+    preparer = preparer_of(user) if user else None
+    programmes = None if programme_ids is None else tuple(sorted(programme_ids))
+    with batch.scratch_folder() as folder:
+        tasks = [batch.Task(u.id, str(quarter), programmes, preparer, folder) for u in units]
+        failed = []
+        done_count = 0
+
+        def done(outcome):
+            nonlocal done_count
+            done_count += 1
+            if outcome.error:
+                failed.append(outcome)
+            bar = "#" * (30 * done_count // len(tasks))
+            click.echo(f"\r生成{quarter.label}报告 [{bar:<30}] {done_count}/{len(tasks)}", nl=False, err=True)
+
+        outcomes = batch.render_many(
+            tasks, workers=workers, config=batch.worker_config(current_app), app=current_app, on_done=done
+        )
+        click.echo("", err=True)
+        written = [o.filename for o in outcomes if not o.error]
+        target = batch.write_output(folder, written, out)
+    for outcome in failed:
+        name = db.session.get(Unit, outcome.unit_id).name
+        click.echo(f"失败：{name}：{outcome.error}", err=True)
+    click.echo(f"已生成 {len(written)} 份报告：{target}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} 份报告生成失败（见上）。")
+
+
 def init_app(app):
     app.cli.add_command(create_admin_command)
     app.cli.add_command(geo_group)
     app.cli.add_command(demo_group)
     app.cli.add_command(transfer_group)
+    app.cli.add_command(reports_group)

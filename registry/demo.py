@@ -216,6 +216,41 @@ def _users() -> int:
     return added
 
 
+#: Narratives of the demo's quarterly reports: (county code, year, quarter, 亮点, 问题, 下步打算). Illustrative text in
+#: the style of county work summaries, not quotations.
+NARRATIVES = [
+    (
+        "513431",
+        2024,
+        3,
+        "东西部协作资金到位率保持较高水平，帮扶车间新增吸纳脱贫劳动力就业；消费帮扶通过展销会和电商平台拓展销路。\n"
+        "余姚市选派的挂职干部和专业技术人才全部到岗，组团式教育帮扶持续推进。",
+        "部分项目资金拨付进度偏慢，到位未拨付资金较多；劳务协作中稳岗就业跟踪不够及时。",
+        "督促项目实施单位加快拨付和验收；开展季度稳岗回访；结合“川货出川”组织秋季产销对接活动。",
+    ),
+    (
+        "513431",
+        2024,
+        2,
+        "完成年度项目立项，首批东部财政援助资金到位；组织点对点劳务输出专列。",
+        "个别项目前期手续办理滞后。",
+        "压茬推进项目开工，确保三季度资金拨付进度达到序时要求。",
+    ),
+]
+
+
+def _narratives() -> int:
+    from registry.periods import Quarter
+    from registry.reports.services import save_narrative
+
+    added = 0
+    for code, year, number, highlights, problems, next_steps in NARRATIVES:
+        unit = db.session.scalar(sa.select(Unit).where(Unit.code == code))
+        data = {"highlights": highlights, "problems": problems, "next_steps": next_steps}
+        added += bool(save_narrative(unit, Quarter.of(year, number), data, actor=None))
+    return added
+
+
 def load() -> str:
     """Load everything missing; return a one-line summary."""
     if db.session.scalar(sa.select(sa.func.count(Unit.id)).where(Unit.code.is_not(None))) == 0:
@@ -226,6 +261,7 @@ def load() -> str:
     users = _users()
     db.session.flush()
     projects = demo_projects.load() + "\n" + demo_projects.load_records()
+    _narratives()
     added = pairings + organisations
     return f"演示数据：新增结对 {added}（其中学校/医院 {organisations}），新增账号 {users}。\n{projects}"
 

@@ -73,16 +73,22 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def download(data: bytes, filename: str, kind: str) -> Response:
-    """An attachment response; the Chinese file name travels RFC 5987-encoded with an ASCII fallback."""
+def download(data: bytes, filename: str, kind: str, *, inline: bool = False) -> Response:
+    """A file response; the Chinese file name travels RFC 5987-encoded with an ASCII fallback.
+
+    ``inline`` lets the browser show it (a PDF report) instead of saving it.
+    """
     mimetypes = {
         "csv": "text/csv; charset=utf-8",
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "pdf": "application/pdf",
+        "zip": "application/zip",
     }
     response = Response(data, mimetype=mimetypes[kind])
     ascii_name = filename.encode("ascii", "ignore").decode() or "export"
+    disposition = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}.{kind}\"; filename*=UTF-8''{quote(filename)}.{kind}"
+        f"{disposition}; filename=\"{ascii_name}.{kind}\"; filename*=UTF-8''{quote(filename)}.{kind}"
     )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -9,6 +9,7 @@ from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
+from registry.reports.models import QuarterNarrative
 
 __all__ = [
     "Agreement",
@@ -26,6 +27,7 @@ __all__ = [
     "Programme",
     "Project",
     "Purchase",
+    "QuarterNarrative",
     "ProjectFunds",
     "PurchaseTotals",
     "StatusChange",

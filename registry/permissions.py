@@ -31,6 +31,8 @@ PERMISSIONS = {
     "purchases.edit": STAFF | {Role.LIAISON},
     "exchanges.edit": STAFF | {Role.LIAISON},
     "channels.manage": frozenset({Role.ADMIN}),
+    #: Writing the narrative (亮点/问题/下步打算) of a quarterly report: Sichuan office staff, within scope.
+    "reports.narrate": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
     #: Seeing identity numbers in full (each view audited); everyone else sees them masked.
     "idnumbers.view": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
     "indicators.manage": frozenset({Role.ADMIN}),
@@ -199,20 +201,26 @@ def project_filter(user):
     return record_filter(user, Project.county_id, Project.pairing_id)
 
 
-def agreement_filter(user):
-    """WHERE clause on Agreement: East liaisons see their own province's programmes (and general ones)."""
-    from registry.agreements.models import Agreement
+def own_programmes(user) -> sa.Select | None:
+    """SELECT of the programme ids an East liaison works in (their province's and general ones); None for all."""
     from registry.pairings.models import Programme
 
     scope = scope_of(user)
     if scope.is_all or scope.side is Side.WEST:
-        return sa.true()
+        return None
     root = db.session.get(Unit, scope.root_id)
     province_id = root.province_id or root.id
-    own = sa.select(Programme.id).where(
+    return sa.select(Programme.id).where(
         sa.or_(Programme.east_province_id == province_id, Programme.east_province_id.is_(None))
     )
-    return Agreement.programme_id.in_(own)
+
+
+def agreement_filter(user):
+    """WHERE clause on Agreement: East liaisons see their own province's programmes (and general ones)."""
+    from registry.agreements.models import Agreement
+
+    own = own_programmes(user)
+    return sa.true() if own is None else Agreement.programme_id.in_(own)
 
 
 def placement_filter(user):
@@ -275,3 +283,33 @@ def can_manage_pairing(user, *, level, west_unit, east_unit=None) -> bool:
 def can_manage_unit(user, parent) -> bool:
     """May ``user`` add or change an organisation located under ``parent``?"""
     return can(user, "units.manage") and parent is not None and unit_in_scope(user, parent)
+
+
+def report_programme_ids(user) -> set[int] | None:
+    """Programmes a user's reports cover: an East liaison's own (see ``own_programmes``); None for all."""
+    own = own_programmes(user)
+    return None if own is None else set(db.session.scalars(own))
+
+
+def report_visible(user, unit, period) -> bool:
+    """May ``user`` see the quarterly figures of this Sichuan county, prefecture or the province?
+
+    Sichuan staff and readers: units within their scope. East liaisons: a unit with one of their pairings
+    (its own, or a county's or prefecture's within it) valid during the period — they get only their pairings'
+    reports.
+    """
+    from registry.pairings.models import Pairing
+    from registry.pairings.services import overlaps
+
+    if unit is None or unit.side is not Side.WEST or unit.kind not in DIVISION_KINDS:
+        return False
+    scope = scope_of(user)
+    if scope.is_all or scope.side is Side.WEST:
+        return unit_in_scope(user, unit)
+    within = {UnitKind.PROVINCE: Unit.province_id, UnitKind.PREFECTURE: Unit.prefecture_id}.get(unit.kind, Unit.id)
+    paired = sa.select(Pairing.id).where(
+        Pairing.west_unit_id.in_(sa.select(Unit.id).where(sa.or_(within == unit.id, Unit.id == unit.id))),
+        overlaps(Pairing.valid_from, Pairing.valid_to, period.start, period.end),
+        pairing_filter(user),
+    )
+    return db.session.scalar(paired.limit(1)) is not None

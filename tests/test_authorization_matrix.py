@@ -100,6 +100,7 @@ PROJECT_WRITE = {
 }
 PROJECT = {"project_id": ("project_a", "project_b")}
 TRANSACTION = {**PROJECT, "transaction_id": ("txn_a", "txn_b")}
+REPORT = {"unit_id": ("zhaojue", "cangxi"), "quarter_text": ("=2024Q2", "=2019Q2")}
 RULES.update(
     {
         "projects.index": Rule(expect=everyone()),
@@ -156,6 +157,24 @@ RULES.update(
         "exchanges.detail": Rule(params={"exchange_id": ("exchange_a", "exchange_b")}, expect=scoped_records()),
         "exchanges.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "exchanges.edit": Rule(params={"exchange_id": ("exchange_a", "exchange_b")}, expect=PROJECT_WRITE),
+        "reports.index": Rule(expect=everyone()),
+        "reports.go": Rule(expect=everyone()),
+        # Zhaojue in 2024 (pairing a) is everyone's; Cangxi in 2019 (pairing b) is outside every scoped user's.
+        "reports.dashboard": Rule(params=REPORT, expect=scoped_records()),
+        "reports.pdf": Rule(params=REPORT, expect=scoped_records()),
+        # The narrative: Sichuan office staff within scope, not administrators, liaisons or readers.
+        "reports.narrative": Rule(
+            "POST",
+            REPORT,
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (OK, OK),
+                "prefecture": (OK, MISSING),
+                "county": (OK, MISSING),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(
             "POST",

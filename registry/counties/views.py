@@ -29,6 +29,7 @@ from registry.permissions import (
     get_visible_or_404,
     pairing_filter,
     project_filter,
+    report_visible,
     requires,
     unit_filter,
 )
@@ -210,9 +211,11 @@ def _year_section(county: Unit) -> dict:
     cumulative = totals_for(where=mine, until=cutoff)
     visible = set(db.session.scalars(sa.select(Agreement.id).where(agreement_filter(current_user))))
     agreements = [a for a in agreements_for(county, year) if a.id in visible]
+    quarters = [Quarter.of(year, n) for n in range(1, 5) if date(year, 3 * n - 2, 1) <= today]
     return {
         "year": year,
         "cutoff": cutoff,
+        "quarters": [q for q in quarters if report_visible(current_user, county, q)],
         "projects": projects,
         "flows": flows,
         "cumulative": cumulative,

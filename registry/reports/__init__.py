@@ -1,0 +1,1 @@
+"""Quarterly figures, dashboard and PDF reports."""

@@ -1,0 +1,141 @@
+"""Many reports at once: one per unit for a quarter, rendered in worker processes, into a folder or a zip file.
+
+WeasyPrint lays out one document on one core, and threads only fight over the GIL, so the batch uses processes.
+Each worker builds its own app (and database connections) once and renders task after task; workers are
+recycled after ``MAX_TASKS_PER_WORKER`` reports to keep memory flat.
+"""
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+MAX_TASKS_PER_WORKER = 40
+
+
+@dataclass(frozen=True)
+class Task:
+    unit_id: int
+    quarter: str
+    #: Programmes the reports are limited to (an East liaison's), or None for all.
+    programme_ids: tuple[int, ...] | None
+    preparer: str | None
+    folder: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    unit_id: int
+    filename: str
+    seconds: float
+    peak_rss_mb: float
+    error: str = ""
+
+
+_app = None
+
+
+def _init_worker(config: dict):
+    """Worker start-up: one app per process, with the parent's database and settings."""
+    global _app
+    from registry import create_app
+
+    _app = create_app(config)
+
+
+def render_task(task: Task, app=None) -> Outcome:
+    """Render one report to ``task.folder``; errors are returned, not raised, so one bad unit stops nothing."""
+    from registry.counties.models import Unit
+    from registry.extensions import db
+    from registry.periods import Quarter
+    from registry.reports.documents import report_pdf, report_stem
+    from registry.reports.queries import quarter_figures
+
+    app = app or _app
+    started = time.perf_counter()
+    filename = f"unit-{task.unit_id}.pdf"
+    try:
+        with app.app_context():
+            unit = db.session.get(Unit, task.unit_id)
+            quarter = Quarter.parse(task.quarter)
+            programme_ids = None if task.programme_ids is None else set(task.programme_ids)
+            figures = quarter_figures(unit, quarter, programme_ids)
+            body = report_pdf(figures, task.preparer)
+            filename = report_stem(unit.code or str(unit.id), unit.name, quarter) + ".pdf"
+            (Path(task.folder) / filename).write_bytes(body)
+            db.session.remove()
+    except Exception as exc:  # noqa: BLE001 - reported per unit; the batch goes on
+        return Outcome(task.unit_id, filename, time.perf_counter() - started, _peak_rss_mb(), f"{exc}")
+    return Outcome(task.unit_id, filename, time.perf_counter() - started, _peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def render_many(
+    tasks: list[Task],
+    *,
+    workers: int,
+    config: dict,
+    app=None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Render every task; ``workers`` = 1 renders in this process (with ``app``), more uses a process pool."""
+    outcomes = []
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            outcome = render_task(task, app)
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+        return outcomes
+    # spawn, not fork: a forked child would share the parent's open database connections.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(config,),
+        max_tasks_per_child=MAX_TASKS_PER_WORKER,
+    ) as pool:
+        futures = [pool.submit(render_task, task) for task in tasks]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+    return outcomes
+
+
+def worker_config(app) -> dict:
+    """What a worker process needs to build the same app: the database and the settings a report shows."""
+    keys = ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "ORG_NAME", "ID_NUMBER_KEY")
+    return {k: app.config[k] for k in keys if app.config.get(k) is not None} | {"SERVER_NAME": None}
+
+
+def write_output(folder: str, files: Iterable[str], out: Path) -> Path:
+    """Move the rendered files to ``out``: a folder, or a zip file when ``out`` ends in .zip."""
+    if out.suffix.lower() == ".zip":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".part")
+        # PDFs are compressed already; storing them is as small and much faster.
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name in sorted(files):
+                archive.write(os.path.join(folder, name), arcname=name)
+        partial.replace(out)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.move(os.path.join(folder, name), out / name)
+    return out
+
+
+def scratch_folder() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="registry-reports-")

@@ -1,0 +1,66 @@
+"""From figures to documents: the charts, the report's HTML and PDF, and report file names."""
+
+import re
+
+from flask import current_app, render_template
+from markupsafe import Markup
+
+from registry import money
+from registry.reports import charts
+from registry.reports.pdf import render_pdf
+from registry.reports.queries import QuarterFigures
+
+
+def chart_set(f: QuarterFigures) -> dict[str, Markup]:
+    """The three charts of a report, as SVG markup the dashboard and the PDF both embed."""
+    as_money = money.yi if f.money_unit == "亿元" else money.wan
+    funds = charts.line_chart(
+        list(f.monthly_disbursed),
+        title=f"{f.quarter.year} 年各月资金拨付",
+        unit_label=f.money_unit,
+        value_format=as_money,
+    )
+    destinations = charts.bar_chart(
+        [(d.label, d.year_to_date) for d in f.destinations],
+        title="年累计就业人数（按就业去向）",
+        unit_label="人",
+        value_format=str,
+    )
+    types = list(dict.fromkeys(c.counting_type for c in f.channels)) or ["采购"]
+    by_channel: dict[str, dict[str, int]] = {}
+    for c in f.channels:
+        by_channel.setdefault(c.channel, {})[c.counting_type] = c.year_to_date
+    channels = charts.stacked_bar_chart(
+        list(by_channel.items()),
+        series=types,
+        title="年累计消费帮扶金额（按渠道）",
+        unit_label=f.money_unit,
+        value_format=as_money,
+    )
+    # The chart module escapes every label and value it prints, so its output is safe markup.
+    return {"funds": Markup(funds), "destinations": Markup(destinations), "channels": Markup(channels)}
+
+
+def preparer_of(user) -> str:
+    """The office a report is prepared by: the user's own unit, or the operating office."""
+    unit = getattr(user, "scope_unit", None)
+    return f"{unit.full_name}（{user.role.label}）" if unit else current_app.config["ORG_NAME"]
+
+
+def report_html(f: QuarterFigures, preparer: str | None = None) -> str:
+    """The report's HTML; ``preparer`` is the office named on the cover (default: the operating office)."""
+    org_name = current_app.config["ORG_NAME"]
+    return render_template(
+        "reports/report.html", f=f, charts=chart_set(f), org_name=org_name, preparer=preparer or org_name
+    )
+
+
+def report_pdf(f: QuarterFigures, preparer: str | None = None) -> bytes:
+    """The quarterly report of ``f`` as PDF bytes."""
+    return render_pdf(report_html(f, preparer))
+
+
+def report_stem(code: str, name: str, quarter) -> str:
+    """``510000-四川省-2024Q3-东西部协作季度报告``: sortable by code, readable, safe on every file system."""
+    name = re.sub(r'[\\/:*?"<>|\s]+', "", name) or "unit"
+    return f"{code}-{name}-{quarter}-东西部协作季度报告"

@@ -1,0 +1,738 @@
+"""The quarterly figures of a county, prefecture or the province: one query layer for the dashboard and the PDF.
+
+``quarter_figures(unit, quarter, programme_ids)`` returns plain frozen data (no ORM objects, no identity numbers),
+so the page and the report are fed the same numbers and a template cannot reach back into the database.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from registry.agreements import calculators
+from registry.agreements.models import Agreement, Measure, Target
+from registry.agreements.services import active_indicators, agreements_for, counties_within
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.money import rate
+from registry.pairings.models import Pairing
+from registry.pairings.services import partners_during
+from registry.periods import Period, Quarter
+
+# ---- plain data ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    id: int
+    name: str
+    full_name: str
+    kind: str
+    kind_label: str
+    code: str
+    category: str
+
+    @property
+    def is_county(self) -> bool:
+        return self.kind == UnitKind.COUNTY.value
+
+    @property
+    def is_province(self) -> bool:
+        return self.kind == UnitKind.PROVINCE.value
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A pairing valid at some time during the quarter, as the cover shows it."""
+
+    east: str
+    west: str
+    level: str
+    programme: str
+    valid_from: date
+    valid_to: date | None
+
+
+@dataclass(frozen=True)
+class IndicatorRow:
+    """One row of 指标 | 单位 | 年度目标 | 本季度 | 年累计 | 完成率 | 上年同期 (分 for money, counts otherwise)."""
+
+    code: str
+    name: str
+    is_money: bool
+    unit: str
+    is_part: bool
+    target: int | None
+    quarter: int | None
+    year_to_date: int | None
+    last_year: int | None
+    #: Why there is no figure (no source of records); shown instead of numbers.
+    pending: str = ""
+    #: Why 上年同期 is empty (the programme had no agreement the year before).
+    no_last_year: str = ""
+
+    @property
+    def rate(self) -> Decimal | None:
+        return rate(self.year_to_date, self.target)
+
+
+@dataclass(frozen=True)
+class AgreementFigures:
+    title: str
+    programme: str
+    rows: tuple[IndicatorRow, ...]
+
+
+@dataclass(frozen=True)
+class FundRow:
+    """Funds of one source (or the total) at each stage, cumulative to the quarter's end."""
+
+    label: str
+    planned: int
+    arrived: int
+    disbursed: int
+    quarter_disbursed: int
+
+    @property
+    def undisbursed(self) -> int:
+        return self.arrived - self.disbursed
+
+    @property
+    def usage(self) -> Decimal | None:
+        """资金使用率: 拨付 ÷ 到位."""
+        return rate(self.disbursed, self.arrived)
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: int
+    code: str
+    name: str
+    programme: str
+    category: str
+    status: str
+    funds: tuple[FundRow, ...]
+    total: FundRow
+    beneficiaries: int
+    beneficiaries_lifted: int
+
+
+@dataclass(frozen=True)
+class DestinationRow:
+    """People in work during the period by destination class; a person counts once per class and once in total."""
+
+    label: str
+    quarter: int
+    year_to_date: int
+    lifted_year_to_date: int
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    channel: str
+    counting_type: str
+    records: int
+    quarter: int
+    year_to_date: int
+
+
+@dataclass(frozen=True)
+class PostingRow:
+    direction: str
+    person_type: str
+    field: str
+    in_post_quarter: int
+    in_post_at_end: int
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    name: str
+    direction: str
+    person_type: str
+    field: str
+    sending_unit: str
+    receiving_unit: str
+    position: str
+    arrival: date
+    departure: date | None
+
+
+@dataclass(frozen=True)
+class CountyRow:
+    """One paired county in a prefecture's or the province's summary."""
+
+    id: int
+    name: str
+    partners: str
+    projects: int
+    arrived: int
+    disbursed: int
+    people: int
+    people_lifted: int
+    consumption: int
+
+    @property
+    def usage(self) -> Decimal | None:
+        return rate(self.disbursed, self.arrived)
+
+
+@dataclass(frozen=True)
+class Narrative:
+    highlights: str = ""
+    problems: str = ""
+    next_steps: str = ""
+    updated_by: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.highlights or self.problems or self.next_steps)
+
+
+@dataclass(frozen=True)
+class QuarterFigures:
+    """Everything the dashboard and the report show for one unit and quarter."""
+
+    unit: UnitInfo
+    quarter: Quarter
+    cutoff: date
+    #: Money is shown in 亿元 for the province, in 万元 below it.
+    money_unit: str
+    partners: tuple[Partner, ...]
+    agreements: tuple[AgreementFigures, ...]
+    funds: tuple[FundRow, ...]
+    funds_total: FundRow
+    projects: tuple[ProjectRow, ...]
+    monthly_disbursed: tuple[tuple[str, int], ...]
+    destinations: tuple[DestinationRow, ...]
+    people_quarter: int
+    people_year_to_date: int
+    lifted_year_to_date: int
+    channels: tuple[ChannelRow, ...]
+    postings: tuple[PostingRow, ...]
+    roster: tuple[RosterRow, ...]
+    counties: tuple[CountyRow, ...]
+    narrative: Narrative
+    data_version: int
+    generated_at: datetime
+    #: Programme names the figures are limited to, when the viewer sees only some (an East liaison).
+    limited_to: tuple[str, ...] = field(default=())
+
+    @property
+    def consumption_quarter(self) -> int:
+        return sum(c.quarter for c in self.channels)
+
+    @property
+    def consumption_year_to_date(self) -> int:
+        return sum(c.year_to_date for c in self.channels)
+
+    def channel_totals(self) -> list[tuple[str, int]]:
+        """Year-to-date amount per channel (both counting types), for the chart."""
+        totals: dict[str, int] = {}
+        for row in self.channels:
+            totals[row.channel] = totals.get(row.channel, 0) + row.year_to_date
+        return list(totals.items())
+
+
+# ---- the query layer --------------------------------------------------------------------------------------------
+
+
+def data_version() -> int:
+    """The newest audit event: every write leaves one, so a report names the state of the data it was made from."""
+    from registry.audit.models import AuditEvent
+
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)))
+
+
+def unit_info(unit: Unit) -> UnitInfo:
+    return UnitInfo(
+        id=unit.id, name=unit.name, full_name=unit.full_name, kind=unit.kind.value, kind_label=unit.kind.label,
+        code=unit.code or "", category=unit.category.label if unit.category else "",
+    )  # fmt: skip
+
+
+def quarter_figures(unit: Unit, quarter: Quarter, programme_ids: set[int] | None = None) -> QuarterFigures:
+    """All figures of ``unit`` (a Sichuan county, prefecture or the province) for ``quarter``.
+
+    :param programme_ids: limit every figure to these programmes (an East liaison's own); None for all.
+    """
+    if unit.side is not Side.WEST or unit.kind not in (UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY):
+        raise ValueError("季度报告只针对四川省、市(州)或县(市、区)。")
+    counties = counties_within(unit)
+    ytd = quarter.year_to_date
+    programmes = _programme_clause(programme_ids)
+    partners = _partners(unit, quarter, programme_ids)
+    funds, funds_total = _funds(counties, programmes, quarter)
+    people_q, _ = _people(counties, programmes, quarter)
+    people_y, lifted_y = _people(counties, programmes, ytd)
+    is_county = unit.kind is UnitKind.COUNTY
+    limited = ()
+    if programme_ids is not None:
+        from registry.pairings.models import Programme
+
+        limited = tuple(db.session.scalars(sa.select(Programme.name).where(Programme.id.in_(programme_ids))))
+    return QuarterFigures(
+        unit=unit_info(unit),
+        quarter=quarter,
+        cutoff=min(quarter.end, date.today()),
+        money_unit="亿元" if unit.kind is UnitKind.PROVINCE else "万元",
+        partners=partners,
+        agreements=_agreements(unit, quarter, counties, programme_ids),
+        funds=funds,
+        funds_total=funds_total,
+        projects=_projects(unit, quarter, programmes) if is_county else (),
+        monthly_disbursed=_monthly_disbursed(counties, programmes, quarter),
+        destinations=_destinations(counties, programmes, quarter),
+        people_quarter=people_q,
+        people_year_to_date=people_y,
+        lifted_year_to_date=lifted_y,
+        channels=_channels(counties, programmes, quarter),
+        postings=_postings(counties, programmes, quarter),
+        roster=_roster(counties, programmes, quarter) if is_county else (),
+        counties=() if is_county else _county_rows(unit, quarter, programme_ids),
+        narrative=narrative_of(unit.id, quarter),
+        data_version=data_version(),
+        generated_at=datetime.now(UTC),
+        limited_to=limited,
+    )
+
+
+def _programme_clause(programme_ids):
+    """WHERE on Pairing limiting to the programmes; TRUE when unlimited."""
+    return sa.true() if programme_ids is None else Pairing.programme_id.in_(programme_ids)
+
+
+def _partners(unit: Unit, quarter: Quarter, programme_ids) -> tuple[Partner, ...]:
+    where = None if programme_ids is None else Pairing.programme_id.in_(programme_ids)
+    include_parents = unit.kind is UnitKind.COUNTY
+    pairings = partners_during(unit.id, quarter, include_parents=include_parents, where=where)
+    if unit.kind is UnitKind.PROVINCE:
+        pairings = [p for p in pairings if p.west_unit_id == unit.id]
+    return tuple(
+        Partner(
+            east=p.east_unit.display_name,
+            west=p.west_unit.display_name,
+            level=p.level.label,
+            programme=p.programme.name,
+            valid_from=p.valid_from,
+            valid_to=p.valid_to,
+        )  # fmt: skip
+        for p in pairings
+    )
+
+
+def _agreements(unit: Unit, quarter: Quarter, counties, programme_ids) -> tuple[AgreementFigures, ...]:
+    """The summary table per agreement of the quarter's year: target, quarter, year to date, 完成率, 上年同期."""
+    year = quarter.year
+    agreements = [a for a in agreements_for(unit, year) if programme_ids is None or a.programme_id in programme_ids]
+    if not agreements:
+        return ()
+    indicators = active_indicators()
+    last_year_programmes = set(
+        db.session.scalars(
+            sa.select(Agreement.programme_id).where(
+                Agreement.year == year - 1, Agreement.programme_id.in_([a.programme_id for a in agreements])
+            )
+        )
+    )
+    targets = {
+        (t.agreement_id, t.indicator_id): t.value
+        for t in db.session.scalars(
+            sa.select(Target).where(Target.agreement_id.in_([a.id for a in agreements]), Target.unit_id == unit.id)
+        )
+    }
+    last_period = quarter.previous_year().year_to_date
+    result = []
+    for agreement in agreements:
+        has_last = agreement.programme_id in last_year_programmes
+        rows = []
+        for indicator in indicators:
+            calculate = calculators.for_indicator(indicator)
+
+            def figure(period: Period, calculate=calculate, programme_id=agreement.programme_id):
+                return None if calculate is None else int(calculate(counties, programme_id, period))
+
+            rows.append(
+                IndicatorRow(
+                    code=indicator.code,
+                    name=indicator.name,
+                    is_money=indicator.measure is Measure.MONEY,
+                    unit=indicator.unit,
+                    is_part=indicator.parent_id is not None,
+                    target=targets.get((agreement.id, indicator.id)),
+                    quarter=figure(quarter),
+                    year_to_date=figure(quarter.year_to_date),
+                    last_year=figure(last_period) if has_last else None,
+                    pending="" if calculate else calculators.PENDING.get(indicator.code, "暂无统计来源"),
+                    no_last_year="" if has_last else f"{year - 1} 年无该协作类型的协议",
+                )
+            )
+        result.append(AgreementFigures(title=agreement.title, programme=agreement.programme.name, rows=tuple(rows)))
+    return tuple(result)
+
+
+def _funds(counties, programmes, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
+    """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years)."""
+    from registry.projects.models import FundSource, FundStage, FundTransaction, Project
+
+    stmt = (
+        sa.select(
+            FundTransaction.source,
+            FundTransaction.stage,
+            sa.func.sum(FundTransaction.amount_fen),
+            sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
+        )
+        .join(Project, Project.id == FundTransaction.project_id)
+        .join(Pairing, Pairing.id == Project.pairing_id)
+        .where(Project.county_id.in_(counties), programmes, FundTransaction.occurred_on <= quarter.end)
+        .group_by(FundTransaction.source, FundTransaction.stage)
+    )
+    cells: dict = {}
+    for source, stage, amount, in_quarter in db.session.execute(stmt):
+        cells[(FundSource(source), FundStage(stage))] = (int(amount or 0), int(in_quarter or 0))
+    rows = []
+    for source in FundSource:
+        if not any((source, stage) in cells for stage in FundStage):
+            continue
+        rows.append(_fund_row(source.label, {stage: cells.get((source, stage), (0, 0)) for stage in FundStage}))
+    total = {stage: tuple(sum(cells.get((s, stage), (0, 0))[i] for s in FundSource) for i in (0, 1))
+             for stage in FundStage}  # fmt: skip
+    return tuple(rows), _fund_row("合计", total)
+
+
+def _fund_row(label, by_stage) -> FundRow:
+    from registry.projects.models import FundStage
+
+    return FundRow(
+        label=label,
+        planned=by_stage[FundStage.PLANNED][0],
+        arrived=by_stage[FundStage.ARRIVED][0],
+        disbursed=by_stage[FundStage.DISBURSED][0],
+        quarter_disbursed=by_stage[FundStage.DISBURSED][1],
+    )
+
+
+def _projects(unit: Unit, quarter: Quarter, programmes) -> tuple[ProjectRow, ...]:
+    """The county's projects of the quarter's year, and earlier ones still moving money in it."""
+    from registry.projects.models import FundSource, FundStage, FundTransaction, Project
+
+    moving = sa.select(FundTransaction.project_id).where(
+        FundTransaction.occurred_on.between(quarter.year_to_date.start, quarter.end)
+    )
+    projects = db.session.scalars(
+        sa.select(Project)
+        .join(Pairing, Pairing.id == Project.pairing_id)
+        .options(joinedload(Project.programme))
+        .where(
+            Project.county_id == unit.id,
+            programmes,
+            Project.planned_start <= quarter.end,
+            sa.or_(Project.year == quarter.year, Project.id.in_(moving)),
+        )
+        .order_by(Project.year, Project.code)
+    ).all()
+    if not projects:
+        return ()
+    amounts = db.session.execute(
+        sa.select(
+            FundTransaction.project_id,
+            FundTransaction.source,
+            FundTransaction.stage,
+            sa.func.sum(FundTransaction.amount_fen),
+            sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
+        )
+        .where(FundTransaction.project_id.in_([p.id for p in projects]), FundTransaction.occurred_on <= quarter.end)
+        .group_by(FundTransaction.project_id, FundTransaction.source, FundTransaction.stage)
+    ).all()
+    cells: dict = {}
+    for project_id, source, stage, amount, in_quarter in amounts:
+        cells[(project_id, FundSource(source), FundStage(stage))] = (int(amount or 0), int(in_quarter or 0))
+    rows = []
+    for p in projects:
+        funds = []
+        for source in FundSource:
+            if any((p.id, source, stage) in cells for stage in FundStage):
+                funds.append(_fund_row(source.label, {s: cells.get((p.id, source, s), (0, 0)) for s in FundStage}))
+        total = {s: tuple(sum(cells.get((p.id, src, s), (0, 0))[i] for src in FundSource) for i in (0, 1))
+                 for s in FundStage}  # fmt: skip
+        rows.append(
+            ProjectRow(
+                id=p.id,
+                code=p.code,
+                name=p.name,
+                programme=p.programme.name,
+                category=p.category.label,
+                status=p.status.label,
+                funds=tuple(funds),
+                total=_fund_row("合计", total),
+                beneficiaries=p.beneficiaries,
+                beneficiaries_lifted=p.beneficiaries_lifted,
+            )  # fmt: skip
+        )
+    return tuple(rows)
+
+
+def _monthly_disbursed(counties, programmes, quarter: Quarter) -> tuple[tuple[str, int], ...]:
+    """Money disbursed (拨付) per month from January to the quarter's last month."""
+    from registry.projects.models import FundStage, FundTransaction, Project
+
+    month = sa.extract("month", FundTransaction.occurred_on)
+    stmt = (
+        sa.select(month, sa.func.sum(FundTransaction.amount_fen))
+        .join(Project, Project.id == FundTransaction.project_id)
+        .join(Pairing, Pairing.id == Project.pairing_id)
+        .where(
+            Project.county_id.in_(counties),
+            programmes,
+            FundTransaction.stage == FundStage.DISBURSED,
+            FundTransaction.occurred_on.between(quarter.year_to_date.start, quarter.end),
+        )
+        .group_by(month)
+    )
+    by_month = {int(m): int(amount or 0) for m, amount in db.session.execute(stmt)}
+    return tuple((f"{m}月", by_month.get(m, 0)) for m in range(1, quarter.end.month + 1))
+
+
+def _placement_scope(counties, programmes, period: Period):
+    from registry.placements.models import Placement
+
+    return (
+        sa.select()
+        .select_from(Placement)
+        .join(Pairing, Pairing.id == Placement.pairing_id)
+        .where(
+            Placement.origin_county_id.in_(counties),
+            programmes,
+            Placement.start_date <= period.end,
+            sa.or_(Placement.end_date.is_(None), Placement.end_date >= period.start),
+        )
+    )
+
+
+def _people(counties, programmes, period: Period) -> tuple[int, int]:
+    """Distinct people in work during the period, and of them people of 脱贫户 households."""
+    from registry.placements.models import Household, Placement
+
+    lifted = sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
+    people, lifted_people = db.session.execute(
+        _placement_scope(counties, programmes, period).add_columns(
+            sa.func.count(sa.distinct(Placement.id_fingerprint)), sa.func.count(sa.distinct(lifted))
+        )
+    ).one()
+    return int(people), int(lifted_people)
+
+
+def _destinations(counties, programmes, quarter: Quarter) -> tuple[DestinationRow, ...]:
+    from registry.placements.models import Destination, Household, Placement
+
+    def by_class(period, lifted_only=False):
+        stmt = _placement_scope(counties, programmes, period).add_columns(
+            Placement.destination_class, sa.func.count(sa.distinct(Placement.id_fingerprint))
+        )
+        if lifted_only:
+            stmt = stmt.where(Placement.household == Household.LIFTED)
+        return {Destination(d): int(n) for d, n in db.session.execute(stmt.group_by(Placement.destination_class))}
+
+    in_quarter, ytd, lifted = by_class(quarter), by_class(quarter.year_to_date), by_class(quarter.year_to_date, True)
+    return tuple(DestinationRow(d.label, in_quarter.get(d, 0), ytd.get(d, 0), lifted.get(d, 0)) for d in Destination)
+
+
+def _channels(counties, programmes, quarter: Quarter) -> tuple[ChannelRow, ...]:
+    from registry.purchases.models import Channel, CountingType, Purchase
+
+    stmt = (
+        sa.select(
+            Channel.name,
+            Purchase.counting_type,
+            sa.func.count(Purchase.id),
+            sa.func.sum(sa.case((Purchase.purchased_on >= quarter.start, Purchase.amount_fen), else_=0)),
+            sa.func.sum(Purchase.amount_fen),
+        )
+        .join(Channel, Channel.id == Purchase.channel_id)
+        .join(Pairing, Pairing.id == Purchase.pairing_id)
+        .where(
+            Purchase.seller_county_id.in_(counties),
+            programmes,
+            Purchase.purchased_on.between(quarter.year_to_date.start, quarter.end),
+        )
+        .group_by(Channel.sort_order, Channel.id, Channel.name, Purchase.counting_type)
+        .order_by(Channel.sort_order, Channel.id, Purchase.counting_type)
+    )
+    return tuple(
+        ChannelRow(name, CountingType(kind).label, int(n), int(q or 0), int(y or 0))
+        for name, kind, n, q, y in db.session.execute(stmt)
+    )
+
+
+def _postings_stmt(counties, programmes, period: Period):
+    from registry.exchanges.models import Exchange
+    from registry.exchanges.services import in_post
+
+    return (
+        sa.select()
+        .select_from(Exchange)
+        .join(Pairing, Pairing.id == Exchange.pairing_id)
+        .where(Exchange.county_id.in_(counties), programmes, in_post(period))
+    )
+
+
+def _postings(counties, programmes, quarter: Quarter) -> tuple[PostingRow, ...]:
+    """People in post during the quarter and on its last day, by direction, type and field."""
+    from registry.exchanges.models import Direction, Exchange, Field, PersonType
+
+    def counts(period):
+        stmt = _postings_stmt(counties, programmes, period).add_columns(
+            Exchange.direction, Exchange.person_type, Exchange.field, sa.func.count(Exchange.id)
+        )
+        stmt = stmt.group_by(Exchange.direction, Exchange.person_type, Exchange.field)
+        return {
+            (Direction(d), PersonType(t), Field(f) if f else None): int(n) for d, t, f, n in db.session.execute(stmt)
+        }
+
+    during, at_end = counts(quarter), counts(Period(quarter.end, quarter.end))
+    order = [(d, t, f) for d in Direction for t in PersonType for f in [None, *Field]]
+    return tuple(
+        PostingRow(key[0].label, key[1].label, key[2].label if key[2] else "", during[key], at_end.get(key, 0))
+        for key in order
+        if key in during
+    )
+
+
+def _roster(counties, programmes, quarter: Quarter) -> tuple[RosterRow, ...]:
+    from registry.exchanges.models import Exchange
+
+    stmt = _postings_stmt(counties, programmes, quarter).add_columns(Exchange)
+    rows = db.session.scalars(stmt.order_by(Exchange.direction, Exchange.person_type, Exchange.arrival_date)).all()
+    return tuple(
+        RosterRow(
+            name=e.person_name,
+            direction=e.direction.label,
+            person_type=e.person_type.label,
+            field=e.field.label if e.field else "",
+            sending_unit=e.sending_unit,
+            receiving_unit=e.receiving_unit,
+            position=e.position,
+            arrival=e.arrival_date,
+            departure=e.departure_date,
+        )  # fmt: skip
+        for e in rows
+    )
+
+
+def paired_counties(unit: Unit, quarter: Quarter, programme_ids=None, where=None) -> list[Unit]:
+    """Sichuan counties within ``unit`` that had a county-level pairing at some time during the quarter."""
+    from registry.pairings.services import overlaps
+
+    stmt = (
+        sa.select(Unit)
+        .join(Pairing, Pairing.west_unit_id == Unit.id)
+        .where(
+            Unit.id.in_(counties_within(unit)),
+            overlaps(Pairing.valid_from, Pairing.valid_to, quarter.start, quarter.end),
+            _programme_clause(programme_ids),
+            where if where is not None else sa.true(),
+        )
+        .distinct()
+        .order_by(Unit.code)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow, ...]:
+    """Year-to-date key figures of each paired county within a prefecture or the province, in few grouped queries."""
+    from registry.placements.models import Household, Placement
+    from registry.projects.models import FundStage, FundTransaction, Project
+    from registry.purchases.models import Purchase
+
+    counties = paired_counties(unit, quarter, programme_ids)
+    if not counties:
+        return ()
+    ids = [c.id for c in counties]
+    programmes = _programme_clause(programme_ids)
+    ytd = quarter.year_to_date
+    partners: dict[int, list[str]] = {}
+    for p in db.session.scalars(
+        sa.select(Pairing)
+        .options(joinedload(Pairing.east_unit))
+        .where(
+            Pairing.west_unit_id.in_(ids),
+            Pairing.valid_from <= quarter.end,
+            sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= quarter.start),
+            programmes,
+        )
+        .order_by(Pairing.valid_from)
+    ):
+        partners.setdefault(p.west_unit_id, []).append(p.east_unit.display_name)
+    project_counts = dict(
+        db.session.execute(
+            sa.select(Project.county_id, sa.func.count(Project.id))
+            .join(Pairing, Pairing.id == Project.pairing_id)
+            .where(Project.county_id.in_(ids), Project.year == quarter.year, programmes)
+            .group_by(Project.county_id)
+        ).all()
+    )
+    money = {}
+    for county_id, stage, amount in db.session.execute(
+        sa.select(Project.county_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
+        .join(Project, Project.id == FundTransaction.project_id)
+        .join(Pairing, Pairing.id == Project.pairing_id)
+        .where(Project.county_id.in_(ids), programmes, FundTransaction.occurred_on <= quarter.end)
+        .group_by(Project.county_id, FundTransaction.stage)
+    ):
+        money[(county_id, FundStage(stage))] = int(amount or 0)
+    lifted = sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
+    people = {
+        county_id: (int(n), int(m))
+        for county_id, n, m in db.session.execute(
+            _placement_scope(ids, programmes, ytd)
+            .add_columns(
+                Placement.origin_county_id,
+                sa.func.count(sa.distinct(Placement.id_fingerprint)),
+                sa.func.count(sa.distinct(lifted)),
+            )
+            .group_by(Placement.origin_county_id)
+        )
+    }
+    consumption = dict(
+        db.session.execute(
+            sa.select(Purchase.seller_county_id, sa.func.sum(Purchase.amount_fen))
+            .join(Pairing, Pairing.id == Purchase.pairing_id)
+            .where(Purchase.seller_county_id.in_(ids), programmes, Purchase.purchased_on.between(ytd.start, ytd.end))
+            .group_by(Purchase.seller_county_id)
+        ).all()
+    )
+    return tuple(
+        CountyRow(
+            id=c.id,
+            name=c.name,
+            partners="、".join(dict.fromkeys(partners.get(c.id, []))),
+            projects=int(project_counts.get(c.id, 0)),
+            arrived=money.get((c.id, FundStage.ARRIVED), 0),
+            disbursed=money.get((c.id, FundStage.DISBURSED), 0),
+            people=people.get(c.id, (0, 0))[0],
+            people_lifted=people.get(c.id, (0, 0))[1],
+            consumption=int(consumption.get(c.id) or 0),
+        )  # fmt: skip
+        for c in counties
+    )
+
+
+def narrative_of(unit_id: int, quarter: Quarter) -> Narrative:
+    from registry.reports.models import QuarterNarrative
+
+    row = db.session.scalar(
+        sa.select(QuarterNarrative).where(
+            QuarterNarrative.unit_id == unit_id,
+            QuarterNarrative.year == quarter.year,
+            QuarterNarrative.quarter == quarter.number,
+        )
+    )
+    if row is None:
+        return Narrative()
+    return Narrative(
+        highlights=row.highlights, problems=row.problems, next_steps=row.next_steps,
+        updated_by=row.updated_by_name, updated_at=row.updated_at,
+    )  # fmt: skip

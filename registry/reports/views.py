@@ -1,0 +1,165 @@
+"""Quarterly pages: the choice of quarter and unit, the dashboard (季度看板), the PDF report, the narrative."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from registry.counties.models import Side, Unit, UnitKind
+from registry.errors import render_error
+from registry.exports import download
+from registry.extensions import db
+from registry.periods import Quarter
+from registry.permissions import can, report_programme_ids, report_visible, requires, unit_in_scope
+from registry.reports import services
+from registry.reports.documents import chart_set, preparer_of, report_pdf, report_stem
+from registry.reports.forms import NarrativeForm
+from registry.reports.models import QuarterNarrative
+from registry.reports.queries import paired_counties, quarter_figures
+from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
+from registry.web import attach_error, save
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+def _unit_and_quarter(unit_id: int, quarter_text: str):
+    """The unit and quarter of a report URL, or an error response; out of scope is 404 like a missing record."""
+    try:
+        quarter = parse_quarter(quarter_text)
+    except ValueError as exc:
+        return None, None, render_error(404, str(exc))
+    unit = db.session.get(Unit, unit_id)
+    if not report_visible(current_user, unit, quarter):
+        abort(404)
+    return unit, quarter, None
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    """Choose a quarter; the province, prefectures and paired counties the user may report on."""
+    text = request.args.get("quarter", "").strip()
+    error = None
+    quarter = latest_quarter()
+    if text:
+        try:
+            quarter = parse_quarter(text)
+        except ValueError as exc:
+            error = str(exc)
+    programme_ids = report_programme_ids(current_user)
+    sichuan = db.session.scalar(
+        sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind == UnitKind.PROVINCE).order_by(Unit.code).limit(1)
+    )
+    units = []
+    if sichuan is not None:
+        prefectures = db.session.scalars(
+            sa.select(Unit).where(Unit.parent_id == sichuan.id, Unit.kind == UnitKind.PREFECTURE).order_by(Unit.code)
+        ).all()
+        units = [u for u in [sichuan, *prefectures] if report_visible(current_user, u, quarter)]
+    counties = []
+    if sichuan is not None:
+        counties = [
+            c for c in paired_counties(sichuan, quarter, programme_ids) if report_visible(current_user, c, quarter)
+        ]
+    years = list(range(date.today().year, FIRST_YEAR - 1, -1))
+    return render_template(
+        "reports/index.html", quarter=quarter, error=error, units=units, counties=counties, years=years,
+        latest=latest_quarter(),
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>")
+@requires("records.view")
+def dashboard(unit_id, quarter_text):
+    """季度看板: the same figures as the PDF, with charts, links to the records and the narrative form."""
+    unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
+    if error:
+        return error
+    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    form = None
+    if can_narrate(unit):
+        narrative = _narrative_row(unit, quarter)
+        form = NarrativeForm(obj=narrative, data={"version": narrative.version_id} if narrative else None)
+    return _dashboard(figures, form)
+
+
+@bp.route("/<int:unit_id>/<quarter_text>.pdf")
+@requires("records.view")
+def pdf(unit_id, quarter_text):
+    """The quarterly report as PDF, from the same figures as the dashboard."""
+    unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
+    if error:
+        return error
+    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    body = report_pdf(figures, preparer_of(current_user))
+    return download(body, report_stem(unit.code or str(unit.id), unit.name, quarter), "pdf", inline=True)
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/narrative", methods=["POST"])
+@requires("reports.narrate")
+def narrative(unit_id, quarter_text):
+    """Save 亮点 / 问题 / 下步打算 of one unit's quarter (audited)."""
+    unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
+    if error:
+        return error
+    if not can_narrate(unit):
+        abort(403)
+    form = NarrativeForm()
+    target = url_for(".dashboard", unit_id=unit.id, quarter_text=str(quarter)) + "#narrative"
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.save_narrative(unit, quarter, form.data, actor=current_user, version=form.version.data),
+            "工作情况说明已保存。",
+            target,
+        )
+        if response:
+            return response
+    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    if not form.errors and not form.form_errors:
+        attach_error(form, ValueError("表单无效，请检查后重试。"))
+    return _dashboard(figures, form), 400
+
+
+def _dashboard(figures, form):
+    quarter = figures.quarter
+    return render_template(
+        "reports/dashboard.html", f=figures, charts=chart_set(figures), form=form,
+        previous=_shift(quarter, -1), following=_shift(quarter, 1),
+        project_link=lambda p: url_for("projects.detail", project_id=p.id),
+        county_link=lambda c: url_for(".dashboard", unit_id=c.id, quarter_text=str(quarter)),
+    )  # fmt: skip
+
+
+def can_narrate(unit: Unit) -> bool:
+    return can(current_user, "reports.narrate") and unit_in_scope(current_user, unit)
+
+
+def _narrative_row(unit: Unit, quarter: Quarter):
+    return db.session.scalar(
+        sa.select(QuarterNarrative).where(
+            QuarterNarrative.unit_id == unit.id,
+            QuarterNarrative.year == quarter.year,
+            QuarterNarrative.quarter == quarter.number,
+        )
+    )
+
+
+def _shift(quarter: Quarter, step: int) -> Quarter | None:
+    index = quarter.year * 4 + quarter.number - 1 + step
+    shifted = Quarter.of(index // 4, index % 4 + 1)
+    if shifted.year < FIRST_YEAR or shifted.start > date.today():
+        return None
+    return shifted
+
+
+@bp.route("/go")
+@requires("records.view")
+def go():
+    """The quarter form on a county page posts here: redirect to that unit's dashboard."""
+    unit_id = request.args.get("unit", type=int)
+    text = request.args.get("quarter", "").strip()
+    if unit_id is None:
+        return redirect(url_for(".index", quarter=text))
+    return redirect(url_for(".dashboard", unit_id=unit_id, quarter_text=text or str(latest_quarter())))

@@ -205,7 +205,7 @@ def main():
         return
     with tempfile.TemporaryDirectory() as folder:
         units = list(islice(cycle(c.id for c in counties), args.batch))
-        tasks = [batch.Task(u, str(quarter), None, None, folder) for u in units]
+        tasks = [batch.Task(u, str(quarter), None, folder) for u in units]
         t0 = time.perf_counter()
         outcomes = batch.render_many(tasks, workers=args.workers, config=config)
         elapsed = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 import os
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 
 def create_app(test_config=None):
@@ -28,6 +29,7 @@ def create_app(test_config=None):
     errors.init_app(app)
     templating.init_app(app)
     cli.init_app(app)
+    app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
     return app
 
@@ -57,6 +59,17 @@ def configure(app, test_config=None):
 
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route, bounded to the database's INTEGER: /projects/99999999999 is a 404 like any
+    missing record, not an overflow error from the database."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        from registry.web import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def register_blueprints(app):

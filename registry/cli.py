@@ -153,16 +153,16 @@ def reports_group():
 )
 @click.option("--workers", default=max(1, os.cpu_count() or 1), show_default=True, help="并行进程数。")
 @click.option("--user", "username", help="按该用户的管辖范围生成（东部前方工作组只得到本方结对的报告）。")
+@click.option("--keep-partial", is_flag=True, help="部分报告失败时仍写出已生成的报告（默认一份也不写）。")
 @with_appcontext
-def reports_render_command(quarter_text, codes, all_paired, out, workers, username):
+def reports_render_command(quarter_text, codes, all_paired, out, workers, username, keep_partial):
     """Render quarterly reports of one unit, a list, or every paired county, in parallel, with progress."""
     import sqlalchemy as sa
 
     from registry.auth.models import User
     from registry.counties.models import Side, Unit, UnitKind
-    from registry.permissions import report_programme_ids, report_visible
+    from registry.permissions import report_pairings, report_visible
     from registry.reports import batch
-    from registry.reports.documents import preparer_of
     from registry.reports.queries import paired_counties
     from registry.reports.services import parse_quarter
 
@@ -177,7 +177,7 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         user = db.session.scalar(sa.select(User).where(User.username == username, User.is_active.is_(True)))
         if user is None:
             raise click.ClickException(f"用户 {username} 不存在或已停用。")
-    programme_ids = report_programme_ids(user) if user else None
+    pairings = report_pairings(user) if user else None
     west = sa.and_(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY)))
     units = []
     for code in dict.fromkeys(codes):
@@ -187,7 +187,7 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         units.append(unit)
     if all_paired:
         sichuan = db.session.scalar(sa.select(Unit).where(west, Unit.kind == UnitKind.PROVINCE))
-        units += [u for u in paired_counties(sichuan, quarter, programme_ids) if u not in units] if sichuan else []
+        units += [u for u in paired_counties(sichuan, quarter, pairings) if u not in units] if sichuan else []
     if user is not None:
         hidden = [u.name for u in units if not report_visible(user, u, quarter)]
         if hidden and not all_paired:
@@ -195,10 +195,8 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         units = [u for u in units if report_visible(user, u, quarter)]
     if not units:
         raise click.ClickException(f"{quarter.label}没有可生成报告的单位。")
-    preparer = preparer_of(user) if user else None
-    programmes = None if programme_ids is None else tuple(sorted(programme_ids))
     with batch.scratch_folder() as folder:
-        tasks = [batch.Task(u.id, str(quarter), programmes, preparer, folder) for u in units]
+        tasks = [batch.Task(u.id, str(quarter), user.id if user else None, folder) for u in units]
         failed = []
         done_count = 0
 
@@ -215,13 +213,18 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         )
         click.echo("", err=True)
         written = [o.filename for o in outcomes if not o.error]
+        for outcome in failed:
+            unit = db.session.get(Unit, outcome.unit_id)
+            click.echo(f"失败：{unit.name if unit else outcome.unit_id}：{outcome.error}", err=True)
+        # A batch with failures writes nothing unless asked: a half-filled folder or zip is easily taken for all.
+        if failed and not (keep_partial and written):
+            raise click.ClickException(f"{len(failed)} 份报告生成失败（见上），未写出任何文件。")
         target = batch.write_output(folder, written, out)
-    for outcome in failed:
-        name = db.session.get(Unit, outcome.unit_id).name
-        click.echo(f"失败：{name}：{outcome.error}", err=True)
     click.echo(f"已生成 {len(written)} 份报告：{target}")
     if failed:
-        raise click.ClickException(f"{len(failed)} 份报告生成失败（见上）。")
+        raise click.ClickException(
+            f"{len(failed)} 份报告生成失败（见上）；已按 --keep-partial 写出其余 {len(written)} 份。"
+        )
 
 
 def init_app(app):

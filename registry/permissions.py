@@ -285,10 +285,18 @@ def can_manage_unit(user, parent) -> bool:
     return can(user, "units.manage") and parent is not None and unit_in_scope(user, parent)
 
 
-def report_programme_ids(user) -> set[int] | None:
-    """Programmes a user's reports cover: an East liaison's own (see ``own_programmes``); None for all."""
-    own = own_programmes(user)
-    return None if own is None else set(db.session.scalars(own))
+def report_pairings(user) -> sa.Select | None:
+    """SELECT of the pairings whose records an East liaison's reports count (their own); None for everyone else,
+    whose reports count every record of the units they may see (``report_visible``)."""
+    scope = scope_of(user)
+    if scope.is_all or scope.side is Side.WEST:
+        return None
+    return visible_pairing_ids(user)
+
+
+def report_scope_label(user) -> str:
+    """Says on a report whose pairings it is limited to ("宁波市的结对关系"); empty when it is not limited."""
+    return "" if report_pairings(user) is None else f"{user.scope_unit.name}的结对关系"
 
 
 def report_visible(user, unit, period) -> bool:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry.agreements.models import Agreement, Indicator
-from registry.agreements.services import set_targets
+from registry.agreements.services import create_agreement, set_targets
 from registry.audit.models import AuditEvent
 from registry.counties.models import Unit
 from registry.extensions import db
@@ -30,12 +30,28 @@ def pdf_text(data: bytes) -> str:
 
 
 def pdf_fonts(data: bytes) -> set[str]:
+    """Names of the fonts whose glyphs are embedded in the PDF (a font file in its descriptor)."""
     reader = pypdf.PdfReader(io.BytesIO(data))
     fonts = set()
     for page in reader.pages:
         for font in (page["/Resources"].get("/Font") or {}).values():
-            fonts.add(str(font.get_object()["/BaseFont"]))
+            font = font.get_object()
+            descendant = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+            descriptor = descendant["/FontDescriptor"].get_object()
+            if any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")):
+                fonts.add(str(font["/BaseFont"]))
     return fonts
+
+
+def table_rows(html: str, css_class: str) -> list[list[str]]:
+    """The body rows of the page's tables of a class, as lists of cell texts without spaces."""
+    rows = []
+    for table in re.findall(rf'<table class="[^"]*\b{css_class}\b[^"]*">(.*?)</table>', html, re.S):
+        body = re.search(r"<tbody>(.*?)</tbody>", table, re.S).group(1)
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+            cells = [compact(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            rows.append([c.replace("其中：", "") for c in cells])
+    return rows
 
 
 def compact(text: str) -> str:
@@ -82,8 +98,16 @@ def test_figures_quarter_year_to_date_target_and_last_year(app, richer):
         # 100,000 元 arrived in April (Q2) and 50,000 元 in July (Q3).
         assert (fiscal.target, fiscal.quarter, fiscal.year_to_date) == (400_000_00, 50_000_00, 150_000_00)
         assert str(fiscal.rate) == "37.50"
-        # No 2023 agreement of the programme: 上年同期 is empty and says why.
-        assert fiscal.last_year is None and "2023" in fiscal.no_last_year
+        # 浙川 ran in 2023 (no agreement is needed), with no money in Zhaojue then: 上年同期 is a true 0.
+        assert fiscal.last_year == 0 and not fiscal.no_last_year
+        # Before April 2021 浙川 did not exist: 上年同期 of 2021Q2 is empty and says why.
+        create_agreement({"programme_id": richer.zc, "year": 2021, "title": "2021年浙川协议"}, actor=None)
+        (early,) = quarter_figures(zhaojue, Quarter.parse("2021Q2")).agreements
+        assert all(r.last_year is None and "上年同期尚未开展" in r.no_last_year for r in early.rows)
+        # 项目数: project_a was approved on 15 March 2024, so it counts in Q1 and in every year to date, not in Q2.
+        q1 = {r.code: r for r in quarter_figures(zhaojue, Quarter.parse("2024Q1")).agreements[0].rows}
+        assert (q1["project_count"].quarter, q1["project_count"].year_to_date) == (1, 1)
+        assert (rows["project_count"].quarter, rows["project_count"].year_to_date) == (0, 1)
         labour = rows["labour_total"]
         # 吉克阿呷 (from March, still in work) and 阿苦 (two placements, one person).
         assert (labour.quarter, labour.year_to_date) == (2, 2)
@@ -109,7 +133,7 @@ def test_partner_shown_for_the_quarter(app, richer):
             assert shown in text and hidden not in text
 
 
-def test_pdf_numbers_equal_dashboard_cjk_font_no_identity_numbers(app, richer, as_user):
+def test_pdf_numbers_equal_dashboard_embedded_cjk_font_no_identity_numbers(app, richer, as_user):
     client = as_user("county")
     page = client.get(f"/reports/{richer.zhaojue}/2024Q3")
     assert page.status_code == 200
@@ -119,10 +143,13 @@ def test_pdf_numbers_equal_dashboard_cjk_font_no_identity_numbers(app, richer, a
     assert "filename*=UTF-8''513431-" in response.headers["Content-Disposition"]
     data = response.data
     text = compact(pdf_text(data))
-    # The figures every reader checks, as the dashboard shows them.
-    for figure in ("40.00", "5.00", "15.00", "37.50%", "20.00%", "3.00"):
-        assert figure in html, figure
-        assert figure in text, figure
+    # Every row of the dashboard's summary and fund tables reads the same, cell by cell, in the PDF.
+    rows = table_rows(html, "summary") + table_rows(html, "funds")
+    assert len(rows) == 9 + 2  # nine built-in indicators; one fund source and the total
+    for cells in rows:
+        assert "".join(cells) in text, cells
+    fiscal = next(cells for cells in rows if cells[0] == "财政援助资金")
+    assert fiscal[2:6] == ["40.00", "5.00", "15.00", "37.50%"]
     for heading in ("指标", "年度目标", "本季度", "年累计", "完成率", "上年同期", "填报人", "审核人", "单位盖章"):
         assert heading in text
     assert re.search(r"第1页/共\d+页", text)
@@ -151,10 +178,20 @@ def test_hostile_content_is_neither_fetched_nor_injected(app, world):
         assert "<img src=" not in html and "<script>" not in html and "&lt;script&gt;" in html
         seen = []
         data = render_pdf(html, seen=seen)
-        assert all(url.startswith("file://") and "/static/" in url for url in seen), seen
+        assert seen == [], seen  # escaped by the templates: nothing even asks the fetcher
         assert b"/EmbeddedFiles" not in data and b"/FileAttachment" not in data
         text = compact(pdf_text(data))
         assert "<script>alert(1)</script>" in text and 'src="file:///etc/passwd"' in text
+        # Were markup ever to slip through, the renderer itself fetches nothing outside static/.
+        seen = []
+        raw = (
+            f'<p>原样</p>{hostile}<img src="http://127.0.0.1:9/x.png"><img src="data:image/png;base64,iVBORw0KGgo=">'
+            '<link rel="stylesheet" href="file:///etc/passwd"><img src="css/report.css">'
+        )
+        data = render_pdf(raw, seen=seen)
+        assert {"file:///etc/passwd", "file:///etc/hostname", "http://127.0.0.1:9/x.png"} <= set(seen)
+        assert b"/EmbeddedFiles" not in data and b"root:" not in data
+        assert "原样" in pdf_text(data)
 
 
 def test_fetcher_refuses_everything_outside_static(app, tmp_path):
@@ -197,9 +234,13 @@ def test_narrative_saved_audited_and_printed(app, world, as_user):
     # Too long: a Chinese message and nothing written.
     response = client.post(url, data={"highlights": "长" * 5001, "version": version})
     assert response.status_code == 400 and "不能超过 5000 字" in response.get_data(as_text=True)
-    # An edit made on an older version is refused.
+    # An edit made on an older version is refused; so is a first save from a page opened before the first one.
     client.post(url, data={"highlights": "第二版", "version": version})
     assert client.post(url, data={"highlights": "旧页面", "version": version}).status_code == 409
+    assert client.post(url, data={"highlights": "另一人的初稿", "version": 0}).status_code == 409
+    assert 'name="version" type="hidden" value="0"' in client.get(f"/reports/{world.zhaojue}/2024Q1").get_data(
+        as_text=True
+    )
     with app.app_context():
         assert db.session.scalar(sa.select(QuarterNarrative.highlights)) == "第二版"
 
@@ -225,6 +266,36 @@ def test_scope_liaison_and_county(world, as_user):
 def test_province_dashboard_lists_paired_counties(world, as_user):
     page = as_user("province").get(f"/reports/{world.sichuan}/2024Q2").get_data(as_text=True)
     assert "各结对县情况" in page and "昭觉县" in page and "亿元" in page
+
+
+def test_prefecture_report_has_the_agreement_of_its_counties(app, world):
+    with app.app_context():
+        f = quarter_figures(db.session.get(Unit, world.liangshan), Quarter.parse("2024Q2"))
+        assert [a.title for a in f.agreements] == ["2024年浙川协议"]
+        assert [c.name for c in f.counties] == ["昭觉县"] and f.money_unit == "万元"
+
+
+def test_liaison_figures_count_only_their_own_pairings(app, world, as_user):
+    """A liaison of one Zhejiang city sees the province summary limited to that city's pairings."""
+    with app.app_context():
+        from registry.auth.models import Role
+        from registry.pairings.models import Programme
+        from tests.factories import make_user
+
+        butuo, cixi = db.session.get(Unit, world.butuo), db.session.get(Unit, world.cixi)
+        pairing = make_pairing(cixi, butuo, db.session.get(Programme, world.zc))
+        make_project(butuo, pairing, name="布拖县慈溪帮扶车间", code="BT-1")
+        make_user(Role.LIAISON, db.session.get(Unit, world.yuyao), username="yuyao")
+        db.session.commit()
+    yuyao = as_user("yuyao")
+    for unit in (world.sichuan, world.liangshan):
+        page = yuyao.get(f"/reports/{unit}/2024Q2").get_data(as_text=True)
+        assert "昭觉县" in page and "布拖县" not in page and "慈溪" not in page
+        assert "仅含" in page and "余姚市的结对关系" in page
+    assert yuyao.get(f"/reports/{world.butuo}/2024Q2").status_code == 404
+    # The province-wide Zhejiang liaison sees both Zhejiang pairings.
+    page = as_user("liaison").get(f"/reports/{world.liangshan}/2024Q2").get_data(as_text=True)
+    assert "昭觉县" in page and "布拖县" in page
 
 
 def test_cli_renders_a_list_and_all_into_zip_and_folder(app, world, runner, tmp_path):
@@ -268,6 +339,27 @@ def test_cli_bad_input(world, runner, tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_writes_nothing_when_a_report_fails_unless_asked(app, world, runner, tmp_path, monkeypatch):
+    from registry.reports import batch
+
+    real = batch.render_task
+
+    def flaky(task, app=None):
+        if task.unit_id == world.cangxi:
+            return batch.Outcome(task.unit_id, "", 0.0, 0.0, "排版失败")
+        return real(task, app)
+
+    monkeypatch.setattr(batch, "render_task", flaky)
+    args = ["reports", "render", "--quarter", "2019Q2", "--unit", "510824", "--unit", "510000", "--workers", "1"]
+    result = runner.invoke(args=[*args, "--out", str(tmp_path / "a.zip")])
+    assert result.exit_code != 0 and "苍溪县：排版失败" in result.output and "未写出任何文件" in result.output
+    assert not list(tmp_path.iterdir())
+    result = runner.invoke(args=[*args, "--out", str(tmp_path / "b.zip"), "--keep-partial"])
+    assert result.exit_code != 0 and "写出其余 1 份" in result.output
+    assert zipfile.ZipFile(tmp_path / "b.zip").namelist() == ["510000-四川省-2019Q2-东西部协作季度报告.pdf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.zip"]  # no .part left behind
+
+
 def test_batch_with_worker_processes(app, world, tmp_path):
     """Two spawned workers build their own app from the parent's settings and render the same report."""
     from registry.reports import batch
@@ -275,11 +367,16 @@ def test_batch_with_worker_processes(app, world, tmp_path):
     with app.app_context():
         folder = tmp_path / "w"
         folder.mkdir()
-        tasks = [batch.Task(world.zhaojue, "2024Q2", None, None, str(folder)),
-                 batch.Task(world.cangxi, "2019Q2", None, None, str(folder))]  # fmt: skip
+        tasks = [batch.Task(world.zhaojue, "2024Q2", None, str(folder)),
+                 batch.Task(world.cangxi, "2019Q2", None, str(folder))]  # fmt: skip
         outcomes = batch.render_many(tasks, workers=2, config=batch.worker_config(app))
     assert sorted(o.error for o in outcomes) == ["", ""]
     assert len(list(folder.iterdir())) == 2
+    # A unit that does not exist fails alone, with its reason.
+    with app.app_context():
+        tasks = [batch.Task(999_999, "2024Q2", None, str(folder)), tasks[0]]
+        outcomes = batch.render_many(tasks, workers=2, config=batch.worker_config(app))
+    assert sorted(o.error for o in outcomes)[0] == "" and "不存在" in sorted(o.error for o in outcomes)[1]
 
 
 def test_county_page_links_the_year_quarters(world, as_user):

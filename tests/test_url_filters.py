@@ -31,3 +31,12 @@ def test_helpers():
 
     assert is_id("12") and not is_id("²") and not is_id("0") and not is_id("2147483648") and not is_id(None)
     assert is_year("2024") and not is_year("99999") and not is_year("1999") and not is_year("２０２４")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/projects/99999999999999999999", "/units/2147483648", "/reports/99999999999999999999/2024Q2",
+     "/reports/99999999999999999999/2024Q2.pdf", "/placements/9223372036854775808"],
+)  # fmt: skip
+def test_ids_beyond_the_database_range_are_404(as_user, path):
+    assert as_user("admin").get(path).status_code == 404

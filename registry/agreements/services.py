@@ -101,8 +101,12 @@ def active_indicators() -> list[Indicator]:
 def agreements_for(unit: Unit, year: int) -> list[Agreement]:
     """The year's agreements that concern ``unit``: those with a target for it, or whose programme pairs it."""
     with_targets = sa.select(Target.agreement_id).where(Target.unit_id == unit.id)
+    # A county is concerned by its own pairings and its prefecture's; a prefecture by its own and its counties'.
+    related = sa.or_(Unit.id == unit.id, Unit.id == unit.prefecture_id)
+    if unit.kind is UnitKind.PREFECTURE:
+        related = sa.or_(Unit.id == unit.id, Unit.prefecture_id == unit.id)
     paired = sa.select(Pairing.programme_id).where(
-        Pairing.west_unit_id.in_(sa.select(Unit.id).where(sa.or_(Unit.id == unit.id, Unit.id == unit.prefecture_id))),
+        Pairing.west_unit_id.in_(sa.select(Unit.id).where(related)),
         Pairing.valid_from <= date(year, 12, 31),
         sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= date(year, 1, 1)),
     )

@@ -24,9 +24,9 @@ MAX_TASKS_PER_WORKER = 40
 class Task:
     unit_id: int
     quarter: str
-    #: Programmes the reports are limited to (an East liaison's), or None for all.
-    programme_ids: tuple[int, ...] | None
-    preparer: str | None
+    #: The user whose scope the report follows (an East liaison's reports count only their pairings), or None
+    #: for the office's own report of every record.
+    user_id: int | None
     folder: str
 
 
@@ -52,10 +52,12 @@ def _init_worker(config: dict):
 
 def render_task(task: Task, app=None) -> Outcome:
     """Render one report to ``task.folder``; errors are returned, not raised, so one bad unit stops nothing."""
+    from registry.auth.models import User
     from registry.counties.models import Unit
     from registry.extensions import db
     from registry.periods import Quarter
-    from registry.reports.documents import report_pdf, report_stem
+    from registry.permissions import report_pairings, report_scope_label
+    from registry.reports.documents import preparer_of, report_pdf, report_stem
     from registry.reports.queries import quarter_figures
 
     app = app or _app
@@ -64,10 +66,16 @@ def render_task(task: Task, app=None) -> Outcome:
     try:
         with app.app_context():
             unit = db.session.get(Unit, task.unit_id)
+            if unit is None:
+                raise LookupError(f"单位 {task.unit_id} 不存在")
             quarter = Quarter.parse(task.quarter)
-            programme_ids = None if task.programme_ids is None else set(task.programme_ids)
-            figures = quarter_figures(unit, quarter, programme_ids)
-            body = report_pdf(figures, task.preparer)
+            user = db.session.get(User, task.user_id) if task.user_id else None
+            if user is None:
+                figures, preparer = quarter_figures(unit, quarter), None
+            else:
+                figures = quarter_figures(unit, quarter, report_pairings(user), report_scope_label(user))
+                preparer = preparer_of(user)
+            body = report_pdf(figures, preparer)
             filename = report_stem(unit.code or str(unit.id), unit.name, quarter) + ".pdf"
             (Path(task.folder) / filename).write_bytes(body)
             db.session.remove()
@@ -105,9 +113,12 @@ def render_many(
         initargs=(config,),
         max_tasks_per_child=MAX_TASKS_PER_WORKER,
     ) as pool:
-        futures = [pool.submit(render_task, task) for task in tasks]
+        futures = {pool.submit(render_task, task): task for task in tasks}
         for future in as_completed(futures):
-            outcome = future.result()
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died (killed, crashed, failed to start)
+                outcome = Outcome(futures[future].unit_id, "", 0.0, 0.0, f"工作进程异常退出：{exc!r}")
             outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
@@ -125,11 +136,14 @@ def write_output(folder: str, files: Iterable[str], out: Path) -> Path:
     if out.suffix.lower() == ".zip":
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".part")
-        # PDFs are compressed already; storing them is as small and much faster.
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-            for name in sorted(files):
-                archive.write(os.path.join(folder, name), arcname=name)
-        partial.replace(out)
+        try:
+            # PDFs are compressed already; storing them is as small and much faster.
+            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+                for name in sorted(files):
+                    archive.write(os.path.join(folder, name), arcname=name)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
         return out
     out.mkdir(parents=True, exist_ok=True)
     for name in files:

@@ -1,10 +1,10 @@
 """The quarterly figures of a county, prefecture or the province: one query layer for the dashboard and the PDF.
 
-``quarter_figures(unit, quarter, programme_ids)`` returns plain frozen data (no ORM objects, no identity numbers),
+``quarter_figures(unit, quarter, pairings)`` returns plain frozen data (no ORM objects, no identity numbers),
 so the page and the report are fed the same numbers and a template cannot reach back into the database.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.agreements import calculators
-from registry.agreements.models import Agreement, Measure, Target
+from registry.agreements.calculators import among, counted_projects
+from registry.agreements.models import Measure, Target
 from registry.agreements.services import active_indicators, agreements_for, counties_within
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
@@ -70,7 +71,7 @@ class IndicatorRow:
     last_year: int | None
     #: Why there is no figure (no source of records); shown instead of numbers.
     pending: str = ""
-    #: Why 上年同期 is empty (the programme had no agreement the year before).
+    #: Why 上年同期 is empty (the programme was not running in that period of the year before).
     no_last_year: str = ""
 
     @property
@@ -218,8 +219,8 @@ class QuarterFigures:
     narrative: Narrative
     data_version: int
     generated_at: datetime
-    #: Programme names the figures are limited to, when the viewer sees only some (an East liaison).
-    limited_to: tuple[str, ...] = field(default=())
+    #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
+    limited_to: str = ""
 
     @property
     def consumption_quarter(self) -> int:
@@ -254,59 +255,50 @@ def unit_info(unit: Unit) -> UnitInfo:
     )  # fmt: skip
 
 
-def quarter_figures(unit: Unit, quarter: Quarter, programme_ids: set[int] | None = None) -> QuarterFigures:
+def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str = "") -> QuarterFigures:
     """All figures of ``unit`` (a Sichuan county, prefecture or the province) for ``quarter``.
 
-    :param programme_ids: limit every figure to these programmes (an East liaison's own); None for all.
+    :param pairings: a SELECT of the pairing ids whose records count (an East liaison's own, see
+        ``permissions.report_pairings``); None counts every record.
+    :param limited_to: says on the cover and the page whose pairings the figures are limited to.
     """
     if unit.side is not Side.WEST or unit.kind not in (UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY):
         raise ValueError("季度报告只针对四川省、市(州)或县(市、区)。")
     counties = counties_within(unit)
     ytd = quarter.year_to_date
-    programmes = _programme_clause(programme_ids)
-    partners = _partners(unit, quarter, programme_ids)
-    funds, funds_total = _funds(counties, programmes, quarter)
-    people_q, _ = _people(counties, programmes, quarter)
-    people_y, lifted_y = _people(counties, programmes, ytd)
+    partners = _partners(unit, quarter, pairings)
+    funds, funds_total = _funds(counties, pairings, quarter)
+    people_q, _ = _people(counties, pairings, quarter)
+    people_y, lifted_y = _people(counties, pairings, ytd)
     is_county = unit.kind is UnitKind.COUNTY
-    limited = ()
-    if programme_ids is not None:
-        from registry.pairings.models import Programme
-
-        limited = tuple(db.session.scalars(sa.select(Programme.name).where(Programme.id.in_(programme_ids))))
     return QuarterFigures(
         unit=unit_info(unit),
         quarter=quarter,
         cutoff=min(quarter.end, date.today()),
         money_unit="亿元" if unit.kind is UnitKind.PROVINCE else "万元",
         partners=partners,
-        agreements=_agreements(unit, quarter, counties, programme_ids),
+        agreements=_agreements(unit, quarter, counties, pairings),
         funds=funds,
         funds_total=funds_total,
-        projects=_projects(unit, quarter, programmes) if is_county else (),
-        monthly_disbursed=_monthly_disbursed(counties, programmes, quarter),
-        destinations=_destinations(counties, programmes, quarter),
+        projects=_projects(unit, quarter, pairings) if is_county else (),
+        monthly_disbursed=_monthly_disbursed(counties, pairings, quarter),
+        destinations=_destinations(counties, pairings, quarter),
         people_quarter=people_q,
         people_year_to_date=people_y,
         lifted_year_to_date=lifted_y,
-        channels=_channels(counties, programmes, quarter),
-        postings=_postings(counties, programmes, quarter),
-        roster=_roster(counties, programmes, quarter) if is_county else (),
-        counties=() if is_county else _county_rows(unit, quarter, programme_ids),
+        channels=_channels(counties, pairings, quarter),
+        postings=_postings(counties, pairings, quarter),
+        roster=_roster(counties, pairings, quarter) if is_county else (),
+        counties=() if is_county else _county_rows(unit, quarter, pairings),
         narrative=narrative_of(unit.id, quarter),
         data_version=data_version(),
         generated_at=datetime.now(UTC),
-        limited_to=limited,
+        limited_to=limited_to,
     )
 
 
-def _programme_clause(programme_ids):
-    """WHERE on Pairing limiting to the programmes; TRUE when unlimited."""
-    return sa.true() if programme_ids is None else Pairing.programme_id.in_(programme_ids)
-
-
-def _partners(unit: Unit, quarter: Quarter, programme_ids) -> tuple[Partner, ...]:
-    where = None if programme_ids is None else Pairing.programme_id.in_(programme_ids)
+def _partners(unit: Unit, quarter: Quarter, pairings) -> tuple[Partner, ...]:
+    where = among(Pairing.id, pairings)
     include_parents = unit.kind is UnitKind.COUNTY
     pairings = partners_during(unit.id, quarter, include_parents=include_parents, where=where)
     if unit.kind is UnitKind.PROVINCE:
@@ -324,20 +316,16 @@ def _partners(unit: Unit, quarter: Quarter, programme_ids) -> tuple[Partner, ...
     )
 
 
-def _agreements(unit: Unit, quarter: Quarter, counties, programme_ids) -> tuple[AgreementFigures, ...]:
+def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[AgreementFigures, ...]:
     """The summary table per agreement of the quarter's year: target, quarter, year to date, 完成率, 上年同期."""
     year = quarter.year
-    agreements = [a for a in agreements_for(unit, year) if programme_ids is None or a.programme_id in programme_ids]
+    agreements = agreements_for(unit, year)
+    if pairings is not None:
+        own = set(db.session.scalars(sa.select(Pairing.programme_id).where(Pairing.id.in_(pairings))))
+        agreements = [a for a in agreements if a.programme_id in own]
     if not agreements:
         return ()
     indicators = active_indicators()
-    last_year_programmes = set(
-        db.session.scalars(
-            sa.select(Agreement.programme_id).where(
-                Agreement.year == year - 1, Agreement.programme_id.in_([a.programme_id for a in agreements])
-            )
-        )
-    )
     targets = {
         (t.agreement_id, t.indicator_id): t.value
         for t in db.session.scalars(
@@ -347,13 +335,17 @@ def _agreements(unit: Unit, quarter: Quarter, counties, programme_ids) -> tuple[
     last_period = quarter.previous_year().year_to_date
     result = []
     for agreement in agreements:
-        has_last = agreement.programme_id in last_year_programmes
+        # 上年同期 needs no agreement last year, only the programme running then (浙川 has none before 2021-04).
+        programme = agreement.programme
+        has_last = (programme.starts_on is None or programme.starts_on <= last_period.end) and (
+            programme.ends_on is None or programme.ends_on >= last_period.start
+        )
         rows = []
         for indicator in indicators:
             calculate = calculators.for_indicator(indicator)
 
             def figure(period: Period, calculate=calculate, programme_id=agreement.programme_id):
-                return None if calculate is None else int(calculate(counties, programme_id, period))
+                return None if calculate is None else int(calculate(counties, programme_id, period, pairings))
 
             rows.append(
                 IndicatorRow(
@@ -367,14 +359,14 @@ def _agreements(unit: Unit, quarter: Quarter, counties, programme_ids) -> tuple[
                     year_to_date=figure(quarter.year_to_date),
                     last_year=figure(last_period) if has_last else None,
                     pending="" if calculate else calculators.PENDING.get(indicator.code, "暂无统计来源"),
-                    no_last_year="" if has_last else f"{year - 1} 年无该协作类型的协议",
+                    no_last_year="" if has_last else f"{programme.name}在上年同期尚未开展或已结束",
                 )
             )
         result.append(AgreementFigures(title=agreement.title, programme=agreement.programme.name, rows=tuple(rows)))
     return tuple(result)
 
 
-def _funds(counties, programmes, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
+def _funds(counties, pairings, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
     """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years)."""
     from registry.projects.models import FundSource, FundStage, FundTransaction, Project
 
@@ -386,8 +378,11 @@ def _funds(counties, programmes, quarter: Quarter) -> tuple[tuple[FundRow, ...],
             sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
         )
         .join(Project, Project.id == FundTransaction.project_id)
-        .join(Pairing, Pairing.id == Project.pairing_id)
-        .where(Project.county_id.in_(counties), programmes, FundTransaction.occurred_on <= quarter.end)
+        .where(
+            Project.county_id.in_(counties),
+            among(Project.pairing_id, pairings),
+            FundTransaction.occurred_on <= quarter.end,
+        )
         .group_by(FundTransaction.source, FundTransaction.stage)
     )
     cells: dict = {}
@@ -415,7 +410,7 @@ def _fund_row(label, by_stage) -> FundRow:
     )
 
 
-def _projects(unit: Unit, quarter: Quarter, programmes) -> tuple[ProjectRow, ...]:
+def _projects(unit: Unit, quarter: Quarter, pairings) -> tuple[ProjectRow, ...]:
     """The county's projects of the quarter's year, and earlier ones still moving money in it."""
     from registry.projects.models import FundSource, FundStage, FundTransaction, Project
 
@@ -424,12 +419,10 @@ def _projects(unit: Unit, quarter: Quarter, programmes) -> tuple[ProjectRow, ...
     )
     projects = db.session.scalars(
         sa.select(Project)
-        .join(Pairing, Pairing.id == Project.pairing_id)
         .options(joinedload(Project.programme))
         .where(
             Project.county_id == unit.id,
-            programmes,
-            Project.planned_start <= quarter.end,
+            among(Project.pairing_id, pairings),
             sa.or_(Project.year == quarter.year, Project.id.in_(moving)),
         )
         .order_by(Project.year, Project.code)
@@ -475,7 +468,7 @@ def _projects(unit: Unit, quarter: Quarter, programmes) -> tuple[ProjectRow, ...
     return tuple(rows)
 
 
-def _monthly_disbursed(counties, programmes, quarter: Quarter) -> tuple[tuple[str, int], ...]:
+def _monthly_disbursed(counties, pairings, quarter: Quarter) -> tuple[tuple[str, int], ...]:
     """Money disbursed (拨付) per month from January to the quarter's last month."""
     from registry.projects.models import FundStage, FundTransaction, Project
 
@@ -483,10 +476,9 @@ def _monthly_disbursed(counties, programmes, quarter: Quarter) -> tuple[tuple[st
     stmt = (
         sa.select(month, sa.func.sum(FundTransaction.amount_fen))
         .join(Project, Project.id == FundTransaction.project_id)
-        .join(Pairing, Pairing.id == Project.pairing_id)
         .where(
             Project.county_id.in_(counties),
-            programmes,
+            among(Project.pairing_id, pairings),
             FundTransaction.stage == FundStage.DISBURSED,
             FundTransaction.occurred_on.between(quarter.year_to_date.start, quarter.end),
         )
@@ -496,40 +488,41 @@ def _monthly_disbursed(counties, programmes, quarter: Quarter) -> tuple[tuple[st
     return tuple((f"{m}月", by_month.get(m, 0)) for m in range(1, quarter.end.month + 1))
 
 
-def _placement_scope(counties, programmes, period: Period):
+def _placement_scope(counties, pairings, period: Period):
+    """Placements of people from the counties in work during the period (records without a pairing included
+    unless the figures are limited to some pairings)."""
     from registry.placements.models import Placement
 
     return (
         sa.select()
         .select_from(Placement)
-        .join(Pairing, Pairing.id == Placement.pairing_id)
         .where(
             Placement.origin_county_id.in_(counties),
-            programmes,
+            among(Placement.pairing_id, pairings),
             Placement.start_date <= period.end,
             sa.or_(Placement.end_date.is_(None), Placement.end_date >= period.start),
         )
     )
 
 
-def _people(counties, programmes, period: Period) -> tuple[int, int]:
+def _people(counties, pairings, period: Period) -> tuple[int, int]:
     """Distinct people in work during the period, and of them people of 脱贫户 households."""
     from registry.placements.models import Household, Placement
 
     lifted = sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
     people, lifted_people = db.session.execute(
-        _placement_scope(counties, programmes, period).add_columns(
+        _placement_scope(counties, pairings, period).add_columns(
             sa.func.count(sa.distinct(Placement.id_fingerprint)), sa.func.count(sa.distinct(lifted))
         )
     ).one()
     return int(people), int(lifted_people)
 
 
-def _destinations(counties, programmes, quarter: Quarter) -> tuple[DestinationRow, ...]:
+def _destinations(counties, pairings, quarter: Quarter) -> tuple[DestinationRow, ...]:
     from registry.placements.models import Destination, Household, Placement
 
     def by_class(period, lifted_only=False):
-        stmt = _placement_scope(counties, programmes, period).add_columns(
+        stmt = _placement_scope(counties, pairings, period).add_columns(
             Placement.destination_class, sa.func.count(sa.distinct(Placement.id_fingerprint))
         )
         if lifted_only:
@@ -540,7 +533,7 @@ def _destinations(counties, programmes, quarter: Quarter) -> tuple[DestinationRo
     return tuple(DestinationRow(d.label, in_quarter.get(d, 0), ytd.get(d, 0), lifted.get(d, 0)) for d in Destination)
 
 
-def _channels(counties, programmes, quarter: Quarter) -> tuple[ChannelRow, ...]:
+def _channels(counties, pairings, quarter: Quarter) -> tuple[ChannelRow, ...]:
     from registry.purchases.models import Channel, CountingType, Purchase
 
     stmt = (
@@ -552,10 +545,9 @@ def _channels(counties, programmes, quarter: Quarter) -> tuple[ChannelRow, ...]:
             sa.func.sum(Purchase.amount_fen),
         )
         .join(Channel, Channel.id == Purchase.channel_id)
-        .join(Pairing, Pairing.id == Purchase.pairing_id)
         .where(
             Purchase.seller_county_id.in_(counties),
-            programmes,
+            among(Purchase.pairing_id, pairings),
             Purchase.purchased_on.between(quarter.year_to_date.start, quarter.end),
         )
         .group_by(Channel.sort_order, Channel.id, Channel.name, Purchase.counting_type)
@@ -567,24 +559,23 @@ def _channels(counties, programmes, quarter: Quarter) -> tuple[ChannelRow, ...]:
     )
 
 
-def _postings_stmt(counties, programmes, period: Period):
+def _postings_stmt(counties, pairings, period: Period):
     from registry.exchanges.models import Exchange
     from registry.exchanges.services import in_post
 
     return (
         sa.select()
         .select_from(Exchange)
-        .join(Pairing, Pairing.id == Exchange.pairing_id)
-        .where(Exchange.county_id.in_(counties), programmes, in_post(period))
+        .where(Exchange.county_id.in_(counties), among(Exchange.pairing_id, pairings), in_post(period))
     )
 
 
-def _postings(counties, programmes, quarter: Quarter) -> tuple[PostingRow, ...]:
+def _postings(counties, pairings, quarter: Quarter) -> tuple[PostingRow, ...]:
     """People in post during the quarter and on its last day, by direction, type and field."""
     from registry.exchanges.models import Direction, Exchange, Field, PersonType
 
     def counts(period):
-        stmt = _postings_stmt(counties, programmes, period).add_columns(
+        stmt = _postings_stmt(counties, pairings, period).add_columns(
             Exchange.direction, Exchange.person_type, Exchange.field, sa.func.count(Exchange.id)
         )
         stmt = stmt.group_by(Exchange.direction, Exchange.person_type, Exchange.field)
@@ -601,10 +592,10 @@ def _postings(counties, programmes, quarter: Quarter) -> tuple[PostingRow, ...]:
     )
 
 
-def _roster(counties, programmes, quarter: Quarter) -> tuple[RosterRow, ...]:
+def _roster(counties, pairings, quarter: Quarter) -> tuple[RosterRow, ...]:
     from registry.exchanges.models import Exchange
 
-    stmt = _postings_stmt(counties, programmes, quarter).add_columns(Exchange)
+    stmt = _postings_stmt(counties, pairings, quarter).add_columns(Exchange)
     rows = db.session.scalars(stmt.order_by(Exchange.direction, Exchange.person_type, Exchange.arrival_date)).all()
     return tuple(
         RosterRow(
@@ -622,7 +613,7 @@ def _roster(counties, programmes, quarter: Quarter) -> tuple[RosterRow, ...]:
     )
 
 
-def paired_counties(unit: Unit, quarter: Quarter, programme_ids=None, where=None) -> list[Unit]:
+def paired_counties(unit: Unit, quarter: Quarter, pairings=None) -> list[Unit]:
     """Sichuan counties within ``unit`` that had a county-level pairing at some time during the quarter."""
     from registry.pairings.services import overlaps
 
@@ -632,8 +623,7 @@ def paired_counties(unit: Unit, quarter: Quarter, programme_ids=None, where=None
         .where(
             Unit.id.in_(counties_within(unit)),
             overlaps(Pairing.valid_from, Pairing.valid_to, quarter.start, quarter.end),
-            _programme_clause(programme_ids),
-            where if where is not None else sa.true(),
+            among(Pairing.id, pairings),
         )
         .distinct()
         .order_by(Unit.code)
@@ -641,17 +631,16 @@ def paired_counties(unit: Unit, quarter: Quarter, programme_ids=None, where=None
     return list(db.session.scalars(stmt))
 
 
-def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow, ...]:
+def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...]:
     """Year-to-date key figures of each paired county within a prefecture or the province, in few grouped queries."""
     from registry.placements.models import Household, Placement
     from registry.projects.models import FundStage, FundTransaction, Project
     from registry.purchases.models import Purchase
 
-    counties = paired_counties(unit, quarter, programme_ids)
+    counties = paired_counties(unit, quarter, pairings)
     if not counties:
         return ()
     ids = [c.id for c in counties]
-    programmes = _programme_clause(programme_ids)
     ytd = quarter.year_to_date
     partners: dict[int, list[str]] = {}
     for p in db.session.scalars(
@@ -661,16 +650,16 @@ def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow
             Pairing.west_unit_id.in_(ids),
             Pairing.valid_from <= quarter.end,
             sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= quarter.start),
-            programmes,
+            among(Pairing.id, pairings),
         )
         .order_by(Pairing.valid_from)
     ):
         partners.setdefault(p.west_unit_id, []).append(p.east_unit.display_name)
     project_counts = dict(
         db.session.execute(
+            # Counted as the 项目数 indicator counts: the year's projects approved by the cut-off, not terminated.
             sa.select(Project.county_id, sa.func.count(Project.id))
-            .join(Pairing, Pairing.id == Project.pairing_id)
-            .where(Project.county_id.in_(ids), Project.year == quarter.year, programmes)
+            .where(Project.county_id.in_(ids), among(Project.pairing_id, pairings), counted_projects(ytd))
             .group_by(Project.county_id)
         ).all()
     )
@@ -678,8 +667,9 @@ def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow
     for county_id, stage, amount in db.session.execute(
         sa.select(Project.county_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
         .join(Project, Project.id == FundTransaction.project_id)
-        .join(Pairing, Pairing.id == Project.pairing_id)
-        .where(Project.county_id.in_(ids), programmes, FundTransaction.occurred_on <= quarter.end)
+        .where(
+            Project.county_id.in_(ids), among(Project.pairing_id, pairings), FundTransaction.occurred_on <= quarter.end
+        )
         .group_by(Project.county_id, FundTransaction.stage)
     ):
         money[(county_id, FundStage(stage))] = int(amount or 0)
@@ -687,7 +677,7 @@ def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow
     people = {
         county_id: (int(n), int(m))
         for county_id, n, m in db.session.execute(
-            _placement_scope(ids, programmes, ytd)
+            _placement_scope(ids, pairings, ytd)
             .add_columns(
                 Placement.origin_county_id,
                 sa.func.count(sa.distinct(Placement.id_fingerprint)),
@@ -699,8 +689,11 @@ def _county_rows(unit: Unit, quarter: Quarter, programme_ids) -> tuple[CountyRow
     consumption = dict(
         db.session.execute(
             sa.select(Purchase.seller_county_id, sa.func.sum(Purchase.amount_fen))
-            .join(Pairing, Pairing.id == Purchase.pairing_id)
-            .where(Purchase.seller_county_id.in_(ids), programmes, Purchase.purchased_on.between(ytd.start, ytd.end))
+            .where(
+                Purchase.seller_county_id.in_(ids),
+                among(Purchase.pairing_id, pairings),
+                Purchase.purchased_on.between(ytd.start, ytd.end),
+            )
             .group_by(Purchase.seller_county_id)
         ).all()
     )

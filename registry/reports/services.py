@@ -3,13 +3,14 @@
 from datetime import date
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from registry.audit.services import apply_changes, record
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.periods import Quarter
 from registry.reports.models import NARRATIVE_MAX, QuarterNarrative
-from registry.services import ServiceError, check_version
+from registry.services import ServiceError, StaleEdit, check_version
 
 #: The first quarter a report may be asked for (粤川 pairing began in 2010; earlier records do not exist).
 FIRST_YEAR = 2010
@@ -51,6 +52,8 @@ def save_narrative(unit: Unit, quarter: Quarter, data: dict, *, actor, version=N
         )
     )
     if narrative is None:
+        if version:
+            raise StaleEdit()  # the page showed a narrative that has since gone
         if not any(values.values()):
             return {}
         narrative = QuarterNarrative(
@@ -58,10 +61,14 @@ def save_narrative(unit: Unit, quarter: Quarter, data: dict, *, actor, version=N
         )
         db.session.add(narrative)
     else:
+        # Version 0 means the page was opened before anyone wrote one: somebody else has saved meanwhile.
         check_version(narrative, version)
     changes = apply_changes(narrative, values, FIELDS)
     if changes:
         narrative.updated_by_name = getattr(actor, "display_name", "") or getattr(actor, "username", "")
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError as exc:  # two first saves at once: the second is a stale edit
+            raise StaleEdit() from exc
         record("update", narrative, actor=actor, summary=f"{unit.name} {quarter.label}报告说明", changes=changes)
     return changes

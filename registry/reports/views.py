@@ -11,7 +11,7 @@ from registry.errors import render_error
 from registry.exports import download
 from registry.extensions import db
 from registry.periods import Quarter
-from registry.permissions import can, report_programme_ids, report_visible, requires, unit_in_scope
+from registry.permissions import can, report_pairings, report_scope_label, report_visible, requires, unit_in_scope
 from registry.reports import services
 from registry.reports.documents import chart_set, preparer_of, report_pdf, report_stem
 from registry.reports.forms import NarrativeForm
@@ -47,7 +47,7 @@ def index():
             quarter = parse_quarter(text)
         except ValueError as exc:
             error = str(exc)
-    programme_ids = report_programme_ids(current_user)
+    pairings = report_pairings(current_user)
     sichuan = db.session.scalar(
         sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind == UnitKind.PROVINCE).order_by(Unit.code).limit(1)
     )
@@ -59,9 +59,9 @@ def index():
         units = [u for u in [sichuan, *prefectures] if report_visible(current_user, u, quarter)]
     counties = []
     if sichuan is not None:
-        counties = [
-            c for c in paired_counties(sichuan, quarter, programme_ids) if report_visible(current_user, c, quarter)
-        ]
+        counties = paired_counties(sichuan, quarter, pairings)
+        if pairings is None:  # a liaison's are limited by their pairings already; the others by their scope
+            counties = [c for c in counties if report_visible(current_user, c, quarter)]
     years = list(range(date.today().year, FIRST_YEAR - 1, -1))
     return render_template(
         "reports/index.html", quarter=quarter, error=error, units=units, counties=counties, years=years,
@@ -76,11 +76,12 @@ def dashboard(unit_id, quarter_text):
     unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
     if error:
         return error
-    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
     form = None
     if can_narrate(unit):
         narrative = _narrative_row(unit, quarter)
-        form = NarrativeForm(obj=narrative, data={"version": narrative.version_id} if narrative else None)
+        # Version 0 stands for "none written yet", so two first saves cannot silently overwrite each other.
+        form = NarrativeForm(obj=narrative, data={"version": narrative.version_id if narrative else 0})
     return _dashboard(figures, form)
 
 
@@ -91,7 +92,7 @@ def pdf(unit_id, quarter_text):
     unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
     if error:
         return error
-    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
     body = report_pdf(figures, preparer_of(current_user))
     return download(body, report_stem(unit.code or str(unit.id), unit.name, quarter), "pdf", inline=True)
 
@@ -116,7 +117,7 @@ def narrative(unit_id, quarter_text):
         )
         if response:
             return response
-    figures = quarter_figures(unit, quarter, report_programme_ids(current_user))
+    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
     if not form.errors and not form.form_errors:
         attach_error(form, ValueError("表单无效，请检查后重试。"))
     return _dashboard(figures, form), 400

@@ -1,14 +1,11 @@
 """PDF rendering: a Jinja template's HTML through WeasyPrint, fetching nothing but files under ``static/``."""
 
-import logging
 import os
-from functools import lru_cache
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
-
-log = logging.getLogger(__name__)
 
 #: The stylesheet of every report, under static/.
 REPORT_CSS = "css/report.css"
@@ -51,17 +48,26 @@ def static_only_fetcher(static_dir: str, seen: list | None = None):
     return StaticOnlyFetcher(allowed_protocols={"file"}, allow_redirects=False)
 
 
-@lru_cache(maxsize=4)
+_local = threading.local()
+
+
 def _resources(static_dir: str):
-    """One FontConfiguration and the parsed report stylesheet per process (parsing CSS is the costly part)."""
-    weasyprint, FontConfiguration, _ = _weasyprint()
-    fonts = FontConfiguration()
-    css = weasyprint.CSS(
-        filename=str(Path(static_dir) / REPORT_CSS),
-        font_config=fonts,
-        url_fetcher=static_only_fetcher(static_dir),
-    )
-    return fonts, css
+    """One FontConfiguration and the parsed report stylesheet per thread, kept between reports.
+
+    Parsing CSS is the costly part of a small render; per thread, because WeasyPrint's font configuration is
+    not documented as safe to share between threads (the development server and threaded WSGI servers).
+    """
+    cache = _local.__dict__.setdefault("resources", {})
+    if static_dir not in cache:
+        weasyprint, FontConfiguration, _ = _weasyprint()
+        fonts = FontConfiguration()
+        css = weasyprint.CSS(
+            filename=str(Path(static_dir) / REPORT_CSS),
+            font_config=fonts,
+            url_fetcher=static_only_fetcher(static_dir),
+        )
+        cache[static_dir] = (fonts, css)
+    return cache[static_dir]
 
 
 def render_pdf(html: str, *, static_dir: str | None = None, seen: list | None = None) -> bytes:

@@ -56,23 +56,16 @@ def bare_read(path: str):
 
 
 def registry_import(path: str, url: str):
-    import sqlalchemy as sa
-    from flask_migrate import upgrade
 
-    from registry import create_app
+    from bench import fresh_app
     from registry.auth.models import Role, User
     from registry.counties.services import load_divisions
     from registry.extensions import db
     from registry.transfer.placements import import_placements
     from registry.transfer.reader import read_table
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "ARGON2_MEMORY_COST": 1024,
-                      "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1})  # fmt: skip
+    app = fresh_app(url, "import")
     with app.app_context():
-        meta = sa.MetaData()
-        meta.reflect(bind=db.engine)
-        meta.drop_all(bind=db.engine)
-        upgrade()
         load_divisions()
         user = User(username="bench", display_name="bench", password_hash="x", role=Role.PROVINCE)
         db.session.add(user)

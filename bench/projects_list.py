@@ -13,15 +13,12 @@ Target (issue 3): median under 50 ms for the filtered list and for the county pa
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from registry import create_app
+from bench import fresh_app
 from registry.auth.models import Role
 from registry.counties.models import CountyCategory, UnitKind
 from registry.extensions import db
@@ -120,15 +117,8 @@ def main():
     parser.add_argument("--transactions-per-project", type=int, default=10)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                      "ARGON2_MEMORY_COST": 1024, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1})  # fmt: skip
+    app = fresh_app(args.database_url, "bench")
     with app.app_context():
-        meta = sa.MetaData()
-        meta.reflect(bind=db.engine)
-        meta.drop_all(bind=db.engine)
-        upgrade()
         started = time.perf_counter()
         counties = build(args.projects, args.transactions_per_project)
         county_id, prefecture_id = counties[5].id, counties[5].prefecture_id

@@ -9,16 +9,13 @@ server time (median of N runs) of filtered list pages. Target (issue 4): median 
 
 import argparse
 import random
-import tempfile
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
+from bench import fresh_app
 from bench.projects_list import PASSWORD, timed
-from registry import create_app
 from registry.extensions import db
 
 
@@ -112,14 +109,8 @@ def main():
     parser.add_argument("--database-url")
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'records.sqlite3'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False,
-                      "ARGON2_MEMORY_COST": 1024, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1})  # fmt: skip
+    app = fresh_app(args.database_url, "records")
     with app.app_context():
-        meta = sa.MetaData()
-        meta.reflect(bind=db.engine)
-        meta.drop_all(bind=db.engine)
-        upgrade()
         started = time.perf_counter()
         counties = build(args.placements, args.purchases)
         county = counties[3].id

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import pypdf
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from registry import create_app
+from bench import fresh_app
 from registry.extensions import db
 
 
@@ -121,8 +120,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'reports.sqlite3'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "SERVER_NAME": None})
+    app = fresh_app(args.database_url, "reports")
 
     from registry import demo
     from registry.counties.models import Unit
@@ -136,10 +134,6 @@ def main():
 
     quarter = Quarter.parse(args.quarter)
     with app.app_context():
-        meta = sa.MetaData()
-        meta.reflect(bind=db.engine)
-        meta.drop_all(bind=db.engine)
-        upgrade()
         started = time.perf_counter()
         load_divisions(DATA_DIR)
         demo.load()

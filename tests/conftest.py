@@ -2,6 +2,7 @@
 every table emptied after each test, and helpers to build data and log in."""
 
 import os
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -79,6 +80,23 @@ def _clean(request):
         with app.app_context():
             db.session.remove()
             empty_tables()
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """A brand-new database on the engine under test (a throwaway PostgreSQL database, or a SQLite file), for
+    tests that run the migrations themselves."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    name = f"registry_migrations_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.engine.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture

@@ -100,6 +100,15 @@ PROJECT_WRITE = {
 }
 PROJECT = {"project_id": ("project_a", "project_b")}
 TRANSACTION = {**PROJECT, "transaction_id": ("txn_a", "txn_b")}
+#: Sichuan office staff within scope only: not administrators, liaisons or readers.
+SICHUAN_STAFF = {
+    "admin": (FORBIDDEN, FORBIDDEN),
+    "province": (OK, OK),
+    "prefecture": (OK, MISSING),
+    "county": (OK, MISSING),
+    "liaison": (FORBIDDEN, FORBIDDEN),
+    "reader": (FORBIDDEN, FORBIDDEN),
+}
 REPORT = {"unit_id": ("zhaojue", "cangxi"), "quarter_text": ("=2024Q2", "=2019Q2")}
 RULES.update(
     {
@@ -166,27 +175,13 @@ RULES.update(
         "reports.narrative": Rule(
             "POST",
             REPORT,
-            {
-                "admin": (FORBIDDEN, FORBIDDEN),
-                "province": (OK, OK),
-                "prefecture": (OK, MISSING),
-                "county": (OK, MISSING),
-                "liaison": (FORBIDDEN, FORBIDDEN),
-                "reader": (FORBIDDEN, FORBIDDEN),
-            },
+            SICHUAN_STAFF,
         ),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(
             "POST",
             {"placement_id": ("placement_a", "placement_b")},
-            {
-                "admin": (FORBIDDEN, FORBIDDEN),
-                "province": (OK, OK),
-                "prefecture": (OK, MISSING),
-                "county": (OK, MISSING),
-                "liaison": (FORBIDDEN, FORBIDDEN),
-                "reader": (FORBIDDEN, FORBIDDEN),
-            },
+            SICHUAN_STAFF,
         ),
     }
 )

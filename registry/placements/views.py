@@ -36,24 +36,28 @@ bp = Blueprint("placements", __name__, url_prefix="/placements")
 FILTER_KEYS = ("q", "county", "prefecture", "household", "destination", "year")
 
 
-def filtered(args: dict):
-    stmt = sa.select(Placement).where(placement_filter(current_user))
-    if args.get("q"):
-        stmt = stmt.where(
-            sa.or_(
-                Placement.person_name.like(like_pattern(args["q"])), Placement.employer.like(like_pattern(args["q"]))
-            )
-        )
+def _by_columns(args: dict, table) -> list:
+    """WHERE clauses of the filters Placement and PlacementCell share by column name (county, household,
+    destination), so the list and its header cannot select different records."""
+    where = []
     if is_id(args.get("county")):
-        stmt = stmt.where(Placement.origin_county_id == int(args["county"]))
+        where.append(table.origin_county_id == int(args["county"]))
     if is_id(args.get("prefecture")):
-        stmt = stmt.where(
-            Placement.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
+        where.append(
+            table.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
         )
     if args.get("household") in Household._value2member_map_:
-        stmt = stmt.where(Placement.household == args["household"])
+        where.append(table.household == args["household"])
     if args.get("destination") in Destination._value2member_map_:
-        stmt = stmt.where(Placement.destination_class == args["destination"])
+        where.append(table.destination_class == args["destination"])
+    return where
+
+
+def filtered(args: dict):
+    stmt = sa.select(Placement).where(placement_filter(current_user), *_by_columns(args, Placement))
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Placement.person_name.like(pattern), Placement.employer.like(pattern)))
     if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Placement.start_date <= date(year, 12, 31),
@@ -64,17 +68,7 @@ def filtered(args: dict):
 def cell_filter(args: dict) -> list:
     """The WHERE clauses on PlacementCell selecting the cells of exactly the placements ``filtered(args)`` lists
     (every filter but the keyword, which the cells cannot answer)."""
-    where = [placement_cell_filter(current_user)]
-    if is_id(args.get("county")):
-        where.append(PlacementCell.origin_county_id == int(args["county"]))
-    if is_id(args.get("prefecture")):
-        where.append(
-            PlacementCell.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
-        )
-    if args.get("household") in Household._value2member_map_:
-        where.append(PlacementCell.household == args["household"])
-    if args.get("destination") in Destination._value2member_map_:
-        where.append(PlacementCell.destination_class == args["destination"])
+    where = [placement_cell_filter(current_user), *_by_columns(args, PlacementCell)]
     if is_year(args.get("year")):
         # In work at some time of the year: started by its end and not ended before its start.
         year = int(args["year"])

@@ -34,20 +34,27 @@ bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 FILTER_KEYS = ("q", "county", "channel", "counting_type", "category", "year")
 
 
+def _by_columns(args: dict, table) -> list:
+    """WHERE clauses of the filters Purchase and PurchaseTotals share by column name, so the list and its totals
+    cannot select different records."""
+    where = []
+    if is_id(args.get("county")):
+        where.append(table.seller_county_id == int(args["county"]))
+    if is_id(args.get("channel")):
+        where.append(table.channel_id == int(args["channel"]))
+    if args.get("counting_type") in CountingType._value2member_map_:
+        where.append(table.counting_type == args["counting_type"])
+    if args.get("category") in ProductCategory._value2member_map_:
+        where.append(table.product_category == args["category"])
+    return where
+
+
 def filtered(args: dict):
-    stmt = sa.select(Purchase).where(purchase_filter(current_user))
+    stmt = sa.select(Purchase).where(purchase_filter(current_user), *_by_columns(args, Purchase))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
                                  Purchase.product.like(pattern), Purchase.evidence_no.like(pattern)))  # fmt: skip
-    if is_id(args.get("county")):
-        stmt = stmt.where(Purchase.seller_county_id == int(args["county"]))
-    if is_id(args.get("channel")):
-        stmt = stmt.where(Purchase.channel_id == int(args["channel"]))
-    if args.get("counting_type") in CountingType._value2member_map_:
-        stmt = stmt.where(Purchase.counting_type == args["counting_type"])
-    if args.get("category") in ProductCategory._value2member_map_:
-        stmt = stmt.where(Purchase.product_category == args["category"])
     if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Purchase.purchased_on.between(date(year, 1, 1), date(year, 12, 31)))
@@ -57,15 +64,7 @@ def filtered(args: dict):
 def totals_filter(args: dict) -> list:
     """The WHERE clauses on PurchaseTotals selecting the rows of exactly the purchases ``filtered(args)`` lists
     (every filter but the keyword, which the totals cannot answer)."""
-    where = [purchase_totals_filter(current_user)]
-    if is_id(args.get("county")):
-        where.append(PurchaseTotals.seller_county_id == int(args["county"]))
-    if is_id(args.get("channel")):
-        where.append(PurchaseTotals.channel_id == int(args["channel"]))
-    if args.get("counting_type") in CountingType._value2member_map_:
-        where.append(PurchaseTotals.counting_type == args["counting_type"])
-    if args.get("category") in ProductCategory._value2member_map_:
-        where.append(PurchaseTotals.product_category == args["category"])
+    where = [purchase_totals_filter(current_user), *_by_columns(args, PurchaseTotals)]
     if is_year(args.get("year")):
         where.append(PurchaseTotals.year == int(args["year"]))
     return where

@@ -19,7 +19,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import rate
 from registry.pairings.models import Pairing
-from registry.pairings.services import partners_during
+from registry.pairings.services import overlaps, partners_during
 from registry.periods import Period, Quarter
 
 # ---- plain data ------------------------------------------------------------------------------------------------
@@ -367,35 +367,20 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[Agree
 
 
 def _funds(counties, pairings, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
-    """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years)."""
-    from registry.projects.models import FundSource, FundStage, FundTransaction, Project
+    """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years), with what
+    was disbursed within the quarter; summed by the projects module's own ``totals_for``."""
+    from registry.projects.models import FundStage, Project
+    from registry.projects.services import totals_for
 
-    stmt = (
-        sa.select(
-            FundTransaction.source,
-            FundTransaction.stage,
-            sa.func.sum(FundTransaction.amount_fen),
-            sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
-        )
-        .join(Project, Project.id == FundTransaction.project_id)
-        .where(
-            Project.county_id.in_(counties),
-            among(Project.pairing_id, pairings),
-            FundTransaction.occurred_on <= quarter.end,
-        )
-        .group_by(FundTransaction.source, FundTransaction.stage)
+    where = sa.and_(Project.county_id.in_(counties), among(Project.pairing_id, pairings))
+    cumulative = totals_for(where=where, until=quarter.end)
+    in_quarter = totals_for(where=where, since=quarter.start, until=quarter.end)
+    rows = tuple(
+        FundRow(source.label, planned, arrived, disbursed, in_quarter.by_source[source][FundStage.DISBURSED])
+        for source, planned, arrived, disbursed, _, _ in cumulative.rows()
     )
-    cells: dict = {}
-    for source, stage, amount, in_quarter in db.session.execute(stmt):
-        cells[(FundSource(source), FundStage(stage))] = (int(amount or 0), int(in_quarter or 0))
-    rows = []
-    for source in FundSource:
-        if not any((source, stage) in cells for stage in FundStage):
-            continue
-        rows.append(_fund_row(source.label, {stage: cells.get((source, stage), (0, 0)) for stage in FundStage}))
-    total = {stage: tuple(sum(cells.get((s, stage), (0, 0))[i] for s in FundSource) for i in (0, 1))
-             for stage in FundStage}  # fmt: skip
-    return tuple(rows), _fund_row("合计", total)
+    total = FundRow("合计", cumulative.planned, cumulative.arrived, cumulative.disbursed, in_quarter.disbursed)
+    return rows, total
 
 
 def _fund_row(label, by_stage) -> FundRow:
@@ -615,7 +600,6 @@ def _roster(counties, pairings, quarter: Quarter) -> tuple[RosterRow, ...]:
 
 def paired_counties(unit: Unit, quarter: Quarter, pairings=None) -> list[Unit]:
     """Sichuan counties within ``unit`` that had a county-level pairing at some time during the quarter."""
-    from registry.pairings.services import overlaps
 
     stmt = (
         sa.select(Unit)
@@ -648,8 +632,7 @@ def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...
         .options(joinedload(Pairing.east_unit))
         .where(
             Pairing.west_unit_id.in_(ids),
-            Pairing.valid_from <= quarter.end,
-            sa.or_(Pairing.valid_to.is_(None), Pairing.valid_to >= quarter.start),
+            overlaps(Pairing.valid_from, Pairing.valid_to, quarter.start, quarter.end),
             among(Pairing.id, pairings),
         )
         .order_by(Pairing.valid_from)

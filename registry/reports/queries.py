@@ -39,10 +39,6 @@ class UnitInfo:
     def is_county(self) -> bool:
         return self.kind == UnitKind.COUNTY.value
 
-    @property
-    def is_province(self) -> bool:
-        return self.kind == UnitKind.PROVINCE.value
-
 
 @dataclass(frozen=True)
 class Partner:
@@ -229,13 +225,6 @@ class QuarterFigures:
     @property
     def consumption_year_to_date(self) -> int:
         return sum(c.year_to_date for c in self.channels)
-
-    def channel_totals(self) -> list[tuple[str, int]]:
-        """Year-to-date amount per channel (both counting types), for the chart."""
-        totals: dict[str, int] = {}
-        for row in self.channels:
-            totals[row.channel] = totals.get(row.channel, 0) + row.year_to_date
-        return list(totals.items())
 
 
 # ---- the query layer --------------------------------------------------------------------------------------------

@@ -62,9 +62,8 @@ def index():
         counties = paired_counties(sichuan, quarter, pairings)
         if pairings is None:  # a liaison's are limited by their pairings already; the others by their scope
             counties = [c for c in counties if report_visible(current_user, c, quarter)]
-    years = list(range(date.today().year, FIRST_YEAR - 1, -1))
     return render_template(
-        "reports/index.html", quarter=quarter, error=error, units=units, counties=counties, years=years,
+        "reports/index.html", quarter=quarter, error=error, units=units, counties=counties,
         latest=latest_quarter(),
     )  # fmt: skip
 

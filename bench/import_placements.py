@@ -22,7 +22,7 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 
 from registry.idnumbers import check_digit
-from registry.transfer.placements import HEADERS
+from registry.placements.transfer import HEADERS
 
 COUNTIES = ["513431", "513429", "513430", "513432"]
 
@@ -61,7 +61,7 @@ def registry_import(path: str, url: str):
     from registry.auth.models import Role, User
     from registry.counties.services import load_divisions
     from registry.extensions import db
-    from registry.transfer.placements import import_placements
+    from registry.placements.transfer import import_placements
     from registry.transfer.reader import read_table
 
     app = fresh_app(url, "import")

@@ -36,6 +36,8 @@ def grow(county, year: int, projects: int, placements: int, purchases: int) -> N
     from registry import idnumbers
     from registry.auth.models import Role, User
     from registry.placements.models import Placement
+    from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
+    from registry.placements.transfer import import_placements_steps
     from registry.projects.models import (
         DeliveryMode,
         FundingLevel,
@@ -46,11 +48,9 @@ def grow(county, year: int, projects: int, placements: int, purchases: int) -> N
         ProjectStatus,
     )
     from registry.projects.services import add_transaction, change_status, create_project, pairing_choices
+    from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
+    from registry.purchases.transfer import import_purchases_steps
     from registry.transfer import run_steps
-    from registry.transfer.placements import HEADERS as PLACEMENT_HEADERS
-    from registry.transfer.placements import import_placements_steps
-    from registry.transfer.purchases import HEADERS as PURCHASE_HEADERS
-    from registry.transfer.purchases import import_purchases_steps
 
     rng = random.Random(7)
     user = db.session.scalar(sa.select(User).where(User.role == Role.PROVINCE).limit(1))

@@ -111,7 +111,7 @@ def import_placements_command(path, username):
 
     from registry.auth.models import User
     from registry.permissions import can
-    from registry.transfer.placements import import_placements
+    from registry.placements.transfer import import_placements
     from registry.transfer.reader import read_table
 
     if not path.is_file():

@@ -1,9 +1,12 @@
 """Declarative base, UTC timestamps, shared column mixins and SQLite connection pragmas."""
 
 import sqlite3
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -73,10 +76,32 @@ class VersionedMixin:
         return {"version_id_col": cls.version_id}
 
 
+#: Set (``writing()``) around work outside a request that writes: its SQLite transactions begin IMMEDIATE.
+_WRITING: ContextVar[bool] = ContextVar("registry_writing", default=False)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextmanager
+def writing():
+    """Run a command-line or background write with SQLite transactions that take the write lock at BEGIN."""
+    token = _WRITING.set(True)
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
+
+
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    """Foreign keys on, WAL and a busy timeout for every SQLite connection (no effect on PostgreSQL)."""
+    """Foreign keys on, WAL and a busy timeout for every SQLite connection (no effect on PostgreSQL).
+
+    The driver's own transaction handling is switched off (``isolation_level = None``) and SQLAlchemy's
+    ``begin`` event issues BEGIN itself (``_sqlite_begin``), as SQLAlchemy's documentation recommends for
+    pysqlite: SAVEPOINTs then work (an import rolls back its own writes), and a writing request can take the
+    write lock at its start.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
             "foreign_keys=ON",
@@ -86,3 +111,18 @@ def _sqlite_pragmas(dbapi_connection, _record):
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+
+
+@sa.event.listens_for(sa.engine.Engine, "begin")
+def _sqlite_begin(connection):
+    """BEGIN IMMEDIATE for requests that may write (POST…) and for ``writing()`` work, BEGIN otherwise.
+
+    A deferred SQLite transaction that reads and then writes cannot wait for another writer to finish: it
+    fails at once with "database is locked" (its snapshot would be stale), and rules checked on what it read,
+    such as 拨付 ≤ 到位, could be broken by a writer in between. Taking the write lock at BEGIN makes writers
+    queue (up to the busy timeout) and see each other's committed rows; readers are never blocked (WAL).
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    immediate = _WRITING.get() or (has_request_context() and request.method not in _SAFE_METHODS)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -6,15 +6,20 @@ A record outside the user's scope is reported as missing (404), never as forbidd
 """
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from registry.auth.models import Role
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.extensions import db
+from registry.pairings.models import Pairing, Programme
+from registry.scoping import RecordScope
+from registry.services import ServiceError
 
 ALL_ROLES = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.PREFECTURE, Role.COUNTY})
@@ -122,8 +127,6 @@ def scope_of(user) -> Scope:
 
 def pairing_filter(user, pairing_cls=None):
     """WHERE clause limiting pairings to the user's scope."""
-    from registry.pairings.models import Pairing
-
     pairing_cls = pairing_cls or Pairing
     scope = scope_of(user)
     if scope.is_all:
@@ -134,15 +137,11 @@ def pairing_filter(user, pairing_cls=None):
 
 def visible_pairing_ids(user):
     """SELECT of the ids of the pairings the user sees."""
-    from registry.pairings.models import Pairing
-
     return sa.select(Pairing.id).where(pairing_filter(user))
 
 
 def unit_filter(user):
     """WHERE clause limiting units: those within the scope, and their partners in visible pairings."""
-    from registry.pairings.models import Pairing
-
     scope = scope_of(user)
     if scope.is_all:
         return sa.true()
@@ -194,17 +193,159 @@ def record_filter(user, county_col, pairing_col=None):
     return pairing_col.in_(visible_pairing_ids(user))
 
 
-def project_filter(user):
-    """WHERE clause limiting projects (and their funds) to the user's scope."""
-    from registry.projects.models import Project
+def declared_scope(model) -> RecordScope:
+    """The ``RecordScope`` a scoped model declares (``__scope__``)."""
+    scope = getattr(model, "__scope__", None)
+    if scope is None:
+        raise TypeError(f"{model.__name__} declares no __scope__")
+    return scope
 
-    return record_filter(user, Project.county_id, Project.pairing_id)
+
+def scope_filter(user, model):
+    """WHERE clause limiting ``model`` (any class declaring ``__scope__``, or a derived table declaring the same
+    columns) to the records ``user`` may see: the one read rule for lists, pages, exports and reports."""
+    scope = declared_scope(model)
+    pairing = getattr(model, scope.pairing) if scope.pairing else None
+    return record_filter(user, getattr(model, scope.county), pairing)
+
+
+class OutOfScope(ServiceError):
+    """A write the gate refuses: the record (as it is, or as it would be) lies outside the user's scope."""
+
+
+class WriteScope:
+    """What one user may write, loaded once (an import asks it for every row): all, a set of Sichuan counties,
+    or (East liaisons) a set of pairings."""
+
+    def __init__(self, user):
+        self.user = user
+        self.scope = scope_of(user) if user is not None else Scope()
+        self._counties = None
+        self._pairings = None
+
+    @property
+    def counties(self) -> set[int]:
+        """Ids of the Sichuan units within a Sichuan office's scope."""
+        if self._counties is None:
+            self._counties = set(db.session.scalars(self.scope.units_within()))
+        return self._counties
+
+    @property
+    def pairings(self) -> set[int]:
+        """Ids of the pairings of a liaison's East province or city."""
+        if self._pairings is None:
+            self._pairings = set(db.session.scalars(visible_pairing_ids(self.user)))
+        return self._pairings
+
+    def allows(self, county_id, pairing_id) -> bool:
+        if self.scope.is_all:
+            return True
+        if self.scope.side is Side.WEST:
+            return county_id in self.counties
+        return pairing_id is not None and pairing_id in self.pairings
+
+    def allows_county(self, county_id) -> bool:
+        """May the user place records in this county at all (for a liaison: some pairing of theirs has it)?"""
+        if self.scope.is_all or self.scope.side is Side.WEST:
+            return self.allows(county_id, None)
+        paired = sa.select(Pairing.id).where(Pairing.west_unit_id == county_id, Pairing.id.in_(self.pairings))
+        return bool(self.pairings) and db.session.scalar(paired.limit(1)) is not None
+
+
+def _values(record, scope: RecordScope) -> tuple:
+    """(county id, pairing id) of a model instance or of a mapping of its new values."""
+    if record is None:
+        return None
+    get = record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
+    return get(scope.county, None), get(scope.pairing, None) if scope.pairing else None
+
+
+def authorize_write(user, model, after=None, *, before=None, cache: dict | None = None) -> None:
+    """The one write gate: may ``user`` write a ``model`` record that is ``before`` (an instance, None for a new
+    record) and will be ``after`` (the instance or a mapping of its new values, None for a delete)?
+
+    Both states must lie in the user's write scope: a record may not be created in, moved into or taken out of
+    another office's or province's scope. Every service that creates, changes or deletes a scoped record calls
+    this, so forms, imports, status changes and the command line all answer to it. ``user`` None is the system
+    (migrations, the demo loader), which may write everything. ``cache`` (an import's) keeps the user's write
+    scope between calls, so a 100,000-row import loads it once.
+
+    :raise OutOfScope: naming the field and, for a liaison, the pairing the record would belong to.
+    """
+    if user is None:
+        return
+    scope = declared_scope(model)
+    if scope.write and not can(user, scope.write):
+        raise OutOfScope(f"您的角色不能登记或修改{scope.noun}。")
+    ws = cache.setdefault("write_scope", WriteScope(user)) if cache is not None else WriteScope(user)
+    if before is not None and not ws.allows(*_values(before, scope)):
+        raise OutOfScope(f"该{scope.noun}不在您的管辖范围内，不能修改。")
+    if after is None:
+        return
+    county_id, pairing_id = _values(after, scope)
+    if ws.allows(county_id, pairing_id):
+        return
+    if ws.scope.side is not Side.EAST:
+        county = db.session.get(Unit, county_id) if county_id else None
+        name = county.name if county is not None else "所选县"
+        raise OutOfScope(f"{name}不在您的管辖范围内，不能在该县登记{scope.noun}。", scope.county)
+    raise OutOfScope(_pairing_refusal(scope, pairing_id), scope.pairing_field)
+
+
+def _pairing_refusal(scope: RecordScope, pairing_id) -> str:
+    """ "该记录按户籍县和开始日期归入 佛山市顺德区 ↔ 昭觉县 的结对，不在您的管辖范围内": the pairing is named, since the
+    writer chose the county and the date it follows from (a pairing's existence is no secret; its records are)."""
+    rule = scope.pairing_rule or "所选结对关系"
+    pairing = db.session.get(Pairing, pairing_id) if pairing_id else None
+    if pairing is None:
+        return f"该{scope.noun}{rule}不属于任何结对关系，不在您的管辖范围内。"
+    east, west = pairing.east_unit, pairing.west_unit
+    east_name = (
+        f"{east.parent.name}{east.name}" if east.parent is not None and east.kind is UnitKind.COUNTY else east.name
+    )
+    return f"该{scope.noun}{rule}归入 {east_name} ↔ {west.name} 的结对，不在您的管辖范围内。"
+
+
+def visible_by_id(user, model, ids) -> dict:
+    """{id: record} of the ``model`` records with these ids that ``user`` may see (the others are simply absent)."""
+    ids, found = list(ids), {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        found.update(
+            (r.id, r)
+            for r in db.session.scalars(sa.select(model).where(model.id.in_(chunk), scope_filter(user, model)))
+        )
+    return found
+
+
+def may_see(user, record) -> bool:
+    """May ``user`` see this record (its declared scope)? For messages that would otherwise reveal its details."""
+    model = type(record)
+    return db.session.scalar(sa.select(model.id).where(model.id == record.id, scope_filter(user, model))) is not None
+
+
+def may_write(user, record) -> bool:
+    """May ``user`` change this existing record (pages offer the edit only then)?"""
+    scope = declared_scope(type(record))
+    if scope.write and not can(user, scope.write):
+        return False
+    return WriteScope(user).allows(*_values(record, scope))
+
+
+def writable_counties(user) -> list:
+    """The Sichuan counties ``user`` may place records in, parents loaded, in code order (form choices)."""
+    stmt = (
+        sa.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(user))
+        .order_by(Unit.code)
+    )
+    ws = WriteScope(user)
+    return [u for u in db.session.scalars(stmt) if ws.allows_county(u.id)]
 
 
 def own_programmes(user) -> sa.Select | None:
     """SELECT of the programme ids an East liaison works in (their province's and general ones); None for all."""
-    from registry.pairings.models import Programme
-
     scope = scope_of(user)
     if scope.is_all or scope.side is Side.WEST:
         return None
@@ -223,50 +364,10 @@ def agreement_filter(user):
     return sa.true() if own is None else Agreement.programme_id.in_(own)
 
 
-def placement_filter(user):
-    """WHERE clause on Placement: located in the origin county, attached to the pairing of its start date."""
-    from registry.placements.models import Placement
-
-    return record_filter(user, Placement.origin_county_id, Placement.pairing_id)
-
-
-def placement_cell_filter(user):
-    """WHERE clause on PlacementCell: the cells of the placements ``placement_filter`` shows (same columns)."""
-    from registry.placements.models import PlacementCell
-
-    return record_filter(user, PlacementCell.origin_county_id, PlacementCell.pairing_id)
-
-
-def purchase_filter(user):
-    """WHERE clause on Purchase: by the seller's county, or the pairing of the purchase date."""
-    from registry.purchases.models import Purchase
-
-    return record_filter(user, Purchase.seller_county_id, Purchase.pairing_id)
-
-
-def purchase_totals_filter(user):
-    """WHERE clause on PurchaseTotals: the totals of the purchases ``purchase_filter`` shows (same columns)."""
-    from registry.purchases.models import PurchaseTotals
-
-    return record_filter(user, PurchaseTotals.seller_county_id, PurchaseTotals.pairing_id)
-
-
-def exchange_filter(user):
-    """WHERE clause on Exchange: by the Sichuan county concerned, or the pairing of the arrival date."""
-    from registry.exchanges.models import Exchange
-
-    return record_filter(user, Exchange.county_id, Exchange.pairing_id)
-
-
-def entry_filter(user):
-    """WHERE clause on IndicatorEntry, like any record located in a county and attached to a pairing."""
-    from registry.agreements.models import IndicatorEntry
-
-    return record_filter(user, IndicatorEntry.county_id, IndicatorEntry.pairing_id)
-
-
-def get_visible_or_404(model, ident, where):
-    """Load ``model`` by primary key only if it satisfies ``where`` (a scope filter); 404 otherwise."""
+def get_visible_or_404(model, ident, where=None, *, user=None):
+    """Load ``model`` by primary key only if the user may see it (its declared scope, or ``where``); 404 otherwise."""
+    if where is None:
+        where = scope_filter(user if user is not None else current_user, model)
     obj = db.session.scalar(sa.select(model).where(model.id == ident, where))
     if obj is None:
         abort(404)
@@ -306,7 +407,6 @@ def report_visible(user, unit, period) -> bool:
     (its own, or a county's or prefecture's within it) valid during the period — they get only their pairings'
     reports.
     """
-    from registry.pairings.models import Pairing
     from registry.pairings.services import overlaps
 
     if unit is None or unit.side is not Side.WEST or unit.kind not in DIVISION_KINDS:

@@ -12,8 +12,8 @@ from openpyxl import load_workbook
 from registry.audit.models import AuditEvent
 from registry.extensions import db
 from registry.placements.models import Placement
+from registry.placements.transfer import HEADERS, import_placements
 from registry.services import ServiceError
-from registry.transfer.placements import HEADERS, import_placements
 from registry.transfer.reader import read_table
 from tests.conftest import login
 from tests.factories import ID_A, World
@@ -76,7 +76,7 @@ def test_one_bad_row_writes_nothing_and_every_error_is_listed(w):
     reasons = {(e.row, e.column): e.reason for e in result.errors}
     assert "校验位不正确" in reasons[(3, "身份证号")]
     assert "应为以下之一" in reasons[(4, "户类型")] and "日期格式" in reasons[(4, "就业开始")]
-    assert "不是您可以登记" in reasons[(5, "户籍县代码")]  # 苍溪 is outside the county office's scope
+    assert "不在您的管辖范围内" in reasons[(5, "户籍县代码")]  # 苍溪 is outside the county office's scope
     assert all("513431199001011238" not in e.value for e in result.errors)  # numbers are masked in the report
 
 
@@ -118,8 +118,8 @@ def test_headers_encodings_and_file_types(w):
         import_placements(HEADERS[:-1], iter([]), user=w.county)
     with pytest.raises(ServiceError, match="无法识别的列：电话"):
         import_placements([*HEADERS, "电话"], iter([]), user=w.county)
-    from registry.transfer.purchases import HEADERS as PURCHASE_HEADERS
-    from registry.transfer.purchases import import_purchases
+    from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
+    from registry.purchases.transfer import import_purchases
 
     with pytest.raises(ServiceError, match="重复的列：备注"):
         import_purchases([*PURCHASE_HEADERS, "备注"], iter([]), user=w.county)

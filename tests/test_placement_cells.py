@@ -19,7 +19,7 @@ from registry.placements import views
 from registry.placements.cells import header_from_cells, header_from_placements, person_id_for
 from registry.placements.models import Destination, Household, Person, Placement, PlacementCell
 from registry.placements.services import update_placement
-from registry.transfer.placements import HEADERS, import_placements
+from registry.placements.transfer import HEADERS, import_placements
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import World, make_placement
 

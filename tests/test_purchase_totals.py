@@ -12,7 +12,7 @@ from registry.extensions import db
 from registry.purchases import views
 from registry.purchases.models import CountingType, ProductCategory, Purchase, PurchaseTotals
 from registry.purchases.services import update_purchase
-from registry.transfer.purchases import HEADERS, import_purchases
+from registry.purchases.transfer import HEADERS, import_purchases
 from tests.conftest import login
 from tests.factories import World, make_purchase
 

@@ -143,7 +143,7 @@ def test_exchanges_round_trip(app, world):
     edited += ",缺领域,东部选派到四川,专业技术人才,,余姚市,昭觉县,513431,,,2024-09-01,,\n"
     response = client.post("/exchanges/import", data={"file": (io.BytesIO(edited.encode("utf-8-sig")), "e.csv")},
                            content_type="multipart/form-data")  # fmt: skip
-    assert "专业技术人才须填写领域" in response.get_data(as_text=True)
+    assert "专业技术人才请选择领域" in response.get_data(as_text=True)
     edited = "\n".join(edited.splitlines()[:3]) + "\n"
     response = client.post("/exchanges/import", data={"file": (io.BytesIO(edited.encode("utf-8-sig")), "e.csv")},
                            content_type="multipart/form-data")  # fmt: skip

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
+from registry.scoping import RecordScope
 
 
 class Measure(StrEnum):
@@ -120,6 +121,8 @@ class IndicatorEntry(TimestampMixin, VersionedMixin, db.Model):
 
     完成率 of such indicators is computed from these entries, never typed.
     """
+
+    __scope__ = RecordScope(county="county_id", pairing="pairing_id", write="entries.manage", noun="指标完成登记")
 
     __tablename__ = "indicator_entries"
     __table_args__ = (sa.Index("ix_indicator_entries_lookup", "indicator_id", "county_id", "occurred_on"),)

@@ -13,6 +13,7 @@ from registry.extensions import db
 from registry.money import rate
 from registry.pairings.models import Pairing, Programme
 from registry.periods import Period
+from registry.permissions import authorize_write
 from registry.services import ServiceError, check_version
 
 AGREEMENT_FIELDS = ("programme_id", "year", "title", "signed_on", "note")
@@ -276,6 +277,7 @@ def _check_entry(data: dict):
 def create_entry(data: dict, *, actor) -> IndicatorEntry:
     data = {k: data.get(k) for k in ENTRY_FIELDS}
     indicator = _check_entry(data)
+    authorize_write(actor, IndicatorEntry, data)
     entry = IndicatorEntry(**{k: v if v is not None else "" for k, v in data.items()})
     db.session.add(entry)
     db.session.flush()
@@ -291,6 +293,7 @@ def create_entry(data: dict, *, actor) -> IndicatorEntry:
 
 def delete_entry(entry: IndicatorEntry, *, actor, version=None):
     check_version(entry, version)
+    authorize_write(actor, IndicatorEntry, None, before=entry)
     record(
         "delete",
         entry,

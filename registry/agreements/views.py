@@ -18,15 +18,16 @@ from registry.money import MoneyError, parse_wan
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import (
     agreement_filter,
-    county_writable,
-    entry_filter,
     get_visible_or_404,
+    may_write,
     pairing_filter,
     requires,
+    scope_filter,
     unit_filter,
+    writable_counties,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, is_year, paginate, save, writable_counties
+from registry.web import attach_error, is_year, paginate, save
 
 bp = Blueprint("agreements", __name__)
 
@@ -240,7 +241,7 @@ def entries():
             joinedload(IndicatorEntry.county),
             joinedload(IndicatorEntry.pairing).joinedload(Pairing.east_unit),
         )
-        .where(entry_filter(current_user))
+        .where(scope_filter(current_user, IndicatorEntry))
     )  # fmt: skip
     page = paginate(stmt.order_by(IndicatorEntry.occurred_on.desc(), IndicatorEntry.id.desc()), args={})
     return render_template("agreements/entries.html", page=page, money=Measure.MONEY)
@@ -252,7 +253,7 @@ def _entry_choices(form):
     form.indicator_id.choices = [BLANK] + [
         choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
     ]
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
     pairings = db.session.scalars(
         sa.select(Pairing)
         .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))
@@ -276,12 +277,6 @@ def create_entry():
     if form.validate_on_submit():
         data = dict(form.data)
         indicator = db.session.get(Indicator, data["indicator_id"])
-        county = db.session.get(Unit, data["county_id"])
-        visible = db.session.scalar(
-            sa.select(Pairing.id).where(Pairing.id == data["pairing_id"], pairing_filter(current_user))
-        )
-        if not county_writable(current_user, county) or visible is None:
-            abort(403)
         try:
             if indicator is not None and indicator.measure is Measure.MONEY:
                 data["value"] = parse_wan(data["value"])
@@ -306,8 +301,8 @@ def create_entry():
 @bp.route("/indicator-entries/<int:entry_id>/delete", methods=["POST"])
 @requires("entries.manage")
 def delete_entry(entry_id):
-    entry = get_visible_or_404(IndicatorEntry, entry_id, entry_filter(current_user))
-    if not county_writable(current_user, entry.county):
+    entry = get_visible_or_404(IndicatorEntry, entry_id, scope_filter(current_user, IndicatorEntry))
+    if not may_write(current_user, entry):
         abort(403)
     services.delete_entry(entry, actor=current_user, version=request.form.get("version", type=int))
     db.session.commit()

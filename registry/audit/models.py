@@ -35,6 +35,8 @@ class AuditEvent(db.Model):
     #: {field: [old, new]} for updates; {field: value} snapshot for creates and deletes.
     changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    #: The import event this change was part of (each imported record has its own event, pointing here).
+    batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("audit_events.id"), index=True)
 
     def __repr__(self):
         return f"<AuditEvent {self.id} {self.action} {self.entity_type}:{self.entity_id}>"

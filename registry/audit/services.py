@@ -48,12 +48,14 @@ def record(
     changes: dict | None = None,
     entity_type=None,
     context=None,
+    batch=None,
 ):
     """Add one audit event to the session (same transaction as the change).
 
     :param entity: a model instance (its table name and id are recorded), or None with ``entity_type``.
     :param actor: the acting User, or None for the system.
     :param context: the record ``entity`` belongs to, whose history should show the event as well.
+    :param batch: the import event this change was made by (its record's history says 经导入修改).
     """
     event = AuditEvent(
         actor_id=getattr(actor, "id", None),
@@ -66,6 +68,7 @@ def record(
         context_type=context.__tablename__ if context is not None else None,
         context_id=context.id if context is not None else None,
         ip=(request.remote_addr or "") if has_request_context() else "",
+        batch_id=batch.id if batch is not None else None,
     )
     db.session.add(event)
     return event

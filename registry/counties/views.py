@@ -28,9 +28,9 @@ from registry.permissions import (
     can_manage_unit,
     get_visible_or_404,
     pairing_filter,
-    project_filter,
     report_visible,
     requires,
+    scope_filter,
     unit_filter,
 )
 from registry.services import ServiceError
@@ -44,7 +44,8 @@ bp = Blueprint("counties", __name__, url_prefix="/units")
 def index():
     """Units in scope; by default Sichuan county-level units, the registry's main subject."""
     args = {k: request.args.get(k, "").strip() for k in ("q", "side", "kind", "prefecture", "category", "paired")}
-    args["side"] = args["side"] or "west"
+    if args["side"] not in Side._value2member_map_:
+        args["side"] = "west"  # empty or unknown (?side=x): the Sichuan side, as on first visit
     args["kind"] = args["kind"] or "county"
     prefecture = aliased(Unit)
     stmt = sa.select(Unit).outerjoin(prefecture, Unit.prefecture_id == prefecture.id).where(unit_filter(current_user))
@@ -203,10 +204,10 @@ def _year_section(county: Unit) -> dict:
     projects = db.session.scalars(
         sa.select(Project)
         .options(joinedload(Project.pairing).joinedload(Pairing.east_unit))
-        .where(Project.county_id == county.id, Project.year == year, project_filter(current_user))
+        .where(Project.county_id == county.id, Project.year == year, scope_filter(current_user, Project))
         .order_by(Project.code)
     ).all()
-    mine = sa.and_(Project.county_id == county.id, project_filter(current_user))
+    mine = sa.and_(Project.county_id == county.id, scope_filter(current_user, Project))
     flows = totals_for(where=mine, since=date(year, 1, 1), until=cutoff)
     cumulative = totals_for(where=mine, until=cutoff)
     visible = set(db.session.scalars(sa.select(Agreement.id).where(agreement_filter(current_user))))

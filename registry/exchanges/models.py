@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
 from registry.projects.models import LabelledEnum
+from registry.scoping import RecordScope
 
 
 class Direction(LabelledEnum):
@@ -38,6 +39,15 @@ Field.LABELS = {Field.EDUCATION: "教育", Field.HEALTH: "医疗", Field.AGRICUL
 
 class Exchange(TimestampMixin, VersionedMixin, db.Model):
     """One person's posting; in post from arrival to departure (open while still there)."""
+
+    __scope__ = RecordScope(
+        county="county_id",
+        pairing="pairing_id",
+        write="exchanges.edit",
+        pairing_rule="按所在县和到岗日期",
+        pairing_field="arrival_date",
+        noun="人才交流记录",
+    )
 
     __tablename__ = "exchanges"
     __table_args__ = (

@@ -12,14 +12,14 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.exchanges import services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
+from registry.exchanges.transfer import HEADERS, export_row, import_exchanges_steps
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.periods import Period
-from registry.permissions import county_writable, exchange_filter, get_visible_or_404, requires, unit_filter
-from registry.transfer.exchanges import HEADERS, export_row, import_exchanges_steps
+from registry.permissions import get_visible_or_404, may_write, requires, scope_filter, unit_filter, writable_counties
 from registry.transfer.forms import import_page, template_download
-from registry.web import is_id, like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 
@@ -29,7 +29,7 @@ FILTER_KEYS = ("q", "county", "direction", "person_type", "on")
 
 def filtered(args: dict):
     """Scope first, then the user's filters; returns the statement and an error for an unreadable date."""
-    stmt = sa.select(Exchange).where(exchange_filter(current_user))
+    stmt = sa.select(Exchange).where(scope_filter(current_user, Exchange))
     if args["q"]:
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Exchange.person_name.like(pattern), Exchange.receiving_unit.like(pattern),
@@ -92,12 +92,12 @@ def export(kind):
 @bp.route("/<int:exchange_id>")
 @requires("records.view")
 def detail(exchange_id):
-    exchange = get_visible_or_404(Exchange, exchange_id, exchange_filter(current_user))
+    exchange = get_visible_or_404(Exchange, exchange_id, scope_filter(current_user, Exchange))
     return render_template("exchanges/detail.html", exchange=exchange, history=history_of(exchange))
 
 
 def _choices(form):
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -118,8 +118,8 @@ def create():
 @bp.route("/<int:exchange_id>/edit", methods=["GET", "POST"])
 @requires("exchanges.edit")
 def edit(exchange_id):
-    exchange = get_visible_or_404(Exchange, exchange_id, exchange_filter(current_user))
-    if not county_writable(current_user, exchange.county):
+    exchange = get_visible_or_404(Exchange, exchange_id, scope_filter(current_user, Exchange))
+    if not may_write(current_user, exchange):
         abort(403)
     form = ExchangeForm(obj=exchange, data={"version": exchange.version_id} if request.method == "GET" else None)
     _choices(form)

@@ -80,16 +80,23 @@ def county_pairing_on(county_id: int, day: date) -> Pairing | None:
     return pairings[0] if pairings else None
 
 
+def county_pairing_id(county_id: int, day: date, cache: dict | None = None) -> int | None:
+    """Id of ``county_pairing_on``; with ``cache`` (an import's), every county's pairings are loaded once."""
+    if cache is not None:
+        return cache.setdefault("county_pairings", CountyPairings()).on(county_id, day)
+    pairing = county_pairing_on(county_id, day)
+    return pairing.id if pairing else None
+
+
 class CountyPairings:
     """``county_pairing_on`` for many records at once: the county-level pairings of the counties, loaded once."""
 
-    def __init__(self, county_ids):
+    def __init__(self, county_ids=None):
+        """Load the pairings of ``county_ids``, or of every county (a few hundred rows) when None."""
         self._by_county: dict[int, list[Pairing]] = {}
-        stmt = (
-            sa.select(Pairing)
-            .where(Pairing.level == UnitKind.COUNTY, Pairing.west_unit_id.in_(list(county_ids)))
-            .order_by(Pairing.valid_from, Pairing.id)
-        )
+        stmt = sa.select(Pairing).where(Pairing.level == UnitKind.COUNTY).order_by(Pairing.valid_from, Pairing.id)
+        if county_ids is not None:
+            stmt = stmt.where(Pairing.west_unit_id.in_(list(county_ids)))
         for pairing in db.session.scalars(stmt):
             self._by_county.setdefault(pairing.west_unit_id, []).append(pairing)
 

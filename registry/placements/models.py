@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
 from registry.projects.models import LabelledEnum
+from registry.scoping import RecordScope
 
 
 class Household(LabelledEnum):
@@ -60,6 +61,15 @@ class Person(db.Model):
 
 class Placement(TimestampMixin, VersionedMixin, db.Model):
     """One person's placement. The pairing follows from the origin county and the start date."""
+
+    __scope__ = RecordScope(
+        county="origin_county_id",
+        pairing="pairing_id",
+        write="placements.edit",
+        pairing_rule="按户籍县和就业开始日期",
+        pairing_field="start_date",
+        noun="劳务协作记录",
+    )
 
     __tablename__ = "placements"
     __table_args__ = (
@@ -135,6 +145,8 @@ class PlacementCell(db.Model):
     year) slice from its placements after every change, in the same transaction; the list header unions the
     bitmaps of the cells its filters select, so a person counts once however many placements and cells.
     """
+
+    __scope__ = RecordScope(county="origin_county_id", pairing="pairing_id")
 
     __tablename__ = "placement_cells"
     __table_args__ = (

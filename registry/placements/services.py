@@ -8,10 +8,13 @@ from registry import idnumbers
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.pairings.services import county_pairing_on
-from registry.placements.cells import person_id_for, refresh_cells, slice_of
+from registry.pairings.services import county_pairing_id
+from registry.permissions import authorize_write
+from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, slice_of
 from registry.placements.models import Placement
 from registry.services import ServiceError, check_version
+from registry.transfer import Batch, written
+from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "person_name", "household", "origin_county_id", "origin_township", "destination_class", "destination_province",
@@ -37,6 +40,10 @@ def _check(data: dict) -> None:
         raise ServiceError("请选择户籍所在的四川县(市、区)。", "origin_county_id")
     if not data.get("person_name"):
         raise ServiceError("请填写姓名。", "person_name")
+    if data.get("household") is None:
+        raise ServiceError("请选择户类型。", "household")
+    if data.get("destination_class") is None:
+        raise ServiceError("请选择就业去向。", "destination_class")
     if data.get("start_date") is None:
         raise ServiceError("请填写就业开始日期。", "start_date")
     if data["start_date"] > date.today():
@@ -47,16 +54,21 @@ def _check(data: dict) -> None:
         raise ServiceError("月工资不能为负数。", "monthly_wage_fen")
 
 
-def _identity(text: str) -> dict:
-    try:
-        person = idnumbers.parse(text)
-    except idnumbers.IdNumberError as exc:
-        raise ServiceError(str(exc), "id_number") from exc
+def _identity(text, batch: Batch | None = None) -> dict:
+    """The stored forms of an identity number (typed text, or an ``IdNumber`` an importer already parsed)."""
+    if isinstance(text, idnumbers.IdNumber):
+        person = text
+    else:
+        try:
+            person = idnumbers.parse(text)
+        except idnumbers.IdNumberError as exc:
+            raise ServiceError(str(exc), "id_number") from exc
     fingerprint = idnumbers.fingerprint(person.number)
+    people = batch.cache.get("people") if batch is not None else None
     return {
         "id_stored": idnumbers.protect(person.number),
         "id_fingerprint": fingerprint,
-        "person_id": person_id_for(fingerprint),
+        "person_id": people[fingerprint] if people and fingerprint in people else person_id_for(fingerprint),
         "id_masked": person.masked,
         "sex": person.sex,
         "birth_date": person.birth_date,
@@ -70,38 +82,55 @@ def _normalise(data: dict) -> dict:
     return data
 
 
-def create_placement(data: dict, *, actor) -> Placement:
+def prepare_import(batch: Batch, fingerprints) -> None:
+    """Load once what every row of an import needs: the people ids of its identity numbers."""
+    batch.cache["people"] = person_ids_for(fingerprints)
+
+
+def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placement:
+    """Register a placement; the write gate checks the county and the pairing the start date puts it in."""
     fields = _normalise({k: data.get(k) for k in FIELDS})
     _check(fields)
-    identity = _identity(data.get("id_number", ""))
-    pairing = county_pairing_on(fields["origin_county_id"], fields["start_date"])
-    placement = Placement(**fields, **identity, pairing_id=pairing.id if pairing else None)
+    identity = _identity(data.get("id_number", ""), batch)
+    fields["pairing_id"] = county_pairing_id(fields["origin_county_id"], fields["start_date"], _cache(batch))
+    authorize_write(actor, Placement, fields, cache=_cache(batch))
+    placement = Placement(**fields, **identity)
     db.session.add(placement)
-    db.session.flush()
-    refresh_cells([slice_of(placement)])
-    record("create", placement, actor=actor, summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）",
-           changes=snapshot(placement, AUDITED))  # fmt: skip
+    if batch is None:
+        db.session.flush()
+        refresh_cells([slice_of(placement)])
+    else:
+        batch.touch(refresh_cells, [slice_of(placement)])
+    written("create", placement, actor=actor, batch=batch, changes=snapshot(placement, AUDITED),
+            summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）")  # fmt: skip
     return placement
 
 
-def update_placement(placement: Placement, data: dict, *, actor, version=None) -> dict:
-    """Change a placement; a blank identity number keeps the stored one."""
+def update_placement(placement: Placement, data: dict, *, actor, version=None, batch: Batch | None = None) -> dict:
+    """Change a placement; a blank identity number keeps the stored one. The gate checks the record as it was and
+    as it will be, so nobody moves a record into or out of their scope."""
     check_version(placement, version)
     merged = _normalise({k: data.get(k, getattr(placement, k)) for k in FIELDS})
     _check(merged)
     if data.get("id_number"):
-        merged.update(_identity(data["id_number"]))
-    pairing = county_pairing_on(merged["origin_county_id"], merged["start_date"])
-    merged["pairing_id"] = pairing.id if pairing else None
+        identity = _identity(data["id_number"], batch)
+        if identity["id_fingerprint"] != placement.id_fingerprint:
+            merged.update(identity)
+    merged["pairing_id"] = county_pairing_id(merged["origin_county_id"], merged["start_date"], _cache(batch))
+    authorize_write(actor, Placement, merged, before=placement, cache=_cache(batch))
     before = slice_of(placement)
     changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "person_id", "id_masked",
                                                 "sex", "birth_date", "pairing_id"))  # fmt: skip
     for secret in ("id_stored", "id_fingerprint", "person_id"):
         changes.pop(secret, None)  # never in the audit trail, even encrypted
     # The placement may have left its cell (another county, year, household…): rebuild where it was and is.
-    refresh_cells({before, slice_of(placement)})
+    if batch is None:
+        refresh_cells({before, slice_of(placement)})
+    elif changes:
+        batch.touch(refresh_cells, {before, slice_of(placement)})
     if changes:
-        record("update", placement, actor=actor, summary=f"修改劳务协作 {placement.person_name}", changes=changes)
+        written("update", placement, actor=actor, batch=batch, summary=f"修改劳务协作 {placement.person_name}",
+                changes=changes)  # fmt: skip
     return changes
 
 

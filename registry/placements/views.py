@@ -15,19 +15,19 @@ from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
     can,
-    county_writable,
     get_visible_or_404,
-    placement_cell_filter,
-    placement_filter,
+    may_write,
     requires,
+    scope_filter,
     unit_filter,
+    writable_counties,
 )
 from registry.placements import cells, services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement, PlacementCell
+from registry.placements.transfer import HEADERS, export_rows, import_placements_steps
 from registry.transfer.forms import import_page, template_download
-from registry.transfer.placements import HEADERS, export_rows, import_placements_steps
-from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
@@ -54,7 +54,7 @@ def _by_columns(args: dict, table) -> list:
 
 
 def filtered(args: dict):
-    stmt = sa.select(Placement).where(placement_filter(current_user), *_by_columns(args, Placement))
+    stmt = sa.select(Placement).where(scope_filter(current_user, Placement), *_by_columns(args, Placement))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Placement.person_name.like(pattern), Placement.employer.like(pattern)))
@@ -68,7 +68,7 @@ def filtered(args: dict):
 def cell_filter(args: dict) -> list:
     """The WHERE clauses on PlacementCell selecting the cells of exactly the placements ``filtered(args)`` lists
     (every filter but the keyword, which the cells cannot answer)."""
-    where = [placement_cell_filter(current_user), *_by_columns(args, PlacementCell)]
+    where = [scope_filter(current_user, PlacementCell), *_by_columns(args, PlacementCell)]
     if is_year(args.get("year")):
         # In work at some time of the year: started by its end and not ended before its start.
         year = int(args["year"])
@@ -108,7 +108,7 @@ def index():
 def duplicates():
     """People placed by two or more counties: the same identity number, for staff to resolve."""
     rows = db.session.scalars(
-        services.possible_duplicates(placement_filter(current_user))
+        services.possible_duplicates(scope_filter(current_user, Placement))
         .options(joinedload(Placement.origin_county))
         .limit(500)
     ).all()
@@ -121,7 +121,7 @@ def duplicates():
 @bp.route("/<int:placement_id>")
 @requires("records.view")
 def detail(placement_id):
-    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
+    placement = get_visible_or_404(Placement, placement_id, scope_filter(current_user, Placement))
     return render_template("placements/detail.html", placement=placement, number=None, history=history_of(placement))
 
 
@@ -129,7 +129,7 @@ def detail(placement_id):
 @requires("idnumbers.view")
 def reveal(placement_id):
     """Show the full identity number once; the view is recorded in the audit trail."""
-    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
+    placement = get_visible_or_404(Placement, placement_id, scope_filter(current_user, Placement))
     number = services.reveal_number(placement, actor=current_user)
     db.session.commit()
     response = render_template(
@@ -139,7 +139,7 @@ def reveal(placement_id):
 
 
 def _choices(form):
-    form.origin_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
+    form.origin_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -160,8 +160,8 @@ def create():
 @bp.route("/<int:placement_id>/edit", methods=["GET", "POST"])
 @requires("placements.edit")
 def edit(placement_id):
-    placement = get_visible_or_404(Placement, placement_id, placement_filter(current_user))
-    if not county_writable(current_user, placement.origin_county):
+    placement = get_visible_or_404(Placement, placement_id, scope_filter(current_user, Placement))
+    if not may_write(current_user, placement):
         abort(403)
     form = PlacementForm(obj=placement, data={"version": placement.version_id} if request.method == "GET" else None)
     _choices(form)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
 from registry.extensions import db
+from registry.scoping import RecordScope
 
 
 class LabelledEnum(StrEnum):
@@ -119,6 +120,8 @@ FundStage.LABELS = {FundStage.PLANNED: "计划", FundStage.ARRIVED: "到位", Fu
 
 class Project(TimestampMixin, VersionedMixin, db.Model):
     """An assistance project in one Sichuan county, under one pairing (and so one programme)."""
+
+    __scope__ = RecordScope(county="county_id", pairing="pairing_id", write="projects.edit", noun="项目")
 
     __tablename__ = "projects"
     __table_args__ = (

@@ -14,6 +14,7 @@ from registry.money import rate, wan
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
 from registry.periods import Period
+from registry.permissions import authorize_write
 from registry.projects.models import (
     FundSource,
     FundStage,
@@ -118,6 +119,7 @@ def create_project(data: dict, *, actor) -> Project:
     if not data.get("code"):
         raise ServiceError("请填写项目编号。", "code")
     _check(data)
+    authorize_write(actor, Project, data)
     project = Project(**data, status=ProjectStatus.RESERVE)
     db.session.add(project)
     db.session.flush()
@@ -138,6 +140,7 @@ def update_project(project: Project, data: dict, *, actor, version=None) -> dict
     if not merged.get("code"):
         merged["code"] = project.code
     _check(merged, project)
+    authorize_write(actor, Project, merged, before=project)
     changes = apply_changes(project, merged, PROJECT_FIELDS)
     if changes:
         record("update", project, actor=actor, summary=f"修改项目 {project}", changes=changes)
@@ -163,6 +166,7 @@ def allowed_transitions(project: Project) -> list[ProjectStatus]:
 def change_status(project: Project, to: ProjectStatus, on: date, note: str = "", *, actor, version=None):
     """Move a project one legal step, dated ``on``; fills actual start and finish dates when they are empty."""
     check_version(project, version)
+    authorize_write(actor, Project, project, before=project)
     if to not in allowed_transitions(project):
         allowed = "、".join(s.label for s in allowed_transitions(project)) or "无（已是最终状态）"
         raise ServiceError(
@@ -358,6 +362,8 @@ def _validate_transaction(data: dict, project: Project):
 
 def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     data = {k: data.get(k) for k in TRANSACTION_FIELDS}
+    # A fund transaction lies where its project lies: writing one is writing the project's ledger.
+    authorize_write(actor, Project, project, before=project)
     _validate_transaction(data, project)
     # Check the would-be ledger before anything touches the session, so a refusal leaves nothing behind.
     check_money_rules(project, [*project.transactions, SimpleNamespace(**data)])
@@ -375,6 +381,7 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
 
 def update_transaction(transaction: FundTransaction, data: dict, *, actor, version=None) -> dict:
     check_version(transaction, version)
+    authorize_write(actor, Project, transaction.project, before=transaction.project)
     merged = {k: data.get(k, getattr(transaction, k)) for k in TRANSACTION_FIELDS}
     _validate_transaction(merged, transaction.project)
     others = [t for t in transaction.project.transactions if t is not transaction]
@@ -390,6 +397,7 @@ def update_transaction(transaction: FundTransaction, data: dict, *, actor, versi
 def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> None:
     check_version(transaction, version)
     project = transaction.project
+    authorize_write(actor, Project, project, before=project)
     remaining = [t for t in project.transactions if t is not transaction]
     check_money_rules(project, remaining)
     record("delete", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),

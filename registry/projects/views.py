@@ -15,12 +15,12 @@ from registry.forms import BLANK, choice, unit_choice
 from registry.money import rate, wan
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import (
-    county_writable,
     get_visible_or_404,
     pairing_filter,
-    project_filter,
     requires,
+    scope_filter,
     unit_filter,
+    writable_counties,
 )
 from registry.projects import services
 from registry.projects.forms import ProjectForm, StatusForm, TransactionForm
@@ -33,7 +33,7 @@ from registry.projects.models import (
     ProjectStatus,
 )
 from registry.services import ServiceError
-from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -42,7 +42,7 @@ FILTER_KEYS = ("q", "county", "prefecture", "partner", "programme", "year", "sta
 
 def filtered_projects(args: dict):
     """The project SELECT for the list and its exports: scope first, then the user's filters."""
-    stmt = sa.select(Project).where(project_filter(current_user))
+    stmt = sa.select(Project).where(scope_filter(current_user, Project))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(
@@ -172,7 +172,7 @@ def export(kind):
 @bp.route("/<int:project_id>")
 @requires("records.view")
 def detail(project_id):
-    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
     totals = services.totals_for([project.id])
     allowed = services.allowed_transitions(project)
     status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
@@ -192,7 +192,7 @@ def detail(project_id):
 
 def _location_choices(form):
     """Counties (in scope), their townships and villages, and the pairings the user may attach."""
-    counties = writable_counties()
+    counties = writable_counties(current_user)
     county_ids = [u.id for u in counties]
     locals_ = db.session.scalars(
         sa.select(Unit).options(joinedload(Unit.parent))
@@ -240,13 +240,6 @@ def _data_with_code(form):
     return data
 
 
-def _may_write(data) -> bool:
-    """The county is writable for the user and the pairing is one the user sees."""
-    county = db.session.get(Unit, data["county_id"]) if data.get("county_id") else None
-    pairing = sa.select(Pairing.id).where(Pairing.id == data.get("pairing_id"), pairing_filter(current_user))
-    return county_writable(current_user, county) and db.session.scalar(pairing) is not None
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @requires("projects.edit")
 def create():
@@ -254,8 +247,6 @@ def create():
     _location_choices(form)
     if form.validate_on_submit():
         data = _data_with_code(form)
-        if not _may_write(data):
-            abort(403)
         response = save(
             form,
             lambda: services.create_project(data, actor=current_user),
@@ -270,13 +261,11 @@ def create():
 @bp.route("/<int:project_id>/edit", methods=["GET", "POST"])
 @requires("projects.edit")
 def edit(project_id):
-    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
     form = ProjectForm(obj=project, data={"version": project.version_id} if request.method == "GET" else None)
     _location_choices(form)
     if form.validate_on_submit():
         data = _data_with_code(form)
-        if not _may_write(data):
-            abort(403)
         response = save(
             form,
             lambda: services.update_project(project, data, actor=current_user, version=form.version.data),
@@ -291,7 +280,7 @@ def edit(project_id):
 @bp.route("/<int:project_id>/status", methods=["POST"])
 @requires("projects.edit")
 def change_status(project_id):
-    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
     form = StatusForm()
     form.to_status.choices = [choice(s.value, s.label) for s in ProjectStatus]
     if form.validate_on_submit():
@@ -313,7 +302,7 @@ def change_status(project_id):
 @bp.route("/<int:project_id>/funds", methods=["POST"])
 @requires("projects.edit")
 def add_transaction(project_id):
-    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
     form = TransactionForm()
     if form.validate_on_submit():
         response = save(
@@ -336,7 +325,7 @@ def add_transaction(project_id):
 
 
 def _transaction_or_404(project_id, transaction_id):
-    project = get_visible_or_404(Project, project_id, project_filter(current_user))
+    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
     transaction = db.session.get(FundTransaction, transaction_id)
     if transaction is None or transaction.project_id != project.id:
         abort(404)

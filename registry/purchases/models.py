@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
 from registry.projects.models import LabelledEnum
+from registry.scoping import RecordScope
 
 
 class Channel(TimestampMixin, VersionedMixin, db.Model):
@@ -78,6 +79,15 @@ ProductCategory.LABELS = {
 class Purchase(TimestampMixin, VersionedMixin, db.Model):
     """A purchase or a sale helped by the East side, of a Sichuan seller's product."""
 
+    __scope__ = RecordScope(
+        county="seller_county_id",
+        pairing="pairing_id",
+        write="purchases.edit",
+        pairing_rule="按销售方所在县和日期",
+        pairing_field="purchased_on",
+        noun="消费帮扶记录",
+    )
+
     __tablename__ = "purchases"
     __table_args__ = (
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
@@ -140,6 +150,8 @@ class PurchaseTotals(db.Model):
     after every change, in the same transaction, so the list's count and totals by channel read a few thousand
     rows instead of every purchase.
     """
+
+    __scope__ = RecordScope(county="seller_county_id", pairing="pairing_id")
 
     __tablename__ = "purchase_totals"
     __table_args__ = (sa.Index("ix_purchase_totals_slice", "seller_county_id", "year"),)

@@ -15,19 +15,19 @@ from registry.forms import BLANK, choice, unit_choice
 from registry.money import yuan
 from registry.permissions import (
     can,
-    county_writable,
     get_visible_or_404,
-    purchase_filter,
-    purchase_totals_filter,
+    may_write,
     requires,
+    scope_filter,
     unit_filter,
+    writable_counties,
 )
 from registry.purchases import services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
+from registry.purchases.transfer import HEADERS, import_purchases_steps
 from registry.transfer.forms import import_page, template_download
-from registry.transfer.purchases import HEADERS, import_purchases_steps
-from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause, writable_counties
+from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 
@@ -50,7 +50,7 @@ def _by_columns(args: dict, table) -> list:
 
 
 def filtered(args: dict):
-    stmt = sa.select(Purchase).where(purchase_filter(current_user), *_by_columns(args, Purchase))
+    stmt = sa.select(Purchase).where(scope_filter(current_user, Purchase), *_by_columns(args, Purchase))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
@@ -64,7 +64,7 @@ def filtered(args: dict):
 def totals_filter(args: dict) -> list:
     """The WHERE clauses on PurchaseTotals selecting the rows of exactly the purchases ``filtered(args)`` lists
     (every filter but the keyword, which the totals cannot answer)."""
-    where = [purchase_totals_filter(current_user), *_by_columns(args, PurchaseTotals)]
+    where = [scope_filter(current_user, PurchaseTotals), *_by_columns(args, PurchaseTotals)]
     if is_year(args.get("year")):
         where.append(PurchaseTotals.year == int(args["year"]))
     return where
@@ -134,12 +134,12 @@ def export(kind):
 @bp.route("/<int:purchase_id>")
 @requires("records.view")
 def detail(purchase_id):
-    purchase = get_visible_or_404(Purchase, purchase_id, purchase_filter(current_user))
+    purchase = get_visible_or_404(Purchase, purchase_id, scope_filter(current_user, Purchase))
     return render_template("purchases/detail.html", purchase=purchase, history=history_of(purchase))
 
 
 def _choices(form):
-    form.seller_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties()]
+    form.seller_county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
     channels = db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
     form.channel_id.choices = [BLANK] + [
         choice(c.id, c.name) for c in channels if c.is_active or c.id == form.channel_id.data
@@ -164,8 +164,8 @@ def create():
 @bp.route("/<int:purchase_id>/edit", methods=["GET", "POST"])
 @requires("purchases.edit")
 def edit(purchase_id):
-    purchase = get_visible_or_404(Purchase, purchase_id, purchase_filter(current_user))
-    if not county_writable(current_user, purchase.seller_county):
+    purchase = get_visible_or_404(Purchase, purchase_id, scope_filter(current_user, Purchase))
+    if not may_write(current_user, purchase):
         abort(403)
     form = PurchaseForm(obj=purchase, data={"version": purchase.version_id} if request.method == "GET" else None)
     _choices(form)

@@ -1,0 +1,113 @@
+"""People exchanged to and from spreadsheets; 编号 (or name, county, type and arrival) is the stable key."""
+
+import sqlalchemy as sa
+
+from registry.counties.models import Side, Unit, UnitKind
+from registry.exchanges import services
+from registry.exchanges.models import Direction, Exchange, Field, PersonType
+from registry.extensions import db
+from registry.permissions import visible_by_id
+from registry.services import ServiceError
+from registry.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    column_index,
+    parse_cells,
+    parse_date,
+    runner,
+)  # fmt: skip
+
+HEADERS = [
+    "编号", "姓名", "方向", "类型", "领域", "派出单位", "接收单位", "县代码", "县", "挂职岗位", "到岗日期",
+    "离岗日期", "备注",
+]  # fmt: skip
+TEXTS = {"姓名": ("person_name", 50), "派出单位": ("sending_unit", 200), "接收单位": ("receiving_unit", 200),
+         "挂职岗位": ("position", 100), "备注": ("note", 2000)}  # fmt: skip
+ENUMS = {"方向": ("direction", Direction), "类型": ("person_type", PersonType), "领域": ("field", Field)}
+
+
+def export_row(e: Exchange) -> list:
+    return [e.id, e.person_name, e.direction.label, e.person_type.label, e.field.label if e.field else "",
+            e.sending_unit, e.receiving_unit, e.county.code, e.county.name, e.position, e.arrival_date,
+            e.departure_date, e.note]  # fmt: skip
+
+
+#: The column a service's refusal of a field is reported in.
+FIELD_COLUMNS = {
+    **{attr: header for header, (attr, _) in TEXTS.items()}, **{attr: header for header, (attr, _) in ENUMS.items()},
+    "county_id": "县代码", "arrival_date": "到岗日期", "departure_date": "离岗日期",
+}  # fmt: skip
+
+
+def import_exchanges_steps(headers, rows, *, user, filename=""):
+    """Read every row and write it through the exchange services; the caller commits only if no row failed.
+    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
+    result = ImportResult()
+    index = column_index(headers, HEADERS)
+    sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
+    counties = {u.code: u for u in db.session.scalars(sichuan)}
+    parsed = []
+    for number, cells in rows:
+        result.rows += 1
+        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+        errors, values = _parse(number, cell, counties)
+        result.errors.extend(errors)
+        if not errors:
+            parsed.append((number, cell["编号"], values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
+    ids = [int(no) for _, no, _ in parsed if no]
+    existing = visible_by_id(user, Exchange, ids)
+    batch = Batch(user, entity_type="exchanges", title="人才交流", filename=filename)
+    seen = {}
+    for done, (number, no, values) in enumerate(parsed, start=1):
+        try:
+            if no:
+                current = existing.get(int(no))
+                if current is None:
+                    raise ServiceError("没有这条记录，或不在您的管辖范围内。")
+                if current.id in seen:
+                    raise ServiceError(f"与第 {seen[current.id]} 行是同一条记录。")
+                seen[current.id] = number
+                if services.update_exchange(current, values, actor=user, batch=batch):
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            else:
+                services.create_exchange(values, actor=user, batch=batch)
+                result.created += 1
+        except ServiceError as exc:
+            column = FIELD_COLUMNS.get(exc.field, "编号")
+            result.errors.append(RowError(number, column, no if column == "编号" else "", str(exc)))
+        if done % PROGRESS_EVERY == 0:
+            yield result.rows
+    return batch.close(result)
+
+
+import_exchanges = runner(import_exchanges_steps)
+
+
+def _parse(number, cell, counties):
+    errors, values = [], {}
+
+    def fail(column, reason):
+        errors.append(RowError(number, column, cell[column], reason))
+
+    if cell["编号"] and not cell["编号"].isdigit():
+        fail("编号", "编号应为导出文件中的数字，新增记录请留空。")
+    parse_cells(cell, TEXTS, ENUMS, values, fail)
+    if cell["县代码"]:
+        county = counties.get(cell["县代码"])
+        if county is None:
+            fail("县代码", "不是四川的县级区划代码。")
+        else:
+            values["county_id"] = county.id
+    for header, attr in (("到岗日期", "arrival_date"), ("离岗日期", "departure_date")):
+        if cell[header]:
+            try:
+                values[attr] = parse_date(cell[header])
+            except ValueError as exc:
+                fail(header, str(exc))
+    return errors, values

@@ -1,0 +1,266 @@
+"""Placements to and from spreadsheets: one column list serves the template, the export and the import."""
+
+import re
+
+import sqlalchemy as sa
+
+from registry import idnumbers
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.money import MoneyError, parse_yuan, yuan
+from registry.permissions import WriteScope, visible_by_id
+from registry.placements import services
+from registry.placements.models import Destination, Household, Placement
+from registry.services import ServiceError
+from registry.transfer import PROGRESS_EVERY, Batch, ImportResult, RowError, column_index, parse_date, runner
+
+HEADERS = [
+    "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
+    "就业城市", "就业单位", "行业", "有组织转移", "培训情况", "就业开始", "就业结束", "月工资(元)", "备注",
+]  # fmt: skip
+MAX_ROWS = 200_000
+TEXT_LIMITS = {
+    "姓名": 50,
+    "乡镇": 50,
+    "就业省份": 20,
+    "就业城市": 30,
+    "就业单位": 200,
+    "行业": 50,
+    "培训情况": 200,
+    "备注": 2000,
+}
+TEXT_ATTRS = {"姓名": "person_name", "乡镇": "origin_township", "就业省份": "destination_province",
+              "就业城市": "destination_city", "就业单位": "employer", "行业": "industry", "培训情况": "training",
+              "备注": "note"}  # fmt: skip
+HOUSEHOLDS = {h.label: h for h in Household}
+DESTINATIONS = {d.label: d for d in Destination}
+MASKED = re.compile(r"^\d{4}\*{10}[\dX]{4}$")
+
+
+def export_rows(stmt, *, reveal: bool):
+    """Rows for the export in id order, numbers masked unless ``reveal``; read in batches after the last id
+    seen (keyset), so a large export never re-reads what it has already passed, as OFFSET would."""
+    last_id = 0
+    while True:
+        batch = db.session.scalars(stmt.where(Placement.id > last_id).order_by(Placement.id).limit(2000)).all()
+        if not batch:
+            return
+        last_id = batch[-1].id
+        county_ids = {p.origin_county_id for p in batch}
+        counties = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(county_ids)))}
+        for p in batch:
+            county = counties[p.origin_county_id]
+            yield [
+                p.id, p.person_name, idnumbers.reveal(p.id_stored) if reveal else p.id_masked, p.household.label,
+                county.code, county.name, p.origin_township, p.destination_class.label, p.destination_province,
+                p.destination_city, p.employer, p.industry, "是" if p.organised else "否", p.training,
+                p.start_date, p.end_date, _wage(p.monthly_wage_fen), p.note,
+            ]  # fmt: skip
+
+
+def _wage(fen: int | None) -> str:
+    return "" if fen is None else yuan(fen).replace(",", "")
+
+
+#: The column a service's refusal of a field is reported in.
+FIELD_COLUMNS = {
+    **{attr: header for header, attr in TEXT_ATTRS.items()}, "id_number": "身份证号", "household": "户类型",
+    "origin_county_id": "户籍县代码", "destination_class": "就业去向", "organised": "有组织转移",
+    "start_date": "就业开始", "end_date": "就业结束", "monthly_wage_fen": "月工资(元)",
+}  # fmt: skip
+
+
+class _Counties:
+    """Sichuan counties by code and by name, loaded once per import (whether the user may write in one is the
+    write gate's question, asked by the services row by row)."""
+
+    def __init__(self):
+        units = db.session.scalars(sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)).all()
+        self.by_code = {u.code: u for u in units}
+        self.by_name: dict[str, list[Unit]] = {}
+        for unit in units:
+            self.by_name.setdefault(unit.name, []).append(unit)
+
+
+def import_placements_steps(headers: list[str], rows, *, user, filename: str = ""):
+    """Read every row and write it through the placement services; the caller commits only if no row failed
+    (a generator: see registry.transfer).
+
+    A row with 编号 updates that record; without it, a row matches an existing record by identity number, origin
+    county and start date, or creates one. Only records the user may see and write are matched; a row that
+    matches another office's record is refused without saying anything about it. Blank cells never overwrite.
+    """
+    result = ImportResult()
+    index = column_index(headers, HEADERS)
+    counties = _Counties()
+    parsed = []
+    for number, cells in rows:
+        result.rows += 1
+        if result.rows > MAX_ROWS:
+            raise ServiceError(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
+        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+        errors, values = _parse_row(number, cell, counties)
+        result.errors.extend(errors)
+        if not errors:
+            # Keep only what matching and writing need: the row number, the 编号 text and the parsed values.
+            parsed.append((number, cell["编号"], values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
+    batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename)
+    services.prepare_import(
+        batch, (idnumbers.fingerprint(v["id_number"].number) for _, _, v in parsed if "id_number" in v)
+    )
+    _match(parsed, user, batch, result)
+    for done, (number, record_no, values) in enumerate(parsed, start=1):
+        if "error" not in values:
+            try:
+                _write_row(values, user, batch, result)
+            except ServiceError as exc:
+                column = FIELD_COLUMNS.get(exc.field, "编号" if record_no else "")
+                result.errors.append(RowError(number, column, _shown(values, column, record_no), str(exc)))
+        if done % PROGRESS_EVERY == 0:
+            yield result.rows
+    return batch.close(result)
+
+
+import_placements = runner(import_placements_steps)
+
+
+def _shown(values: dict, column: str, record_no: str) -> str:
+    if column == "身份证号" and "id_number" in values:
+        return values["id_number"].masked
+    return record_no if column == "编号" else ""
+
+
+def _parse_row(number: int, cell: dict, ctx: "_Counties"):
+    errors, values = [], {}
+
+    def fail(column, reason, shown=None):
+        errors.append(RowError(number, column, shown if shown is not None else cell[column], reason))
+
+    if cell["编号"]:
+        if not cell["编号"].isdigit():
+            fail("编号", "编号应为导出文件中的数字，新增记录请留空。")
+        else:
+            values["id"] = int(cell["编号"])
+    for header, attr in TEXT_ATTRS.items():
+        text = cell[header]
+        if text:
+            if len(text) > TEXT_LIMITS[header]:
+                fail(header, f"不能超过 {TEXT_LIMITS[header]} 个字。", text[:20] + "…")
+            else:
+                values[attr] = text
+    if cell["身份证号"] and not MASKED.match(cell["身份证号"].upper()):
+        try:
+            person = idnumbers.parse(cell["身份证号"])
+        except idnumbers.IdNumberError as exc:
+            fail("身份证号", str(exc), idnumbers.mask(cell["身份证号"].strip()))
+        else:
+            values["id_number"] = person
+    elif cell["身份证号"]:
+        values["masked"] = cell["身份证号"].upper()
+    for header, attr, table in (("户类型", "household", HOUSEHOLDS), ("就业去向", "destination_class", DESTINATIONS)):
+        if cell[header]:
+            if cell[header] in table:
+                values[attr] = table[cell[header]]
+            else:
+                fail(header, "应为以下之一：" + "、".join(table) + "。")
+    if cell["户籍县代码"] or cell["户籍县"]:
+        county = ctx.by_code.get(cell["户籍县代码"]) if cell["户籍县代码"] else None
+        if cell["户籍县代码"] and county is None:
+            fail("户籍县代码", "不是四川的县级区划代码。")
+        elif county is None:
+            matches = ctx.by_name.get(cell["户籍县"], [])
+            if len(matches) != 1:
+                fail("户籍县", "县名不唯一或不是四川的县，请填写户籍县代码。" if matches or cell["户籍县"] else "")
+            else:
+                county = matches[0]
+        if county is not None:
+            values["origin_county_id"] = county.id
+    if cell["有组织转移"]:
+        if cell["有组织转移"] in ("是", "否"):
+            values["organised"] = cell["有组织转移"] == "是"
+        else:
+            fail("有组织转移", "应为“是”或“否”。")
+    for header, attr in (("就业开始", "start_date"), ("就业结束", "end_date")):
+        if cell[header]:
+            try:
+                values[attr] = parse_date(cell[header])
+            except ValueError as exc:
+                fail(header, str(exc))
+    if cell["月工资(元)"]:
+        try:
+            values["monthly_wage_fen"] = parse_yuan(cell["月工资(元)"])
+        except MoneyError as exc:
+            fail("月工资(元)", str(exc))
+    if "id" not in values and "masked" in values:
+        fail("身份证号", "新增记录须填写完整的身份证号。")
+    return errors, values
+
+
+def _match(parsed, user, batch: Batch, result: ImportResult) -> None:
+    """Find the record each row updates (by 编号, else by person, county and start date) among the records the user
+    may see and write; refuse rows that would touch a record out of scope, and rows repeating an earlier row."""
+    ids = [v["id"] for _, _, v in parsed if "id" in v]
+    visible = visible_by_id(user, Placement, ids)
+    counties = {v.get("origin_county_id") for _, _, v in parsed} - {None}
+    natural = {}
+    if counties:
+        rows = db.session.execute(
+            sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date, Placement.id,
+                      Placement.pairing_id)
+            .where(Placement.origin_county_id.in_(counties))
+        )  # fmt: skip
+        natural = {(f, c, s): (i, p) for f, c, s, i, p in rows}
+    write_scope = batch.cache.setdefault("write_scope", WriteScope(user))
+    seen = {}
+
+    def fail(number, column, shown, reason, values):
+        result.errors.append(RowError(number, column, shown, reason))
+        values["error"] = True
+
+    for number, record_no, values in parsed:
+        if "id" in values:
+            record_ = visible.get(values["id"])
+            if record_ is None:
+                fail(number, "编号", record_no, "没有这条记录，或不在您的管辖范围内。", values)
+                continue
+            if "masked" in values and values["masked"] != record_.id_masked:
+                fail(number, "身份证号", values["masked"], "与原记录的身份证号不一致。", values)
+                continue
+            values["record"] = record_
+            key = ("id", record_.id)
+        elif "id_number" not in values or "origin_county_id" not in values or "start_date" not in values:
+            continue  # a new record lacking what identifies it: the service says what is missing
+        else:
+            fingerprint = idnumbers.fingerprint(values["id_number"].number)
+            key = (fingerprint, values["origin_county_id"], values["start_date"])
+            if key in natural:
+                record_id, pairing_id = natural[key]
+                if not write_scope.allows(values["origin_county_id"], pairing_id):
+                    # Say only that it exists (the key is unique), nothing of what it holds.
+                    reason = "该人员在此户籍县、此开始日期的记录已被登记，且不在您的管辖范围内，不能导入修改。"
+                    fail(number, "身份证号", values["id_number"].masked, reason, values)
+                    continue
+                values["record_id"] = record_id
+        if key in seen:
+            column = "编号" if key[0] == "id" else "身份证号"
+            shown = record_no or values["id_number"].masked
+            fail(number, column, shown, f"与第 {seen[key]} 行是同一条记录。", values)
+            continue
+        seen[key] = number
+
+
+def _write_row(values: dict, user, batch: Batch, result: ImportResult) -> None:
+    """Create or change one record with the placement services (blank cells are absent from ``values``)."""
+    data = {k: v for k, v in values.items() if k not in ("id", "record", "record_id", "masked")}
+    placement = values.get("record")
+    if placement is None and "record_id" in values:
+        placement = db.session.get(Placement, values["record_id"])
+    if placement is None:
+        services.create_placement(data, actor=user, batch=batch)
+        result.created += 1
+    elif services.update_placement(placement, data, actor=user, batch=batch):
+        result.updated += 1
+    else:
+        result.unchanged += 1

@@ -1,0 +1,142 @@
+"""Purchases to and from spreadsheets. The evidence number is the stable key: re-importing an export updates."""
+
+import sqlalchemy as sa
+
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.money import MoneyError, parse_yuan
+from registry.permissions import visible_by_id
+from registry.purchases import services
+from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
+from registry.purchases.services import evidence_key
+from registry.services import ServiceError
+from registry.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    column_index,
+    parse_cells,
+    parse_date,
+    runner,
+)  # fmt: skip
+
+#: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
+HEADERS = [
+    "日期", "购买方", "购买方类型", "购买方省份", "购买方城市", "销售方", "销售方类型", "销售方所在县代码",
+    "销售方所在县", "产品", "产品类别", "金额(元)", "渠道", "计入方式", "发票号/合同号", "备注",
+]  # fmt: skip
+TEXTS = {"购买方": ("buyer_name", 200), "购买方省份": ("buyer_province", 20), "购买方城市": ("buyer_city", 30),
+         "销售方": ("seller_name", 200), "产品": ("product", 200), "备注": ("note", 2000)}  # fmt: skip
+ENUMS = {"购买方类型": ("buyer_kind", BuyerKind), "销售方类型": ("seller_kind", SellerKind),
+         "产品类别": ("product_category", ProductCategory), "计入方式": ("counting_type", CountingType)}  # fmt: skip
+REQUIRED_FOR_NEW = (
+    "日期",
+    "购买方",
+    "购买方类型",
+    "销售方",
+    "销售方类型",
+    "产品",
+    "产品类别",
+    "金额(元)",
+    "渠道",
+    "计入方式",
+)
+
+
+#: The column a service's refusal of a field is reported in.
+FIELD_COLUMNS = {
+    **{attr: header for header, (attr, _) in TEXTS.items()}, **{attr: header for header, (attr, _) in ENUMS.items()},
+    "purchased_on": "日期", "seller_county_id": "销售方所在县代码", "amount_fen": "金额(元)", "channel_id": "渠道",
+    "evidence_no": "发票号/合同号",
+}  # fmt: skip
+
+
+def import_purchases_steps(headers, rows, *, user, filename=""):
+    """Read every row and write it through the purchase services; the caller commits only if no row failed.
+
+    The evidence number is the key: a row naming a purchase already counted updates it, if the user may see and
+    write it; one counted by another office is refused without a word about it. Blank cells never overwrite.
+    """
+    result = ImportResult()
+    index = column_index(headers, HEADERS)
+    sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
+    counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
+    channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
+    parsed, seen = [], {}
+    for number, cells in rows:
+        result.rows += 1
+        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+        errors, values = _parse(number, cell, counties, channels)
+        key = evidence_key(cell["发票号/合同号"])
+        if not key:
+            errors.append(
+                RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
+            )
+        elif key in seen:
+            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], f"与第 {seen[key]} 行重复。"))
+        else:
+            seen[key] = number
+        result.errors.extend(errors)
+        if not errors:
+            values["evidence_no"] = cell["发票号/合同号"]
+            parsed.append((number, key, values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
+    batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename)
+    existing = services.prepare_import(batch, (key for _, key, _ in parsed))
+    visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
+    for done, (number, key, values) in enumerate(parsed, start=1):
+        current = existing.get(key)
+        try:
+            if current is None:
+                services.create_purchase(values, actor=user, batch=batch)
+                result.created += 1
+            elif current.id not in visible:
+                raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")
+            elif services.update_purchase(current, values, actor=user, batch=batch):
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        except ServiceError as exc:
+            column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
+            shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
+            result.errors.append(RowError(number, column, shown, str(exc)))
+        if done % PROGRESS_EVERY == 0:
+            yield result.rows
+    return batch.close(result)
+
+
+import_purchases = runner(import_purchases_steps)
+
+
+def _parse(number, cell, counties, channels):
+    errors, values = [], {}
+
+    def fail(column, reason):
+        errors.append(RowError(number, column, cell[column], reason))
+
+    if cell["日期"]:
+        try:
+            values["purchased_on"] = parse_date(cell["日期"])
+        except ValueError as exc:
+            fail("日期", str(exc))
+    parse_cells(cell, TEXTS, ENUMS, values, fail)
+    if cell["销售方所在县代码"]:
+        county = counties.get(cell["销售方所在县代码"])
+        if county is None:
+            fail("销售方所在县代码", "不是四川的县级区划代码。")
+        else:
+            values["seller_county_id"] = county.id
+    if cell["金额(元)"]:
+        try:
+            values["amount_fen"] = parse_yuan(cell["金额(元)"])
+        except MoneyError as exc:
+            fail("金额(元)", str(exc))
+    if cell["渠道"]:
+        channel = channels.get(cell["渠道"])
+        if channel is None:
+            fail("渠道", "没有这个渠道：" + "、".join(channels) + "。")
+        else:
+            values["channel_id"] = channel.id
+    return errors, values

@@ -215,6 +215,14 @@ def test_error_responses(app, world, as_user):
         assert_secure(response, what=str(status))
 
 
+def _dispose(app):
+    """Close the connections of an extra app made for one test (its database is the suite's)."""
+    from registry.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_a_server_error(database_url):
     """A route that raises answers the 500 page, with the headers too."""
     app = create_app(make_test_config(database_url) | {"PROPAGATE_EXCEPTIONS": False})
@@ -225,6 +233,7 @@ def test_a_server_error(database_url):
         raise RuntimeError("boom")
 
     response = app.test_client().get("/boom")
+    _dispose(app)
     assert response.status_code == 500 and "系统错误" in response.get_data(as_text=True)
     assert_secure(response, what="500")
 
@@ -282,6 +291,7 @@ def test_hsts_only_in_production(app, database_url, client):
         response.close()
         assert response.headers["Strict-Transport-Security"] == STRICT_TRANSPORT_SECURITY, path
         assert response.headers["Content-Security-Policy"] == EXPECTED["Content-Security-Policy"], path
+    _dispose(production)
 
 
 def test_a_view_cannot_lose_the_headers(app):

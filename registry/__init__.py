@@ -21,13 +21,14 @@ def create_app(test_config=None):
     )
     configure(app, test_config)
 
-    from registry import cli, errors, extensions, templating
+    from registry import cli, errors, extensions, security, templating
     from registry.auth import session as auth_session
 
     extensions.init_app(app)
     auth_session.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     app.url_map.converters["int"] = IdConverter
     register_blueprints(app)

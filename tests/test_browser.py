@@ -64,3 +64,86 @@ def test_login_and_browse_pairings(page, live_server, world):
     page.wait_for_url(live_server + "/login")
     page.goto(live_server + "/")
     assert page.url.startswith(live_server + "/login")
+
+
+def _sign_in(page, live_server, username):
+    page.goto(live_server + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(live_server + "/")
+
+
+def _csp_refusals(page) -> list[str]:
+    """Chromium reports every resource, script or style the page's policy refused on the console."""
+    refused = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    return refused
+
+
+def test_pages_run_under_the_content_security_policy(page, live_server, world):
+    from tests.test_security_headers import EXPECTED
+
+    refused = _csp_refusals(page)
+    _sign_in(page, live_server, "province")
+    paths = [
+        "/",
+        f"/units/{world.zhaojue}?year=2024",
+        f"/agreements/{world.agreement_zc}",
+        f"/reports/{world.zhaojue}/2024Q2",
+        f"/projects/{world.project_a}",
+        "/placements/import",
+        "/no-such-page",
+    ]
+    for path in paths:
+        response = page.goto(live_server + path)
+        assert response.headers["content-security-policy"] == EXPECTED["Content-Security-Policy"], path
+    assert refused == []
+
+    # What moved out of style attributes into the stylesheet still applies.
+    page.goto(live_server + f"/units/{world.zhaojue}?year=2024")
+    assert page.eval_on_selector(".year-input", "e => getComputedStyle(e).width") == "90px"  # 6rem at 15px
+    page.goto(live_server + f"/reports/{world.zhaojue}/2024Q2")
+    assert (
+        page.eval_on_selector_all("svg.chart-svg", "es => es.map(e => getComputedStyle(e).maxWidth)") == ["640px"] * 3
+    )
+    assert refused == []
+
+    # The check itself works: an inline style added to the page now is refused and reported.
+    page.evaluate("""document.body.insertAdjacentHTML("beforeend", '<p style="color: red">x</p>')""")
+    page.wait_for_timeout(100)  # the console message arrives asynchronously
+    assert any("style-src" in text for text in refused)
+
+
+def test_confirm_navigate_and_back_still_work_from_the_script_file(page, live_server, world):
+    refused = _csp_refusals(page)
+    _sign_in(page, live_server, "province")
+
+    # data-confirm: dismissing the dialog keeps the transaction, accepting deletes it.
+    page.goto(live_server + f"/projects/{world.project_a}")
+    delete = page.locator("button[data-confirm='确定删除这条资金记录吗？']")
+    assert delete.count() == 1
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    delete.click()
+    assert page.url == live_server + f"/projects/{world.project_a}"
+    assert delete.count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    delete.click()
+    page.wait_for_load_state()
+    assert page.locator("button[data-confirm='确定删除这条资金记录吗？']").count() == 0
+
+    # data-navigate: choosing another county in the targets page's select opens its page.
+    page.goto(live_server + f"/agreements/{world.agreement_zc}/targets/{world.zhaojue}")
+    page.select_option("select[data-navigate]", label="四川省凉山彝族自治州布拖县")
+    page.wait_for_url(live_server + f"/agreements/{world.agreement_zc}/targets/{world.butuo}")
+
+    # The error page's back button (a javascript: link before the CSP) shows only with script and goes back.
+    page.goto(live_server + "/projects/")
+    page.goto(live_server + "/no-such-page")
+    back = page.locator("button[data-history-back]")
+    assert back.is_visible()
+    back.click()
+    page.wait_for_url(live_server + "/projects/")
+    assert refused == []

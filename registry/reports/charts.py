@@ -134,10 +134,14 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, tooltip: str | None
 
 
 def _svg(height: float, title: str, body: list[str]) -> str:
-    """Wrap the drawing: viewBox for scaling, width 100% so it fills the column, height follows the ratio."""
+    """Wrap the drawing: viewBox for scaling, width 100% so it fills the column, height follows the ratio.
+
+    Its size cap lives in the stylesheets (``.chart-svg``): a ``style`` attribute would be refused by the
+    page's Content-Security-Policy.
+    """
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" width="100%"'
-        f' role="img" style="max-width: {WIDTH}px; display: block">'
+        ' role="img" class="chart-svg">'
         f"<title>{_esc(title)}</title>" + "".join(body) + "</svg>"
     )
 

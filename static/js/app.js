@@ -14,6 +14,12 @@ document.addEventListener("DOMContentLoaded", () => {
     select.addEventListener("change", () => { window.location.href = select.value; });
   });
 
+  // "Back" on the error pages: a button, since a javascript: link is inline script the CSP refuses.
+  document.querySelectorAll("[data-history-back]").forEach((button) => {
+    button.hidden = false;
+    button.addEventListener("click", () => { window.history.back(); });
+  });
+
   // Filter long <select> lists (hundreds of units) by typed text.
   document.querySelectorAll("input.select-filter").forEach((input) => {
     const select = document.getElementById(input.dataset.for);

@@ -37,6 +37,8 @@ class Config:
     LOGIN_IP_FAILURE_LIMIT = 30
     LOGIN_FAILURE_WINDOW_MINUTES = 15
     PASSWORD_MIN_LENGTH = 10
+    #: Lowest zxcvbn score (0–4) a new password must reach; 3 is "safely unguessable" (≈10⁸ guesses or more).
+    PASSWORD_MIN_SCORE = 3
     #: argon2id parameters (RFC 9106 low-memory profile). Tests lower them for speed.
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536

@@ -131,7 +131,7 @@ def validate_user_data(data: dict, *, user: User | None = None):
 def create_user(data: dict, *, actor) -> User:
     """Create a user with the given password (already confirmed by the caller)."""
     validate_user_data(data)
-    problem = password_problem(data["password"], username=data["username"])
+    problem = password_problem(data.get("password"), username=data["username"])
     if problem:
         raise ServiceError(problem, "password")
     user = User(
@@ -189,6 +189,8 @@ def change_password(user: User, current: str, new: str, *, actor) -> None:
 def reset_password(user: User, *, actor) -> str:
     """An administrator issues a one-time password; the user must change it at next login."""
     temporary = "Tmp-" + secrets.token_urlsafe(9)
+    while password_problem(temporary, username=user.username):  # 72 random bits; practically never repeats
+        temporary = "Tmp-" + secrets.token_urlsafe(9)
     _set_password(user, temporary, actor=actor, summary=f"管理员重置 {user.username} 的密码")
     user.must_change_password = True
     return temporary

@@ -32,11 +32,21 @@ class Config:
     WTF_I18N_ENABLED = False
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     ITEMS_PER_PAGE = 25
-    #: Login throttling (kept in the database, so it holds across worker processes).
+    #: Login throttling, kept in the database so it holds across worker processes (see auth/throttle.py).
+    #: After LOGIN_FAILURE_LIMIT failures for one username from one address, that pair waits
+    #: LOGIN_DELAY_MINUTES, doubling with each further failure up to LOGIN_MAX_DELAY_MINUTES; the same user from
+    #: another address is not affected. A quiet LOGIN_FAILURE_WINDOW_MINUTES after the last failure (and delay)
+    #: starts the count over; a successful login or an administrator's unlock clears it at once.
     LOGIN_FAILURE_LIMIT = 5
-    LOGIN_IP_FAILURE_LIMIT = 30
+    #: Failures from one address over all usernames before that address is delayed the same way. Generous on
+    #: purpose: a whole office behind one NAT address shares it.
+    LOGIN_IP_FAILURE_LIMIT = 100
     LOGIN_FAILURE_WINDOW_MINUTES = 15
+    LOGIN_DELAY_MINUTES = 1
+    LOGIN_MAX_DELAY_MINUTES = 15
     PASSWORD_MIN_LENGTH = 10
+    #: Lowest zxcvbn score (0–4) a new password must reach; 3 is "safely unguessable" (≈10⁸ guesses or more).
+    PASSWORD_MIN_SCORE = 3
     #: argon2id parameters (RFC 9106 low-memory profile). Tests lower them for speed.
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536

@@ -2,7 +2,7 @@
 
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.audit.models import AuditEvent
-from registry.auth.models import LoginAttempt, User
+from registry.auth.models import LoginThrottle, User
 from registry.counties.models import Unit
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
@@ -19,7 +19,7 @@ __all__ = [
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
-    "LoginAttempt",
+    "LoginThrottle",
     "Pairing",
     "Person",
     "Placement",

@@ -51,6 +51,7 @@ RULES = {
     "auth.edit_user": Rule(params={"user_id": ("county", "liaison")}, expect=only("admin")),
     "auth.reset_password": Rule("POST", {"user_id": ("county", "liaison")}, only("admin")),
     "auth.end_user_sessions": Rule("POST", {"user_id": ("county", "liaison")}, only("admin")),
+    "auth.unlock_login": Rule("POST", {"user_id": ("county", "liaison")}, only("admin")),
     "counties.index": Rule(expect=everyone()),
     "counties.detail": Rule(params={"unit_id": ("zhaojue", "cangxi")}, expect=scoped_records()),
     "counties.set_category": Rule("POST", {"unit_id": ("zhaojue", "cangxi")}, only("admin")),

@@ -16,6 +16,7 @@ ACTION_LABELS = {
     "login": "登录",
     "login_failed": "登录失败",
     "login_throttled": "登录受限",
+    "login_unlocked": "解除登录限制",
     "sessions_ended": "结束登录",
     "password_change": "修改密码",
     "load": "导入参考数据",

@@ -33,5 +33,6 @@ class UserForm(BaseForm):
     scope_unit_id = IdSelectField("管辖范围")
     phone = StringField("联系电话", validators=[Optional(), Length(max=30)])
     is_active = BooleanField("启用", default=True)
-    password = PasswordField("初始密码")
+    #: Only on create (the edit view deletes the field), where a missing value is a form error, not a crash.
+    password = PasswordField("初始密码", validators=[DataRequired("请输入初始密码。")])
     version = VersionField()

@@ -1,4 +1,4 @@
-"""Users with a role and a scope, and the login attempts that throttle password guessing."""
+"""Users with a role and a scope, and the login failure counters that throttle password guessing."""
 
 import secrets
 from datetime import datetime
@@ -13,7 +13,6 @@ from registry.database import (
     UTCDateTime,
     VersionedMixin,
     enum_column,
-    utcnow,
 )
 from registry.extensions import db
 
@@ -91,17 +90,27 @@ class User(UserMixin, TimestampMixin, VersionedMixin, db.Model):
         return f"{self.id}:{self.session_token}"
 
 
-class LoginAttempt(db.Model):
-    """One login attempt; recent failures per username and per address throttle further attempts."""
+#: The ``username`` of an address's counter over every username (the login form never lets a username be empty).
+ANY_USERNAME = ""
 
-    __tablename__ = "login_attempts"
-    __table_args__ = (
-        sa.Index("ix_login_attempts_username_at", "username", "attempted_at"),
-        sa.Index("ix_login_attempts_ip_at", "ip", "attempted_at"),
-    )
+
+class LoginThrottle(db.Model):
+    """Recent login failures of one username from one address, or of a whole address (ANY_USERNAME), and the
+    delay they earned. One row per pair, counted in place: a guessing attacker adds no rows per attempt."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (sa.UniqueConstraint("username", "ip"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(50))
     ip: Mapped[str] = mapped_column(sa.String(64))
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    succeeded: Mapped[bool] = mapped_column(default=False)
+    #: Failures since the count last started over.
+    failures: Mapped[int] = mapped_column(default=0)
+    #: Delays imposed since then; the next one is twice as long as the last.
+    delays: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: No attempt from this pair is checked before this time.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the row lapses: a quiet window after the last failure and any delay. Stale rows count as empty and
+    #: are purged.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,13 +2,12 @@
 
 import re
 import secrets
-from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
 from registry.audit.services import apply_changes, record, snapshot
-from registry.auth.models import LoginAttempt, Role, User, new_session_token
+from registry.auth import throttle
+from registry.auth.models import Role, User, new_session_token
 from registry.auth.passwords import (
     hash_password,
     needs_rehash,
@@ -34,42 +33,15 @@ USER_FIELDS = (
 _DUMMY_HASH = None
 
 
-class LoginThrottled(Exception):
-    """Too many recent failures for this username or address."""
-
-
-def _recent_failures(column, value) -> int:
-    window = timedelta(minutes=current_app.config["LOGIN_FAILURE_WINDOW_MINUTES"])
-    return db.session.scalar(
-        sa.select(sa.func.count(LoginAttempt.id)).where(
-            column == value,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.attempted_at >= utcnow() - window,
-        )
-    )
-
-
 def authenticate(username: str, password: str, ip: str) -> User | None:
-    """Return the user if the credentials are right; record the attempt either way.
+    """Return the user if the credentials are right, else None; count a failure against the pair and the address.
 
-    :raise LoginThrottled: when recent failures for the username or the address reach the limit; the
-        password is then not checked at all.
+    :raise throttle.LoginThrottled: while the (username, address) pair or the address is delayed; the password
+        is then not checked at all.
     """
     global _DUMMY_HASH
     username = username.strip()
-    cfg = current_app.config
-    if (
-        _recent_failures(LoginAttempt.username, username) >= cfg["LOGIN_FAILURE_LIMIT"]
-        or _recent_failures(LoginAttempt.ip, ip) >= cfg["LOGIN_IP_FAILURE_LIMIT"]
-    ):
-        record(
-            "login_throttled",
-            None,
-            actor=None,
-            entity_type="users",
-            summary=f"登录受限：{username}",
-        )
-        raise LoginThrottled()
+    throttle.check(username, ip)
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None:
         if _DUMMY_HASH is None:
@@ -78,21 +50,25 @@ def authenticate(username: str, password: str, ip: str) -> User | None:
         ok = False
     else:
         ok = verify_password(user.password_hash, password) and user.is_active
-    db.session.add(LoginAttempt(username=username[:50], ip=ip[:64], succeeded=ok))
     if not ok:
-        record(
-            "login_failed",
-            user,
-            actor=None,
-            entity_type="users",
-            summary=f"登录失败：{username}",
-        )
+        throttle.count_failure(username, ip, user)
         return None
+    throttle.clear_pair(username, ip)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     record("login", user, actor=user, summary="登录")
     return user
+
+
+def unlock_login(user: User, *, actor) -> int:
+    """An administrator clears the login delays of ``user``'s username from every address (audited when there
+    was any); return the number of addresses cleared."""
+    cleared = throttle.clear_username(user.username)
+    if cleared:
+        summary = f"管理员解除 {user.username} 的登录限制（{cleared} 个地址）"
+        record("login_unlocked", user, actor=actor, summary=summary)
+    return cleared
 
 
 def end_sessions(user, *, actor, reason: str):
@@ -131,7 +107,7 @@ def validate_user_data(data: dict, *, user: User | None = None):
 def create_user(data: dict, *, actor) -> User:
     """Create a user with the given password (already confirmed by the caller)."""
     validate_user_data(data)
-    problem = password_problem(data["password"], username=data["username"])
+    problem = password_problem(data.get("password"), username=data["username"])
     if problem:
         raise ServiceError(problem, "password")
     user = User(
@@ -189,6 +165,8 @@ def change_password(user: User, current: str, new: str, *, actor) -> None:
 def reset_password(user: User, *, actor) -> str:
     """An administrator issues a one-time password; the user must change it at next login."""
     temporary = "Tmp-" + secrets.token_urlsafe(9)
+    while password_problem(temporary, username=user.username):  # 72 random bits; practically never repeats
+        temporary = "Tmp-" + secrets.token_urlsafe(9)
     _set_password(user, temporary, actor=actor, summary=f"管理员重置 {user.username} 的密码")
     user.must_change_password = True
     return temporary

@@ -7,6 +7,7 @@ from flask import (
     Blueprint,
     abort,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -17,14 +18,16 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
-from registry.auth import services
+from registry.auth import services, throttle
 from registry.auth.forms import ChangePasswordForm, LoginForm, UserForm
 from registry.auth.models import ROLE_LABELS, Role, User
 from registry.counties.models import DIVISION_KINDS, Unit
+from registry.database import utcnow
 from registry.extensions import db
 from registry.forms import BaseForm, choice, unit_choice
 from registry.permissions import public, requires
 from registry.services import ServiceError
+from registry.templating import local_datetime
 from registry.web import attach_error, like_pattern, paginate, safe_next, save, sort_clause
 
 bp = Blueprint("auth", __name__)
@@ -40,10 +43,15 @@ def login():
     if form.validate_on_submit():
         try:
             user = services.authenticate(form.username.data, form.password.data, request.remote_addr or "")
-        except services.LoginThrottled:
-            db.session.commit()
-            form.form_errors.append("登录失败次数过多，请 15 分钟后再试或联系管理员。")
-            return render_template("auth/login.html", form=form), 429
+        except throttle.LoginThrottled as exc:
+            db.session.rollback()
+            form.form_errors.append(
+                f"登录失败次数过多，请 {exc.minutes} 分钟后（{local_datetime(exc.until, '%H:%M')} 以后）再试；"
+                "忘记密码请联系系统管理员。"
+            )
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(exc.minutes * 60)
+            return response
         db.session.commit()
         if user is None:
             form.form_errors.append("用户名或密码错误。")
@@ -145,6 +153,8 @@ def user_detail(user_id):
     return render_template(
         "auth/user_detail.html",
         user=user,
+        throttles=throttle.throttles_of(user.username),
+        now=utcnow(),
         history=history_of(user),
         action_form=BaseForm(),
     )
@@ -197,4 +207,20 @@ def end_user_sessions(user_id):
         logout_user()
         return redirect(url_for(".login"))
     flash(f"{user.username} 的全部登录已结束。", "success")
+    return redirect(url_for(".user_detail", user_id=user.id))
+
+
+@bp.route("/admin/users/<int:user_id>/unlock-login", methods=["POST"])
+@requires("users.manage")
+def unlock_login(user_id):
+    """Lift the login delays of the user's username from every address (after a forgotten password, say)."""
+    user = db.get_or_404(User, user_id)
+    if not BaseForm().validate_on_submit():
+        abort(400)
+    cleared = services.unlock_login(user, actor=current_user)
+    db.session.commit()
+    if cleared:
+        flash(f"已解除 {user.username} 的登录限制（{cleared} 个地址）。", "success")
+    else:
+        flash(f"{user.username} 目前没有登录限制。", "info")
     return redirect(url_for(".user_detail", user_id=user.id))

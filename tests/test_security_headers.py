@@ -178,7 +178,7 @@ def test_error_login_and_import_pages_have_no_inline_code(app, world, as_user, c
 
 
 def _bad_import(client):
-    from registry.transfer.placements import HEADERS
+    from registry.placements.transfer import HEADERS
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

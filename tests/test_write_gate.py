@@ -254,10 +254,10 @@ def test_an_imported_change_is_in_the_records_history(app, gworld):
 #: tests of their module): accounts, units and pairings, agreements and targets, channels, narratives, reveals.
 NOT_RECORD_WRITES = {
     "auth.login", "auth.logout", "auth.change_password", "auth.create_user", "auth.edit_user", "auth.reset_password",
-    "auth.end_user_sessions", "counties.create", "counties.edit", "counties.set_category", "pairings.create",
-    "pairings.edit", "pairings.end", "pairings.create_programme", "pairings.edit_programme", "agreements.create",
-    "agreements.edit", "agreements.targets", "agreements.create_indicator", "agreements.edit_indicator",
-    "purchases.channels", "reports.narrative", "placements.reveal",
+    "auth.end_user_sessions", "auth.unlock_login", "counties.create", "counties.edit", "counties.set_category",
+    "pairings.create", "pairings.edit", "pairings.end", "pairings.create_programme", "pairings.edit_programme",
+    "agreements.create", "agreements.edit", "agreements.targets", "agreements.create_indicator",
+    "agreements.edit_indicator", "purchases.channels", "reports.narrative", "placements.reveal",
 }  # fmt: skip
 
 

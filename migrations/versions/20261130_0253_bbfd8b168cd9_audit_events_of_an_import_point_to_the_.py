@@ -1,7 +1,7 @@
 """Audit events of an import point to the import event (经导入修改)
 
 Revision ID: bbfd8b168cd9
-Revises: c5e2a9f17d3b
+Revises: b4eef9b71b0e
 Create Date: 2026-11-30 02:53:09.223669
 
 """
@@ -13,7 +13,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = 'bbfd8b168cd9'
-down_revision = 'c5e2a9f17d3b'
+down_revision = 'b4eef9b71b0e'
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Parallel test processes (pytest-xdist); each has its own database.
+TEST_WORKERS ?= 2
 # PostgreSQL the suite also runs against (CI: PostgreSQL 15, trust auth). SKIP_POSTGRES=1 skips it locally.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Debian packages: CJK font and HarfBuzz subsetting for PDFs (WeasyPrint); Chromium and poppler for tests.
@@ -54,14 +56,14 @@ format: $(VENV)/.installed
 
 test-sqlite: $(VENV)/.installed
 	@echo "== 测试：SQLite =="
-	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest
+	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-postgres: $(VENV)/.installed
 	@if [ "$(SKIP_POSTGRES)" = 1 ]; then echo "== 跳过 PostgreSQL（SKIP_POSTGRES=1）=="; exit 0; fi; \
 	echo "== 测试：PostgreSQL ($(PG_TEST_URL)) =="; \
 	$(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
 	  || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
-	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest
+	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
 
 from registry import idnumbers
 from registry.audit.services import record
@@ -208,7 +209,10 @@ def reencrypt(new_key: str, *, old_keys: Iterable[str] = (), actor=None) -> Rota
     if moved:
         refresh_cells(moved)  # the cells hold person ids: a merged person must not count twice
     result.people = db.session.scalar(sa.select(sa.func.count()).select_from(people))
-    record("rekey_ids", None, entity_type=placements.name, actor=actor, summary=result.summary)
+    if changes or result.people_removed or new_key != current_app.config["ID_NUMBER_KEY"]:
+        # One event per rotation, or per encryption that found something to do (not for an `encrypt` that
+        # found every number already under the key: make db-upgrade runs it every time).
+        record("rekey_ids", None, entity_type=placements.name, actor=actor, summary=result.summary)
     db.session.expire_all()  # placements and people in the session were changed behind the ORM's back
     return result
 

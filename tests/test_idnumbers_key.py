@@ -275,6 +275,13 @@ def test_rotating_a_key_file_replaces_it_after_the_commit(app, database_url, tmp
             db.session.commit()
             numbers = {p.id: reveal_number(p, actor=None) for p in db.session.scalars(sa.select(Placement))}
             db.session.rollback()
+        # A rotation that fails leaves the key file alone and removes the new key it had written.
+        with monkeypatch.context() as patch:
+            patch.setattr("registry.idnumbers_rotation._Reader.read", lambda self, stored: 1 / 0)
+            failed = own.test_cli_runner().invoke(args=["idnumbers", "rotate"])
+        assert isinstance(failed.exception, ZeroDivisionError)
+        assert sorted(p.name for p in instance.glob("id_number_key*")) == [ID_KEY_FILE]
+        assert (instance / ID_KEY_FILE).read_text() == old_key and own.config["ID_NUMBER_KEY"] == old_key
         result = own.test_cli_runner().invoke(args=["idnumbers", "rotate"])
         assert result.exit_code == 0, result.output
         new_key = (instance / ID_KEY_FILE).read_text()

@@ -39,8 +39,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The second step encrypts identity numbers a database from before ID_NUMBER_KEY holds as typed (else a no-op).
 db-upgrade: $(VENV)/.installed
 	$(FLASK) db upgrade
+	$(FLASK) idnumbers encrypt
 
 demo: $(VENV)/.installed
 	$(FLASK) geo load

@@ -38,7 +38,9 @@ def create_app(test_config=None):
 def configure(app, test_config=None):
     """Load configuration in order of precedence and apply the production switch."""
     from registry.config import (
+        ID_KEY_FILE,
         PRODUCTION_OVERRIDES,
+        load_id_number_key,
         load_secret_key,
         normalise_database_url,
     )
@@ -54,12 +56,31 @@ def configure(app, test_config=None):
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    # Identity numbers are always encrypted: a configured key, else instance/id_number_key (generated on first
+    # run, never under PRODUCTION, which refuses to start without a key). ID_NUMBER_KEY_FILE tells
+    # `flask idnumbers rotate` whether it may replace the key itself (the file) or the operator must (config).
+    configured = app.config.get("ID_NUMBER_KEY")
+    app.config["ID_NUMBER_KEY"] = load_id_number_key(
+        app.instance_path, configured, production=bool(app.config["PRODUCTION"]), committed=_key_in_use(app)
+    )
+    app.config["ID_NUMBER_KEY_FILE"] = None if configured else os.path.join(app.instance_path, ID_KEY_FILE)
     if app.config["PRODUCTION"]:
         app.config.update(PRODUCTION_OVERRIDES)
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def _key_in_use(app):
+    """Asked only after a rotation was interrupted: which key the database's numbers are under."""
+
+    def committed(new_key):
+        from registry.idnumbers_rotation import key_in_use
+
+        return key_in_use(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)(new_key)
+
+    return committed
 
 
 class IdConverter(IntegerConverter):

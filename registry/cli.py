@@ -1,4 +1,5 @@
-"""`flask` commands: first administrator, reference geography, demo data. Thin: they call services."""
+"""`flask` commands: first administrator, reference geography, demo data, identity-number keys. Thin: they call
+services."""
 
 import os
 from pathlib import Path
@@ -227,9 +228,137 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         )
 
 
+@click.group("idnumbers")
+def idnumbers_group():
+    """Identity numbers at rest: how they are stored, encrypting numbers stored as typed, rotating the key."""
+
+
+_OLD_KEYS = click.option(
+    "--old-key",
+    "old_keys",
+    multiple=True,
+    help="保存部分号码时用过的旧密钥（可重复）；当前密钥总会使用。",
+)
+
+
+@idnumbers_group.command("status")
+@_OLD_KEYS
+@with_appcontext
+def idnumbers_status_command(old_keys):
+    """Count stored numbers by how they are held (as typed, current key, old key, unreadable); never shows one."""
+    from registry.idnumbers_rotation import key_status
+
+    status = key_status(current_app.config["ID_NUMBER_KEY"], _checked_keys(old_keys, "--old-key"))
+    click.echo(
+        f"身份证号 {status.placements} 条：当前密钥加密 {status.current}，明文 {status.plain}，"
+        f"旧密钥加密 {status.old}，无法解密 {status.unreadable}。"
+    )
+    if status.plain or status.old:
+        click.echo("请运行 flask idnumbers encrypt 改用当前密钥加密。")
+    if status.unreadable:
+        raise click.ClickException(f"{status.unreadable} 条身份证号无法用当前密钥解密：请用 --old-key 提供其密钥。")
+
+
+@idnumbers_group.command("encrypt")
+@_OLD_KEYS
+@with_appcontext
+def idnumbers_encrypt_command(old_keys):
+    """Encrypt under the current key every number stored as typed (or under an --old-key); all or nothing."""
+    from registry.idnumbers_rotation import reencrypt
+
+    try:
+        result = reencrypt(current_app.config["ID_NUMBER_KEY"], old_keys=_checked_keys(old_keys, "--old-key"))
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(result.summary)
+
+
+@idnumbers_group.command("rotate")
+@click.option("--new-key", help="新密钥（Fernet）；省略时生成。ID_NUMBER_KEY 写在配置中时必须提供。")
+@_OLD_KEYS
+@with_appcontext
+def idnumbers_rotate_command(new_key, old_keys):
+    """Re-encrypt every number under a new key and recompute fingerprints, in one transaction; stop the app first.
+
+    With the key in instance/id_number_key the new key is written beside it (id_number_key.next) before the
+    commit and moved into place after it: a crash in between leaves both keys on disk, and the next start asks
+    the database which one its numbers are under. The old key is kept as id_number_key.retired-<time> for the
+    backups taken before. With the key in the configuration, the operator supplies the new one and changes the
+    configuration afterwards.
+    """
+    from cryptography.fernet import Fernet
+
+    from registry.config import ID_KEY_NEXT_FILE, promote_next_key, write_key_file
+    from registry.idnumbers_rotation import reencrypt
+
+    current = current_app.config["ID_NUMBER_KEY"]
+    key_file = current_app.config.get("ID_NUMBER_KEY_FILE")
+    old_keys = _checked_keys(old_keys, "--old-key")
+    if new_key:
+        (new_key,) = _checked_keys([new_key], "--new-key")
+    elif key_file is None:
+        raise click.ClickException(
+            "ID_NUMBER_KEY 写在配置中：请用 --new-key 提供新密钥（本命令不会改动配置，也不会显示密钥）。"
+        )
+    new_key = new_key or Fernet.generate_key().decode()
+    if new_key == current:
+        raise click.ClickException("新密钥与当前密钥相同。")
+    pending = Path(key_file).with_name(ID_KEY_NEXT_FILE) if key_file else None
+    lock = None
+    if pending is not None:
+        try:
+            lock = write_key_file(pending, new_key, keep_locked=True)
+        except FileExistsError as exc:
+            raise click.ClickException(f"另一次密钥轮换正在进行（{pending} 已存在）。") from exc
+    try:
+        try:
+            result = reencrypt(new_key, old_keys=(current, *old_keys))
+        except BaseException:
+            db.session.rollback()
+            if pending is not None:
+                pending.unlink()  # nothing was written with the new key
+            raise
+        try:
+            db.session.commit()
+        except Exception as exc:
+            # The commit may have reached the database before failing: the new key stays where it is, and the
+            # next start asks the database which key its numbers are under.
+            raise click.ClickException(
+                f"提交时出错，无法确定是否已改用新密钥：{exc}。"
+                + (f"请勿删除 {pending}，应用下次启动时会自动判断并完成或撤销轮换。" if pending else "")
+            ) from exc
+        retired = promote_next_key(current_app.instance_path) if pending is not None else None
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if lock is not None:
+            os.close(lock)
+    current_app.config["ID_NUMBER_KEY"] = new_key
+    click.echo(result.summary)
+    if retired is not None:
+        click.echo(
+            f"新密钥已写入 {key_file}。旧密钥另存为 {retired}：只在读取轮换前的数据库备份时需要，"
+            "请与这些备份一同保管或删除。请重启应用。"
+        )
+    else:
+        click.echo("身份证号已改用新密钥加密：请立即把配置中的 ID_NUMBER_KEY 改为新密钥并重启应用。")
+
+
+def _checked_keys(keys, option) -> tuple[str, ...]:
+    from registry.config import ConfigurationError, check_fernet_key
+
+    try:
+        return tuple(check_fernet_key(k.strip(), option) for k in keys)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def init_app(app):
     app.cli.add_command(create_admin_command)
     app.cli.add_command(geo_group)
     app.cli.add_command(demo_group)
     app.cli.add_command(transfer_group)
     app.cli.add_command(reports_group)
+    app.cli.add_command(idnumbers_group)

@@ -1,7 +1,9 @@
 """Configuration: safe defaults, then instance/config.py, then REGISTRY_* environment variables."""
 
+import fcntl
 import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,8 +54,10 @@ class Config:
     ARGON2_MEMORY_COST = 65536
     ARGON2_PARALLELISM = 4
     #: Fernet key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``)
-    #: encrypting identity numbers at rest. Without it numbers are stored as typed. Keep it outside the database
-    #: and its backups; losing it makes stored numbers unreadable.
+    #: encrypting identity numbers at rest and keying their fingerprints. When not configured it is read from
+    #: instance/id_number_key, generated there on first run — except under PRODUCTION, which refuses to start
+    #: without one (see load_id_number_key). Keep it outside the database and its backups; losing it makes stored
+    #: numbers unreadable. ``flask idnumbers rotate`` replaces it.
     ID_NUMBER_KEY = None
     #: Name printed on reports and pages as the operating office.
     ORG_NAME = "四川省东西部协作工作办公室"
@@ -86,3 +90,146 @@ def load_secret_key(instance_path: str) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+#: Where the identity-number key lives when it is not configured, and the key a rotation is moving to.
+ID_KEY_FILE = "id_number_key"
+ID_KEY_NEXT_FILE = "id_number_key.next"
+
+
+class ConfigurationError(RuntimeError):
+    """The application must not start: the message says which setting to fix, in Chinese."""
+
+
+def check_fernet_key(key: str, where: str) -> str:
+    """``key`` if it is a valid Fernet key (32 url-safe base64 bytes), else a ConfigurationError naming ``where``."""
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{where} 不是有效的 Fernet 密钥（应为 44 个字符的 URL 安全 Base64 文本，"
+            '可用 python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" 生成）。'
+        ) from exc
+    return key
+
+
+def write_key_file(path: Path, key: str, *, keep_locked: bool = False) -> int | None:
+    """Create ``path`` holding ``key`` (mode 600, never overwriting) and make it durable before returning.
+
+    O_EXCL: two processes starting at once cannot both write a key (the loser reads the winner's). fsync of the
+    file and of its folder: a key that a crash could lose would take every number encrypted with it along.
+    With ``keep_locked`` the file stays open under an exclusive flock, whose descriptor is returned (closing it
+    releases the lock): a rotation holds its .next file so, while it runs, no starting process takes it for
+    the leftover of a crash (see load_id_number_key).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if keep_locked:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, key.encode())
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    _fsync_dir(path.parent)
+    if keep_locked:
+        return fd
+    os.close(fd)
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def promote_next_key(instance_path: str) -> Path | None:
+    """Make instance/id_number_key.next the current key, after the data was re-encrypted with it (committed).
+
+    The old key is first copied to id_number_key.retired-<time> (mode 600): backups taken before the rotation
+    still need it. Then the new key replaces the current file with one atomic rename, so at every moment
+    id_number_key exists and holds a key the data can be read with. Returns the retired copy, if any.
+    """
+    from datetime import datetime
+
+    folder = Path(instance_path)
+    current, pending = folder / ID_KEY_FILE, folder / ID_KEY_NEXT_FILE
+    retired = None
+    if current.exists():
+        retired = folder / f"{ID_KEY_FILE}.retired-{datetime.now():%Y%m%d%H%M%S%f}"
+        write_key_file(retired, current.read_text().strip())
+    os.replace(pending, current)
+    _fsync_dir(folder)
+    return retired
+
+
+def load_id_number_key(
+    instance_path: str, configured: str | None, *, production: bool, committed: Callable[[str], bool | None]
+) -> str:
+    """The identity-number key: configured, else instance/id_number_key, else (not in production) a new one.
+
+    PRODUCTION never generates one: a key made silently on a new host would encrypt new numbers with a key nobody
+    keeps, and could not read the numbers already stored. A production install configures ``ID_NUMBER_KEY``
+    (instance/config.py or ``REGISTRY_ID_NUMBER_KEY``) or provides the file, e.g. copied from the old host.
+
+    A leftover instance/id_number_key.next means a rotation stopped between writing its new key and renaming it
+    into place. ``committed(new_key)`` asks the database whether the numbers are already encrypted with that key
+    (True), still with the old one (False) or cannot tell (None): the rotation is then finished or undone here,
+    so the key the app starts with always matches the data.
+    """
+    folder = Path(instance_path)
+    pending = folder / ID_KEY_NEXT_FILE
+    if pending.exists():
+        _finish_rotation(instance_path, pending, committed)
+    if configured:
+        return check_fernet_key(configured, "ID_NUMBER_KEY")
+    path = folder / ID_KEY_FILE
+    if not path.exists():
+        if production:
+            raise ConfigurationError(
+                "生产环境（PRODUCTION=True）必须提供身份证号加密密钥：请设置 ID_NUMBER_KEY"
+                f"（instance/config.py 或环境变量 REGISTRY_ID_NUMBER_KEY），或放置密钥文件 {path}。"
+                "生产环境不会自动生成密钥。"
+            )
+        from cryptography.fernet import Fernet
+
+        try:
+            write_key_file(path, Fernet.generate_key().decode())
+        except FileExistsError:
+            pass  # another process starting at the same moment wrote it first: use theirs
+    return check_fernet_key(path.read_text().strip(), f"密钥文件 {path}")
+
+
+def _finish_rotation(instance_path: str, pending: Path, committed: Callable[[str], bool | None]) -> None:
+    try:
+        fd = os.open(pending, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # finished by another process meanwhile
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigurationError(
+                "身份证号密钥正在轮换（flask idnumbers rotate），请等它完成后再启动应用。"
+            ) from None
+        if not pending.exists():
+            return
+        new_key = check_fernet_key(pending.read_text().strip(), f"密钥文件 {pending}")
+        outcome = committed(new_key)
+        if outcome is None:
+            raise ConfigurationError(
+                f"发现未完成的身份证号密钥轮换（{pending}），但无法确定数据库中的身份证号使用哪个密钥加密。"
+                "请检查数据库连接后重试；切勿删除该文件。"
+            )
+        if outcome:
+            promote_next_key(instance_path)
+        else:
+            pending.unlink()
+    finally:
+        os.close(fd)

@@ -1,8 +1,19 @@
 """Resident identity numbers (身份证号, GB 11643-1999): validation, derived sex and age, masking, protection at rest.
 
-With ``ID_NUMBER_KEY`` configured (a Fernet key), numbers are stored encrypted and matched through a keyed
-HMAC, so the database alone never shows them in clear; without a key they are stored as typed (a development
-or single-machine install) and matched through a plain SHA-256. Nothing here logs or prints a number.
+Numbers are stored encrypted with ``ID_NUMBER_KEY`` (a Fernet key, generated into instance/ on first run when not
+configured; see ``registry.config.load_id_number_key``) and matched through a fingerprint: HMAC-SHA256 under a key
+derived from the same ``ID_NUMBER_KEY``. A bare SHA-256 would not do: identity numbers are few enough (region,
+birth date, three digits) to hash every candidate, so an unkeyed hash is as good as the number to anyone with a
+copy of the database.
+
+Why the fingerprint key is derived rather than kept in a file of its own: it protects the numbers just as much as
+the encryption key does (with it, every fingerprint can be brute-forced back to its number), so a leaked key means
+replacing both, and one secret is one thing to keep, back up and rotate. The price is that rotating the key
+changes every fingerprint; ``registry.idnumbers_rotation`` recomputes them with the ciphertexts, in the same
+transaction, keeping each person's id.
+
+Databases from before the key may still hold numbers as typed: ``reveal`` reads those as they are, and
+``flask idnumbers encrypt`` encrypts them. Nothing here logs or prints a number.
 """
 
 import base64
@@ -75,32 +86,46 @@ def mask(number: str) -> str:
     return f"{number[:4]}{'*' * 10}{number[-4:]}" if len(number) == 18 else "*" * len(number)
 
 
-def _key() -> bytes | None:
-    key = current_app.config.get("ID_NUMBER_KEY")
+def is_plain(stored: str) -> bool:
+    """Stored as typed (before numbers were encrypted), not a Fernet token (which never has this shape)."""
+    return bool(_SHAPE.match(stored))
+
+
+def _key(key: str | bytes | None = None) -> bytes:
+    key = key or current_app.config.get("ID_NUMBER_KEY")
+    if not key:
+        # create_app always sets one (configured, read or generated); only a hand-made app can get here.
+        raise RuntimeError("ID_NUMBER_KEY 未设置：身份证号不能以明文保存。")
     return key.encode() if isinstance(key, str) else key
 
 
-def protect(number: str) -> str:
-    """The value stored in the database: Fernet ciphertext with a key, the number itself without one."""
-    key = _key()
-    return Fernet(key).encrypt(number.encode()).decode() if key else number
+def protect(number: str, key: str | bytes | None = None) -> str:
+    """The value stored in the database: Fernet ciphertext under ``key`` (the configured key by default)."""
+    return Fernet(_key(key)).encrypt(number.encode()).decode()
 
 
 def reveal(stored: str) -> str:
     """The number from its stored form (for permitted, audited views and exports only)."""
-    key = _key()
-    if not key:
-        return stored
+    if is_plain(stored):
+        return stored  # stored before encryption; `flask idnumbers encrypt` turns these into ciphertext
     try:
-        return Fernet(key).decrypt(stored.encode()).decode()
+        return Fernet(_key()).decrypt(stored.encode()).decode()
     except InvalidToken as exc:
         raise IdNumberError("身份证号无法解密：加密密钥与保存时不一致。") from exc
 
 
-def fingerprint(number: str) -> str:
-    """A stable, non-reversible key for matching the same person (duplicates, re-imports)."""
-    key = _key()
-    if key:
-        mac_key = hashlib.sha256(b"registry-id-fingerprint:" + base64.urlsafe_b64decode(key)).digest()
-        return hmac.new(mac_key, number.encode(), hashlib.sha256).hexdigest()
-    return hashlib.sha256(number.encode()).hexdigest()
+def fingerprint_key(key: str | bytes | None = None) -> bytes:
+    """The HMAC key of the fingerprints, derived from the Fernet key (the derivation predates key generation:
+    databases that already had a configured key keep their fingerprints)."""
+    return hashlib.sha256(b"registry-id-fingerprint:" + base64.urlsafe_b64decode(_key(key))).digest()
+
+
+def fingerprint(number: str, key: str | bytes | None = None) -> str:
+    """A stable, non-reversible key for matching the same person (duplicates, re-imports): HMAC-SHA256 of the
+    number under ``fingerprint_key`` — never a bare hash, which a list of all possible numbers would invert."""
+    return keyed_fingerprint(fingerprint_key(key), number)
+
+
+def keyed_fingerprint(mac_key: bytes, number: str) -> str:
+    """``fingerprint`` with the HMAC key already derived (for loops over many numbers)."""
+    return hmac.new(mac_key, number.encode(), hashlib.sha256).hexdigest()

@@ -14,6 +14,7 @@ from registry.extensions import db
 from tests.factories import PASSWORD, World
 
 TEST_DATABASE_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
+TEST_ID_NUMBER_KEY = "Y3CMx8f3nJeOSkU0qYbfHBP9xVh0jY5v1YQ3b8CqfUk="
 
 
 def make_test_config(database_url: str) -> dict:
@@ -27,6 +28,8 @@ def make_test_config(database_url: str) -> dict:
         "ARGON2_MEMORY_COST": 1024,
         "ARGON2_PARALLELISM": 1,
         "SERVER_NAME": None,
+        # A fixed identity-number key: the suite never writes one into the repository's instance/ folder.
+        "ID_NUMBER_KEY": TEST_ID_NUMBER_KEY,
     }
 
 

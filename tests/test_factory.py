@@ -50,7 +50,8 @@ def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path, monkeyp
 
 
 def test_production_switch_secures_cookies_and_trusts_the_proxy(tmp_path, monkeypatch):
-    app = _app(tmp_path, monkeypatch, env={"REGISTRY_PRODUCTION": "true"})
+    key = "Y3CMx8f3nJeOSkU0qYbfHBP9xVh0jY5v1YQ3b8CqfUk="  # production refuses to start without one
+    app = _app(tmp_path, monkeypatch, env={"REGISTRY_PRODUCTION": "true", "REGISTRY_ID_NUMBER_KEY": key})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax" and app.config["SESSION_COOKIE_HTTPONLY"]

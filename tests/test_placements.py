@@ -56,7 +56,7 @@ def w(ctx):
 
 
 def test_numbers_are_encrypted_at_rest_when_a_key_is_configured(app, w):
-    app.config["ID_NUMBER_KEY"] = Fernet.generate_key().decode()
+    before, app.config["ID_NUMBER_KEY"] = app.config["ID_NUMBER_KEY"], Fernet.generate_key().decode()
     try:
         placement = make_placement(w.zhaojue, person_name="阿牛")
         db.session.flush()
@@ -67,7 +67,7 @@ def test_numbers_are_encrypted_at_rest_when_a_key_is_configured(app, w):
         assert reveal_number(placement, actor=w.county) == ID_A
         assert placement.id_fingerprint == idnumbers.fingerprint(ID_A) != idnumbers.fingerprint("510824199203041239")
     finally:
-        app.config["ID_NUMBER_KEY"] = None
+        app.config["ID_NUMBER_KEY"] = before
 
 
 def test_the_audit_trail_never_holds_the_number(w):

@@ -24,6 +24,7 @@ ACTION_LABELS = {
     "targets": "设定目标",
     "view_id": "查看身份证号",
     "export_id": "导出身份证号",
+    "rekey_ids": "身份证号重新加密",
     "import": "导入",
 }
 

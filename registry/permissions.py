@@ -307,7 +307,7 @@ def report_visible(user, unit, period) -> bool:
     reports.
     """
     from registry.pairings.models import Pairing
-    from registry.pairings.services import overlaps
+    from registry.periods import overlaps
 
     if unit is None or unit.side is not Side.WEST or unit.kind not in DIVISION_KINDS:
         return False

@@ -21,8 +21,8 @@ from registry.counties.models import (
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.pairings.models import Pairing
-from registry.pairings.services import overlaps, partners_during
-from registry.periods import Quarter
+from registry.pairings.services import partners_during
+from registry.periods import Quarter, overlaps
 from registry.permissions import (
     agreement_filter,
     can_manage_unit,

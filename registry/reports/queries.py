@@ -19,8 +19,8 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import rate
 from registry.pairings.models import Pairing
-from registry.pairings.services import overlaps, partners_during
-from registry.periods import Period, Quarter
+from registry.pairings.services import partners_during
+from registry.periods import Period, Quarter, overlaps
 
 # ---- plain data ------------------------------------------------------------------------------------------------
 

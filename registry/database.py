@@ -46,7 +46,11 @@ class UTCDateTime(sa.TypeDecorator):
 
 
 def enum_column(enum_cls, length: int = 20) -> sa.Enum:
-    """A VARCHAR holding the enum's values (not its member names), portable across SQLite and PostgreSQL."""
+    """A VARCHAR holding the enum's values (not its member names), portable across SQLite and PostgreSQL.
+
+    The type keeps the class as ``enum_class``, so code that only sees the column (the audit trail's labels) can
+    reach the members and their ``label``.
+    """
     return sa.Enum(
         enum_cls,
         native_enum=False,

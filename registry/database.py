@@ -60,6 +60,12 @@ def enum_column(enum_cls, length: int = 20) -> sa.Enum:
     )
 
 
+def among(column, ids):
+    """WHERE clause limiting rows to ``column IN ids`` (a SELECT of ids, e.g. an East liaison's pairings), or
+    nothing when ``ids`` is None."""
+    return sa.true() if ids is None else column.in_(ids)
+
+
 class TimestampMixin:
     """Creation and last-change times."""
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.agreements import services
+from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
 from registry.audit.queries import history_of
@@ -247,8 +248,6 @@ def entries():
 
 
 def _entry_choices(form):
-    from registry.agreements.calculators import takes_entries
-
     form.indicator_id.choices = [BLANK] + [
         choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
     ]

@@ -73,14 +73,14 @@ class IdConverter(IntegerConverter):
 
 
 def register_blueprints(app):
-    """Register one blueprint per domain package."""
+    """Register one blueprint per domain package (the reference data's and the audit log's live in ``directory``)."""
     from registry.agreements.views import bp as agreements_bp
-    from registry.audit.views import bp as audit_bp
     from registry.auth.views import bp as auth_bp
-    from registry.counties.views import bp as counties_bp
+    from registry.directory.audit import bp as audit_bp
+    from registry.directory.pairings import bp as pairings_bp
+    from registry.directory.units import bp as counties_bp
     from registry.exchanges.views import bp as exchanges_bp
     from registry.main.views import bp as main_bp
-    from registry.pairings.views import bp as pairings_bp
     from registry.placements.views import bp as placements_bp
     from registry.projects.views import bp as projects_bp
     from registry.purchases.views import bp as purchases_bp

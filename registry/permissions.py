@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
 
-from registry.auth.models import Role
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.extensions import db
+from registry.roles import Role
 
 ALL_ROLES = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.PREFECTURE, Role.COUNTY})

@@ -7,6 +7,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import aliased, joinedload
 
+from registry.agreements.models import Agreement
+from registry.agreements.services import agreements_for, progress
 from registry.audit.queries import history_of
 from registry.counties import services
 from registry.counties.forms import CategoryForm, LocalUnitForm
@@ -33,6 +35,8 @@ from registry.permissions import (
     requires,
     unit_filter,
 )
+from registry.projects.models import FundStage, Project
+from registry.projects.services import totals_for
 from registry.services import ServiceError
 from registry.web import is_id, like_pattern, paginate, save, sort_clause
 
@@ -191,11 +195,6 @@ def detail(unit_id):
 
 def _year_section(county: Unit) -> dict:
     """The chosen year's projects, fund flows and agreement progress of a Sichuan county (all scoped)."""
-    from registry.agreements.models import Agreement
-    from registry.agreements.services import agreements_for, progress
-    from registry.projects.models import FundStage, Project
-    from registry.projects.services import totals_for
-
     today = date.today()
     year = request.args.get("year", type=int) or today.year
     year = min(max(year, 2000), 2100)

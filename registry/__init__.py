@@ -21,6 +21,7 @@ def create_app(test_config=None):
     )
     configure(app, test_config)
 
+    # deferred: app factory — importing the package (config, migrations' env) loads no extension or view.
     from registry import cli, errors, extensions, templating
     from registry.auth import session as auth_session
 
@@ -36,6 +37,7 @@ def create_app(test_config=None):
 
 def configure(app, test_config=None):
     """Load configuration in order of precedence and apply the production switch."""
+    # deferred: app factory — nothing is read from the configuration until an app is built.
     from registry.config import (
         PRODUCTION_OVERRIDES,
         load_secret_key,
@@ -55,6 +57,7 @@ def configure(app, test_config=None):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
     if app.config["PRODUCTION"]:
         app.config.update(PRODUCTION_OVERRIDES)
+        # deferred: only a production app sits behind a proxy.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         count = int(app.config["PROXY_COUNT"])
@@ -66,6 +69,7 @@ class IdConverter(IntegerConverter):
     missing record, not an overflow error from the database."""
 
     def __init__(self, url_map, *args, **kwargs):
+        # deferred: app factory — the converter is built with the app, web's request helpers load with it.
         from registry.web import MAX_ID
 
         kwargs.setdefault("max", MAX_ID)
@@ -74,6 +78,7 @@ class IdConverter(IntegerConverter):
 
 def register_blueprints(app):
     """Register one blueprint per domain package (the reference data's and the audit log's live in ``directory``)."""
+    # deferred: app factory — the views (and through them every module's models) load when an app is built.
     from registry.agreements.views import bp as agreements_bp
     from registry.auth.views import bp as auth_bp
     from registry.directory.audit import bp as audit_bp

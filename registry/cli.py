@@ -4,11 +4,23 @@ import os
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
+from registry import demo
+from registry.auth.models import User
+from registry.auth.services import create_user
+from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.services import DATA_DIR, load_divisions
 from registry.extensions import db
+from registry.permissions import can, report_pairings, report_visible
+from registry.reports import batch
+from registry.reports.queries import paired_counties
+from registry.reports.services import parse_quarter
 from registry.services import ServiceError
+from registry.transfer.placements import import_placements
+from registry.transfer.reader import read_table
 
 
 @click.command("create-admin")
@@ -23,8 +35,6 @@ from registry.services import ServiceError
 @with_appcontext
 def create_admin_command(username, display_name, password):
     """Create an administrator account (the first one, or another)."""
-    from registry.auth.services import create_user
-
     try:
         create_user(
             {
@@ -54,8 +64,6 @@ def geo_group():
 @with_appcontext
 def geo_load_command(data_dir):
     """Load or refresh Sichuan, Zhejiang and Guangdong divisions; safe to run repeatedly."""
-    from registry.counties.services import DATA_DIR, load_divisions
-
     if data_dir is not None:
         data_dir = Path(data_dir)
         missing = [n for n in ("divisions.csv", "sichuan_categories.csv") if not (data_dir / n).is_file()]
@@ -82,8 +90,6 @@ def demo_group():
 @with_appcontext
 def demo_load_command():
     """Load programmes, the documented pairings, sample organisations and one account per role."""
-    from registry import demo
-
     if current_app.config.get("PRODUCTION"):
         raise click.ClickException("生产环境（PRODUCTION=True）不能导入演示数据。")
     try:
@@ -107,12 +113,6 @@ def transfer_group():
 @with_appcontext
 def import_placements_command(path, username):
     """Import a placements XLSX or CSV: all rows or none, with progress."""
-    import sqlalchemy as sa
-
-    from registry.auth.models import User
-    from registry.permissions import can
-    from registry.transfer.placements import import_placements
-    from registry.transfer.reader import read_table
 
     if not path.is_file():
         raise click.ClickException(f"文件不存在：{path}")
@@ -157,14 +157,6 @@ def reports_group():
 @with_appcontext
 def reports_render_command(quarter_text, codes, all_paired, out, workers, username, keep_partial):
     """Render quarterly reports of one unit, a list, or every paired county, in parallel, with progress."""
-    import sqlalchemy as sa
-
-    from registry.auth.models import User
-    from registry.counties.models import Side, Unit, UnitKind
-    from registry.permissions import report_pairings, report_visible
-    from registry.reports import batch
-    from registry.reports.queries import paired_counties
-    from registry.reports.services import parse_quarter
 
     try:
         quarter = parse_quarter(quarter_text)

@@ -93,7 +93,12 @@ def test_values_are_labelled_from_what_each_column_declares(app, world):
         }
         events = [
             AuditEvent(id=1, action="create", entity_type="placements", changes=changes),
-            AuditEvent(id=2, action="create", entity_type="indicator_entries", changes={"indicator_id": [None, world.indicator_builtin]}),
+            AuditEvent(
+                id=2,
+                action="create",
+                entity_type="indicator_entries",
+                changes={"indicator_id": [None, world.indicator_builtin]},
+            ),
             AuditEvent(id=3, action="targets", entity_type="agreements", changes={"项目数": [None, 3]}),
             AuditEvent(id=4, action="update", entity_type="gone", changes={"county_id": [1, 2]}),
         ]

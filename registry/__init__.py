@@ -21,6 +21,7 @@ def create_app(test_config=None):
     )
     configure(app, test_config)
 
+    # deferred: app factory — importing the package (config, migrations' env) loads no extension or view.
     from registry import cli, errors, extensions, security, templating
     from registry.auth import session as auth_session
 
@@ -37,6 +38,7 @@ def create_app(test_config=None):
 
 def configure(app, test_config=None):
     """Load configuration in order of precedence and apply the production switch."""
+    # deferred: app factory — nothing is read from the configuration until an app is built.
     from registry.config import (
         ID_KEY_FILE,
         PRODUCTION_OVERRIDES,
@@ -66,6 +68,7 @@ def configure(app, test_config=None):
     app.config["ID_NUMBER_KEY_FILE"] = None if configured else os.path.join(app.instance_path, ID_KEY_FILE)
     if app.config["PRODUCTION"]:
         app.config.update(PRODUCTION_OVERRIDES)
+        # deferred: only a production app sits behind a proxy.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         count = int(app.config["PROXY_COUNT"])
@@ -76,7 +79,8 @@ def _key_in_use(app):
     """Asked only after a rotation was interrupted: which key the database's numbers are under."""
 
     def committed(new_key):
-        from registry.idnumbers_rotation import key_in_use
+        # deferred: asked only after an interrupted key rotation, while the app is being configured
+        from registry.placements.rotation import key_in_use
 
         return key_in_use(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)(new_key)
 
@@ -88,6 +92,7 @@ class IdConverter(IntegerConverter):
     missing record, not an overflow error from the database."""
 
     def __init__(self, url_map, *args, **kwargs):
+        # deferred: app factory — the converter is built with the app, web's request helpers load with it.
         from registry.web import MAX_ID
 
         kwargs.setdefault("max", MAX_ID)
@@ -95,14 +100,15 @@ class IdConverter(IntegerConverter):
 
 
 def register_blueprints(app):
-    """Register one blueprint per domain package."""
+    """Register one blueprint per domain package (the reference data's and the audit log's live in ``directory``)."""
+    # deferred: app factory — the views (and through them every module's models) load when an app is built.
     from registry.agreements.views import bp as agreements_bp
-    from registry.audit.views import bp as audit_bp
     from registry.auth.views import bp as auth_bp
-    from registry.counties.views import bp as counties_bp
+    from registry.directory.audit import bp as audit_bp
+    from registry.directory.pairings import bp as pairings_bp
+    from registry.directory.units import bp as counties_bp
     from registry.exchanges.views import bp as exchanges_bp
     from registry.main.views import bp as main_bp
-    from registry.pairings.views import bp as pairings_bp
     from registry.placements.views import bp as placements_bp
     from registry.projects.views import bp as projects_bp
     from registry.purchases.views import bp as purchases_bp

@@ -5,11 +5,25 @@ import os
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
+from registry import demo
+from registry.auth.models import User
+from registry.auth.services import create_user
+from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
+from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.services import DATA_DIR, load_divisions
 from registry.extensions import db
+from registry.permissions import can, report_pairings, report_visible
+from registry.placements.rotation import key_status, reencrypt
+from registry.placements.transfer import import_placements
+from registry.reports import batch
+from registry.reports.queries import paired_counties
+from registry.reports.services import parse_quarter
 from registry.services import ServiceError
+from registry.transfer.reader import read_table
 
 
 @click.command("create-admin")
@@ -24,8 +38,6 @@ from registry.services import ServiceError
 @with_appcontext
 def create_admin_command(username, display_name, password):
     """Create an administrator account (the first one, or another)."""
-    from registry.auth.services import create_user
-
     try:
         create_user(
             {
@@ -55,8 +67,6 @@ def geo_group():
 @with_appcontext
 def geo_load_command(data_dir):
     """Load or refresh Sichuan, Zhejiang and Guangdong divisions; safe to run repeatedly."""
-    from registry.counties.services import DATA_DIR, load_divisions
-
     if data_dir is not None:
         data_dir = Path(data_dir)
         missing = [n for n in ("divisions.csv", "sichuan_categories.csv") if not (data_dir / n).is_file()]
@@ -83,8 +93,6 @@ def demo_group():
 @with_appcontext
 def demo_load_command():
     """Load programmes, the documented pairings, sample organisations and one account per role."""
-    from registry import demo
-
     if current_app.config.get("PRODUCTION"):
         raise click.ClickException("生产环境（PRODUCTION=True）不能导入演示数据。")
     try:
@@ -108,12 +116,6 @@ def transfer_group():
 @with_appcontext
 def import_placements_command(path, username):
     """Import a placements XLSX or CSV: all rows or none, with progress."""
-    import sqlalchemy as sa
-
-    from registry.auth.models import User
-    from registry.permissions import can
-    from registry.placements.transfer import import_placements
-    from registry.transfer.reader import read_table
 
     if not path.is_file():
         raise click.ClickException(f"文件不存在：{path}")
@@ -158,14 +160,6 @@ def reports_group():
 @with_appcontext
 def reports_render_command(quarter_text, codes, all_paired, out, workers, username, keep_partial):
     """Render quarterly reports of one unit, a list, or every paired county, in parallel, with progress."""
-    import sqlalchemy as sa
-
-    from registry.auth.models import User
-    from registry.counties.models import Side, Unit, UnitKind
-    from registry.permissions import report_pairings, report_visible
-    from registry.reports import batch
-    from registry.reports.queries import paired_counties
-    from registry.reports.services import parse_quarter
 
     try:
         quarter = parse_quarter(quarter_text)
@@ -246,7 +240,6 @@ _OLD_KEYS = click.option(
 @with_appcontext
 def idnumbers_status_command(old_keys):
     """Count stored numbers by how they are held (as typed, current key, old key, unreadable); never shows one."""
-    from registry.idnumbers_rotation import key_status
 
     status = key_status(current_app.config["ID_NUMBER_KEY"], _checked_keys(old_keys, "--old-key"))
     click.echo(
@@ -264,7 +257,6 @@ def idnumbers_status_command(old_keys):
 @with_appcontext
 def idnumbers_encrypt_command(old_keys):
     """Encrypt under the current key every number stored as typed (or under an --old-key); all or nothing."""
-    from registry.idnumbers_rotation import reencrypt
 
     try:
         result = reencrypt(current_app.config["ID_NUMBER_KEY"], old_keys=_checked_keys(old_keys, "--old-key"))
@@ -289,9 +281,6 @@ def idnumbers_rotate_command(new_key, old_keys):
     configuration afterwards.
     """
     from cryptography.fernet import Fernet
-
-    from registry.config import ID_KEY_NEXT_FILE, promote_next_key, write_key_file
-    from registry.idnumbers_rotation import reencrypt
 
     current = current_app.config["ID_NUMBER_KEY"]
     key_file = current_app.config.get("ID_NUMBER_KEY_FILE")
@@ -347,7 +336,6 @@ def idnumbers_rotate_command(new_key, old_keys):
 
 
 def _checked_keys(keys, option) -> tuple[str, ...]:
-    from registry.config import ConfigurationError, check_fernet_key
 
     try:
         return tuple(check_fernet_key(k.strip(), option) for k in keys)

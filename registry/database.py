@@ -49,7 +49,11 @@ class UTCDateTime(sa.TypeDecorator):
 
 
 def enum_column(enum_cls, length: int = 20) -> sa.Enum:
-    """A VARCHAR holding the enum's values (not its member names), portable across SQLite and PostgreSQL."""
+    """A VARCHAR holding the enum's values (not its member names), portable across SQLite and PostgreSQL.
+
+    The type keeps the class as ``enum_class``, so code that only sees the column (the audit trail's labels) can
+    reach the members and their ``label``.
+    """
     return sa.Enum(
         enum_cls,
         native_enum=False,
@@ -57,6 +61,12 @@ def enum_column(enum_cls, length: int = 20) -> sa.Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+def among(column, ids):
+    """WHERE clause limiting rows to ``column IN ids`` (a SELECT of ids, e.g. an East liaison's pairings), or
+    nothing when ``ids`` is None."""
+    return sa.true() if ids is None else column.in_(ids)
 
 
 class TimestampMixin:

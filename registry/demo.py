@@ -17,6 +17,8 @@ from registry.counties.services import create_local_unit, load_divisions
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import create_pairing, create_programme
+from registry.periods import Quarter
+from registry.reports.services import save_narrative
 from registry.services import ServiceError
 
 PAIRINGS_CSV = Path(__file__).resolve().parent / "pairings" / "data" / "pairings.csv"
@@ -240,9 +242,6 @@ NARRATIVES = [
 
 
 def _narratives() -> int:
-    from registry.periods import Quarter
-    from registry.reports.services import save_narrative
-
     added = 0
     for code, year, number, highlights, problems, next_steps in NARRATIVES:
         unit = db.session.scalar(sa.select(Unit).where(Unit.code == code))

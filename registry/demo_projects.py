@@ -11,12 +11,16 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from registry import idnumbers
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.audit.services import record
 from registry.counties.models import CountyCategory, Unit, UnitKind
 from registry.database import utcnow
+from registry.exchanges.models import Exchange
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
+from registry.placements.cells import person_ids_for, refresh_cells
+from registry.placements.models import Placement
 from registry.projects.models import (
     DeliveryMode,
     FundingLevel,
@@ -29,6 +33,8 @@ from registry.projects.models import (
     StatusChange,
 )
 from registry.projects.services import refresh_fund_totals
+from registry.purchases.models import Channel, Purchase
+from registry.purchases.services import refresh_totals
 
 WAN = 10_000 * 100  # 分 in one 万元
 FISCAL_PER_YEAR = {
@@ -284,12 +290,6 @@ DESTINATIONS = [
 
 def load_records(today: date | None = None) -> str:
     """Placements, purchases and postings for every county-level pairing from 2021 (or its start); bulk insert."""
-    from registry import idnumbers
-    from registry.exchanges.models import Exchange
-    from registry.placements.cells import person_ids_for, refresh_cells
-    from registry.placements.models import Placement
-    from registry.purchases.models import Channel, Purchase
-    from registry.purchases.services import refresh_totals
 
     today = today or date.today()
     rng = random.Random(20240301)

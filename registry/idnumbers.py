@@ -9,7 +9,7 @@ copy of the database.
 Why the fingerprint key is derived rather than kept in a file of its own: it protects the numbers just as much as
 the encryption key does (with it, every fingerprint can be brute-forced back to its number), so a leaked key means
 replacing both, and one secret is one thing to keep, back up and rotate. The price is that rotating the key
-changes every fingerprint; ``registry.idnumbers_rotation`` recomputes them with the ciphertexts, in the same
+changes every fingerprint; ``registry.placements.rotation`` recomputes them with the ciphertexts, in the same
 transaction, keeping each person's id.
 
 Databases from before the key may still hold numbers as typed: ``reveal`` reads those as they are, and

@@ -2,7 +2,9 @@
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
 
 QUARTER_RE = re.compile(r"^\s*(\d{4})\s*(?:-?\s*[Qq]|年第?)\s*([1-4])\s*(?:季度)?\s*$")
 
@@ -69,3 +71,18 @@ class Quarter(Period):
 
     def previous_year(self) -> "Quarter":
         return Quarter.of(self.year - 1, self.number)
+
+
+def overlaps(start_col, end_col, start: date, end: date):
+    """SQL: the period [start_col, end_col] (end NULL = open) intersects [start, end]."""
+    return sa.and_(start_col <= end, sa.or_(end_col.is_(None), end_col >= start))
+
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def local_datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a UTC timestamp in China Standard Time, where the offices are."""
+    if value is None:
+        return ""
+    return value.astimezone(CHINA).strftime(fmt)

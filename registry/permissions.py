@@ -14,10 +14,11 @@ from flask import abort
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.auth.models import Role
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
+from registry.periods import overlaps
+from registry.roles import Role
 from registry.scoping import RecordScope
 from registry.services import ServiceError
 
@@ -161,20 +162,6 @@ def unit_in_scope(user, unit) -> bool:
         unit.prefecture_id,
         unit.county_id,
     }
-
-
-def county_writable(user, county) -> bool:
-    """May ``user`` place or keep a record (project, entry…) in this Sichuan county?
-
-    Sichuan staff: counties within their scope. Liaisons: counties paired with their side (the record's pairing
-    must then also be one of theirs, which the caller checks with ``pairing_filter``).
-    """
-    scope = scope_of(user)
-    if county is None:
-        return False
-    if scope.is_all or scope.side is Side.WEST:
-        return unit_in_scope(user, county)
-    return db.session.scalar(sa.select(Unit.id).where(Unit.id == county.id, unit_filter(user))) is not None
 
 
 def record_filter(user, county_col, pairing_col=None):
@@ -356,12 +343,11 @@ def own_programmes(user) -> sa.Select | None:
     )
 
 
-def agreement_filter(user):
-    """WHERE clause on Agreement: East liaisons see their own province's programmes (and general ones)."""
-    from registry.agreements.models import Agreement
-
+def programme_filter(user, programme_col):
+    """WHERE clause on a record of a whole programme (an agreement): East liaisons see their own province's
+    programmes and general ones; everyone else sees all."""
     own = own_programmes(user)
-    return sa.true() if own is None else Agreement.programme_id.in_(own)
+    return sa.true() if own is None else programme_col.in_(own)
 
 
 def get_visible_or_404(model, ident, where=None, *, user=None):
@@ -407,7 +393,6 @@ def report_visible(user, unit, period) -> bool:
     (its own, or a county's or prefecture's within it) valid during the period — they get only their pairings'
     reports.
     """
-    from registry.pairings.services import overlaps
 
     if unit is None or unit.side is not Side.WEST or unit.kind not in DIVISION_KINDS:
         return False

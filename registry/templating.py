@@ -1,20 +1,10 @@
 """Jinja filters and globals: dates in China time, permission checks, sort and page links."""
 
-from datetime import datetime, timedelta, timezone
-
 from flask import request, url_for
 
 from registry import money
+from registry.periods import CHINA, local_datetime  # noqa: F401 - the templates' filter
 from registry.permissions import can
-
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def local_datetime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Show a UTC timestamp in China Standard Time, where the offices are."""
-    if value is None:
-        return ""
-    return value.astimezone(CHINA).strftime(fmt)
 
 
 def sort_url(key: str, current: str) -> str:

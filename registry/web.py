@@ -135,20 +135,3 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with the wildcards in the user's text escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def writable_counties() -> list:
-    """The Sichuan counties the current user may place records in, parents loaded, in code order."""
-    from flask_login import current_user
-    from sqlalchemy.orm import joinedload
-
-    from registry.counties.models import Side, Unit, UnitKind
-    from registry.permissions import county_writable, unit_filter
-
-    stmt = (
-        sa.select(Unit)
-        .options(joinedload(Unit.parent))
-        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
-        .order_by(Unit.code)
-    )
-    return [u for u in db.session.scalars(stmt) if county_writable(current_user, u)]

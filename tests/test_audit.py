@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 
+from registry.agreements.models import Indicator
 from registry.audit.models import AuditEvent
 from registry.extensions import db
 from registry.pairings.models import Pairing
@@ -75,3 +76,39 @@ def test_admin_log_filters(client, world):
 def test_audit_log_is_not_for_other_roles(client, world):
     login(client, "province")
     assert client.get("/admin/audit/").status_code == 403
+
+
+def test_values_are_labelled_from_what_each_column_declares(app, world):
+    """Labels come from the model of the event's table: a foreign key shows the referenced record's name, an enum
+    its label, 分 in 元, a boolean 是/否; a key that is no column (an indicator name) or an unknown table stays raw."""
+    from registry.audit.queries import to_rows
+
+    with app.app_context():
+        changes = {
+            "origin_county_id": [None, world.zhaojue],
+            "pairing_id": [None, world.a],
+            "household": [None, "lifted"],
+            "monthly_wage_fen": [None, 523456],
+            "organised": [None, True],
+        }
+        events = [
+            AuditEvent(id=1, action="create", entity_type="placements", changes=changes),
+            AuditEvent(
+                id=2,
+                action="create",
+                entity_type="indicator_entries",
+                changes={"indicator_id": [None, world.indicator_builtin]},
+            ),
+            AuditEvent(id=3, action="targets", entity_type="agreements", changes={"项目数": [None, 3]}),
+            AuditEvent(id=4, action="update", entity_type="gone", changes={"county_id": [1, 2]}),
+        ]
+        indicator = db.session.get(Indicator, world.indicator_builtin)
+        rows = {(row.id, c.field): c.new for row in to_rows(events) for c in row.changes}
+    assert rows[1, "origin_county_id"] == "四川省凉山彝族自治州昭觉县"
+    assert rows[1, "pairing_id"] == str(world.a)  # a pairing declares no single display column
+    assert rows[1, "household"] == "脱贫户"
+    assert rows[1, "monthly_wage_fen"] == "5,234.56 元"
+    assert rows[1, "organised"] == "是"
+    assert rows[2, "indicator_id"] == indicator.name
+    assert rows[3, "项目数"] == "3"
+    assert rows[4, "county_id"] == "2"

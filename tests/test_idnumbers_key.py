@@ -14,9 +14,9 @@ from registry import create_app, idnumbers
 from registry.audit.models import AuditEvent
 from registry.config import ID_KEY_FILE, ID_KEY_NEXT_FILE, ConfigurationError, load_id_number_key, write_key_file
 from registry.extensions import db
-from registry.idnumbers_rotation import key_in_use
 from registry.placements.cells import refresh_all_cells
 from registry.placements.models import Person, Placement, PlacementCell
+from registry.placements.rotation import key_in_use
 from registry.placements.services import possible_duplicates, reveal_number
 from tests.conftest import TEST_ID_NUMBER_KEY, make_test_config
 from tests.factories import ID_A, World, make_placement
@@ -233,7 +233,7 @@ def test_an_unreadable_number_stops_the_rotation_before_anything_is_written(app,
 
 def test_a_failure_midway_writes_nothing(app, runner, registry_with_people, monkeypatch):
     """The second pass fails on its last row, after earlier rows were already updated: all of it is undone."""
-    import registry.idnumbers_rotation as rotation
+    import registry.placements.rotation as rotation
 
     monkeypatch.setattr(rotation, "CHUNK", 1)  # one UPDATE per placement, so some are written before the failure
     reads = {"n": 0}
@@ -277,7 +277,7 @@ def test_rotating_a_key_file_replaces_it_after_the_commit(app, database_url, tmp
             db.session.rollback()
         # A rotation that fails leaves the key file alone and removes the new key it had written.
         with monkeypatch.context() as patch:
-            patch.setattr("registry.idnumbers_rotation._Reader.read", lambda self, stored: 1 / 0)
+            patch.setattr("registry.placements.rotation._Reader.read", lambda self, stored: 1 / 0)
             failed = own.test_cli_runner().invoke(args=["idnumbers", "rotate"])
         assert isinstance(failed.exception, ZeroDivisionError)
         assert sorted(p.name for p in instance.glob("id_number_key*")) == [ID_KEY_FILE]

@@ -44,6 +44,8 @@ class Indicator(TimestampMixin, VersionedMixin, db.Model):
 
     parent: Mapped["Indicator | None"] = relationship(remote_side=[id])
 
+    #: The column the audit trail shows for a reference to one of these (an entry's indicator_id, a parent_id).
+    __audit_name__ = "name"
     AUDIT_LABELS = {
         "code": "代码",
         "name": "名称",

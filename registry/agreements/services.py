@@ -14,6 +14,7 @@ from registry.money import rate
 from registry.pairings.models import Pairing, Programme
 from registry.periods import Period
 from registry.permissions import authorize_write
+from registry.projects.services import pairing_choices
 from registry.services import ServiceError, check_version
 
 AGREEMENT_FIELDS = ("programme_id", "year", "title", "signed_on", "note")
@@ -263,7 +264,6 @@ def _check_entry(data: dict):
     pairing = db.session.get(Pairing, data.get("pairing_id") or 0)
     if data.get("occurred_on") is None:
         raise ServiceError("请填写日期。", "occurred_on")
-    from registry.projects.services import pairing_choices
 
     if pairing is None or pairing.id not in {p.id for p in pairing_choices(county.id, data["occurred_on"])}:
         raise ServiceError(

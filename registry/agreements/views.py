@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.agreements import services
+from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
 from registry.audit.queries import history_of
@@ -17,10 +18,10 @@ from registry.forms import BLANK, choice, unit_choice
 from registry.money import MoneyError, parse_wan
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import (
-    agreement_filter,
     get_visible_or_404,
     may_write,
     pairing_filter,
+    programme_filter,
     requires,
     scope_filter,
     unit_filter,
@@ -55,7 +56,11 @@ def sichuan() -> Unit:
 @requires("records.view")
 def index():
     year = request.args.get("year", "").strip()
-    stmt = sa.select(Agreement).options(joinedload(Agreement.programme)).where(agreement_filter(current_user))
+    stmt = (
+        sa.select(Agreement)
+        .options(joinedload(Agreement.programme))
+        .where(programme_filter(current_user, Agreement.programme_id))
+    )
     if is_year(year):
         stmt = stmt.where(Agreement.year == int(year))
     page = paginate(stmt.order_by(Agreement.year.desc(), Agreement.id), args={"year": year})
@@ -73,7 +78,7 @@ def index():
 @requires("records.view")
 def detail(agreement_id):
     """Province targets and progress, and each county's allocation (limited to the user's scope)."""
-    agreement = get_visible_or_404(Agreement, agreement_id, agreement_filter(current_user))
+    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
     province = sichuan()
     cutoff, cutoff_error = _cutoff(agreement.year)
     rows = services.progress(agreement, province, cutoff)
@@ -248,8 +253,6 @@ def entries():
 
 
 def _entry_choices(form):
-    from registry.agreements.calculators import takes_entries
-
     form.indicator_id.choices = [BLANK] + [
         choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
     ]

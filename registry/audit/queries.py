@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
 from registry.extensions import db
+from registry.money import yuan
 
 ACTION_LABELS = {
     "create": "新建",
@@ -51,88 +52,53 @@ class EventRow:
     changes: list[ChangeRow]
 
 
-def _enum_fields() -> dict:
-    """Field name -> enum classes whose stored values it may hold (values never clash between the classes)."""
-    from registry.agreements.models import Measure
-    from registry.auth.models import Role
-    from registry.counties.models import CountyCategory, UnitKind
-    from registry.exchanges.models import Direction, Field, PersonType
-    from registry.placements.models import Destination, Household
-    from registry.projects.models import (
-        DeliveryMode,
-        FundingLevel,
-        FundSource,
-        FundStage,
-        ProjectCategory,
-        ProjectStatus,
-    )
-
-    return {
-        "role": (Role,),
-        "level": (UnitKind,),
-        "kind": (UnitKind,),
-        "category": (CountyCategory, ProjectCategory),
-        "status": (ProjectStatus,),
-        "source": (FundSource,),
-        "stage": (FundStage,),
-        "delivery_mode": (DeliveryMode,),
-        "funding_level": (FundingLevel,),
-        "measure": (Measure,),
-        "household": (Household,),
-        "destination_class": (Destination,),
-        "direction": (Direction,),
-        "person_type": (PersonType,),
-        "field": (Field,),
-        **_purchase_enums(),
-    }
+def _model_of(table_name: str):
+    """The mapped class stored in ``table_name``, or None for a table no model maps any more."""
+    for mapper in db.Model.registry.mappers:
+        if mapper.local_table.name == table_name:
+            return mapper.class_
+    return None
 
 
-def _purchase_enums() -> dict:
-    from registry.purchases.models import BuyerKind, CountingType, ProductCategory, SellerKind
-
-    return {
-        "buyer_kind": (BuyerKind,),
-        "seller_kind": (SellerKind,),
-        "counting_type": (CountingType,),
-        "product_category": (ProductCategory,),
-    }
+def _column(entity_type: str, field: str):
+    """The column behind ``field`` of the model stored in ``entity_type`` (None for keys that are no column)."""
+    model = _model_of(entity_type)
+    if model is None:
+        return None
+    return sa.inspect(model).columns.get(field)
 
 
-def _value_labels(field: str, values: set):
-    """Map raw stored values of ``field`` to display text (ids to names, enum keys to labels, 分 to 元)."""
-    from registry.counties.models import Unit
-    from registry.money import yuan
-    from registry.pairings.models import Programme
+def _names(column, ids: set) -> dict:
+    """Display names of the records a foreign-key column points to, for models that declare ``__audit_name__``."""
+    for key in column.foreign_keys:
+        target = _model_of(key.column.table.name)
+        name = getattr(target, "__audit_name__", None)
+        if name is None:
+            return {}
+        pk, text = key.column, getattr(target, name)
+        return dict(db.session.execute(sa.select(pk, text).where(pk.in_(ids))).all()) if ids else {}
+    return {}
 
+
+def _value_labels(entity_type: str, field: str, values: set) -> dict:
+    """Map raw stored values of one field to display text, from what its column declares.
+
+    A foreign key shows the referenced record's ``__audit_name__``, an amount in 分 (``*_fen``, or a column with
+    ``info={"money": True}``) shows 元, an enum column shows its members' labels, and a boolean 是/否.
+    """
+    column = _column(entity_type, field)
     ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
-    if field.endswith("unit_id") or field in (
-        "parent_id",
-        "east_province_id",
-        "county_id",
-        "township_id",
-        "village_id",
-    ):
-        rows = db.session.execute(sa.select(Unit.id, Unit.full_name).where(Unit.id.in_(ids))) if ids else []
-        return {i: n for i, n in rows}
-    if field == "channel_id":
-        from registry.purchases.models import Channel
-
-        rows = db.session.execute(sa.select(Channel.id, Channel.name).where(Channel.id.in_(ids))) if ids else []
-        return {i: n for i, n in rows}
-    if field == "programme_id":
-        rows = db.session.execute(sa.select(Programme.id, Programme.name).where(Programme.id.in_(ids))) if ids else []
-        return {i: n for i, n in rows}
-    if field.endswith("_fen"):
+    if column is not None and column.foreign_keys:
+        return _names(column, ids)
+    if field.endswith("_fen") or (column is not None and column.info.get("money")):
         return {v: f"{yuan(v)} 元" for v in ids}
+    enum = getattr(column.type, "enum_class", None) if column is not None else None
     labels = {}
-    enums = _enum_fields().get(field, ())
     for v in values:
         if isinstance(v, bool):
             labels[v] = "是" if v else "否"
-            continue
-        for enum in enums:
-            if v in enum._value2member_map_:
-                labels[v] = enum(v).label
+        elif enum is not None and v in enum._value2member_map_:
+            labels[v] = enum(v).label
     return labels
 
 
@@ -145,12 +111,13 @@ def _text(value, labels) -> str:
 def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
     """Turn events into display rows; one lookup per field for all id values."""
     field_labels = field_labels or {}
-    values_by_field: dict[str, set] = {}
+    values_by_field: dict[tuple[str, str], set] = {}
     for event in events:
         for field, change in (event.changes or {}).items():
             pair = change if isinstance(change, list) and len(change) == 2 else [None, change]
-            values_by_field.setdefault(field, set()).update(v for v in pair if not isinstance(v, list | dict))
-    labels = {field: _value_labels(field, values) for field, values in values_by_field.items()}
+            values = values_by_field.setdefault((event.entity_type, field), set())
+            values.update(v for v in pair if not isinstance(v, list | dict))
+    labels = {key: _value_labels(*key, values) for key, values in values_by_field.items()}
     rows = []
     for event in events:
         changes = []
@@ -160,8 +127,8 @@ def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
                 ChangeRow(
                     field,
                     field_labels.get(field, field),
-                    _text(old, labels[field]),
-                    _text(new, labels[field]),
+                    _text(old, labels[event.entity_type, field]),
+                    _text(new, labels[event.entity_type, field]),
                 )
             )
         rows.append(
@@ -206,8 +173,4 @@ def history_of(obj, limit: int = 200) -> list[EventRow]:
 
 def field_labels_for(entity_type: str) -> dict:
     """AUDIT_LABELS of the model stored in ``entity_type``."""
-    for mapper in db.Model.registry.mappers:
-        cls = mapper.class_
-        if getattr(cls, "__tablename__", None) == entity_type:
-            return getattr(cls, "AUDIT_LABELS", {})
-    return {}
+    return getattr(_model_of(entity_type), "AUDIT_LABELS", {})

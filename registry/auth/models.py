@@ -2,7 +2,6 @@
 
 import secrets
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -16,30 +15,9 @@ from registry.database import (
 )
 from registry.extensions import db
 
-
-class Role(StrEnum):
-    """What a user is; permissions.py says what each may do and see."""
-
-    ADMIN = "admin"
-    PROVINCE = "province"
-    PREFECTURE = "prefecture"
-    COUNTY = "county"
-    LIAISON = "liaison"
-    READER = "reader"
-
-    @property
-    def label(self) -> str:
-        return ROLE_LABELS[self]
-
-
-ROLE_LABELS = {
-    Role.ADMIN: "系统管理员",
-    Role.PROVINCE: "省级协作办",
-    Role.PREFECTURE: "市(州)协作办",
-    Role.COUNTY: "县级协作办",
-    Role.LIAISON: "东部前方工作组",
-    Role.READER: "只读用户(领导)",
-}
+# Roles live in the kernel (the permission gate reads them without importing auth); re-exported here.
+from registry.roles import ROLE_LABELS as ROLE_LABELS
+from registry.roles import Role as Role
 
 
 def new_session_token() -> str:

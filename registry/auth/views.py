@@ -25,9 +25,9 @@ from registry.counties.models import DIVISION_KINDS, Unit
 from registry.database import utcnow
 from registry.extensions import db
 from registry.forms import BaseForm, choice, unit_choice
+from registry.periods import local_datetime
 from registry.permissions import public, requires
 from registry.services import ServiceError
-from registry.templating import local_datetime
 from registry.web import attach_error, like_pattern, paginate, safe_next, save, sort_clause
 
 bp = Blueprint("auth", __name__)

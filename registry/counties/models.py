@@ -110,6 +110,8 @@ class Unit(TimestampMixin, VersionedMixin, db.Model):
     prefecture: Mapped["Unit | None"] = relationship(remote_side=[id], foreign_keys=[prefecture_id])
     county: Mapped["Unit | None"] = relationship(remote_side=[id], foreign_keys=[county_id])
 
+    #: The column the audit trail shows for a reference to one of these (e.g. a project's county_id).
+    __audit_name__ = "full_name"
     AUDIT_LABELS = {
         "name": "名称",
         "kind": "类型",

@@ -13,7 +13,7 @@ from registry.auth.models import Role, User
 from registry.counties.models import CATEGORY_LABELS, Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
-from registry.pairings.services import overlaps
+from registry.periods import overlaps
 from registry.permissions import can, pairing_filter, public, scope_of, unit_filter
 
 bp = Blueprint("main", __name__)

@@ -26,6 +26,8 @@ class Programme(TimestampMixin, VersionedMixin, db.Model):
 
     east_province: Mapped["Unit | None"] = relationship()  # noqa: F821
 
+    #: The column the audit trail shows for a reference to one of these (programme_id).
+    __audit_name__ = "name"
     AUDIT_LABELS = {
         "name": "名称",
         "east_province_id": "东部省份",

@@ -10,7 +10,7 @@ from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
-from registry.periods import Period
+from registry.periods import Period, overlaps
 from registry.services import ServiceError, check_version
 
 PAIRING_FIELDS = (
@@ -33,11 +33,6 @@ PROGRAMME_FIELDS = (
 )
 #: Levels at which the two sides are organisations of one kind (学校↔学校, 医院↔医院).
 SAME_KIND_LEVELS = {UnitKind.SCHOOL, UnitKind.HOSPITAL}
-
-
-def overlaps(start_col, end_col, start: date, end: date):
-    """SQL: the period [start_col, end_col] (end NULL = open) intersects [start, end]."""
-    return sa.and_(start_col <= end, sa.or_(end_col.is_(None), end_col >= start))
 
 
 def partners_during(unit_id: int, period: Period, *, include_parents: bool = False, where=None) -> list[Pairing]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
-from registry.projects.models import LabelledEnum
+from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
 
 

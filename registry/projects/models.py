@@ -1,22 +1,14 @@
 """Projects, their dated status changes, and fund transactions by source and stage (amounts in 分)."""
 
 from datetime import date, datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
 from registry.extensions import db
+from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
-
-
-class LabelledEnum(StrEnum):
-    """A StrEnum whose members carry a Chinese label (``LABELS`` on the class)."""
-
-    @property
-    def label(self) -> str:
-        return self.LABELS[self]  # type: ignore[attr-defined]
 
 
 class ProjectCategory(LabelledEnum):

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
-from registry.projects.models import LabelledEnum
+from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
 
 
@@ -22,6 +22,8 @@ class Channel(TimestampMixin, VersionedMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=100)
 
+    #: The column the audit trail shows for a reference to one of these (channel_id).
+    __audit_name__ = "name"
     AUDIT_LABELS = {"name": "名称", "is_active": "启用", "sort_order": "排序"}
 
     def __str__(self):

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
+from registry.locks import lock_counties
 from registry.money import wan
 from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write, may_see
-from registry.placements.cells import lock_counties
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.services import ServiceError, check_version
 from registry.transfer import Batch, written

@@ -17,6 +17,14 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from registry.auth.models import User
+from registry.counties.models import Unit
+from registry.extensions import db
+from registry.periods import Quarter
+from registry.permissions import report_pairings, report_scope_label
+from registry.reports.documents import preparer_of, report_pdf, report_stem
+from registry.reports.queries import quarter_figures
+
 MAX_TASKS_PER_WORKER = 40
 
 
@@ -45,6 +53,7 @@ _app = None
 def _init_worker(config: dict):
     """Worker start-up: one app per process, with the parent's database and settings."""
     global _app
+    # deferred: a spawned worker builds the whole app, whose factory registers the reports blueprint (above us).
     from registry import create_app
 
     _app = create_app(config)
@@ -52,13 +61,6 @@ def _init_worker(config: dict):
 
 def render_task(task: Task, app=None) -> Outcome:
     """Render one report to ``task.folder``; errors are returned, not raised, so one bad unit stops nothing."""
-    from registry.auth.models import User
-    from registry.counties.models import Unit
-    from registry.extensions import db
-    from registry.periods import Quarter
-    from registry.permissions import report_pairings, report_scope_label
-    from registry.reports.documents import preparer_of, report_pdf, report_stem
-    from registry.reports.queries import quarter_figures
 
     app = app or _app
     started = time.perf_counter()

@@ -12,15 +12,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.agreements import calculators
-from registry.agreements.calculators import among, counted_projects
 from registry.agreements.models import Measure, Target
 from registry.agreements.services import active_indicators, agreements_for, counties_within
+from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
+from registry.database import among
+from registry.exchanges import figures as exchanges
+from registry.exchanges.models import Direction, Field, PersonType
 from registry.extensions import db
 from registry.money import rate
 from registry.pairings.models import Pairing
-from registry.pairings.services import overlaps, partners_during
-from registry.periods import Period, Quarter
+from registry.pairings.services import partners_during
+from registry.periods import Period, Quarter, overlaps
+from registry.placements import figures as placements
+from registry.placements.models import Destination
+from registry.projects import figures as projects
+from registry.projects.models import FundSource, FundStage
+from registry.purchases import figures as purchases
+from registry.reports.models import QuarterNarrative
 
 # ---- plain data ------------------------------------------------------------------------------------------------
 
@@ -232,8 +241,6 @@ class QuarterFigures:
 
 def data_version() -> int:
     """The newest audit event: every write leaves one, so a report names the state of the data it was made from."""
-    from registry.audit.models import AuditEvent
-
     return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)))
 
 
@@ -257,8 +264,8 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
     ytd = quarter.year_to_date
     partners = _partners(unit, quarter, pairings)
     funds, funds_total = _funds(counties, pairings, quarter)
-    people_q, _ = _people(counties, pairings, quarter)
-    people_y, lifted_y = _people(counties, pairings, ytd)
+    people_q, _ = placements.people_in_work(counties, pairings, quarter)
+    people_y, lifted_y = placements.people_in_work(counties, pairings, ytd)
     is_county = unit.kind is UnitKind.COUNTY
     return QuarterFigures(
         unit=unit_info(unit),
@@ -357,13 +364,9 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[Agree
 
 def _funds(counties, pairings, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
     """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years), with what
-    was disbursed within the quarter; summed by the projects module's own ``totals_for``."""
-    from registry.projects.models import FundStage, Project
-    from registry.projects.services import totals_for
-
-    where = sa.and_(Project.county_id.in_(counties), among(Project.pairing_id, pairings))
-    cumulative = totals_for(where=where, until=quarter.end)
-    in_quarter = totals_for(where=where, since=quarter.start, until=quarter.end)
+    was disbursed within the quarter; summed by the projects module's own totals."""
+    cumulative = projects.fund_totals(counties, pairings, until=quarter.end)
+    in_quarter = projects.fund_totals(counties, pairings, since=quarter.start, until=quarter.end)
     rows = tuple(
         FundRow(source.label, planned, arrived, disbursed, in_quarter.by_source[source][FundStage.DISBURSED])
         for source, planned, arrived, disbursed, _, _ in cumulative.rows()
@@ -373,8 +376,6 @@ def _funds(counties, pairings, quarter: Quarter) -> tuple[tuple[FundRow, ...], F
 
 
 def _fund_row(label, by_stage) -> FundRow:
-    from registry.projects.models import FundStage
-
     return FundRow(
         label=label,
         planned=by_stage[FundStage.PLANNED][0],
@@ -386,39 +387,12 @@ def _fund_row(label, by_stage) -> FundRow:
 
 def _projects(unit: Unit, quarter: Quarter, pairings) -> tuple[ProjectRow, ...]:
     """The county's projects of the quarter's year, and earlier ones still moving money in it."""
-    from registry.projects.models import FundSource, FundStage, FundTransaction, Project
-
-    moving = sa.select(FundTransaction.project_id).where(
-        FundTransaction.occurred_on.between(quarter.year_to_date.start, quarter.end)
-    )
-    projects = db.session.scalars(
-        sa.select(Project)
-        .options(joinedload(Project.programme))
-        .where(
-            Project.county_id == unit.id,
-            among(Project.pairing_id, pairings),
-            sa.or_(Project.year == quarter.year, Project.id.in_(moving)),
-        )
-        .order_by(Project.year, Project.code)
-    ).all()
-    if not projects:
+    projects_of_year = projects.year_projects(unit.id, quarter, pairings)
+    if not projects_of_year:
         return ()
-    amounts = db.session.execute(
-        sa.select(
-            FundTransaction.project_id,
-            FundTransaction.source,
-            FundTransaction.stage,
-            sa.func.sum(FundTransaction.amount_fen),
-            sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
-        )
-        .where(FundTransaction.project_id.in_([p.id for p in projects]), FundTransaction.occurred_on <= quarter.end)
-        .group_by(FundTransaction.project_id, FundTransaction.source, FundTransaction.stage)
-    ).all()
-    cells: dict = {}
-    for project_id, source, stage, amount, in_quarter in amounts:
-        cells[(project_id, FundSource(source), FundStage(stage))] = (int(amount or 0), int(in_quarter or 0))
+    cells = projects.fund_cells([p.id for p in projects_of_year], quarter)
     rows = []
-    for p in projects:
+    for p in projects_of_year:
         funds = []
         for source in FundSource:
             if any((p.id, source, stage) in cells for stage in FundStage):
@@ -444,120 +418,30 @@ def _projects(unit: Unit, quarter: Quarter, pairings) -> tuple[ProjectRow, ...]:
 
 def _monthly_disbursed(counties, pairings, quarter: Quarter) -> tuple[tuple[str, int], ...]:
     """Money disbursed (拨付) per month from January to the quarter's last month."""
-    from registry.projects.models import FundStage, FundTransaction, Project
-
-    month = sa.extract("month", FundTransaction.occurred_on)
-    stmt = (
-        sa.select(month, sa.func.sum(FundTransaction.amount_fen))
-        .join(Project, Project.id == FundTransaction.project_id)
-        .where(
-            Project.county_id.in_(counties),
-            among(Project.pairing_id, pairings),
-            FundTransaction.stage == FundStage.DISBURSED,
-            FundTransaction.occurred_on.between(quarter.year_to_date.start, quarter.end),
-        )
-        .group_by(month)
-    )
-    by_month = {int(m): int(amount or 0) for m, amount in db.session.execute(stmt)}
+    by_month = projects.monthly_disbursed(counties, pairings, quarter.year_to_date)
     return tuple((f"{m}月", by_month.get(m, 0)) for m in range(1, quarter.end.month + 1))
 
 
-def _placement_scope(counties, pairings, period: Period):
-    """Placements of people from the counties in work during the period (records without a pairing included
-    unless the figures are limited to some pairings)."""
-    from registry.placements.models import Placement
-
-    return (
-        sa.select()
-        .select_from(Placement)
-        .where(
-            Placement.origin_county_id.in_(counties),
-            among(Placement.pairing_id, pairings),
-            Placement.start_date <= period.end,
-            sa.or_(Placement.end_date.is_(None), Placement.end_date >= period.start),
-        )
-    )
-
-
-def _people(counties, pairings, period: Period) -> tuple[int, int]:
-    """Distinct people in work during the period, and of them people of 脱贫户 households."""
-    from registry.placements.models import Household, Placement
-
-    lifted = sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
-    people, lifted_people = db.session.execute(
-        _placement_scope(counties, pairings, period).add_columns(
-            sa.func.count(sa.distinct(Placement.id_fingerprint)), sa.func.count(sa.distinct(lifted))
-        )
-    ).one()
-    return int(people), int(lifted_people)
-
-
 def _destinations(counties, pairings, quarter: Quarter) -> tuple[DestinationRow, ...]:
-    from registry.placements.models import Destination, Household, Placement
-
-    def by_class(period, lifted_only=False):
-        stmt = _placement_scope(counties, pairings, period).add_columns(
-            Placement.destination_class, sa.func.count(sa.distinct(Placement.id_fingerprint))
-        )
-        if lifted_only:
-            stmt = stmt.where(Placement.household == Household.LIFTED)
-        return {Destination(d): int(n) for d, n in db.session.execute(stmt.group_by(Placement.destination_class))}
-
-    in_quarter, ytd, lifted = by_class(quarter), by_class(quarter.year_to_date), by_class(quarter.year_to_date, True)
+    in_quarter = placements.people_by_destination(counties, pairings, quarter)
+    ytd = placements.people_by_destination(counties, pairings, quarter.year_to_date)
+    lifted = placements.people_by_destination(counties, pairings, quarter.year_to_date, lifted_only=True)
     return tuple(DestinationRow(d.label, in_quarter.get(d, 0), ytd.get(d, 0), lifted.get(d, 0)) for d in Destination)
 
 
 def _channels(counties, pairings, quarter: Quarter) -> tuple[ChannelRow, ...]:
-    from registry.purchases.models import Channel, CountingType, Purchase
-
-    stmt = (
-        sa.select(
-            Channel.name,
-            Purchase.counting_type,
-            sa.func.count(Purchase.id),
-            sa.func.sum(sa.case((Purchase.purchased_on >= quarter.start, Purchase.amount_fen), else_=0)),
-            sa.func.sum(Purchase.amount_fen),
-        )
-        .join(Channel, Channel.id == Purchase.channel_id)
-        .where(
-            Purchase.seller_county_id.in_(counties),
-            among(Purchase.pairing_id, pairings),
-            Purchase.purchased_on.between(quarter.year_to_date.start, quarter.end),
-        )
-        .group_by(Channel.sort_order, Channel.id, Channel.name, Purchase.counting_type)
-        .order_by(Channel.sort_order, Channel.id, Purchase.counting_type)
-    )
     return tuple(
-        ChannelRow(name, CountingType(kind).label, int(n), int(q or 0), int(y or 0))
-        for name, kind, n, q, y in db.session.execute(stmt)
-    )
-
-
-def _postings_stmt(counties, pairings, period: Period):
-    from registry.exchanges.models import Exchange
-    from registry.exchanges.services import in_post
-
-    return (
-        sa.select()
-        .select_from(Exchange)
-        .where(Exchange.county_id.in_(counties), among(Exchange.pairing_id, pairings), in_post(period))
+        ChannelRow(name, kind.label, n, q, y)
+        for name, kind, n, q, y in purchases.by_channel(
+            counties, pairings, quarter.year_to_date, recent_from=quarter.start
+        )
     )
 
 
 def _postings(counties, pairings, quarter: Quarter) -> tuple[PostingRow, ...]:
     """People in post during the quarter and on its last day, by direction, type and field."""
-    from registry.exchanges.models import Direction, Exchange, Field, PersonType
-
-    def counts(period):
-        stmt = _postings_stmt(counties, pairings, period).add_columns(
-            Exchange.direction, Exchange.person_type, Exchange.field, sa.func.count(Exchange.id)
-        )
-        stmt = stmt.group_by(Exchange.direction, Exchange.person_type, Exchange.field)
-        return {
-            (Direction(d), PersonType(t), Field(f) if f else None): int(n) for d, t, f, n in db.session.execute(stmt)
-        }
-
-    during, at_end = counts(quarter), counts(Period(quarter.end, quarter.end))
+    during = exchanges.postings_by_kind(counties, pairings, quarter)
+    at_end = exchanges.postings_by_kind(counties, pairings, Period(quarter.end, quarter.end))
     order = [(d, t, f) for d in Direction for t in PersonType for f in [None, *Field]]
     return tuple(
         PostingRow(key[0].label, key[1].label, key[2].label if key[2] else "", during[key], at_end.get(key, 0))
@@ -567,10 +451,6 @@ def _postings(counties, pairings, quarter: Quarter) -> tuple[PostingRow, ...]:
 
 
 def _roster(counties, pairings, quarter: Quarter) -> tuple[RosterRow, ...]:
-    from registry.exchanges.models import Exchange
-
-    stmt = _postings_stmt(counties, pairings, quarter).add_columns(Exchange)
-    rows = db.session.scalars(stmt.order_by(Exchange.direction, Exchange.person_type, Exchange.arrival_date)).all()
     return tuple(
         RosterRow(
             name=e.person_name,
@@ -583,7 +463,7 @@ def _roster(counties, pairings, quarter: Quarter) -> tuple[RosterRow, ...]:
             arrival=e.arrival_date,
             departure=e.departure_date,
         )  # fmt: skip
-        for e in rows
+        for e in exchanges.roster(counties, pairings, quarter)
     )
 
 
@@ -606,10 +486,6 @@ def paired_counties(unit: Unit, quarter: Quarter, pairings=None) -> list[Unit]:
 
 def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...]:
     """Year-to-date key figures of each paired county within a prefecture or the province, in few grouped queries."""
-    from registry.placements.models import Household, Placement
-    from registry.projects.models import FundStage, FundTransaction, Project
-    from registry.purchases.models import Purchase
-
     counties = paired_counties(unit, quarter, pairings)
     if not counties:
         return ()
@@ -627,48 +503,11 @@ def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...
         .order_by(Pairing.valid_from)
     ):
         partners.setdefault(p.west_unit_id, []).append(p.east_unit.display_name)
-    project_counts = dict(
-        db.session.execute(
-            # Counted as the 项目数 indicator counts: the year's projects approved by the cut-off, not terminated.
-            sa.select(Project.county_id, sa.func.count(Project.id))
-            .where(Project.county_id.in_(ids), among(Project.pairing_id, pairings), counted_projects(ytd))
-            .group_by(Project.county_id)
-        ).all()
-    )
-    money = {}
-    for county_id, stage, amount in db.session.execute(
-        sa.select(Project.county_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
-        .join(Project, Project.id == FundTransaction.project_id)
-        .where(
-            Project.county_id.in_(ids), among(Project.pairing_id, pairings), FundTransaction.occurred_on <= quarter.end
-        )
-        .group_by(Project.county_id, FundTransaction.stage)
-    ):
-        money[(county_id, FundStage(stage))] = int(amount or 0)
-    lifted = sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
-    people = {
-        county_id: (int(n), int(m))
-        for county_id, n, m in db.session.execute(
-            _placement_scope(ids, pairings, ytd)
-            .add_columns(
-                Placement.origin_county_id,
-                sa.func.count(sa.distinct(Placement.id_fingerprint)),
-                sa.func.count(sa.distinct(lifted)),
-            )
-            .group_by(Placement.origin_county_id)
-        )
-    }
-    consumption = dict(
-        db.session.execute(
-            sa.select(Purchase.seller_county_id, sa.func.sum(Purchase.amount_fen))
-            .where(
-                Purchase.seller_county_id.in_(ids),
-                among(Purchase.pairing_id, pairings),
-                Purchase.purchased_on.between(ytd.start, ytd.end),
-            )
-            .group_by(Purchase.seller_county_id)
-        ).all()
-    )
+    # Counted as the 项目数 indicator counts: the year's projects approved by the cut-off, not terminated.
+    project_counts = projects.project_counts_by_county(ids, pairings, ytd)
+    money = projects.money_by_county(ids, pairings, until=quarter.end)
+    people = placements.people_by_county(ids, pairings, ytd)
+    consumption = purchases.amount_by_county(ids, pairings, ytd)
     return tuple(
         CountyRow(
             id=c.id,
@@ -686,8 +525,6 @@ def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...
 
 
 def narrative_of(unit_id: int, quarter: Quarter) -> Narrative:
-    from registry.reports.models import QuarterNarrative
-
     row = db.session.scalar(
         sa.select(QuarterNarrative).where(
             QuarterNarrative.unit_id == unit_id,

@@ -21,6 +21,8 @@ from flask import current_app
 from registry import idnumbers
 from registry.audit.services import record
 from registry.extensions import db
+from registry.placements.cells import refresh_cells
+from registry.placements.models import Person, Placement
 from registry.services import ServiceError
 
 CHUNK = 2000
@@ -56,8 +58,6 @@ class RotationResult:
 
 
 def _tables():
-    from registry.placements.models import Person, Placement
-
     return Placement.__table__, Person.__table__
 
 
@@ -120,8 +120,6 @@ def reencrypt(new_key: str, *, old_keys: Iterable[str] = (), actor=None) -> Rota
     cells of the placements whose person id changed are rebuilt. People no placement refers to are removed: their
     fingerprint, made under the old key, could not be recomputed, and nothing counts them.
     """
-    from registry.placements.cells import refresh_cells
-
     placements, people = _tables()
     reader = _Reader(new_key, old_keys)
     mac_key = idnumbers.fingerprint_key(new_key)

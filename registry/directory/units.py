@@ -7,6 +7,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import aliased, joinedload
 
+from registry.agreements.models import Agreement
+from registry.agreements.services import agreements_for, progress
 from registry.audit.queries import history_of
 from registry.counties import services
 from registry.counties.forms import CategoryForm, LocalUnitForm
@@ -21,18 +23,20 @@ from registry.counties.models import (
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.pairings.models import Pairing
-from registry.pairings.services import overlaps, partners_during
-from registry.periods import Quarter
+from registry.pairings.services import partners_during
+from registry.periods import Quarter, overlaps
 from registry.permissions import (
-    agreement_filter,
     can_manage_unit,
     get_visible_or_404,
     pairing_filter,
+    programme_filter,
     report_visible,
     requires,
     scope_filter,
     unit_filter,
 )
+from registry.projects.models import FundStage, Project
+from registry.projects.services import totals_for
 from registry.services import ServiceError
 from registry.web import is_id, like_pattern, paginate, save, sort_clause
 
@@ -192,11 +196,6 @@ def detail(unit_id):
 
 def _year_section(county: Unit) -> dict:
     """The chosen year's projects, fund flows and agreement progress of a Sichuan county (all scoped)."""
-    from registry.agreements.models import Agreement
-    from registry.agreements.services import agreements_for, progress
-    from registry.projects.models import FundStage, Project
-    from registry.projects.services import totals_for
-
     today = date.today()
     year = request.args.get("year", type=int) or today.year
     year = min(max(year, 2000), 2100)
@@ -210,7 +209,9 @@ def _year_section(county: Unit) -> dict:
     mine = sa.and_(Project.county_id == county.id, scope_filter(current_user, Project))
     flows = totals_for(where=mine, since=date(year, 1, 1), until=cutoff)
     cumulative = totals_for(where=mine, until=cutoff)
-    visible = set(db.session.scalars(sa.select(Agreement.id).where(agreement_filter(current_user))))
+    visible = set(
+        db.session.scalars(sa.select(Agreement.id).where(programme_filter(current_user, Agreement.programme_id)))
+    )
     agreements = [a for a in agreements_for(county, year) if a.id in visible]
     quarters = [Quarter.of(year, n) for n in range(1, 5) if date(year, 3 * n - 2, 1) <= today]
     return {

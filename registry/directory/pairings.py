@@ -14,6 +14,7 @@ from registry.forms import BLANK, choice, unit_choice
 from registry.pairings import services
 from registry.pairings.forms import EndPairingForm, PairingForm, ProgrammeForm
 from registry.pairings.models import Pairing, Programme
+from registry.periods import overlaps
 from registry.permissions import (
     PAIRING_LEVELS,
     can_manage_pairing,
@@ -70,7 +71,7 @@ def index():
         stmt = stmt.where(west.prefecture_id == int(args["west_prefecture"]))
     today = date.today()
     if args["status"] == "current":
-        stmt = stmt.where(services.overlaps(Pairing.valid_from, Pairing.valid_to, today, today))
+        stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, today, today))
     elif args["status"] == "ended":
         stmt = stmt.where(Pairing.valid_to < today)
     elif args["status"] == "future":
@@ -82,7 +83,7 @@ def index():
         except ValueError:
             on_error = "“有效日期”格式应为 YYYY-MM-DD。"
         else:
-            stmt = stmt.where(services.overlaps(Pairing.valid_from, Pairing.valid_to, on, on))
+            stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, on, on))
     sort, order = sort_clause(
         {
             "from": (Pairing.valid_from, Pairing.id),

@@ -1,0 +1,68 @@
+"""The purchases module's figures: the 消费帮扶金额 indicator and the report's amounts by channel and county.
+
+Arguments as in ``registry.projects.figures``: county ids (of the sellers), a period and ``pairings``.
+"""
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from registry.database import among
+from registry.extensions import db
+from registry.pairings.models import Pairing
+from registry.periods import Period
+from registry.purchases.models import Channel, CountingType, Purchase
+
+
+def consumption(counties, programme_id, period, pairings=None) -> int:
+    """消费帮扶金额: purchases and helped sales of the counties' sellers in the period (each evidence once)."""
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Purchase.amount_fen), 0))
+        .join(Pairing, Pairing.id == Purchase.pairing_id)
+        .where(
+            Purchase.seller_county_id.in_(counties),
+            Pairing.programme_id == programme_id,
+            among(Purchase.pairing_id, pairings),
+            Purchase.purchased_on.between(period.start, period.end),
+        )
+    )
+
+
+def by_channel(counties, pairings, period: Period, *, recent_from: date) -> list[tuple]:
+    """Per channel (in its order) and counting type: channel name, type, records, amount dated from
+    ``recent_from`` (the quarter), amount in the whole period (the year to date)."""
+    stmt = (
+        sa.select(
+            Channel.name,
+            Purchase.counting_type,
+            sa.func.count(Purchase.id),
+            sa.func.sum(sa.case((Purchase.purchased_on >= recent_from, Purchase.amount_fen), else_=0)),
+            sa.func.sum(Purchase.amount_fen),
+        )
+        .join(Channel, Channel.id == Purchase.channel_id)
+        .where(
+            Purchase.seller_county_id.in_(counties),
+            among(Purchase.pairing_id, pairings),
+            Purchase.purchased_on.between(period.start, period.end),
+        )
+        .group_by(Channel.sort_order, Channel.id, Channel.name, Purchase.counting_type)
+        .order_by(Channel.sort_order, Channel.id, Purchase.counting_type)
+    )
+    rows = db.session.execute(stmt)
+    return [(name, CountingType(kind), int(n), int(q or 0), int(y or 0)) for name, kind, n, q, y in rows]
+
+
+def amount_by_county(ids, pairings, period: Period) -> dict[int, int]:
+    """Seller county id -> amount purchased in the period."""
+    return {
+        county_id: int(amount or 0)
+        for county_id, amount in db.session.execute(
+            sa.select(Purchase.seller_county_id, sa.func.sum(Purchase.amount_fen))
+            .where(
+                Purchase.seller_county_id.in_(ids),
+                among(Purchase.pairing_id, pairings),
+                Purchase.purchased_on.between(period.start, period.end),
+            )
+            .group_by(Purchase.seller_county_id)
+        )
+    }

@@ -319,6 +319,21 @@ def may_write(user, record) -> bool:
     return WriteScope(user).allows(*_values(record, scope))
 
 
+def visible_divisions(user, kind: UnitKind, side: Side = Side.WEST) -> list:
+    """The divisions of one kind and side ``user`` sees (list filters' choices), parents loaded, in code order."""
+    stmt = (
+        sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.kind == kind, Unit.side == side, unit_filter(user))
+    )
+    return db.session.scalars(stmt.order_by(Unit.code)).all()
+
+
+def visible_partners(user) -> list:
+    """The East units of the pairings ``user`` sees, parents loaded, in code order."""
+    east = sa.select(Pairing.east_unit_id).where(pairing_filter(user))
+    stmt = sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.id.in_(east)).order_by(Unit.code)
+    return db.session.scalars(stmt).all()
+
+
 def writable_counties(user) -> list:
     """The Sichuan counties ``user`` may place records in, parents loaded, in code order (form choices)."""
     stmt = (

@@ -15,7 +15,7 @@ from pyroaring import BitMap
 from registry import idnumbers
 from registry.counties.models import Unit
 from registry.extensions import db
-from registry.placements import views
+from registry.placements import queries
 from registry.placements.cells import header_from_cells, header_from_placements, person_id_for
 from registry.placements.models import Destination, Household, Person, Placement, PlacementCell
 from registry.placements.services import update_placement
@@ -140,8 +140,8 @@ def test_an_import_rebuilds_the_cells_it_touched(w):
 def _check_header(app, user, args):
     with app.test_request_context():
         login_user(user)
-        stmt = views.filtered(args)
-        from_cells = header_from_cells(*views.cell_filter(args))
+        stmt = queries.filtered(args, user)
+        from_cells = header_from_cells(*queries.cell_filter(args, user))
         from_sql = header_from_placements(stmt)
         # The rule itself, counted the old way: people are identity fingerprints, each counted once.
         people = sa.func.count(sa.distinct(Placement.id_fingerprint))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_login import login_user
 
 from registry.extensions import db
-from registry.purchases import views
+from registry.purchases import queries
 from registry.purchases.models import CountingType, ProductCategory, Purchase, PurchaseTotals
 from registry.purchases.services import update_purchase
 from registry.purchases.transfer import HEADERS, import_purchases
@@ -118,7 +118,7 @@ def _check(app, user, args):
     """The header the page computes equals a direct GROUP BY over the filtered purchases."""
     with app.test_request_context():
         login_user(user)
-        stmt = views.filtered(args)
+        stmt = queries.filtered(args, user)
         direct = db.session.execute(
             stmt.with_only_columns(Purchase.channel_id, Purchase.counting_type, sa.func.count(Purchase.id),
                                    sa.func.sum(Purchase.amount_fen))
@@ -127,7 +127,7 @@ def _check(app, user, args):
         from_totals = db.session.execute(
             sa.select(PurchaseTotals.channel_id, PurchaseTotals.counting_type, sa.func.sum(PurchaseTotals.purchases),
                       sa.func.sum(PurchaseTotals.amount_fen))
-            .where(*views.totals_filter(args)).group_by(PurchaseTotals.channel_id, PurchaseTotals.counting_type)
+            .where(*queries.totals_filter(args, user)).group_by(PurchaseTotals.channel_id, PurchaseTotals.counting_type)
         ).all()  # fmt: skip
     expected = {(c, t): (int(n), int(a)) for c, t, n, a in direct}
     assert {(c, t): (int(n), int(a)) for c, t, n, a in from_totals} == expected, (user, args)

@@ -1,14 +1,13 @@
 """The administrators' audit log: filter by time, actor, action and record type."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
-import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 
 from registry.audit.models import AuditEvent
-from registry.audit.queries import ACTION_LABELS, field_labels_for, to_rows
+from registry.audit.queries import ACTION_LABELS, field_labels_for, filtered_events, to_rows
 from registry.permissions import requires
-from registry.web import is_id, like_pattern, paginate
+from registry.web import paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
@@ -40,22 +39,7 @@ def _date_arg(name):
 @requires("audit.view")
 def index():
     args = {k: request.args.get(k, "").strip() for k in ("actor", "action", "entity_type", "entity_id", "start", "end")}
-    stmt = sa.select(AuditEvent)
-    if args["actor"]:
-        stmt = stmt.where(AuditEvent.actor_name.like(like_pattern(args["actor"])))
-    if args["action"] in ACTION_LABELS:
-        stmt = stmt.where(AuditEvent.action == args["action"])
-    if args["entity_type"] in ENTITY_LABELS:
-        stmt = stmt.where(AuditEvent.entity_type == args["entity_type"])
-    if is_id(args["entity_id"]):
-        stmt = stmt.where(AuditEvent.entity_id == int(args["entity_id"]))
-    start, end = _date_arg("start"), _date_arg("end")
-    # Dates are read as China time (UTC+8), the offices' working day.
-    china = timedelta(hours=8)
-    if start:
-        stmt = stmt.where(AuditEvent.occurred_at >= datetime.combine(start, time(), UTC) - china)
-    if end:
-        stmt = stmt.where(AuditEvent.occurred_at < datetime.combine(end + timedelta(days=1), time(), UTC) - china)
+    stmt = filtered_events(args, _date_arg("start"), _date_arg("end"), ENTITY_LABELS)
     page = paginate(
         stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()),
         args=args,

@@ -5,7 +5,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import UNIT_KIND_LABELS, Side, Unit, UnitKind
@@ -14,18 +14,17 @@ from registry.forms import BLANK, choice, unit_choice
 from registry.pairings import services
 from registry.pairings.forms import EndPairingForm, PairingForm, ProgrammeForm
 from registry.pairings.models import Pairing, Programme
-from registry.periods import overlaps
 from registry.permissions import (
     PAIRING_LEVELS,
     can_manage_pairing,
     get_visible_or_404,
     pairing_filter,
     requires,
-    unit_filter,
     unit_in_scope,
+    visible_divisions,
 )
 from registry.services import ServiceError
-from registry.web import attach_error, is_id, like_pattern, paginate, save, sort_clause
+from registry.web import attach_error, paginate, save, sort_clause
 
 bp = Blueprint("pairings", __name__)
 
@@ -45,59 +44,8 @@ def index():
         "on",
     )
     args = {k: request.args.get(k, "").strip() for k in keys}
-    east, west = aliased(Unit), aliased(Unit)
-    stmt = (
-        sa.select(Pairing)
-        .join(east, Pairing.east_unit_id == east.id)
-        .join(west, Pairing.west_unit_id == west.id)
-        .where(pairing_filter(current_user))
-    )
-    if args["q"]:
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(
-            sa.or_(
-                east.full_name.like(pattern),
-                west.full_name.like(pattern),
-                Pairing.source.like(pattern),
-            )
-        )
-    if is_id(args["programme"]):
-        stmt = stmt.where(Pairing.programme_id == int(args["programme"]))
-    if args["level"] in UnitKind._value2member_map_:
-        stmt = stmt.where(Pairing.level == args["level"])
-    if is_id(args["east_province"]):
-        stmt = stmt.where(east.province_id == int(args["east_province"]))
-    if is_id(args["west_prefecture"]):
-        stmt = stmt.where(west.prefecture_id == int(args["west_prefecture"]))
-    today = date.today()
-    if args["status"] == "current":
-        stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, today, today))
-    elif args["status"] == "ended":
-        stmt = stmt.where(Pairing.valid_to < today)
-    elif args["status"] == "future":
-        stmt = stmt.where(Pairing.valid_from > today)
-    on_error = None
-    if args["on"]:
-        try:
-            on = date.fromisoformat(args["on"])
-        except ValueError:
-            on_error = "“有效日期”格式应为 YYYY-MM-DD。"
-        else:
-            stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, on, on))
-    sort, order = sort_clause(
-        {
-            "from": (Pairing.valid_from, Pairing.id),
-            "west": (west.code, west.full_name, Pairing.id),
-            "east": (east.code, east.full_name, Pairing.id),
-            "level": (Pairing.level, Pairing.id),
-        },
-        "-from",
-    )
-    stmt = stmt.options(
-        joinedload(Pairing.east_unit),
-        joinedload(Pairing.west_unit),
-        joinedload(Pairing.programme),
-    )
+    stmt, columns, on_error = services.filtered_pairings(args, pairing_filter(current_user))
+    sort, order = sort_clause(columns, "-from")
     page = paginate(stmt.order_by(*order), args={**args, "sort": sort})
     return render_template(
         "pairings/index.html",
@@ -105,27 +53,11 @@ def index():
         args=args,
         sort=sort,
         on_error=on_error,
-        programmes=db.session.scalars(sa.select(Programme).order_by(Programme.name)).all(),
+        programmes=services.programmes(),
         levels=UNIT_KIND_LABELS,
         statuses=STATUS_LABELS,
-        east_provinces=db.session.scalars(
-            sa.select(Unit)
-            .where(
-                Unit.kind == UnitKind.PROVINCE,
-                Unit.side == Side.EAST,
-                unit_filter(current_user),
-            )
-            .order_by(Unit.code)
-        ).all(),
-        west_prefectures=db.session.scalars(
-            sa.select(Unit)
-            .where(
-                Unit.kind == UnitKind.PREFECTURE,
-                Unit.side == Side.WEST,
-                unit_filter(current_user),
-            )
-            .order_by(Unit.code)
-        ).all(),
+        east_provinces=visible_divisions(current_user, UnitKind.PROVINCE, Side.EAST),
+        west_prefectures=visible_divisions(current_user, UnitKind.PREFECTURE),
         can_create=bool(PAIRING_LEVELS.get(current_user.role)),
     )
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
@@ -12,6 +12,7 @@ from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.periods import Period, overlaps
 from registry.services import ServiceError, check_version
+from registry.web import is_id, like_pattern
 
 PAIRING_FIELDS = (
     "east_unit_id",
@@ -252,3 +253,55 @@ def update_programme(programme: Programme, data: dict, *, actor, version=None) -
             changes=changes,
         )
     return changes
+
+
+def filtered_pairings(args: dict, scope) -> tuple[sa.Select, dict, str | None]:
+    """The pairing list: ``scope`` (the reader's WHERE clause) and the filters; returns the statement (units and
+    programme loaded), the sort columns it offers, and a message for an unreadable date."""
+    east, west = aliased(Unit), aliased(Unit)
+    stmt = (
+        sa.select(Pairing)
+        .join(east, Pairing.east_unit_id == east.id)
+        .join(west, Pairing.west_unit_id == west.id)
+        .where(scope)
+        .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))
+    )
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(
+            sa.or_(east.full_name.like(pattern), west.full_name.like(pattern), Pairing.source.like(pattern))
+        )
+    if is_id(args.get("programme")):
+        stmt = stmt.where(Pairing.programme_id == int(args["programme"]))
+    if args.get("level") in UnitKind._value2member_map_:
+        stmt = stmt.where(Pairing.level == args["level"])
+    if is_id(args.get("east_province")):
+        stmt = stmt.where(east.province_id == int(args["east_province"]))
+    if is_id(args.get("west_prefecture")):
+        stmt = stmt.where(west.prefecture_id == int(args["west_prefecture"]))
+    today = date.today()
+    if args.get("status") == "current":
+        stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, today, today))
+    elif args.get("status") == "ended":
+        stmt = stmt.where(Pairing.valid_to < today)
+    elif args.get("status") == "future":
+        stmt = stmt.where(Pairing.valid_from > today)
+    on_error = None
+    if args.get("on"):
+        try:
+            on = date.fromisoformat(args["on"])
+        except ValueError:
+            on_error = "“有效日期”格式应为 YYYY-MM-DD。"
+        else:
+            stmt = stmt.where(overlaps(Pairing.valid_from, Pairing.valid_to, on, on))
+    columns = {
+        "from": (Pairing.valid_from, Pairing.id),
+        "west": (west.code, west.full_name, Pairing.id),
+        "east": (east.code, east.full_name, Pairing.id),
+        "level": (Pairing.level, Pairing.id),
+    }
+    return stmt, columns, on_error
+
+
+def programmes() -> list:
+    return db.session.scalars(sa.select(Programme).order_by(Programme.name)).all()

@@ -2,14 +2,13 @@
 
 from datetime import date
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.audit.services import record
-from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.models import UnitKind
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
@@ -19,74 +18,31 @@ from registry.permissions import (
     may_write,
     requires,
     scope_filter,
-    unit_filter,
+    visible_divisions,
     writable_counties,
 )
-from registry.placements import cells, services
+from registry.placements import cells, queries, services
 from registry.placements.forms import PlacementForm
-from registry.placements.models import Destination, Household, Placement, PlacementCell
+from registry.placements.models import Destination, Household, Placement
 from registry.placements.transfer import HEADERS, export_rows, import_placements_steps
 from registry.transfer.forms import import_page, template_download
-from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause
+from registry.web import paginate, save, sort_clause
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 
 bp = Blueprint("placements", __name__, url_prefix="/placements")
 
-FILTER_KEYS = ("q", "county", "prefecture", "household", "destination", "year")
-
-
-def _by_columns(args: dict, table) -> list:
-    """WHERE clauses of the filters Placement and PlacementCell share by column name (county, household,
-    destination), so the list and its header cannot select different records."""
-    where = []
-    if is_id(args.get("county")):
-        where.append(table.origin_county_id == int(args["county"]))
-    if is_id(args.get("prefecture")):
-        where.append(
-            table.origin_county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
-        )
-    if args.get("household") in Household._value2member_map_:
-        where.append(table.household == args["household"])
-    if args.get("destination") in Destination._value2member_map_:
-        where.append(table.destination_class == args["destination"])
-    return where
-
-
-def filtered(args: dict):
-    stmt = sa.select(Placement).where(scope_filter(current_user, Placement), *_by_columns(args, Placement))
-    if args.get("q"):
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(sa.or_(Placement.person_name.like(pattern), Placement.employer.like(pattern)))
-    if is_year(args.get("year")):
-        year = int(args["year"])
-        stmt = stmt.where(Placement.start_date <= date(year, 12, 31),
-                          sa.or_(Placement.end_date.is_(None), Placement.end_date >= date(year, 1, 1)))  # fmt: skip
-    return stmt
-
-
-def cell_filter(args: dict) -> list:
-    """The WHERE clauses on PlacementCell selecting the cells of exactly the placements ``filtered(args)`` lists
-    (every filter but the keyword, which the cells cannot answer)."""
-    where = [scope_filter(current_user, PlacementCell), *_by_columns(args, PlacementCell)]
-    if is_year(args.get("year")):
-        # In work at some time of the year: started by its end and not ended before its start.
-        year = int(args["year"])
-        where += [PlacementCell.start_year <= year,
-                  sa.or_(PlacementCell.end_year.is_(None), PlacementCell.end_year >= year)]  # fmt: skip
-    return where
-
 
 @bp.route("/")
 @requires("records.view")
 def index():
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt = filtered(args)
+    args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+    stmt = queries.filtered(args, current_user)
     if args["q"]:
         # Names and employers are not in the cells: a keyword search counts over its (fewer) placements in SQL.
         header = cells.header_from_placements(stmt)
     else:
-        header = cells.header_from_cells(*cell_filter(args))
+        header = cells.header_from_cells(*queries.cell_filter(args, current_user))
     sort, order = sort_clause(
         {"start": (Placement.start_date, Placement.id), "name": (Placement.person_name, Placement.id)}, "-start"
     )
@@ -95,8 +51,7 @@ def index():
         args={**args, "sort": sort},
         total=header.placements,
     )
-    in_scope = sa.and_(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user))
-    counties = db.session.scalars(sa.select(Unit).where(in_scope).order_by(Unit.code)).all()
+    counties = visible_divisions(current_user, UnitKind.COUNTY)
     return render_template(
         "placements/index.html", page=page, args=args, sort=sort, persons=header.people, lifted=header.lifted,
         by_destination=header.by_destination, counties=counties, households=Household, destinations=Destination,
@@ -107,15 +62,8 @@ def index():
 @requires("records.view")
 def duplicates():
     """People placed by two or more counties: the same identity number, for staff to resolve."""
-    rows = db.session.scalars(
-        services.possible_duplicates(scope_filter(current_user, Placement))
-        .options(joinedload(Placement.origin_county))
-        .limit(500)
-    ).all()
-    groups: dict[str, list] = {}
-    for row in rows:
-        groups.setdefault(row.id_fingerprint, []).append(row)
-    return render_template("placements/duplicates.html", groups=list(groups.values()))
+    groups = queries.duplicate_groups(current_user)
+    return render_template("placements/duplicates.html", groups=groups)
 
 
 @bp.route("/<int:placement_id>")
@@ -196,11 +144,11 @@ def template():
 def export(kind):
     """The filtered list; identity numbers in full only for permitted roles asking for them (audited)."""
 
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
     full = request.args.get("full") == "1"
     if full and not can(current_user, "idnumbers.view"):
         abort(403)
-    stmt = filtered(args)
+    stmt = queries.filtered(args, current_user)
     rows = list(export_rows(stmt, reveal=full))
     if full:
         record("export_id", None, actor=current_user, entity_type="placements",

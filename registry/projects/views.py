@@ -2,27 +2,26 @@
 
 from datetime import date
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import aliased, joinedload
 
 from registry.audit.queries import history_of
-from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.models import Unit, UnitKind
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, unit_choice
-from registry.money import rate, wan
-from registry.pairings.models import Pairing, Programme
+from registry.money import rate
+from registry.pairings.models import Pairing
 from registry.permissions import (
     get_visible_or_404,
-    pairing_filter,
     requires,
     scope_filter,
-    unit_filter,
+    visible_divisions,
+    visible_partners,
     writable_counties,
 )
-from registry.projects import services
+from registry.projects import queries, services
 from registry.projects.forms import ProjectForm, StatusForm, TransactionForm
 from registry.projects.models import (
     FundSource,
@@ -32,70 +31,32 @@ from registry.projects.models import (
     ProjectCategory,
     ProjectStatus,
 )
+from registry.projects.transfer import EXPORT_HEADERS, export_rows
 from registry.services import ServiceError
-from registry.web import is_id, is_year, like_pattern, paginate, save, sort_clause
+from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
 FILTER_KEYS = ("q", "county", "prefecture", "partner", "programme", "year", "status", "category", "source")
 
 
-def filtered_projects(args: dict):
-    """The project SELECT for the list and its exports: scope first, then the user's filters."""
-    stmt = sa.select(Project).where(scope_filter(current_user, Project))
-    if args.get("q"):
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(
-            sa.or_(Project.code.like(pattern), Project.name.like(pattern), Project.implementing_unit.like(pattern))
-        )
-    if is_id(args.get("county")):
-        stmt = stmt.where(Project.county_id == int(args["county"]))
-    if is_id(args.get("prefecture")):
-        stmt = stmt.where(
-            Project.county_id.in_(sa.select(Unit.id).where(Unit.prefecture_id == int(args["prefecture"])))
-        )
-    if is_id(args.get("partner")):
-        stmt = stmt.where(
-            Project.pairing_id.in_(sa.select(Pairing.id).where(Pairing.east_unit_id == int(args["partner"])))
-        )
-    if is_id(args.get("programme")):
-        stmt = stmt.where(Project.programme_id == int(args["programme"]))
-    if is_year(args.get("year")):
-        stmt = stmt.where(Project.year == int(args["year"]))
-    if args.get("status") in ProjectStatus._value2member_map_:
-        stmt = stmt.where(Project.status == args["status"])
-    if args.get("category") in ProjectCategory._value2member_map_:
-        stmt = stmt.where(Project.category == args["category"])
-    if args.get("source") in FundSource._value2member_map_:
-        stmt = stmt.where(Project.fund_sources.op("&")(FundSource(args["source"]).bit) != 0)
-    return stmt
-
-
 SORTS = {"code": Project.code, "year": Project.year, "name": Project.name, "status": Project.status}
 
 
 def _filter_choices():
-    counties = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST, unit_filter(current_user)).order_by(Unit.code)
-    ).all()  # fmt: skip
-    prefectures = db.session.scalars(
-        sa.select(Unit).where(Unit.kind == UnitKind.PREFECTURE, Unit.side == Side.WEST, unit_filter(current_user))
-        .order_by(Unit.code)
-    ).all()  # fmt: skip
-    partners = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.id.in_(sa.select(Pairing.east_unit_id).where(pairing_filter(current_user)))).order_by(Unit.code)
-    ).all()  # fmt: skip
-    programmes = db.session.scalars(sa.select(Programme).order_by(Programme.name)).all()
-    return {"counties": counties, "prefectures": prefectures, "partners": partners, "programmes": programmes}
+    return {
+        "counties": visible_divisions(current_user, UnitKind.COUNTY),
+        "prefectures": visible_divisions(current_user, UnitKind.PREFECTURE),
+        "partners": visible_partners(current_user),
+        "programmes": queries.programmes(),
+    }
 
 
 @bp.route("/")
 @requires("records.view")
 def index():
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt = filtered_projects(args)
+    stmt = queries.filtered_projects(args, current_user)
     summary = services.list_summary(stmt)
     county = aliased(Unit)
     sort, order = sort_clause({**SORTS, "county": (county.code, Project.code)}, "-year")
@@ -121,48 +82,14 @@ def index():
     )
 
 
-EXPORT_HEADERS = [
-    "项目编号", "项目名称", "市(州)", "县(市、区)", "东部结对单位", "协作类型", "年度", "项目类别", "实施方式",
-    "资金层级", "状态", "计划资金(万元)", "到位资金(万元)", "拨付资金(万元)", "资金使用率(%)", "实施单位", "责任人",
-    "计划开工", "计划完工", "实际开工", "实际完工", "带动人数", "其中脱贫人口",
-]  # fmt: skip
-
-
-def _export_rows(stmt):
-    """Rows of the export, streamed in batches so a large selection stays within memory."""
-    ids = db.session.scalars(stmt.with_only_columns(Project.id).order_by(Project.code)).all()
-    for start in range(0, len(ids), 1000):
-        batch = ids[start : start + 1000]
-        projects = db.session.scalars(
-            sa.select(Project)
-            .options(
-                joinedload(Project.county).joinedload(Unit.prefecture),
-                joinedload(Project.pairing).joinedload(Pairing.east_unit).joinedload(Unit.parent),
-                joinedload(Project.programme),
-            )
-            .where(Project.id.in_(batch))
-            .order_by(Project.code)
-        ).unique()
-        for p in projects:
-            usage = rate(p.disbursed_fen, p.arrived_fen)
-            yield [
-                p.code, p.name, p.county.prefecture.name if p.county.prefecture else "", p.county.name,
-                p.pairing.east_unit.display_name, p.programme.name, p.year, p.category.label, p.delivery_mode.label,
-                p.funding_level.label, p.status.label, wan(p.planned_fen, 4), wan(p.arrived_fen, 4),
-                wan(p.disbursed_fen, 4), "" if usage is None else str(usage), p.implementing_unit,
-                p.responsible_person, p.planned_start, p.planned_finish, p.actual_start, p.actual_finish,
-                p.beneficiaries, p.beneficiaries_lifted,
-            ]  # fmt: skip
-
-
 @bp.route("/export.<any(xlsx, csv):kind>")
 @requires("records.view")
 def export(kind):
     """The filtered list (every page), as XLSX or CSV."""
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt = filtered_projects(args)
+    stmt = queries.filtered_projects(args, current_user)
     name = f"帮扶项目-{date.today().isoformat()}"
-    rows = _export_rows(stmt)
+    rows = export_rows(stmt)
     if kind == "csv":
         return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
     widths = [22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10]
@@ -193,23 +120,8 @@ def detail(project_id):
 def _location_choices(form):
     """Counties (in scope), their townships and villages, and the pairings the user may attach."""
     counties = writable_counties(current_user)
-    county_ids = [u.id for u in counties]
-    locals_ = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.county_id.in_(county_ids), Unit.kind.in_((UnitKind.TOWNSHIP, UnitKind.VILLAGE)))
-        .order_by(Unit.full_name)
-    ).all()  # fmt: skip
-    pairings = db.session.scalars(
-        sa.select(Pairing)
-        .options(
-            joinedload(Pairing.east_unit).joinedload(Unit.parent),
-            joinedload(Pairing.west_unit),
-            joinedload(Pairing.programme),
-        )
-        .join(Unit, Unit.id == Pairing.west_unit_id)
-        .where(pairing_filter(current_user), Unit.kind.in_((UnitKind.COUNTY, UnitKind.PREFECTURE)))
-        .order_by(Unit.code, Pairing.valid_from)
-    ).all()  # fmt: skip
+    locals_ = queries.places_in([u.id for u in counties])
+    pairings = queries.attachable_pairings(current_user)
     form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
     form.township_id.choices = [choice("", "（不指定）")] + [
         unit_choice(u) for u in locals_ if u.kind is UnitKind.TOWNSHIP

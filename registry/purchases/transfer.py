@@ -1,10 +1,11 @@
 """Purchases to and from spreadsheets. The evidence number is the stable key: re-importing an export updates."""
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.money import MoneyError, parse_yuan
+from registry.money import MoneyError, parse_yuan, yuan
 from registry.permissions import visible_by_id
 from registry.purchases import services
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
@@ -140,3 +141,14 @@ def _parse(number, cell, counties, channels):
         else:
             values["channel_id"] = channel.id
     return errors, values
+
+
+def export_rows(stmt):
+    """Rows of the export (the template's columns), in date order; re-importing them changes nothing."""
+    stmt = stmt.options(joinedload(Purchase.seller_county), joinedload(Purchase.channel))
+    for p in db.session.scalars(stmt.order_by(Purchase.purchased_on, Purchase.id)):
+        yield [
+            p.purchased_on, p.buyer_name, p.buyer_kind.label, p.buyer_province, p.buyer_city, p.seller_name,
+            p.seller_kind.label, p.seller_county.code, p.seller_county.name, p.product, p.product_category.label,
+            yuan(p.amount_fen).replace(",", ""), p.channel.name, p.counting_type.label, p.evidence_no, p.note,
+        ]  # fmt: skip

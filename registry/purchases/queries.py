@@ -1,0 +1,76 @@
+"""Reading purchases: the list's filters, shared by the list, its totals and the export."""
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from registry.extensions import db
+from registry.permissions import scope_filter
+from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
+from registry.web import is_id, is_year, like_pattern
+
+
+def _by_columns(args: dict, table) -> list:
+    """WHERE clauses of the filters Purchase and PurchaseTotals share by column name, so the list and its totals
+    cannot select different records."""
+    where = []
+    if is_id(args.get("county")):
+        where.append(table.seller_county_id == int(args["county"]))
+    if is_id(args.get("channel")):
+        where.append(table.channel_id == int(args["channel"]))
+    if args.get("counting_type") in CountingType._value2member_map_:
+        where.append(table.counting_type == args["counting_type"])
+    if args.get("category") in ProductCategory._value2member_map_:
+        where.append(table.product_category == args["category"])
+    return where
+
+
+def filtered(args: dict, user) -> sa.Select:
+    """The purchase SELECT of the list and its export: scope first, then the filters."""
+    stmt = sa.select(Purchase).where(scope_filter(user, Purchase), *_by_columns(args, Purchase))
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
+                                 Purchase.product.like(pattern), Purchase.evidence_no.like(pattern)))  # fmt: skip
+    if is_year(args.get("year")):
+        year = int(args["year"])
+        stmt = stmt.where(Purchase.purchased_on.between(date(year, 1, 1), date(year, 12, 31)))
+    return stmt
+
+
+def totals_filter(args: dict, user) -> list:
+    """The WHERE clauses on PurchaseTotals selecting the rows of exactly the purchases ``filtered(args)`` lists
+    (every filter but the keyword, which the totals cannot answer)."""
+    where = [scope_filter(user, PurchaseTotals), *_by_columns(args, PurchaseTotals)]
+    if is_year(args.get("year")):
+        where.append(PurchaseTotals.year == int(args["year"]))
+    return where
+
+
+def sums(args: dict, stmt: sa.Select, user) -> tuple[int, int, list]:
+    """(count, amount, [(channel name, counting type, amount)]) of the listed purchases, in one grouped query:
+    from ``PurchaseTotals``, or from the purchases themselves for a keyword search (sellers, buyers, products and
+    evidence numbers are not in the totals)."""
+    if args.get("q"):
+        rows = db.session.execute(
+            stmt.with_only_columns(Purchase.channel_id, Purchase.counting_type, sa.func.count(Purchase.id),
+                                   sa.func.sum(Purchase.amount_fen))
+            .group_by(Purchase.channel_id, Purchase.counting_type)
+            .order_by(None)
+        ).all()  # fmt: skip
+    else:
+        rows = db.session.execute(
+            sa.select(PurchaseTotals.channel_id, PurchaseTotals.counting_type, sa.func.sum(PurchaseTotals.purchases),
+                      sa.func.sum(PurchaseTotals.amount_fen))
+            .where(*totals_filter(args, user))
+            .group_by(PurchaseTotals.channel_id, PurchaseTotals.counting_type)
+        ).all()  # fmt: skip
+    count, total = sum(int(row[2]) for row in rows), sum(int(row[3]) for row in rows)
+    names = dict(db.session.execute(sa.select(Channel.id, Channel.name)).all())
+    by_channel = sorted(((names[c], CountingType(kind), int(amount)) for c, kind, _, amount in rows),
+                        key=lambda row: (row[0], row[1]))  # fmt: skip
+    return count, total, by_channel
+
+
+def channels() -> list:
+    return db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()

@@ -108,6 +108,16 @@ def test_a_late_commit_of_an_older_audit_id_changes_the_version(app, world):
         assert cache.data_version() != before
 
 
+def test_logins_leave_the_version_alone(app, world, as_user):
+    with app.app_context():
+        before = cache.data_version()
+    as_user("county")
+    as_user("liaison")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login")) == 2
+        assert cache.data_version() == before
+
+
 def test_a_liaisons_entry_is_never_served_to_a_county_user(app, scoped, as_user):
     liaison, county = as_user("liaison"), as_user("county")
     url = f"/reports/{scoped.zhaojue}/2024Q3"

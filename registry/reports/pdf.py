@@ -121,7 +121,7 @@ def _pool(app):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from registry.reports.batch import MAX_TASKS_PER_WORKER, _init_worker
+    from registry.reports.batch import MAX_TASKS_PER_WORKER
 
     config = _worker_app_config(app)
     key = (os.getpid(), tuple(sorted(config.items())), app.config.get("REPORT_PDF_WORKERS", 2))
@@ -131,7 +131,7 @@ def _pool(app):
             pool = ProcessPoolExecutor(
                 max_workers=key[2],
                 mp_context=get_context("spawn"),
-                initializer=_init_worker,
+                initializer=_init_render_worker,
                 initargs=(config,),
                 max_tasks_per_child=MAX_TASKS_PER_WORKER,
             )
@@ -146,6 +146,20 @@ def _shutdown() -> None:
     for pool in list(_pools.values()):
         pool.shutdown(wait=True, cancel_futures=True)
     _pools.clear()
+
+
+#: Render processes run at a lower priority, so on a small server the web workers' short requests go first.
+RENDER_NICENESS = 10
+
+
+def _init_render_worker(config: dict) -> None:
+    from registry.reports.batch import _init_worker
+
+    try:
+        os.nice(RENDER_NICENESS)
+    except OSError:  # not permitted here: render at normal priority
+        pass
+    _init_worker(config)
 
 
 def _render_in_worker(figures, preparer: str | None) -> bytes:

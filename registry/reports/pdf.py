@@ -159,7 +159,18 @@ def _init_render_worker(config: dict) -> None:
         os.nice(RENDER_NICENESS)
     except OSError:  # not permitted here: render at normal priority
         pass
+    # A web worker killed outright (kill -9, out of memory) leaves its render processes waiting forever on a
+    # queue nobody writes to; they leave when their parent does.
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _init_worker(config)
+
+
+def _exit_with_parent(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _render_in_worker(figures, preparer: str | None) -> bytes:

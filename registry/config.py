@@ -61,6 +61,15 @@ class Config:
     ID_NUMBER_KEY = None
     #: Name printed on reports and pages as the operating office.
     ORG_NAME = "四川省东西部协作工作办公室"
+    #: Keep report figures and PDFs until the data change (table report_cache, see reports/cache.py).
+    REPORT_CACHE = True
+    #: Upper bound of the report cache; the oldest entries go first.
+    REPORT_CACHE_MAX_MB = 256
+    #: Processes (per web worker process) rendering PDF reports, so WeasyPrint never holds a web worker's
+    #: core; 0 renders in the request itself.
+    REPORT_PDF_WORKERS = 2
+    #: Seconds a request waits for its PDF before answering 503; keep it below gunicorn's --timeout.
+    REPORT_PDF_TIMEOUT = 100
 
 
 PRODUCTION_OVERRIDES = {

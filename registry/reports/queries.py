@@ -260,7 +260,9 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
     """
     if unit.side is not Side.WEST or unit.kind not in (UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY):
         raise ValueError("季度报告只针对四川省、市(州)或县(市、区)。")
-    counties = counties_within(unit)
+    # The ids themselves, not a sub-SELECT: ~50 queries filter by them, and PostgreSQL without fresh statistics
+    # planned the sub-SELECT as a units scan per placement row (0.5 s for a county instead of 0.07 s).
+    counties = list(db.session.scalars(counties_within(unit)))
     ytd = quarter.year_to_date
     partners = _partners(unit, quarter, pairings)
     funds, funds_total = _funds(counties, pairings, quarter)

@@ -11,12 +11,13 @@ from registry.errors import render_error
 from registry.exports import download
 from registry.extensions import db
 from registry.periods import Quarter
-from registry.permissions import can, report_pairings, report_scope_label, report_visible, requires, unit_in_scope
-from registry.reports import services
-from registry.reports.documents import chart_set, preparer_of, report_pdf, report_stem
+from registry.permissions import can, report_pairings, report_visible, requires, unit_in_scope
+from registry.reports import cache, services
+from registry.reports.documents import chart_set, report_stem
 from registry.reports.forms import NarrativeForm
 from registry.reports.models import QuarterNarrative
-from registry.reports.queries import paired_counties, quarter_figures
+from registry.reports.pdf import RenderTimeout
+from registry.reports.queries import paired_counties
 from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
 from registry.web import attach_error, save
 
@@ -75,7 +76,7 @@ def dashboard(unit_id, quarter_text):
     unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
     if error:
         return error
-    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
+    figures = cache.figures(unit, quarter, current_user)
     form = None
     if can_narrate(unit):
         narrative = _narrative_row(unit, quarter)
@@ -91,8 +92,11 @@ def pdf(unit_id, quarter_text):
     unit, quarter, error = _unit_and_quarter(unit_id, quarter_text)
     if error:
         return error
-    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
-    body = report_pdf(figures, preparer_of(current_user))
+    try:
+        # Rendered by a pool of processes: this worker only waits, and its other threads go on serving.
+        body = cache.pdf(unit, quarter, current_user)
+    except RenderTimeout:
+        return render_error(503, "报告生成时间过长，请稍后再试。")
     return download(body, report_stem(unit.code or str(unit.id), unit.name, quarter), "pdf", inline=True)
 
 
@@ -116,7 +120,7 @@ def narrative(unit_id, quarter_text):
         )
         if response:
             return response
-    figures = quarter_figures(unit, quarter, report_pairings(current_user), report_scope_label(current_user))
+    figures = cache.figures(unit, quarter, current_user)
     if not form.errors and not form.form_errors:
         attach_error(form, ValueError("表单无效，请检查后重试。"))
     return _dashboard(figures, form), 400

@@ -1,0 +1,211 @@
+"""Report figures and PDFs kept by unit, quarter, viewer scope and data version (table ``report_cache``).
+
+A dashboard or PDF asks ``figures(unit, quarter, user)`` / ``pdf(unit, quarter, user)``: when the data have not
+changed since the same report was last made for the same scope, the stored result is returned; otherwise it is
+made, stored and returned.
+
+The data version is read from the audit log, because every write leaves an audit event in its own transaction
+(services call ``audit.services.record``). It is the newest event id *and* the number of events among the
+newest ``VERSION_WINDOW`` ids: PostgreSQL hands out ids when rows are inserted, not when they are committed, so a
+transaction holding id 100 may commit after one holding 101 — the newest id would not change, the count does.
+
+The scope is "all" for everyone who sees every record of the unit, or a digest of an East liaison's pairing ids
+and the label on their report: a liaison's figures are never served to a county user or another liaison.
+The cut-off day is part of the key too: a running quarter's figures are "to date" and change at midnight.
+
+Stored bodies are pickles signed with the secret key, so a row written by anything but this app is not loaded.
+"""
+
+import hashlib
+import hmac
+import logging
+import pickle
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+from registry.database import utcnow
+from registry.extensions import db
+from registry.periods import Quarter
+
+log = logging.getLogger(__name__)
+
+FIGURES = "figures"
+PDF = "pdf"
+
+#: How far back (in audit ids) a late commit still changes the version; see the module docstring.
+VERSION_WINDOW = 5000
+
+#: While storing, wait this long at most for SQLite's write lock (an import may hold it for seconds): a cache
+#: write that cannot happen at once is skipped, the page is not held up for it.
+SQLITE_STORE_WAIT_MS = 200
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose records a viewer's reports count: ``pairings`` (ids) is None for every record."""
+
+    pairings: list[int] | None
+    label: str
+    key: str
+
+
+def scope_for(user) -> Scope:
+    from registry.permissions import report_pairings, report_scope_label
+
+    pairings = report_pairings(user)
+    label = report_scope_label(user)
+    if pairings is None:
+        return Scope(None, label, "all")
+    ids = sorted(db.session.scalars(pairings))
+    digest = hashlib.sha256(f"{','.join(map(str, ids))}|{label}".encode()).hexdigest()[:40]
+    return Scope(ids, label, f"pairings:{digest}")
+
+
+def data_version() -> str:
+    """The version of the data reports are made from (see the module docstring).
+
+    Events about users (logins above all, also password changes and account edits) are left out: no figure
+    reads the users table, and a viewer's scope is part of the key already. Otherwise every login would
+    throw the whole cache away.
+    """
+    from registry.audit.models import AuditEvent
+    from registry.auth.models import User
+
+    data = AuditEvent.entity_type != User.__tablename__
+    newest = sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)).where(data).scalar_subquery()
+    count, top = db.session.execute(
+        sa.select(sa.func.count(AuditEvent.id), sa.func.coalesce(sa.func.max(AuditEvent.id), 0)).where(
+            data, AuditEvent.id > newest - VERSION_WINDOW
+        )
+    ).one()
+    return f"{top}.{count}"
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("REPORT_CACHE", True))
+
+
+def figures(unit, quarter: Quarter, user):
+    """The ``QuarterFigures`` of ``unit`` for ``quarter`` as ``user`` may see them, from the cache when current."""
+    from registry.reports.queries import quarter_figures
+
+    scope = scope_for(user)
+    if not enabled():
+        return quarter_figures(unit, quarter, scope.pairings, scope.label)
+    key = _key(FIGURES, unit, quarter, scope.key)
+    body = _lookup(key)
+    if body is not None:
+        return body
+    result = quarter_figures(unit, quarter, scope.pairings, scope.label)
+    _store(key, result)
+    return result
+
+
+def pdf(unit, quarter: Quarter, user) -> bytes:
+    """The report PDF of ``unit`` for ``quarter`` as ``user`` would print it, rendered outside this process."""
+    from registry.reports.documents import preparer_of
+    from registry.reports.pdf import render_report
+
+    preparer = preparer_of(user)
+    if not enabled():
+        return render_report(figures(unit, quarter, user), preparer)
+    scope = scope_for(user)
+    # The cover names the preparing office, so two offices with the same scope get their own PDF.
+    pdf_scope = f"{scope.key}|{hashlib.sha256(preparer.encode()).hexdigest()[:16]}"
+    key = _key(PDF, unit, quarter, pdf_scope)
+    body = _lookup(key)
+    if body is not None:
+        return body
+    body = render_report(figures(unit, quarter, user), preparer)
+    _store(key, body)
+    return body
+
+
+# ---- storage ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: str
+    unit_id: int
+    quarter: str
+    scope: str
+    cutoff: date
+    version: str
+
+
+def _key(kind: str, unit, quarter: Quarter, scope: str) -> Key:
+    # Read before the figures are made: they are then at least as new as the version they are stored under.
+    return Key(kind, unit.id, str(quarter), scope, min(quarter.end, date.today()), data_version())
+
+
+def _where(key: Key):
+    from registry.reports.models import ReportCache as C
+
+    return sa.and_(
+        C.kind == key.kind, C.unit_id == key.unit_id, C.quarter == key.quarter, C.scope == key.scope,
+        C.cutoff == key.cutoff, C.version == key.version,
+    )  # fmt: skip
+
+
+def _sign(payload: bytes) -> bytes:
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), payload, hashlib.sha256).digest()
+
+
+def _lookup(key: Key):
+    from registry.reports.models import ReportCache
+
+    body = db.session.scalar(sa.select(ReportCache.body).where(_where(key)))
+    if body is None:
+        return None
+    body = bytes(body)
+    signature, payload = body[:32], body[32:]
+    if not hmac.compare_digest(signature, _sign(payload)):
+        log.warning("report cache row with a bad signature ignored: %s", key)
+        return None
+    return pickle.loads(payload)  # noqa: S301 - signed by this app's secret key above
+
+
+def _store(key: Key, value) -> None:
+    """Insert the entry (a concurrent identical one wins quietly), then drop other versions and the oldest rows
+    beyond ``REPORT_CACHE_MAX_MB``. In its own short transaction, so a page never commits its session for it."""
+    from registry.reports.models import ReportCache
+
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    body = _sign(payload) + payload
+    table = ReportCache.__table__
+    engine = db.engine
+    limit = float(current_app.config.get("REPORT_CACHE_MAX_MB", 256)) * 1024 * 1024
+    row = dict(key.__dict__, body=body, size=len(body))
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    try:
+        with engine.connect() as conn:
+            # On the driver's connection: SQLAlchemy would begin a transaction for a statement of its own.
+            sqlite = conn.connection.driver_connection if engine.dialect.name == "sqlite" else None
+            if sqlite:
+                wait = sqlite.execute("PRAGMA busy_timeout").fetchone()[0]
+                sqlite.execute(f"PRAGMA busy_timeout = {SQLITE_STORE_WAIT_MS}")
+            try:
+                with conn.begin():
+                    conn.execute(insert(table).values(**row, created_at=utcnow()).on_conflict_do_nothing())
+                    conn.execute(table.delete().where(table.c.version != key.version))
+                    sizes = conn.execute(sa.select(table.c.id, table.c.size).order_by(table.c.id.desc())).all()
+                    total, drop = 0, []
+                    for row_id, size in sizes:
+                        total += size
+                        if total > limit:
+                            drop.append(row_id)
+                    if drop:
+                        conn.execute(table.delete().where(table.c.id.in_(drop)))
+            finally:
+                if sqlite:
+                    sqlite.execute(f"PRAGMA busy_timeout = {int(wait)}")
+    except DBAPIError as exc:  # busy (an import holds SQLite's write lock), a lock timeout: serve without storing
+        log.info("report cache not written (%s): %s", key, exc.orig)

@@ -27,9 +27,16 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
+from registry.audit.models import AuditEvent
+from registry.auth.models import User
 from registry.database import utcnow
 from registry.extensions import db
 from registry.periods import Quarter
+from registry.permissions import report_pairings, report_scope_label
+from registry.reports.documents import preparer_of
+from registry.reports.models import ReportCache
+from registry.reports.pdf import render_report
+from registry.reports.queries import quarter_figures
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +61,6 @@ class Scope:
 
 
 def scope_for(user) -> Scope:
-    from registry.permissions import report_pairings, report_scope_label
-
     pairings = report_pairings(user)
     label = report_scope_label(user)
     if pairings is None:
@@ -72,9 +77,6 @@ def data_version() -> str:
     reads the users table, and a viewer's scope is part of the key already. Otherwise every login would
     throw the whole cache away.
     """
-    from registry.audit.models import AuditEvent
-    from registry.auth.models import User
-
     data = AuditEvent.entity_type != User.__tablename__
     newest = sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)).where(data).scalar_subquery()
     count, top = db.session.execute(
@@ -91,8 +93,6 @@ def enabled() -> bool:
 
 def figures(unit, quarter: Quarter, user):
     """The ``QuarterFigures`` of ``unit`` for ``quarter`` as ``user`` may see them, from the cache when current."""
-    from registry.reports.queries import quarter_figures
-
     scope = scope_for(user)
     if not enabled():
         return quarter_figures(unit, quarter, scope.pairings, scope.label)
@@ -107,9 +107,6 @@ def figures(unit, quarter: Quarter, user):
 
 def pdf(unit, quarter: Quarter, user) -> bytes:
     """The report PDF of ``unit`` for ``quarter`` as ``user`` would print it, rendered outside this process."""
-    from registry.reports.documents import preparer_of
-    from registry.reports.pdf import render_report
-
     preparer = preparer_of(user)
     if not enabled():
         return render_report(figures(unit, quarter, user), preparer)
@@ -144,11 +141,9 @@ def _key(kind: str, unit, quarter: Quarter, scope: str) -> Key:
 
 
 def _where(key: Key):
-    from registry.reports.models import ReportCache as C
-
     return sa.and_(
-        C.kind == key.kind, C.unit_id == key.unit_id, C.quarter == key.quarter, C.scope == key.scope,
-        C.cutoff == key.cutoff, C.version == key.version,
+        ReportCache.kind == key.kind, ReportCache.unit_id == key.unit_id, ReportCache.quarter == key.quarter,
+        ReportCache.scope == key.scope, ReportCache.cutoff == key.cutoff, ReportCache.version == key.version,
     )  # fmt: skip
 
 
@@ -157,8 +152,6 @@ def _sign(payload: bytes) -> bytes:
 
 
 def _lookup(key: Key):
-    from registry.reports.models import ReportCache
-
     body = db.session.scalar(sa.select(ReportCache.body).where(_where(key)))
     if body is None:
         return None
@@ -173,8 +166,6 @@ def _lookup(key: Key):
 def _store(key: Key, value) -> None:
     """Insert the entry (a concurrent identical one wins quietly), then drop other versions and the oldest rows
     beyond ``REPORT_CACHE_MAX_MB``. In its own short transaction, so a page never commits its session for it."""
-    from registry.reports.models import ReportCache
-
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     body = _sign(payload) + payload
     table = ReportCache.__table__

@@ -112,6 +112,7 @@ class RenderTimeout(RuntimeError):
 
 
 def _worker_app_config(app) -> dict:
+    # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports.batch import worker_config
 
     return worker_config(app)
@@ -121,6 +122,7 @@ def _pool(app):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports.batch import MAX_TASKS_PER_WORKER
 
     config = _worker_app_config(app)
@@ -153,6 +155,7 @@ RENDER_NICENESS = 10
 
 
 def _init_render_worker(config: dict) -> None:
+    # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports.batch import _init_worker
 
     try:
@@ -175,8 +178,9 @@ def _exit_with_parent(parent: int) -> None:
 
 def _render_in_worker(figures, preparer: str | None) -> bytes:
     """Runs in a pool process (its app built by ``batch._init_worker``): the report's HTML and PDF."""
+    # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports import batch
-    from registry.reports.documents import report_pdf
+    from registry.reports.documents import report_pdf  # deferred: as above
 
     with batch._app.app_context():
         return report_pdf(figures, preparer)
@@ -190,6 +194,7 @@ def render_report(figures, preparer: str | None = None) -> bytes:
     from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool
 
+    # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports.documents import report_pdf
 
     app = current_app._get_current_object()

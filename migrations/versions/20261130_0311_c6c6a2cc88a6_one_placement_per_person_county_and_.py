@@ -46,7 +46,7 @@ BROKEN_LEDGERS = """
 """
 
 POSTGRES_FUNCTION = f"""
-CREATE FUNCTION fund_ledger_check() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION fund_ledger_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ledger record;
     broken record;
@@ -57,6 +57,10 @@ BEGIN
         UNION
         SELECT OLD.project_id, OLD.source WHERE TG_OP = 'DELETE' AND OLD.stage = 'arrived' OR TG_OP = 'UPDATE'
     LOOP
+        -- Writers of one ledger queue here, so each checks it with the previous one's rows committed (a plain
+        -- check under READ COMMITTED would not see a concurrent transaction's payments). NO KEY UPDATE: the
+        -- writers already share a KEY SHARE lock on the row (the foreign key), which FOR UPDATE would deadlock on.
+        PERFORM 1 FROM projects WHERE id = ledger.project_id FOR NO KEY UPDATE;
         SELECT occurred_on, -balance AS excess INTO broken
         FROM ({BALANCES.format(project="ledger.project_id", source="ledger.source")}) b
         WHERE balance < 0 ORDER BY occurred_on LIMIT 1;

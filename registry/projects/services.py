@@ -391,13 +391,17 @@ def _validate_transaction(data: dict, project: Project):
 def lock_ledger(project: Project) -> None:
     """Serialise writes to this project's ledger and re-read it as the last committed writer left it.
 
-    PostgreSQL: the project row is locked (SELECT … FOR UPDATE) until the transaction ends; a second writer
-    waits here, then reads the first one's transactions (READ COMMITTED: each statement sees what is committed).
+    PostgreSQL: the project row is locked (SELECT … FOR NO KEY UPDATE, the lock the database's ledger trigger
+    takes too) until the transaction ends; a second writer waits here, then reads the first one's transactions
+    (READ COMMITTED: each statement sees what is committed).
     SQLite: a writing request's transaction began IMMEDIATE (registry.database), so it already holds the only
     write lock and reads after the previous writer's commit; FOR UPDATE is left out there.
     """
     db.session.execute(
-        sa.select(Project).where(Project.id == project.id).with_for_update().execution_options(populate_existing=True)
+        sa.select(Project)
+        .where(Project.id == project.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
     db.session.execute(
         sa.select(FundTransaction)

@@ -396,3 +396,49 @@ def test_an_import_that_fails_midway_still_ends_the_page_and_writes_nothing(app,
     assert "导入未完成：处理时发生意外错误，没有写入任何记录。" in _outcome(response.get_data(as_text=True))
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Placement.id))) == 2
+
+
+# ---- the migration refuses data that already breaks the rules ------------------------------------------------
+
+
+def _migration():
+    import importlib.util
+    from pathlib import Path
+
+    path = next((Path(__file__).parent.parent / "migrations" / "versions").glob("*_c6c6a2cc88a6_*.py"))
+    spec = importlib.util.spec_from_file_location("ledger_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_migration_lists_duplicates_and_broken_ledgers_instead_of_deleting_them():
+    migration = _migration()
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        for sql in (
+            "CREATE TABLE placements (id INTEGER PRIMARY KEY, id_fingerprint TEXT, origin_county_id INT, "
+            "start_date DATE, id_masked TEXT)",
+            "INSERT INTO placements VALUES (1, 'f1', 7, '2024-03-01', '5134**********1239'), "
+            "(2, 'f1', 7, '2024-03-01', '5134**********1239'), (3, 'f1', 7, '2024-04-01', '5134**********1239')",
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, code TEXT)",
+            "CREATE TABLE fund_transactions (project_id INT, source TEXT, stage TEXT, amount_fen INT, "
+            "occurred_on DATE)",
+            "INSERT INTO projects VALUES (1, 'ZC-513431-2024-001'), (2, 'ZC-513431-2024-002')",
+            "INSERT INTO fund_transactions VALUES (1, 'east_fiscal', 'arrived', 10000, '2024-04-01'), "
+            "(1, 'east_fiscal', 'disbursed', 10000, '2024-04-01'), (2, 'east_fiscal', 'arrived', 10000, '2024-04-01'), "
+            "(2, 'east_fiscal', 'disbursed', 15000, '2024-05-01'), (2, 'social', 'disbursed', 100, '2024-03-01')",
+        ):
+            conn.exec_driver_sql(sql)
+        with pytest.raises(RuntimeError) as info:
+            migration._refuse_duplicates(conn)
+        assert "户籍县 id 7，就业开始 2024-03-01，身份证号 5134**********1239：2 条（编号 1 … 2）" in str(info.value)
+        with pytest.raises(RuntimeError) as info:
+            migration._refuse_broken_ledgers(conn)
+        message = str(info.value)
+        assert (
+            "项目 ZC-513431-2024-002，资金来源 east_fiscal：自 2024-05-01 起累计拨付超过累计到位，最多超出 50.00 元"
+            in message
+        )
+        assert "资金来源 social：自 2024-03-01 起" in message and "ZC-513431-2024-001" not in message
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM placements").scalar() == 3

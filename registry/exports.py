@@ -14,11 +14,27 @@ from openpyxl.styles import Font
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
+def _formula_like(text: str) -> bool:
+    """Text a spreadsheet would run as a formula, behind any number of apostrophes (see ``neutralise``)."""
+    return text.lstrip("'").startswith(FORMULA_PREFIXES)
+
+
 def neutralise(value):
-    """Prefix text that a spreadsheet would run as a formula with an apostrophe; leave numbers alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe; leave numbers alone.
+
+    Text that already starts with apostrophes before such a formula (``'=1``) gets one more, so that
+    ``unescape`` can tell the escape from the text: the import of an unchanged export changes nothing.
+    """
+    if isinstance(value, str) and _formula_like(value):
         return "'" + value
     return value
+
+
+def unescape(text: str) -> str:
+    """Undo ``neutralise``: the one apostrophe it put before formula-like text; any other text is left as is."""
+    if text.startswith("'") and _formula_like(text[1:]):
+        return text[1:]
+    return text
 
 
 def csv_bytes(headers: list[str], rows) -> bytes:

@@ -71,7 +71,7 @@ def test_numbers_are_encrypted_at_rest_when_a_key_is_configured(app, w):
 
 
 def test_the_audit_trail_never_holds_the_number(w):
-    placement = make_placement(w.zhaojue, person_name="阿牛")
+    placement = make_placement(w.zhaojue, person_name="阿牛", start_date=date(2024, 4, 1))
     update_placement(placement, {"id_number": "510824199203041239", "employer": "新单位"}, actor=w.admin)
     reveal_number(placement, actor=w.county)
     db.session.flush()

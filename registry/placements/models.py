@@ -75,6 +75,9 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
     __table_args__ = (
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="valid_period"),
         sa.CheckConstraint("monthly_wage_fen IS NULL OR monthly_wage_fen >= 0", name="wage_not_negative"),
+        # One record per person and placement: the importers match on this key, and the database holds it
+        # even when two imports run at once.
+        sa.UniqueConstraint("id_fingerprint", "origin_county_id", "start_date", name="uq_placements_person_start"),
         sa.Index("ix_placements_county_start", "origin_county_id", "start_date"),
         sa.Index("ix_placements_person", "id_fingerprint", "origin_county_id"),
         sa.Index("ix_placements_start", "start_date", "id"),

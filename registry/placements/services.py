@@ -82,6 +82,23 @@ def _normalise(data: dict) -> dict:
     return data
 
 
+#: The refusal of a second record of the same person, origin county and start date (the table's unique key).
+DUPLICATE = "该人员在此户籍县、此就业开始日期的记录已被登记：同一人的同一次就业只登记一条，请修改原记录。"
+
+
+def _refuse_duplicate(fingerprint: str, county_id: int, start: date, placement_id: int | None = None) -> None:
+    """A form may not add a second record for one placement (an import matches it instead, see transfer)."""
+    clash = sa.select(Placement.id).where(
+        Placement.id_fingerprint == fingerprint,
+        Placement.origin_county_id == county_id,
+        Placement.start_date == start,
+    )
+    if placement_id is not None:
+        clash = clash.where(Placement.id != placement_id)
+    if db.session.scalar(clash.limit(1)) is not None:
+        raise ServiceError(DUPLICATE, "start_date")
+
+
 def prepare_import(batch: Batch, fingerprints) -> None:
     """Load once what every row of an import needs: the people ids of its identity numbers."""
     batch.cache["people"] = person_ids_for(fingerprints)
@@ -94,10 +111,16 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
     identity = _identity(data.get("id_number", ""), batch)
     fields["pairing_id"] = county_pairing_id(fields["origin_county_id"], fields["start_date"], _cache(batch))
     authorize_write(actor, Placement, fields, cache=_cache(batch))
+    if batch is None:
+        _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity)
     db.session.add(placement)
     if batch is None:
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except sa.exc.IntegrityError as exc:  # registered by another request since the check above
+            raise ServiceError(DUPLICATE, "start_date") from exc
         refresh_cells([slice_of(placement)])
     else:
         batch.touch(refresh_cells, [slice_of(placement)])
@@ -118,6 +141,10 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None, b
             merged.update(identity)
     merged["pairing_id"] = county_pairing_id(merged["origin_county_id"], merged["start_date"], _cache(batch))
     authorize_write(actor, Placement, merged, before=placement, cache=_cache(batch))
+    fingerprint = merged.get("id_fingerprint", placement.id_fingerprint)
+    key = (fingerprint, merged["origin_county_id"], merged["start_date"])
+    if batch is None and key != (placement.id_fingerprint, placement.origin_county_id, placement.start_date):
+        _refuse_duplicate(*key, placement_id=placement.id)
     before = slice_of(placement)
     changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "person_id", "id_masked",
                                                 "sex", "birth_date", "pairing_id"))  # fmt: skip

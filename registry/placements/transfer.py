@@ -107,20 +107,57 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
         if result.rows % PROGRESS_EVERY == 0:
             yield result.rows
     batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename)
-    services.prepare_import(
-        batch, (idnumbers.fingerprint(v["id_number"].number) for _, _, v in parsed if "id_number" in v)
-    )
-    _match(parsed, user, batch, result)
-    for done, (number, record_no, values) in enumerate(parsed, start=1):
-        if "error" not in values:
-            try:
-                _write_row(values, user, batch, result)
-            except ServiceError as exc:
-                column = FIELD_COLUMNS.get(exc.field, "编号" if record_no else "")
-                result.errors.append(RowError(number, column, _shown(values, column, record_no), str(exc)))
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+    try:
+        services.prepare_import(
+            batch, (idnumbers.fingerprint(v["id_number"].number) for _, _, v in parsed if "id_number" in v)
+        )
+        _match(parsed, user, batch, result)
+        for done, (number, record_no, values) in enumerate(parsed, start=1):
+            if "error" not in values:
+                try:
+                    _write_row(values, user, batch, result)
+                except ServiceError as exc:
+                    column = FIELD_COLUMNS.get(exc.field, "编号" if record_no else "")
+                    result.errors.append(RowError(number, column, _shown(values, column, record_no), str(exc)))
+            if done % PROGRESS_EVERY == 0:
+                yield result.rows
+        return batch.close(result)
+    except sa.exc.IntegrityError:
+        # Another import (or form) committed one of our new records after we matched: undo everything and name
+        # the rows, which a second import will then match and update.
+        batch.abandon(result)
+        taken = _taken_since(parsed)
+        if not taken:
+            raise
+        result.errors.extend(RowError(number, "身份证号", masked, TAKEN) for number, masked in taken)
+        return result
+
+
+#: A new record another user registered while this import ran (the database's unique key refused ours).
+TAKEN = "该记录刚被其他用户登记，请重新导入（将按更新处理）。"
+
+
+def _taken_since(parsed) -> list[tuple[int, str]]:
+    """(row, masked number) of the rows this import was about to create whose key is now in the database."""
+    new = {
+        (idnumbers.fingerprint(v["id_number"].number), v["origin_county_id"], v["start_date"]): (number, v)
+        for number, _, v in parsed
+        if "error" not in v and "record" not in v and "record_id" not in v
+        and {"id_number", "origin_county_id", "start_date"} <= v.keys()
+    }  # fmt: skip
+    if not new:
+        return []
+    fingerprints = sorted({f for f, _, _ in new})
+    existing = set()
+    for start in range(0, len(fingerprints), 5000):
+        existing.update(
+            db.session.execute(
+                sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date).where(
+                    Placement.id_fingerprint.in_(fingerprints[start : start + 5000])
+                )
+            ).tuples()
+        )
+    return sorted((number, v["id_number"].masked) for key, (number, v) in new.items() if key in existing)
 
 
 import_placements = runner(import_placements_steps)

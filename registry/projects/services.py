@@ -1,4 +1,10 @@
-"""Project writes (create, edit, status steps) and the money rules of fund transactions. Callers commit."""
+"""Project writes (create, edit, status steps) and the money rules of fund transactions. Callers commit.
+
+Every write to a project's ledger (a transaction added, changed or deleted, a status step) first locks the
+project (``lock_ledger``) and re-reads the ledger, so two requests cannot each check 拨付 ≤ 到位 against a ledger
+the other is changing. The database holds the same rule (a trigger, see the migration c6c6a2cc88a6); should it
+ever refuse a write, the refusal is the same Chinese message the check gives.
+"""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -6,6 +12,7 @@ from datetime import date
 from types import SimpleNamespace
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
@@ -165,6 +172,8 @@ def allowed_transitions(project: Project) -> list[ProjectStatus]:
 
 def change_status(project: Project, to: ProjectStatus, on: date, note: str = "", *, actor, version=None):
     """Move a project one legal step, dated ``on``; fills actual start and finish dates when they are empty."""
+    # The status decides which fund stages may be entered: a step and a transaction must not cross.
+    lock_ledger(project)
     check_version(project, version)
     authorize_write(actor, Project, project, before=project)
     if to not in allowed_transitions(project):
@@ -254,28 +263,47 @@ def totals_for(project_ids=None, where=None, since: date | None = None, until: d
 
 
 def refresh_fund_totals(project_ids=None) -> None:
-    """Rebuild ProjectFunds rows from the transactions of these projects (all projects when None)."""
+    """Rebuild ProjectFunds rows from the transactions of these projects (all projects when None).
+
+    An upsert, not a delete and insert: two writers rebuilding the same project's rows (each under its own
+    lock on a different project, or a bulk rebuild) never collide on the primary key.
+    """
     db.session.flush()
-    delete = sa.delete(ProjectFunds)
-    source = sa.select(FundTransaction.project_id, FundTransaction.source)
-    if project_ids is not None:
-        delete = delete.where(ProjectFunds.project_id.in_(project_ids))
-        source = source.where(FundTransaction.project_id.in_(project_ids))
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
     def stage_sum(stage):
         return sa.func.coalesce(
             sa.func.sum(sa.case((FundTransaction.stage == stage, FundTransaction.amount_fen), else_=0)), 0
         )
 
-    select = source.add_columns(
-        stage_sum(FundStage.PLANNED), stage_sum(FundStage.ARRIVED), stage_sum(FundStage.DISBURSED)
-    ).group_by(FundTransaction.project_id, FundTransaction.source)
-    db.session.execute(delete)
-    db.session.execute(
-        sa.insert(ProjectFunds).from_select(
-            ["project_id", "source", "planned_fen", "arrived_fen", "disbursed_fen"], select
+    # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (else ON reads as a join's), hence sa.true().
+    which = FundTransaction.project_id.in_(project_ids) if project_ids is not None else sa.true()
+    select = (
+        sa.select(
+            FundTransaction.project_id,
+            FundTransaction.source,
+            stage_sum(FundStage.PLANNED),
+            stage_sum(FundStage.ARRIVED),
+            stage_sum(FundStage.DISBURSED),
+        )
+        .where(which)
+        .group_by(FundTransaction.project_id, FundTransaction.source)
+    )
+    columns = ["project_id", "source", "planned_fen", "arrived_fen", "disbursed_fen"]
+    upsert = insert(ProjectFunds).from_select(columns, select)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["project_id", "source"], set_={c: upsert.excluded[c] for c in columns[2:]}
+    )
+    db.session.execute(upsert)
+    # Sources whose last transaction went: their row goes too.
+    gone = sa.delete(ProjectFunds).where(
+        ~sa.exists().where(
+            FundTransaction.project_id == ProjectFunds.project_id, FundTransaction.source == ProjectFunds.source
         )
     )
+    if project_ids is not None:
+        gone = gone.where(ProjectFunds.project_id.in_(project_ids))
+    db.session.execute(gone.execution_options(synchronize_session=False))
 
     def total(column):
         return sa.func.coalesce(
@@ -360,18 +388,75 @@ def _validate_transaction(data: dict, project: Project):
         raise ServiceError("储备项目只能登记计划资金；立项后才能登记到位和拨付。", "stage")
 
 
+def lock_ledger(project: Project) -> None:
+    """Serialise writes to this project's ledger and re-read it as the last committed writer left it.
+
+    PostgreSQL: the project row is locked (SELECT … FOR NO KEY UPDATE, the lock the database's ledger trigger
+    takes too) until the transaction ends; a second writer waits here, then reads the first one's transactions
+    (READ COMMITTED: each statement sees what is committed).
+    SQLite: a writing request's transaction began IMMEDIATE (registry.database), so it already holds the only
+    write lock and reads after the previous writer's commit; FOR UPDATE is left out there.
+    """
+    db.session.execute(
+        sa.select(Project)
+        .where(Project.id == project.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    db.session.execute(
+        sa.select(FundTransaction)
+        .where(FundTransaction.project_id == project.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    db.session.expire(project, ["transactions", "status_changes"])
+
+
+def is_ledger_refusal(exc: Exception) -> bool:
+    """Whether a database error is the ledger trigger's refusal (拨付 would exceed 到位)."""
+    return isinstance(exc, sa.exc.DBAPIError) and "fund_ledger_rule" in str(exc.orig)
+
+
+def _write_ledger(project: Project, write, would_be) -> None:
+    """Run ``write`` (changes to the session) and flush it, with the database's ledger rule checked at once.
+
+    The rule is checked before (``check_money_rules``) under the lock, so the database should never refuse; if
+    it does, the write is undone and the refusal becomes the same message, computed on the ledger as the
+    database has it (``would_be()`` is the would-be ledger), or a general one.
+    """
+    savepoint = db.session.begin_nested()
+    try:
+        write()
+        db.session.flush()
+        if db.session.get_bind().dialect.name == "postgresql":
+            # The trigger is deferred to commit; bring its pending checks forward to here, then defer again.
+            db.session.execute(sa.text("SET CONSTRAINTS fund_ledger_rule IMMEDIATE"))
+            db.session.execute(sa.text("SET CONSTRAINTS fund_ledger_rule DEFERRED"))
+    except sa.exc.DBAPIError as exc:
+        savepoint.rollback()
+        if not is_ledger_refusal(exc):
+            raise
+        lock_ledger(project)
+        check_money_rules(project, would_be())
+        raise ServiceError("累计拨付不能超过累计到位，该资金记录未保存。", "amount_fen") from exc
+    savepoint.commit()
+
+
 def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     data = {k: data.get(k) for k in TRANSACTION_FIELDS}
     # A fund transaction lies where its project lies: writing one is writing the project's ledger.
     authorize_write(actor, Project, project, before=project)
+    lock_ledger(project)
     _validate_transaction(data, project)
     # Check the would-be ledger before anything touches the session, so a refusal leaves nothing behind.
     check_money_rules(project, [*project.transactions, SimpleNamespace(**data)])
     transaction = FundTransaction(**{k: v for k, v in data.items() if v is not None})
     transaction.document_no = transaction.document_no or ""
     transaction.note = transaction.note or ""
-    project.transactions.append(transaction)
-    db.session.flush()
+    _write_ledger(
+        project,
+        lambda: project.transactions.append(transaction),
+        lambda: [*project.transactions, SimpleNamespace(**data)],
+    )
     refresh_fund_totals([project.id])
     what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
     record("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
@@ -380,29 +465,48 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
 
 
 def update_transaction(transaction: FundTransaction, data: dict, *, actor, version=None) -> dict:
+    project = transaction.project
+    authorize_write(actor, Project, project, before=project)
+    lock_ledger(project)
     check_version(transaction, version)
-    authorize_write(actor, Project, transaction.project, before=transaction.project)
     merged = {k: data.get(k, getattr(transaction, k)) for k in TRANSACTION_FIELDS}
-    _validate_transaction(merged, transaction.project)
-    others = [t for t in transaction.project.transactions if t is not transaction]
-    check_money_rules(transaction.project, [*others, SimpleNamespace(**merged)])
-    changes = apply_changes(transaction, merged, TRANSACTION_FIELDS)
-    refresh_fund_totals([transaction.project_id])
+    _validate_transaction(merged, project)
+
+    def would_be():
+        return [*(t for t in project.transactions if t.id != transaction.id), SimpleNamespace(**merged)]
+
+    check_money_rules(project, would_be())
+    changes = {}
+
+    def write():
+        changes.update(apply_changes(transaction, merged, TRANSACTION_FIELDS))
+
+    _write_ledger(project, write, would_be)
+    refresh_fund_totals([project.id])
     if changes:
         record("update", transaction, actor=actor, changes=changes,
-               summary=f"{transaction.project.code} 修改资金记录", context=transaction.project)  # fmt: skip
+               summary=f"{project.code} 修改资金记录", context=project)  # fmt: skip
     return changes
 
 
 def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> None:
-    check_version(transaction, version)
     project = transaction.project
     authorize_write(actor, Project, project, before=project)
-    remaining = [t for t in project.transactions if t is not transaction]
-    check_money_rules(project, remaining)
-    record("delete", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
-           summary=f"{project.code} 删除资金记录 {transaction.source.label}{transaction.stage.label} "
-                   f"{wan(transaction.amount_fen, 4)} 万元", context=project)  # fmt: skip
-    project.transactions.remove(transaction)
-    db.session.delete(transaction)
+    lock_ledger(project)
+    check_version(transaction, version)
+
+    def would_be():
+        return [t for t in project.transactions if t.id != transaction.id]
+
+    check_money_rules(project, would_be())
+    changes = snapshot(transaction, TRANSACTION_FIELDS)
+    summary = (f"{project.code} 删除资金记录 {transaction.source.label}{transaction.stage.label} "
+               f"{wan(transaction.amount_fen, 4)} 万元")  # fmt: skip
+
+    def write():
+        project.transactions.remove(transaction)
+        db.session.delete(transaction)
+
+    _write_ledger(project, write, would_be)
+    record("delete", transaction, actor=actor, changes=changes, summary=summary, context=project)
     refresh_fund_totals([project.id])

@@ -85,27 +85,50 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
         if result.rows % PROGRESS_EVERY == 0:
             yield result.rows
     batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename)
-    existing = services.prepare_import(batch, (key for _, key, _ in parsed))
-    visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
-    for done, (number, key, values) in enumerate(parsed, start=1):
-        current = existing.get(key)
-        try:
-            if current is None:
-                services.create_purchase(values, actor=user, batch=batch)
-                result.created += 1
-            elif current.id not in visible:
-                raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")
-            elif services.update_purchase(current, values, actor=user, batch=batch):
-                result.updated += 1
-            else:
-                result.unchanged += 1
-        except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
-            shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
-            result.errors.append(RowError(number, column, shown, str(exc)))
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+    existing = {}
+    try:
+        existing = services.prepare_import(batch, (key for _, key, _ in parsed))
+        visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
+        for done, (number, key, values) in enumerate(parsed, start=1):
+            current = existing.get(key)
+            try:
+                if current is None:
+                    services.create_purchase(values, actor=user, batch=batch)
+                    result.created += 1
+                elif current.id not in visible:
+                    raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")
+                elif services.update_purchase(current, values, actor=user, batch=batch):
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            except ServiceError as exc:
+                column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
+                shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
+                result.errors.append(RowError(number, column, shown, str(exc)))
+            if done % PROGRESS_EVERY == 0:
+                yield result.rows
+        return batch.close(result)
+    except sa.exc.IntegrityError:
+        # Another import (or form) counted one of our new evidence numbers after we looked them up: undo
+        # everything and name the rows, which a second import will then match and update.
+        batch.abandon(result)
+        new = {key: (number, values) for number, key, values in parsed if key not in existing}
+        keys, taken = list(new), set()
+        for start in range(0, len(keys), 5000):
+            chunk = keys[start : start + 5000]
+            taken.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(chunk))))
+        if not taken:
+            raise
+        result.errors.extend(
+            RowError(number, "发票号/合同号", values["evidence_no"], TAKEN)
+            for key, (number, values) in sorted(new.items(), key=lambda item: item[1][0])
+            if key in taken
+        )
+        return result
+
+
+#: A new purchase another user counted while this import ran (the database's unique key refused ours).
+TAKEN = "该凭证刚被其他用户登记，请重新导入（将按更新处理）。"
 
 
 import_purchases = runner(import_purchases_steps)

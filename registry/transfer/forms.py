@@ -2,7 +2,8 @@
 
 import base64
 
-from flask import Response, get_template_attribute, render_template, stream_with_context, url_for
+import sqlalchemy as sa
+from flask import Response, current_app, get_template_attribute, render_template, stream_with_context, url_for
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
 from registry.exports import download, xlsx_bytes
@@ -27,6 +28,9 @@ def stream_upload(form, steps_function, *, user, page: dict):
 
     The page is streamed: its top half first, a line every PROGRESS_EVERY rows, then the result and the rest.
     The request's one commit happens only when every row passed. ``page`` holds the template's variables.
+    Whatever happens once streaming has begun (a database busy with another writer, a record another import
+    committed first, a fault), the import is rolled back and the page still ends with an outcome that says so:
+    the status line cannot change any more, so an exception must never cut the page short.
     """
     upload = form.file.data
     data, filename = upload.read(), upload.filename
@@ -47,12 +51,15 @@ def stream_upload(form, steps_function, *, user, page: dict):
                     result = stop.value
                     break
                 yield f'<p class="progress-line">已检查 {done} 行…</p>\n'
+            if not result.errors:
+                db.session.commit()
         except ServiceError as exc:
-            message = str(exc)
-        if result is not None and not result.errors:
-            db.session.commit()
-        else:
-            db.session.rollback()
+            result, message = None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure must still end the page with an outcome
+            current_app.logger.exception("import of %s failed", filename)
+            result, message = None, unfinished(exc)
+        if result is None or result.errors:
+            _rollback()
             if result is not None:
                 table = [[e.row, e.column, e.value, e.reason] for e in result.errors]
                 report = xlsx_bytes(["行号", "列", "内容", "原因"], table, title="导入错误", widths=[8, 14, 24, 60])
@@ -62,6 +69,28 @@ def stream_upload(form, steps_function, *, user, page: dict):
         yield tail
 
     return Response(stream_with_context(stream()), mimetype="text/html")
+
+
+def unfinished(exc: Exception) -> str:
+    """The outcome shown for an import that failed for a reason other than its rows (all of it was undone)."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        reason = "其他用户同时登记了相同的记录"
+        advice = "请重新导入（已登记的记录将按更新处理）"
+    elif isinstance(exc, sa.exc.OperationalError) and "locked" in str(exc.orig).lower():
+        reason = "数据库正忙于其他用户的写入"
+        advice = "请稍后重新导入"
+    else:
+        reason = "处理时发生意外错误"
+        advice = "请重新导入；如仍失败，请联系系统管理员"
+    return f"导入未完成：{reason}，没有写入任何记录。{advice}。"
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a connection that broke: drop it, nothing was committed
+        current_app.logger.exception("rollback after a failed import failed")
+        db.session.remove()
 
 
 def import_page(steps_function, *, user, title: str, back_label: str, rules: list[str]):

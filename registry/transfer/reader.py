@@ -1,4 +1,8 @@
-"""Read an uploaded XLSX or CSV into a header row and data rows of text, whatever Excel saved."""
+"""Read an uploaded XLSX or CSV into a header row and data rows of text, whatever Excel saved.
+
+Cells come back as the exports wrote them: the apostrophe an export put before formula-like text
+(registry.exports.neutralise) is taken off again, so re-importing an unchanged export changes nothing.
+"""
 
 import csv
 import io
@@ -7,6 +11,7 @@ from datetime import date, datetime
 
 from openpyxl import load_workbook
 
+from registry.exports import unescape
 from registry.services import ServiceError
 
 #: Refuse workbooks that unpack beyond this (zip bombs); a 100,000-row placements sheet is about 60 MB unpacked.
@@ -22,7 +27,11 @@ def _cell_text(value) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return _text(str(value))
+
+
+def _text(text: str) -> str:
+    return unescape(text.strip())
 
 
 def read_table(data: bytes, filename: str):
@@ -86,7 +95,7 @@ def _read_csv(data: bytes):
     def body():
         try:
             for number, cells in enumerate(reader, start=2):
-                cells = [c.strip() for c in cells]
+                cells = [_text(c) for c in cells]
                 if any(cells):
                     yield number, cells
         except csv.Error as exc:

@@ -1,7 +1,7 @@
 """One placement per person, county and start date; the fund ledger rule (拨付 ≤ 到位) held by the database
 
 Revision ID: c6c6a2cc88a6
-Revises: bbfd8b168cd9
+Revises: c60e3938ceb2
 Create Date: 2026-11-30 03:11:08.825074
 
 Both rules were checked only by the services, which two concurrent requests could each pass. The migration
@@ -15,7 +15,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = 'c6c6a2cc88a6'
-down_revision = 'bbfd8b168cd9'
+down_revision = 'c60e3938ceb2'
 branch_labels = None
 depends_on = None
 

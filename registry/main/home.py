@@ -79,7 +79,7 @@ def build(user, today: date | None = None) -> Home:
     if user.role in (Role.COUNTY, Role.PREFECTURE) and unit is not None:
         return _office(user, unit, year, today)
     if user.role is Role.LIAISON:
-        rankings = _rankings(user, _visible_agreements(user, year), today)
+        rankings = _rankings(user, _visible_agreements(user, year), today) or _last_rankings(user, year)
         return Home(kind="liaison", year=year, cutoff=today, unit=unit, rankings=rankings)
     headline = unit if unit is not None and unit.side is Side.WEST else sichuan()
     agreements = _visible_agreements(user, year)
@@ -93,6 +93,22 @@ def build(user, today: date | None = None) -> Home:
 def _rankings(user, agreements, today: date) -> tuple:
     """The user's county rankings of these agreements, leaving out those with no county in the user's scope."""
     return tuple(r for r in (ranking.for_user(a, user, today) for a in agreements) if r.rows)
+
+
+def _last_rankings(user, year: int) -> tuple:
+    """A liaison whose programme has no agreement this year (粤川 ended in 2021) sees the latest year that had one
+    with their counties, as at that year's end."""
+    years = db.session.scalars(
+        sa.select(Agreement.year)
+        .where(Agreement.year < year, programme_filter(user, Agreement.programme_id))
+        .distinct()
+        .order_by(Agreement.year.desc())
+    )
+    for earlier in years:
+        rankings = _rankings(user, _visible_agreements(user, earlier), date(earlier, 12, 31))
+        if rankings:
+            return rankings
+    return ()
 
 
 def _office(user, unit: Unit, year: int, today: date) -> Home:
@@ -125,7 +141,7 @@ def _todos(card: ReportCard, paces, rankings) -> list[Todo]:
             continue
         behind = [c.name for c, cell in zip(pace.columns, row.cells, strict=True) if cell.behind]
         if behind:
-            todos.append(Todo(f"{pace.title}：{'、'.join(behind)} 低于序时进度 {pace.elapsed}%", "county"))
+            todos.append(Todo(f"{pace.title}：{len(behind)} 项指标低于序时进度 {pace.elapsed}%（见右表）", "county"))
         unset = [c.name for c, cell in zip(pace.columns, row.cells, strict=True) if cell.target is None]
         if unset:
             todos.append(Todo(f"{pace.title}：{'、'.join(unset)} 尚无年度目标（由省协作办设定）"))

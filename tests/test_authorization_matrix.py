@@ -128,6 +128,15 @@ RULES.update(
             params={"agreement_id": ("agreement_zc", "agreement_yc")},
             expect={r: (OK, MISSING if r == "liaison" else OK) for r in ROLES},
         ),
+        # The ranking is the agreement's: same visibility; its rows are limited to the user's scope (test_ranking).
+        "agreements.ranking_page": Rule(
+            params={"agreement_id": ("agreement_zc", "agreement_yc")},
+            expect={r: (OK, MISSING if r == "liaison" else OK) for r in ROLES},
+        ),
+        "agreements.ranking_export": Rule(
+            params={"agreement_id": ("agreement_zc", "agreement_yc")},
+            expect={r: (OK, MISSING if r == "liaison" else OK) for r in ROLES},
+        ),
         "agreements.create": Rule(expect=only("admin", "province")),
         "agreements.edit": Rule(
             params={"agreement_id": ("agreement_zc", "agreement_yc")}, expect=only("admin", "province")

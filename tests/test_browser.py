@@ -147,3 +147,30 @@ def test_confirm_navigate_and_back_still_work_from_the_script_file(page, live_se
     back.click()
     page.wait_for_url(live_server + "/projects/")
     assert refused == []
+
+
+def test_dashboard_and_lists_fit_a_phone_and_the_navigation_collapses(page, live_server, world):
+    """390 px wide: no page-wide horizontal scrolling (wide tables scroll inside their box); the menu folds away."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _sign_in(page, live_server, "province")
+    nav = page.locator("#mainnav")
+    assert not nav.is_visible()
+    page.click("label.nav-toggle-label")
+    assert nav.is_visible()
+    page.click("#mainnav >> text=帮扶项目")
+    page.wait_for_url(live_server + "/projects/")
+    paths = [
+        f"/reports/{world.zhaojue}/2024Q2",
+        f"/reports/{world.liangshan}/2024Q2",
+        "/projects/",
+        "/placements/",
+        "/pairings/",
+        f"/agreements/{world.agreement_zc}/ranking",
+        "/",
+    ]
+    for path in paths:
+        page.goto(live_server + path)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, path
+    # At a desktop width the navigation is there without a menu button.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    assert nav.is_visible() and not page.locator("label.nav-toggle-label").is_visible()

@@ -7,12 +7,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.agreements import services
+from registry.agreements import ranking, services
 from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
 from registry.audit.queries import history_of
 from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
+from registry.exports import download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, unit_choice
 from registry.money import MoneyError, parse_wan
@@ -106,7 +107,46 @@ def detail(agreement_id):
         county_targets=county_targets,
         history=history_of(agreement),
         money=Measure.MONEY,
+        ranking=ranking.for_user(agreement, current_user, cutoff),
+        unit_link=_unit_link(agreement.year),
     )
+
+
+def _ranking_args(agreement):
+    """The ranking page's and export's arguments: cut-off (with its error), level and sort key."""
+    cutoff, cutoff_error = _cutoff(agreement.year)
+    level = request.args.get("level", "county")
+    return cutoff, cutoff_error, level if level in ranking.LEVELS else "county", request.args.get("sort", "behind")
+
+
+@bp.route("/agreements/<int:agreement_id>/ranking")
+@requires("records.view")
+def ranking_page(agreement_id):
+    """进度排名: a row per county (or prefecture) in the user's scope, 完成率 against 序时进度, sortable."""
+    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
+    cutoff, cutoff_error, level, sort = _ranking_args(agreement)
+    result = ranking.for_user(agreement, current_user, cutoff, level)
+    return render_template(
+        "agreements/ranking.html", agreement=agreement, r=result, rows=result.sorted(sort), sort=sort,
+        cutoff_error=cutoff_error, may_rank_prefectures=ranking.may_rank_prefectures(current_user),
+        unit_link=_unit_link(agreement.year),
+    )  # fmt: skip
+
+
+def _unit_link(year: int):
+    return lambda row: url_for("counties.detail", unit_id=row.unit_id, year=year)
+
+
+@bp.route("/agreements/<int:agreement_id>/ranking.xlsx")
+@requires("records.view")
+def ranking_export(agreement_id):
+    """The ranking as XLSX, same rows (and order) and columns as the page."""
+    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
+    cutoff, _, level, sort = _ranking_args(agreement)
+    result = ranking.for_user(agreement, current_user, cutoff, level)
+    headers, rows = ranking.xlsx_table(result, result.sorted(sort))
+    body = xlsx_bytes(headers, rows, title="进度排名", widths=[6, 16, 16])
+    return download(body, f"{agreement.title}-进度排名-截至{result.cutoff}", "xlsx")
 
 
 def _programme_choices(form):

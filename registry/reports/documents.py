@@ -6,6 +6,9 @@ from flask import current_app, render_template
 from markupsafe import Markup
 
 from registry import money
+from registry.agreements import ranking
+from registry.counties.models import Unit
+from registry.extensions import db
 from registry.reports import charts
 from registry.reports.pdf import render_pdf
 from registry.reports.queries import QuarterFigures
@@ -50,9 +53,15 @@ def preparer_of(user) -> str:
 def report_html(f: QuarterFigures, preparer: str | None = None) -> str:
     """The report's HTML; ``preparer`` is the office named on the cover (default: the operating office)."""
     org_name = current_app.config["ORG_NAME"]
+    # The ranking of the report's own paired counties (a liaison's already limited), for its own agreements.
+    rankings = ranking.for_report(
+        db.session.get(Unit, f.unit.id), f.quarter.year, f.cutoff, [c.id for c in f.counties],
+        [(a.title, a.programme) for a in f.agreements],
+    )  # fmt: skip
     return render_template(
-        "reports/report.html", f=f, charts=chart_set(f), org_name=org_name, preparer=preparer or org_name
-    )
+        "reports/report.html", f=f, charts=chart_set(f), org_name=org_name, preparer=preparer or org_name,
+        rankings=rankings,
+    )  # fmt: skip
 
 
 def report_pdf(f: QuarterFigures, preparer: str | None = None) -> bytes:

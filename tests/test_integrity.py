@@ -256,6 +256,30 @@ def test_a_form_may_not_register_a_placement_twice(app, world):
         assert db.session.scalar(sa.select(sa.func.count(Placement.id))) == 2
 
 
+@pytest.mark.parametrize("kind", ["placement", "purchase"])
+def test_a_duplicate_committed_by_another_request_after_the_check_is_a_message_not_a_500(app, world, monkeypatch, kind):
+    """The check before the insert saw no clash (another request committed in between, simulated by making the
+    check blind): the database refuses, the service says why, and the request's transaction stays usable."""
+    from registry.counties.models import Unit
+    from registry.placements import services as placement_services
+    from registry.purchases import services as purchase_services
+    from tests.factories import make_purchase
+
+    with app.app_context():
+        zhaojue = db.session.get(Unit, world.zhaojue)
+        if kind == "placement":
+            monkeypatch.setattr(placement_services, "_refuse_duplicate", lambda *a: None)
+            with pytest.raises(ServiceError, match="只登记一条"):
+                make_placement(zhaojue, start_date=date(2024, 3, 1))
+        else:
+            monkeypatch.setattr(purchase_services, "_holder_of", lambda key, batch: None)
+            with pytest.raises(ServiceError, match="已被登记，同一凭证不能重复计入"):
+                make_purchase(zhaojue, evidence_no="FP-2024-0001")
+        # The transaction is still usable: the form is shown again with the message, not a 500.
+        assert db.session.scalar(sa.select(sa.func.count(Purchase.id))) == 2
+        assert db.session.scalar(sa.select(sa.func.count(Placement.id))) == 2
+
+
 def _placements_csv(n: int, start: str = "2024-05-01") -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -114,15 +114,17 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
     if batch is None:
         _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity)
-    db.session.add(placement)
     if batch is None:
         try:
+            # In a SAVEPOINT that holds the insert, so a refusal leaves the request's transaction usable.
             with db.session.begin_nested():
+                db.session.add(placement)
                 db.session.flush()
         except sa.exc.IntegrityError as exc:  # registered by another request since the check above
             raise ServiceError(DUPLICATE, "start_date") from exc
         refresh_cells([slice_of(placement)])
     else:
+        db.session.add(placement)
         batch.touch(refresh_cells, [slice_of(placement)])
     written("create", placement, actor=actor, batch=batch, changes=snapshot(placement, AUDITED),
             summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）")  # fmt: skip

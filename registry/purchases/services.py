@@ -102,13 +102,19 @@ def create_purchase(data: dict, *, actor, batch: Batch | None = None) -> Purchas
     _check(data, actor=actor, batch=batch)
     authorize_write(actor, Purchase, data, cache=_cache(batch))
     purchase = Purchase(**data)
-    db.session.add(purchase)
-    if batch is not None and "evidence" in batch.cache:
-        batch.cache["evidence"][purchase.evidence_key] = purchase
     if batch is None:
-        db.session.flush()
+        try:
+            # In a SAVEPOINT that holds the insert, so a refusal leaves the request's transaction usable.
+            with db.session.begin_nested():
+                db.session.add(purchase)
+                db.session.flush()
+        except sa.exc.IntegrityError as exc:  # the same evidence counted by another request since the check
+            raise ServiceError(f"凭证号 {data['evidence_no']} 已被登记，同一凭证不能重复计入。", "evidence_no") from exc
         refresh_totals([slice_of(purchase)])
     else:
+        db.session.add(purchase)
+        if "evidence" in batch.cache:
+            batch.cache["evidence"][purchase.evidence_key] = purchase
         batch.touch(refresh_totals, [slice_of(purchase)])
     written("create", purchase, actor=actor, batch=batch, changes=snapshot(purchase, FIELDS),
             summary=f"登记消费帮扶 {purchase.seller_name} {wan(purchase.amount_fen, 4)} 万元")  # fmt: skip

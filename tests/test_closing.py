@@ -83,8 +83,9 @@ def test_a_county_quarter_walks_every_step(app, world, as_user, client):
         assert _report(app, world.zhaojue).state is ReportState.REVIEWED
 
     # 双台账: the Zhejiang liaison disputes; the county and the prefecture see it.
-    response = liaison.post(f"{base}/confirm", data={
-        "decision": "dispute", "pairing_id": world.a, "disputed_figures": "消费帮扶年累计 5 万元", "reason": "我方台账无此笔"})  # fmt: skip
+    dispute = {"decision": "dispute", "pairing_id": world.a, "disputed_figures": "消费帮扶年累计 5 万元",
+               "reason": "我方台账无此笔"}  # fmt: skip
+    response = liaison.post(f"{base}/confirm", data=dispute)
     assert "已提出异议" in _flashes(liaison, response)
     for who in (county, prefecture):
         page = who.get(f"/reports/{world.zhaojue}/{Q}").get_data(as_text=True)

@@ -55,8 +55,8 @@ def verify_url(token: str, figures_sha256: str = "") -> str:
 
 def qr_svg(url: str) -> Markup:
     """The QR code of ``url`` as inline SVG (a full QR code, never a Micro QR that phones cannot read)."""
-    # segno escapes nothing it is not given; the URL is ours (base URL, route and a token of URL-safe characters).
-    return Markup(segno.make_qr(url, error="m").svg_inline(scale=0.8, border=4, unit="mm"))
+    # Sized by the template (CSS); the URL is ours: base URL, route, a URL-safe token and a hex hash.
+    return Markup(segno.make_qr(url, error="m").svg_inline(scale=1, border=4, omitsize=True))
 
 
 def record_pdf(figures: QuarterFigures, record: dict, preparer: str) -> bytes:
@@ -99,6 +99,8 @@ def _flatten(value, path: tuple, out: dict) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             name = next((str(item[k]) for k in ROW_KEYS if isinstance(item, dict) and item.get(k)), None)
+            if isinstance(item, dict) and item.get("code") and item.get("name"):  # an indicator or a project
+                name = item["name"] if "is_money" in item else f"{item['code']} {item['name']}"
             if name is None and isinstance(item, list) and item:  # (月份, 金额) pairs
                 name = str(item[0])
                 item = item[1] if len(item) == 2 else item

@@ -104,6 +104,7 @@ def register_blueprints(app):
     # deferred: app factory — the views (and through them every module's models) load when an app is built.
     from registry.agreements.views import bp as agreements_bp
     from registry.auth.views import bp as auth_bp
+    from registry.closing.views import bp as closing_bp
     from registry.directory.audit import bp as audit_bp
     from registry.directory.pairings import bp as pairings_bp
     from registry.directory.units import bp as counties_bp
@@ -116,7 +117,7 @@ def register_blueprints(app):
 
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
-        agreements_bp, reports_bp, audit_bp,
+        agreements_bp, reports_bp, closing_bp, audit_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

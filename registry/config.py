@@ -70,6 +70,15 @@ class Config:
     REPORT_PDF_WORKERS = 2
     #: Seconds a request waits for its PDF before answering 503; keep it below gunicorn's --timeout.
     REPORT_PDF_TIMEOUT = 100
+    #: A quarter's report is due this many days after the quarter's end (the 10th day by default).
+    REPORT_DUE_DAYS = 10
+    #: The office's signing certificate for reports of record: a PKCS#12 file and its passphrase. When not set, a
+    #: self-signed certificate is generated into instance/signing.p12 (passphrase in instance/signing.pass).
+    SIGNING_PKCS12 = None
+    SIGNING_PASSPHRASE = None
+    #: The address the public reaches the registry at, printed in the verification QR code of a report of record
+    #: (e.g. "https://xiezuo.example.gov.cn"); the request's own host when empty.
+    VERIFY_BASE_URL = ""
 
 
 PRODUCTION_OVERRIDES = {

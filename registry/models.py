@@ -3,18 +3,21 @@
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
+from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
+from registry.quarter_locks import QuarterLock
 from registry.reports.models import QuarterNarrative
 
 __all__ = [
     "Agreement",
     "AuditEvent",
     "Channel",
+    "Confirmation",
     "Exchange",
     "FundTransaction",
     "Indicator",
@@ -27,11 +30,16 @@ __all__ = [
     "Programme",
     "Project",
     "Purchase",
+    "QuarterLock",
     "QuarterNarrative",
+    "QuarterReport",
+    "ReportStep",
+    "ReportVersion",
     "ProjectFunds",
     "PurchaseTotals",
     "StatusChange",
     "Target",
     "Unit",
+    "UnlockRequest",
     "User",
 ]

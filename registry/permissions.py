@@ -18,6 +18,7 @@ from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.periods import overlaps
+from registry.quarter_locks import lock_message, locked_quarter
 from registry.roles import Role
 from registry.scoping import RecordScope
 from registry.services import ServiceError
@@ -257,10 +258,18 @@ def authorize_write(user, model, after=None, *, before=None, cache: dict | None 
     (migrations, the demo loader), which may write everything. ``cache`` (an import's) keeps the user's write
     scope between calls, so a 100,000-row import loads it once.
 
+    Then neither state may lie in a quarter the province has approved and locked (``quarter_locks``): that
+    holds for everyone, the system included, since the approved figures must stay what was approved.
+
     :raise OutOfScope: naming the field and, for a liaison, the pairing the record would belong to.
+    :raise QuarterLockedError: naming the locked quarter and how to ask for an unlock.
     """
-    if user is None:
-        return
+    if user is not None:
+        _authorize_scope(user, model, after, before=before, cache=cache)
+    check_quarter_lock(declared_scope(model), after, before=before, cache=cache)
+
+
+def _authorize_scope(user, model, after, *, before, cache) -> None:
     scope = declared_scope(model)
     if scope.write and not can(user, scope.write):
         raise OutOfScope(f"您的角色不能登记或修改{scope.noun}。")
@@ -421,3 +430,107 @@ def report_visible(user, unit, period) -> bool:
         pairing_filter(user),
     )
     return db.session.scalar(paired.limit(1)) is not None
+
+
+# ---- locked quarters (the write gate's second question) --------------------------------------------------------
+
+
+class QuarterLockedError(ServiceError):
+    """A write the gate refuses because the record (as it is, or as it would be) lies in a locked quarter."""
+
+
+def _placed(record, scope: RecordScope) -> tuple:
+    """(county id, date) that place a record (an instance or a mapping of its new values) in a quarter."""
+    get = record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
+    return get(scope.county, None), get(scope.date, None)
+
+
+def check_quarter_lock(scope: RecordScope, after=None, *, before=None, cache: dict | None = None) -> None:
+    """Refuse a write whose record lies, before or after it, in a quarter locked for its county. A record type
+    without a date (``RecordScope.date`` empty) is checked by its service through ``check_locked_date``."""
+    if not scope.date:
+        return
+    for state in (before, after):
+        if state is not None:
+            check_locked_date(*_placed(state, scope), cache=cache, field=scope.date)
+
+
+def check_locked_date(county_id, day, *, cache: dict | None = None, field: str | None = None) -> None:
+    """:raise QuarterLockedError: when ``day`` lies in a quarter the province has locked for the county."""
+    quarter = locked_quarter(county_id, day, cache)
+    if quarter is not None:
+        raise QuarterLockedError(lock_message(quarter), field)
+
+
+# ---- closing a quarter: who takes each step of a quarterly report ------------------------------------------------
+
+PERMISSIONS.update(
+    {
+        #: 填报/提交: a county office its county, a prefecture office its prefecture, the province office its own.
+        "reports.submit": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
+        #: 审核 (通过 or 退回): a prefecture office its counties' reports.
+        "reports.review": frozenset({Role.PREFECTURE}),
+        #: 审定 and the decision on unlock requests: the province office only (never an administrator).
+        "reports.approve": frozenset({Role.PROVINCE}),
+        #: 确认 or 提出异议 (双台账): an East liaison, for the figures of their own pairings.
+        "reports.confirm": frozenset({Role.LIAISON}),
+        #: Answering an East partner's dispute, and asking for an unlock: the Sichuan offices below the province.
+        "reports.answer": frozenset({Role.PREFECTURE, Role.COUNTY}),
+        "reports.unlock": frozenset({Role.PREFECTURE, Role.COUNTY, Role.PROVINCE}),
+    }
+)
+
+
+def can_submit_report(user, unit) -> bool:
+    """A unit submits its own report: county staff their county, prefecture staff their prefecture, the province
+    office the province's."""
+    if not can(user, "reports.submit") or unit is None or unit.side is not Side.WEST:
+        return False
+    own = {Role.COUNTY: UnitKind.COUNTY, Role.PREFECTURE: UnitKind.PREFECTURE, Role.PROVINCE: UnitKind.PROVINCE}
+    if unit.kind is not own[user.role]:
+        return False
+    return user.role is Role.PROVINCE or unit_in_scope(user, unit)
+
+
+def can_review_report(user, unit) -> bool:
+    """A prefecture office reviews (审核) the reports of the counties within it."""
+    return (
+        can(user, "reports.review")
+        and unit is not None
+        and unit.kind is UnitKind.COUNTY
+        and unit.side is Side.WEST
+        and unit_in_scope(user, unit)
+    )
+
+
+def can_approve_report(user, unit) -> bool:
+    """The province office approves (审定) every report and decides unlock requests; administrators cannot."""
+    return can(user, "reports.approve") and unit is not None and unit.side is Side.WEST
+
+
+def can_answer_dispute(user, unit) -> bool:
+    """The county's own office or its prefecture answers an East partner's dispute about a county's figures."""
+    return can(user, "reports.answer") and unit is not None and unit_in_scope(user, unit)
+
+
+def can_request_unlock(user, unit) -> bool:
+    """Who may submit a unit's report may ask to reopen it; so may a prefecture office for its counties."""
+    return can(user, "reports.unlock") and (can_submit_report(user, unit) or can_review_report(user, unit))
+
+
+def confirmable_pairings(user, unit, period) -> list:
+    """The pairings of a county valid during ``period`` whose East partner the liaison ``user`` speaks for: the
+    ones they 确认 or dispute (双台账). Empty for everyone but a liaison."""
+    if not can(user, "reports.confirm") or unit is None or unit.kind is not UnitKind.COUNTY:
+        return []
+    stmt = (
+        sa.select(Pairing)
+        .options(joinedload(Pairing.east_unit))
+        .where(
+            Pairing.west_unit_id == unit.id,
+            overlaps(Pairing.valid_from, Pairing.valid_to, period.start, period.end),
+            pairing_filter(user),
+        )
+        .order_by(Pairing.valid_from, Pairing.id)
+    )
+    return list(db.session.scalars(stmt))

@@ -23,3 +23,7 @@ class RecordScope:
     pairing_field: str = "pairing_id"
     #: What the record is called in messages ("劳务协作记录").
     noun: str = "记录"
+    #: Attribute holding the date that places the record in a reporting quarter (a placement's start date, a
+    #: purchase's date): a record dated in a quarter the province has approved and locked may not be written.
+    #: Empty for a type whose quarter follows from its parts (a project: its fund transactions and status steps).
+    date: str = ""

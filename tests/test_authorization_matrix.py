@@ -11,7 +11,7 @@ import pytest
 OK, FORBIDDEN, MISSING = "ok", 403, 404
 ROLES = ("admin", "province", "prefecture", "county", "liaison", "reader")
 SCOPED = {"prefecture", "county", "liaison", "reader"}
-PUBLIC = {"static", "auth.login", "main.healthz"}
+PUBLIC = {"static", "auth.login", "main.healthz", "closing.verify"}
 
 
 @dataclass
@@ -186,6 +186,70 @@ RULES.update(
             "POST",
             REPORT,
             SICHUAN_STAFF,
+        ),
+        # Closing a quarter. Record A is Zhaojue's 2024Q2 report (everyone's), B Cangxi's 2019Q2 (outside every
+        # scoped user's). A step allowed to the role answers with a redirect (taken, or refused by its state).
+        "closing.submit": Rule(
+            "POST",
+            REPORT,
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (FORBIDDEN, FORBIDDEN),  # a county submits its own
+                "prefecture": (FORBIDDEN, MISSING),
+                "county": (OK, MISSING),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
+        "closing.review": Rule(
+            "POST",
+            REPORT,
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (FORBIDDEN, FORBIDDEN),
+                "prefecture": (OK, MISSING),
+                "county": (FORBIDDEN, FORBIDDEN),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
+        "closing.approve": Rule("POST", REPORT, only("province")),
+        "closing.decide_unlock": Rule("POST", REPORT, only("province")),
+        # The liaison of a partner valid in the quarter: Yuyao (Zhejiang) in 2024; Cangxi 2019 is not theirs.
+        "closing.confirm": Rule(
+            "POST", REPORT, {r: (OK, MISSING) if r == "liaison" else (FORBIDDEN, FORBIDDEN) for r in ROLES}
+        ),
+        "closing.answer": Rule(
+            "POST",
+            REPORT,
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (FORBIDDEN, FORBIDDEN),
+                "prefecture": (OK, MISSING),
+                "county": (OK, MISSING),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
+        "closing.request_unlock": Rule(
+            "POST",
+            REPORT,
+            {
+                "admin": (FORBIDDEN, FORBIDDEN),
+                "province": (FORBIDDEN, FORBIDDEN),  # the province decides instead
+                "prefecture": (OK, MISSING),
+                "county": (OK, MISSING),
+                "liaison": (FORBIDDEN, FORBIDDEN),
+                "reader": (FORBIDDEN, FORBIDDEN),
+            },
+        ),
+        # No version is stored in the matrix's world: missing for everyone who may see the report at all
+        # (tests/test_closing.py downloads real ones).
+        "closing.version_pdf": Rule(
+            params=REPORT | {"number": ("=1", "=1")}, expect={r: (MISSING, MISSING) for r in ROLES}
+        ),
+        "closing.changes": Rule(
+            params=REPORT | {"number": ("=2", "=2")}, expect={r: (MISSING, MISSING) for r in ROLES}
         ),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(

@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent / "registry"
 LAYERS = {
     "kernel": {
         "extensions", "config", "database", "periods", "money", "labels", "roles", "services", "forms", "web",
-        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks",
+        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks",
     },
     "reference": {"counties", "pairings"},
     "gate": {"permissions"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
-    "compositions": {"agreements", "reports", "main", "directory"},
+    "compositions": {"agreements", "reports", "main", "directory", "closing"},
     "app": {"__init__", "cli", "demo", "demo_projects", "models", "templating", "security"},
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "streams", "compositions", "app"]

@@ -258,6 +258,9 @@ NOT_RECORD_WRITES = {
     "pairings.create", "pairings.edit", "pairings.end", "pairings.create_programme", "pairings.edit_programme",
     "agreements.create", "agreements.edit", "agreements.targets", "agreements.create_indicator",
     "agreements.edit_indicator", "purchases.channels", "reports.narrative", "placements.reveal",
+    # Closing a quarter writes report states, steps and versions, no scoped record (tests/test_closing.py).
+    "closing.submit", "closing.review", "closing.approve", "closing.confirm", "closing.answer",
+    "closing.request_unlock", "closing.decide_unlock", "closing.verify",
 }  # fmt: skip
 
 

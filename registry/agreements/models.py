@@ -124,7 +124,9 @@ class IndicatorEntry(TimestampMixin, VersionedMixin, db.Model):
     完成率 of such indicators is computed from these entries, never typed.
     """
 
-    __scope__ = RecordScope(county="county_id", pairing="pairing_id", write="entries.manage", noun="指标完成登记")
+    __scope__ = RecordScope(
+        county="county_id", pairing="pairing_id", write="entries.manage", noun="指标完成登记", date="occurred_on"
+    )
 
     __tablename__ = "indicator_entries"
     __table_args__ = (sa.Index("ix_indicator_entries_lookup", "indicator_id", "county_id", "occurred_on"),)

@@ -47,6 +47,7 @@ class Exchange(TimestampMixin, VersionedMixin, db.Model):
         pairing_rule="按所在县和到岗日期",
         pairing_field="arrival_date",
         noun="人才交流记录",
+        date="arrival_date",
     )
 
     __tablename__ = "exchanges"

@@ -69,6 +69,7 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
         pairing_rule="按户籍县和就业开始日期",
         pairing_field="start_date",
         noun="劳务协作记录",
+        date="start_date",
     )
 
     __tablename__ = "placements"

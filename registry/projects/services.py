@@ -21,7 +21,7 @@ from registry.money import rate, wan
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
 from registry.periods import Period
-from registry.permissions import authorize_write
+from registry.permissions import authorize_write, check_locked_date
 from registry.projects.models import (
     FundSource,
     FundStage,
@@ -148,10 +148,30 @@ def update_project(project: Project, data: dict, *, actor, version=None) -> dict
         merged["code"] = project.code
     _check(merged, project)
     authorize_write(actor, Project, merged, before=project)
+    if any(merged[k] != getattr(project, k) for k in REPORTED_FIELDS):
+        _check_project_unlocked(project, {project.county_id, merged["county_id"]})
     changes = apply_changes(project, merged, PROJECT_FIELDS)
     if changes:
         record("update", project, actor=actor, summary=f"修改项目 {project}", changes=changes)
     return changes
+
+
+#: Fields a quarterly report shows or counts a project by: changing one changes the figures of every quarter the
+#: project has a fund transaction or a status step in.
+REPORTED_FIELDS = (
+    "code", "name", "county_id", "pairing_id", "programme_id", "year", "category", "beneficiaries",
+    "beneficiaries_lifted",
+)  # fmt: skip
+
+
+def _check_project_unlocked(project: Project, county_ids) -> None:
+    """Refuse a change to what the reports show of ``project`` when one of its fund transactions or status steps
+    lies in a quarter locked for its county (before or after the change): a project has no date of its own, its
+    figures are dated by these."""
+    days = {t.occurred_on for t in project.transactions} | {c.changed_on for c in project.status_changes}
+    for county_id in county_ids:
+        for day in sorted(days):
+            check_locked_date(county_id, day)
 
 
 def resume_status(project: Project) -> ProjectStatus | None:
@@ -187,6 +207,7 @@ def change_status(project: Project, to: ProjectStatus, on: date, note: str = "",
         raise ServiceError("变更日期不能晚于今天。", "changed_on")
     if last and on < last:
         raise ServiceError(f"变更日期不能早于上一次状态变更日期 {last.isoformat()}。", "changed_on")
+    check_locked_date(project.county_id, on, field="changed_on")
     old = project.status
     changes = {"status": [old.value, to.value]}
     if to is ProjectStatus.IN_PROGRESS and project.actual_start is None:
@@ -447,6 +468,7 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     authorize_write(actor, Project, project, before=project)
     lock_ledger(project)
     _validate_transaction(data, project)
+    check_locked_date(project.county_id, data["occurred_on"], field="occurred_on")
     # Check the would-be ledger before anything touches the session, so a refusal leaves nothing behind.
     check_money_rules(project, [*project.transactions, SimpleNamespace(**data)])
     transaction = FundTransaction(**{k: v for k, v in data.items() if v is not None})
@@ -471,6 +493,8 @@ def update_transaction(transaction: FundTransaction, data: dict, *, actor, versi
     check_version(transaction, version)
     merged = {k: data.get(k, getattr(transaction, k)) for k in TRANSACTION_FIELDS}
     _validate_transaction(merged, project)
+    for day in (transaction.occurred_on, merged["occurred_on"]):
+        check_locked_date(project.county_id, day, field="occurred_on")
 
     def would_be():
         return [*(t for t in project.transactions if t.id != transaction.id), SimpleNamespace(**merged)]
@@ -494,6 +518,7 @@ def delete_transaction(transaction: FundTransaction, *, actor, version=None) -> 
     authorize_write(actor, Project, project, before=project)
     lock_ledger(project)
     check_version(transaction, version)
+    check_locked_date(project.county_id, transaction.occurred_on, field="occurred_on")
 
     def would_be():
         return [t for t in project.transactions if t.id != transaction.id]

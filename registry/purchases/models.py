@@ -88,6 +88,7 @@ class Purchase(TimestampMixin, VersionedMixin, db.Model):
         pairing_rule="按销售方所在县和日期",
         pairing_field="purchased_on",
         noun="消费帮扶记录",
+        date="purchased_on",
     )
 
     __tablename__ = "purchases"

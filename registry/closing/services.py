@@ -1,0 +1,383 @@
+"""Closing a quarter, step by step: every step checks who may take it (``permissions``), the report's state, writes
+the step (the dashboard's timeline) and an audit event. Services never commit.
+
+County:  草稿 → 提交 (county) → 审核 通过/退回 (prefecture) → 审定/退回 (province) → 省已审定 (locked)
+Prefecture and province: 草稿 → 提交 → 审定/退回 (province).
+An approved report may be unlocked on request (province decides): 已解锁, filled in and submitted again.
+"""
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from registry.audit.services import record
+from registry.closing import signing
+from registry.closing.models import (
+    OPEN_STATES,
+    Confirmation,
+    ConfirmationState,
+    QuarterReport,
+    ReportState,
+    ReportStep,
+    ReportVersion,
+    StepAction,
+    UnlockRequest,
+    UnlockState,
+)
+from registry.closing.record import canonical_json, qr_svg, record_pdf, sha256, verify_url
+from registry.counties.models import Unit, UnitKind
+from registry.database import utcnow
+from registry.extensions import db
+from registry.periods import Quarter, local_datetime
+from registry.permissions import (
+    OutOfScope,
+    can_answer_dispute,
+    can_approve_report,
+    can_request_unlock,
+    can_review_report,
+    can_submit_report,
+    confirmable_pairings,
+)
+from registry.quarter_locks import QuarterLock
+from registry.reports.queries import quarter_figures
+from registry.services import ServiceError
+
+TEXT_MAX = 2000
+
+
+def _text(value, label: str, *, required: bool) -> str:
+    text = (value or "").replace("\r\n", "\n").strip()
+    if required and not text:
+        raise ServiceError(f"请填写{label}。", "comment")
+    if len(text) > TEXT_MAX:
+        raise ServiceError(f"{label}不能超过 {TEXT_MAX} 字（现为 {len(text)} 字）。", "comment")
+    return text
+
+
+def _name(actor) -> str:
+    return (getattr(actor, "display_name", "") or getattr(actor, "username", "")) if actor is not None else "系统"
+
+
+def _office(actor) -> str:
+    unit = getattr(actor, "scope_unit", None)
+    role = getattr(actor, "role", None)
+    if unit is not None:
+        return f"{unit.name}（{role.label}）" if role is not None else unit.name
+    return role.label if role is not None else ""
+
+
+def report_of(unit: Unit, quarter: Quarter, *, create: bool = False) -> QuarterReport | None:
+    """The report row of a unit-quarter (None, or a new 草稿 when ``create``)."""
+    report = db.session.scalar(
+        sa.select(QuarterReport).where(
+            QuarterReport.unit_id == unit.id, QuarterReport.year == quarter.year,
+            QuarterReport.quarter == quarter.number,
+        )
+    )  # fmt: skip
+    if report is None and create:
+        report = QuarterReport(unit=unit, year=quarter.year, quarter=quarter.number, state=ReportState.DRAFT)
+        db.session.add(report)
+        db.session.flush()
+    return report
+
+
+def state_of(unit: Unit, quarter: Quarter) -> ReportState:
+    report = report_of(unit, quarter)
+    return report.state if report is not None else ReportState.DRAFT
+
+
+def _step(report: QuarterReport, action: StepAction, actor, comment: str = "", to: ReportState | None = None):
+    """Record one step on the timeline and in the audit trail; move the report to ``to`` when given."""
+    before = report.state
+    if to is not None:
+        report.state = to
+    step = ReportStep(
+        report=report, action=action, from_state=before, to_state=report.state, comment=comment,
+        actor_id=getattr(actor, "id", None), actor_name=_name(actor), actor_office=_office(actor),
+    )  # fmt: skip
+    db.session.add(step)
+    quarter = Quarter.of(report.year, report.quarter)
+    summary = f"{report.unit.name} {quarter.label}报表：{action.label}"
+    changes = {"state": [before.value, report.state.value]} if to is not None and to is not before else {}
+    if comment:
+        changes["comment"] = [None, comment[:500]]
+    db.session.flush()
+    record("update", report, actor=actor, summary=summary, changes=changes)
+    return step
+
+
+def _refuse_unless(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise OutOfScope(message)
+
+
+def _expect(report: QuarterReport | None, states, doing: str) -> None:
+    state = report.state if report is not None else ReportState.DRAFT
+    if state not in states:
+        raise ServiceError(f"该报表当前为“{state.label}”，不能{doing}。")
+
+
+# ---- the path ----------------------------------------------------------------------------------------------------
+
+
+def submit(unit: Unit, quarter: Quarter, *, actor) -> QuarterReport:
+    """提交: the unit hands in its quarter's figures for review. The East side's confirmations of an earlier
+    round are cleared: they were about figures that may have changed since."""
+    _refuse_unless(can_submit_report(actor, unit), "只有本单位的协作办可以提交本单位的季度报表。")
+    report = report_of(unit, quarter, create=True)
+    _expect(report, OPEN_STATES, "提交")
+    for confirmation in db.session.scalars(sa.select(Confirmation).where(Confirmation.report_id == report.id)):
+        db.session.delete(confirmation)
+    _step(report, StepAction.SUBMIT, actor, to=ReportState.SUBMITTED)
+    return report
+
+
+def review(unit: Unit, quarter: Quarter, *, passed: bool, comment: str, actor) -> QuarterReport:
+    """审核 by the prefecture: 通过 (to the province) or 退回 with a required 意见."""
+    _refuse_unless(can_review_report(actor, unit), "只有所属市(州)协作办可以审核该县的季度报表。")
+    report = report_of(unit, quarter)
+    _expect(report, {ReportState.SUBMITTED}, "审核")
+    if passed:
+        _step(report, StepAction.REVIEW, actor, _text(comment, "审核意见", required=False), ReportState.REVIEWED)
+    else:
+        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
+    return report
+
+
+def awaiting_approval(unit: Unit) -> ReportState:
+    """The state a report is approved from: a county's after the prefecture's review, the others' on submission."""
+    return ReportState.REVIEWED if unit.kind is UnitKind.COUNTY else ReportState.SUBMITTED
+
+
+def open_disputes(report: QuarterReport) -> list[Confirmation]:
+    return list(
+        db.session.scalars(
+            sa.select(Confirmation).where(
+                Confirmation.report_id == report.id, Confirmation.state == ConfirmationState.DISPUTED
+            )
+        )
+    )
+
+
+@dataclass
+class Timings:
+    """How long an approval took (seconds), for the record of what signing costs."""
+
+    figures: float = 0.0
+    render: float = 0.0
+    sign: float = 0.0
+
+
+def approve(
+    unit: Unit, quarter: Quarter, *, passed: bool = True, comment: str = "", override: str = "", actor,
+    timings: Timings | None = None,
+) -> QuarterReport:  # fmt: skip
+    """审定 by the province: stores version n of the report of record and locks a county's quarter; or 退回.
+
+    An East partner's dispute that nobody has answered blocks the approval, unless the province overrides it with
+    a recorded reason (``override``).
+    """
+    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审定季度报表。")
+    report = report_of(unit, quarter)
+    _expect(report, {awaiting_approval(unit)}, "审定" if passed else "退回")
+    if not passed:
+        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
+        return report
+    comment = _text(comment, "审定意见", required=False)
+    disputes = open_disputes(report)
+    override = (override or "").strip()
+    if disputes and not override:
+        names = "、".join(d.pairing.east_unit.display_name for d in disputes)
+        raise ServiceError(
+            f"{names}对本季度数据提出的异议尚未答复。请待县、市(州)答复后再审定，或填写越过异议的理由后审定。",
+            "override",
+        )
+    if disputes:
+        override = _text(override, "越过异议的理由", required=True)
+        comment = f"{comment}\n（越过未答复的异议审定：{override}）".strip()
+    step = _step(report, StepAction.APPROVE, actor, comment, ReportState.APPROVED)
+    report.needs_review = False
+    _store_version(report, unit, quarter, step, actor, timings or Timings())
+    if unit.kind is UnitKind.COUNTY:
+        number = report.versions[-1].number
+        db.session.add(QuarterLock(unit_id=unit.id, year=quarter.year, quarter=quarter.number,
+                                   locked_by_version=number))  # fmt: skip
+    db.session.flush()
+    return report
+
+
+def approvers(report: QuarterReport) -> list[list[str]]:
+    """Who submitted, reviewed and approved the current round: [label, name, office, time] per step."""
+    steps, last = [], {}
+    for step in report.steps:
+        if step.action is StepAction.SUBMIT:
+            last = {}
+        if step.action in (StepAction.SUBMIT, StepAction.REVIEW, StepAction.APPROVE):
+            last[step.action] = step
+    labels = {StepAction.SUBMIT: "提交", StepAction.REVIEW: "审核", StepAction.APPROVE: "审定"}
+    for action in (StepAction.SUBMIT, StepAction.REVIEW, StepAction.APPROVE):
+        if action in last:
+            s = last[action]
+            steps.append([labels[action], s.actor_name, s.actor_office, local_datetime(s.at)])
+    return steps
+
+
+def _store_version(report, unit, quarter, step, actor, timings: Timings) -> ReportVersion:
+    """Version n of the report of record: the figures, the PDF rendered from them and signed, their hashes."""
+    started = time.perf_counter()
+    figures = quarter_figures(unit, quarter)
+    figures_json = canonical_json(figures)
+    timings.figures = time.perf_counter() - started
+    number = len(report.versions) + 1
+    token = secrets.token_urlsafe(32)
+    figures_sha256 = sha256(figures_json)
+    url = verify_url(token, figures_sha256)
+    people = approvers(report)
+    info = {
+        "number": number, "figures_sha256": figures_sha256, "approvers": people, "verify_url": url,
+        "qr": qr_svg(url), "token": token, "signer": signing.signer_name(),
+    }  # fmt: skip
+    started = time.perf_counter()
+    unsigned = record_pdf(figures, info, preparer=unit.full_name)
+    timings.render = time.perf_counter() - started
+    started = time.perf_counter()
+    signed = signing.sign_pdf(unsigned, reason=f"{unit.name}{quarter.label}季度报告 已审定 版本{number}",
+                              location=current_app.config["ORG_NAME"])  # fmt: skip
+    timings.sign = time.perf_counter() - started
+    version = ReportVersion(
+        report=report, number=number, figures_json=figures_json, figures_sha256=info["figures_sha256"],
+        pdf=signed, pdf_sha256=sha256(signed), token=token, signer=info["signer"], approved_by_name=_name(actor),
+        approved_at=step.at, approvers_json=json.dumps(people, ensure_ascii=False),
+    )  # fmt: skip
+    db.session.add(version)
+    db.session.flush()
+    summary = f"{unit.name} {quarter.label}报告 已审定 版本{number}（SHA-256 {version.pdf_sha256[:16]}…）"
+    record("create", version, actor=actor, context=report, summary=summary)
+    return version
+
+
+# ---- East-side confirmation (双台账 / 双销号) ----------------------------------------------------------------------
+
+
+def confirm(unit: Unit, quarter: Quarter, pairing_id: int, *, disputed: bool, figures: str = "", reason: str = "",
+            actor) -> Confirmation:  # fmt: skip
+    """确认 or 提出异议 by the liaison of an East partner valid in the quarter, for the figures of their pairing."""
+    pairings = {p.id: p for p in confirmable_pairings(actor, unit, quarter)}
+    _refuse_unless(bool(pairings), "只有本季度与该县结对的东部协作联络员可以确认该县的数据。")
+    if pairing_id not in pairings:
+        raise ServiceError("请选择您所代表的结对关系。", "pairing_id")
+    report = report_of(unit, quarter)
+    _expect(report, {ReportState.SUBMITTED, ReportState.REVIEWED}, "确认或提出异议（须在县提交之后、省审定之前）")
+    if disputed:
+        figures = _text(figures, "有异议的数据", required=True)
+        reason = _text(reason, "异议理由", required=True)
+    confirmation = db.session.scalar(
+        sa.select(Confirmation).where(Confirmation.report_id == report.id, Confirmation.pairing_id == pairing_id)
+    )
+    if confirmation is None:
+        confirmation = Confirmation(report=report, pairing_id=pairing_id)
+        db.session.add(confirmation)
+    confirmation.state = ConfirmationState.DISPUTED if disputed else ConfirmationState.CONFIRMED
+    confirmation.disputed_figures = figures if disputed else ""
+    confirmation.reason = reason if disputed else ""
+    confirmation.answer, confirmation.answered_by_name = "", ""
+    confirmation.by_name = _name(actor)
+    east = pairings[pairing_id].east_unit.display_name
+    text = f"{east}：有异议的数据：{figures}；理由：{reason}" if disputed else f"{east}确认本季度数据"
+    _step(report, StepAction.DISPUTE if disputed else StepAction.CONFIRM, actor, text)
+    return confirmation
+
+
+def answer(unit: Unit, quarter: Quarter, confirmation_id: int, text: str, *, actor) -> Confirmation:
+    """The county or its prefecture answers a dispute (the answer is shown to the East side and the province)."""
+    _refuse_unless(can_answer_dispute(actor, unit), "只有该县或所属市(州)协作办可以答复异议。")
+    report = report_of(unit, quarter)
+    confirmation = db.session.get(Confirmation, confirmation_id) if report is not None else None
+    if confirmation is None or confirmation.report_id != report.id:
+        raise ServiceError("该异议不存在或已随重新提交清除。")
+    if confirmation.state is not ConfirmationState.DISPUTED:
+        raise ServiceError("该异议已答复或已确认，无需再答复。")
+    confirmation.answer = _text(text, "答复", required=True)
+    confirmation.answered_by_name = _name(actor)
+    confirmation.state = ConfirmationState.ANSWERED
+    _step(report, StepAction.ANSWER, actor, f"答复{confirmation.pairing.east_unit.display_name}：{confirmation.answer}")
+    return confirmation
+
+
+# ---- unlocking ---------------------------------------------------------------------------------------------------
+
+
+def request_unlock(unit: Unit, quarter: Quarter, reason: str, *, actor) -> UnlockRequest:
+    """申请解锁 an approved quarter, with a reason; the province decides."""
+    _refuse_unless(can_request_unlock(actor, unit), "只有本单位或所属市(州)协作办可以申请解锁。")
+    report = report_of(unit, quarter)
+    _expect(report, {ReportState.APPROVED}, "申请解锁（只有已审定的报表需要解锁）")
+    pending = db.session.scalar(
+        sa.select(UnlockRequest.id).where(
+            UnlockRequest.report_id == report.id, UnlockRequest.state == UnlockState.PENDING
+        )
+    )
+    if pending is not None:
+        raise ServiceError("已有一份解锁申请在等待省协作办审批。")
+    request = UnlockRequest(report=report, reason=_text(reason, "解锁理由", required=True),
+                            requested_by_name=_name(actor))  # fmt: skip
+    db.session.add(request)
+    _step(report, StepAction.REQUEST_UNLOCK, actor, request.reason)
+    return request
+
+
+def pending_unlock(report: QuarterReport | None) -> UnlockRequest | None:
+    if report is None:
+        return None
+    return db.session.scalar(
+        sa.select(UnlockRequest).where(UnlockRequest.report_id == report.id, UnlockRequest.state == UnlockState.PENDING)
+    )
+
+
+def decide_unlock(unit: Unit, quarter: Quarter, request_id: int, *, grant: bool, note: str = "", actor):
+    """The province grants (the quarter returns to filling in, the lock is lifted, approved reports above are
+    marked as needing review) or refuses (with a reason) an unlock request."""
+    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审批解锁申请。")
+    report = report_of(unit, quarter)
+    request = pending_unlock(report)
+    if request is None or request.id != request_id:
+        raise ServiceError("该解锁申请不存在或已审批。")
+    note = _text(note, "不同意的理由", required=not grant)
+    request.state = UnlockState.GRANTED if grant else UnlockState.REFUSED
+    request.decided_by_name, request.decision_note = _name(actor), note
+    request.decided_at = utcnow()
+    if not grant:
+        _step(report, StepAction.REFUSE_UNLOCK, actor, note)
+        return request
+    _step(report, StepAction.GRANT_UNLOCK, actor, note, ReportState.UNLOCKED)
+    db.session.execute(
+        sa.delete(QuarterLock).where(
+            QuarterLock.unit_id == unit.id, QuarterLock.year == quarter.year, QuarterLock.quarter == quarter.number
+        )
+    )
+    for parent in (unit.prefecture, unit.province):
+        above = report_of(parent, quarter) if parent is not None and parent.id != unit.id else None
+        if above is not None and above.state is ReportState.APPROVED and not above.needs_review:
+            above.needs_review = True
+            _step(
+                above, StepAction.NEEDS_REVIEW, actor, f"{unit.name}{quarter.label}报表已解锁，本报表的数据可能变化。"
+            )
+    return request
+
+
+# ---- deadlines ---------------------------------------------------------------------------------------------------
+
+
+def due_date(quarter: Quarter) -> date:
+    """The day a quarter's report is due: ``REPORT_DUE_DAYS`` (default 10) days after the quarter's end."""
+    return quarter.end + timedelta(days=int(current_app.config.get("REPORT_DUE_DAYS", 10)))
+
+
+def is_overdue(state: ReportState, quarter: Quarter, today: date | None = None) -> bool:
+    """Not yet submitted by the due date."""
+    return state in OPEN_STATES and (today or date.today()) > due_date(quarter)

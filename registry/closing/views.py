@@ -1,0 +1,240 @@
+"""Closing pages and steps: the steps of a quarterly report (POST, from the dashboard's panel), the stored versions
+(download, changes), and the public verification page a printed copy's QR code points to."""
+
+import hmac
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from registry.closing import services
+from registry.closing.forms import AnswerForm, ConfirmForm, DecideUnlockForm, StepForm, UnlockForm, VerifyForm
+from registry.closing.models import ReportVersion
+from registry.closing.panel import overview, panel
+from registry.closing.record import MAX_UPLOAD, compare, sha256
+from registry.counties.models import Unit
+from registry.errors import render_error
+from registry.exports import download
+from registry.extensions import db
+from registry.periods import Quarter
+from registry.permissions import (
+    can_answer_dispute,
+    can_approve_report,
+    can_request_unlock,
+    can_review_report,
+    can_submit_report,
+    confirmable_pairings,
+    public,
+    report_visible,
+    requires,
+)
+from registry.reports.documents import report_stem
+from registry.reports.services import parse_quarter
+from registry.services import ServiceError, StaleEdit
+
+bp = Blueprint("closing", __name__, url_prefix="/closing")
+
+
+def _unit_and_quarter(unit_id: int, quarter_text: str):
+    """The unit and quarter of the URL; 404 for a malformed quarter or a unit the user may not report on."""
+    try:
+        quarter = parse_quarter(quarter_text)
+    except ValueError:
+        abort(404)
+    unit = db.session.get(Unit, unit_id)
+    if not report_visible(current_user, unit, quarter):
+        abort(404)
+    return unit, quarter
+
+
+def _dashboard(unit, quarter):
+    return url_for("reports.dashboard", unit_id=unit.id, quarter_text=str(quarter)) + "#closing"
+
+
+def _run(form, unit, quarter, call, success: str):
+    """Validate, run the step, commit once; a refused step is flashed and nothing is written."""
+    if not form.validate_on_submit():
+        messages = [m for errors in form.errors.values() for m in errors]
+        flash("；".join(messages) or "表单无效，请刷新页面后重试。", "danger")
+        return redirect(_dashboard(unit, quarter))
+    try:
+        call()
+    except (ServiceError, StaleEdit) as exc:
+        db.session.rollback()
+        flash(str(exc) or "该报表已被他人处理，请刷新后重试。", "danger")
+        return redirect(_dashboard(unit, quarter))
+    db.session.commit()
+    flash(success, "success")
+    return redirect(_dashboard(unit, quarter))
+
+
+def _allowed(check, unit):
+    if not check(current_user, unit):
+        abort(403)
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/submit", methods=["POST"])
+@requires("reports.submit")
+def submit(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_submit_report, unit)
+    return _run(StepForm(), unit, quarter, lambda: services.submit(unit, quarter, actor=current_user), "报表已提交。")
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/review", methods=["POST"])
+@requires("reports.review")
+def review(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_review_report, unit)
+    form = StepForm()
+    passed = form.decision.data != "return"
+    return _run(
+        form, unit, quarter,
+        lambda: services.review(unit, quarter, passed=passed, comment=form.comment.data, actor=current_user),
+        "已审核通过，报送省协作办审定。" if passed else "已退回，并附意见。",
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/approve", methods=["POST"])
+@requires("reports.approve")
+def approve(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_approve_report, unit)
+    form = StepForm()
+    passed = form.decision.data != "return"
+    return _run(
+        form, unit, quarter,
+        lambda: services.approve(unit, quarter, passed=passed, comment=form.comment.data,
+                                 override=form.override.data, actor=current_user),
+        "已审定：报告已存档并签名，该季度数据已锁定。" if passed else "已退回，并附意见。",
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/confirm", methods=["POST"])
+@requires("reports.confirm")
+def confirm(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    if not confirmable_pairings(current_user, unit, quarter):
+        abort(403)
+    form = ConfirmForm()
+    disputed = form.decision.data == "dispute"
+    return _run(
+        form, unit, quarter,
+        lambda: services.confirm(unit, quarter, form.pairing_id.data, disputed=disputed,
+                                 figures=form.disputed_figures.data, reason=form.reason.data, actor=current_user),
+        "已提出异议，县和市(州)将答复。" if disputed else "已确认本季度数据。",
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/answer", methods=["POST"])
+@requires("reports.answer")
+def answer(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_answer_dispute, unit)
+    form = AnswerForm()
+    return _run(
+        form, unit, quarter,
+        lambda: services.answer(unit, quarter, form.confirmation_id.data, form.answer.data, actor=current_user),
+        "已答复异议。",
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/unlock", methods=["POST"])
+@requires("reports.unlock")
+def request_unlock(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_request_unlock, unit)
+    form = UnlockForm()
+    return _run(
+        form, unit, quarter, lambda: services.request_unlock(unit, quarter, form.reason.data, actor=current_user),
+        "解锁申请已提交，等待省协作办审批。",
+    )  # fmt: skip
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/unlock/decide", methods=["POST"])
+@requires("reports.approve")
+def decide_unlock(unit_id, quarter_text):
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    _allowed(can_approve_report, unit)
+    form = DecideUnlockForm()
+    grant = form.decision.data != "refuse"
+    return _run(
+        form, unit, quarter,
+        lambda: services.decide_unlock(unit, quarter, form.request_id.data, grant=grant, note=form.note.data,
+                                       actor=current_user),
+        "已同意解锁：该季度退回填报，可更正后重新提交。" if grant else "已不同意解锁。",
+    )  # fmt: skip
+
+
+def _version(unit, quarter, number) -> ReportVersion:
+    report = services.report_of(unit, quarter)
+    version = next((v for v in report.versions if v.number == number), None) if report is not None else None
+    if version is None:
+        abort(404)
+    return version
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/v<int:number>.pdf")
+@requires("records.view")
+def version_pdf(unit_id, quarter_text, number):
+    """Version n of the report of record, the stored signed bytes exactly as approved."""
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    version = _version(unit, quarter, number)
+    stem = report_stem(unit.code or str(unit.id), unit.name, quarter) + f"-已审定版本{number}"
+    return download(version.pdf, stem, "pdf", inline=True)
+
+
+@bp.route("/<int:unit_id>/<quarter_text>/v<int:number>/changes")
+@requires("records.view")
+def changes(unit_id, quarter_text, number):
+    """What changed, cell by cell, from version n-1 to version n."""
+    unit, quarter = _unit_and_quarter(unit_id, quarter_text)
+    version = _version(unit, quarter, number)
+    previous = _version(unit, quarter, number - 1) if number > 1 else None
+    rows = compare(previous.figures_json, version.figures_json) if previous else []
+    return render_template(
+        "closing/changes.html", unit=unit, quarter=quarter, version=version, previous=previous, rows=rows
+    )
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+@public
+def verify(token):
+    """Public: does a printed or sent copy match the approved version? Shows the unit, quarter, version, approval
+    date and whether the hash matches; never figures or names of people."""
+    version = db.session.scalar(sa.select(ReportVersion).where(ReportVersion.token == token))
+    if version is None:
+        return render_error(404, "没有找到该报告版本：二维码或链接可能有误，或该报告不是由本系统审定的。")
+    form = VerifyForm()
+    result = None
+    checked = request.args.get("h", "").strip().lower()
+    if checked:
+        result = "match" if hmac.compare_digest(checked, version.figures_sha256) else "mismatch"
+    if request.method == "POST" and form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read(MAX_UPLOAD + 1) if upload else b""
+        typed = (form.figures_hash.data or "").strip().lower()
+        if data:
+            if len(data) > MAX_UPLOAD:
+                form.file.errors = ["文件过大：已审定的报告不超过 20 MB。"]
+            elif not data.startswith(b"%PDF"):
+                form.file.errors = ["这不是 PDF 文件。"]
+            else:
+                result = "match" if hmac.compare_digest(sha256(data), version.pdf_sha256) else "mismatch"
+        elif typed:
+            result = "match" if hmac.compare_digest(typed, version.figures_sha256) else "mismatch"
+        else:
+            form.file.errors = ["请选择要核验的 PDF 文件，或输入报告上印的数据指纹。"]
+    report = version.report
+    status = 200 if result != "mismatch" else 422
+    return render_template(
+        "closing/verify.html", version=version, unit=report.unit, quarter=Quarter.of(report.year, report.quarter),
+        form=form, result=result, latest=max(v.number for v in report.versions),
+    ), status  # fmt: skip
+
+
+@bp.app_context_processor
+def _closing_globals():
+    """The dashboard's and the report list's closing panels fetch their data themselves (one include line each),
+    so the reports composition does not need to know about closing."""
+    return {"closing_panel": panel, "closing_overview": overview}

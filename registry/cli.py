@@ -69,7 +69,8 @@ def geo_load_command(data_dir):
     """Load or refresh Sichuan, Zhejiang and Guangdong divisions; safe to run repeatedly."""
     if data_dir is not None:
         data_dir = Path(data_dir)
-        missing = [n for n in ("divisions.csv", "sichuan_categories.csv") if not (data_dir / n).is_file()]
+        names = ("divisions.csv", "sichuan_categories.csv", "sichuan_poverty_counties.csv")
+        missing = [n for n in names if not (data_dir / n).is_file()]
         if missing:
             raise click.ClickException(f"未导入任何数据：目录 {data_dir} 中缺少 {'、'.join(missing)}。")
     try:

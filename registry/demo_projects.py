@@ -224,8 +224,10 @@ def _agreements(today: date) -> int:
                     funds = funds * 3 // 4
                 values = {"fiscal_funds": funds, "project_count": 12, "labour_total": 1500, "labour_lifted": 900,
                           "consumption": funds // 2, "cadres": 3, "professionals": 12, "enterprises": 2,
-                          "investment": funds * 2}  # fmt: skip
+                          "investment": funds * 2, "cadres_to_east": 2, "professionals_to_east": 5}  # fmt: skip
                 for code, value in values.items():
+                    if code not in indicators:
+                        continue  # an indicator an administrator replaced before the built-in one came
                     db.session.add(
                         Target(
                             agreement_id=agreement.id, indicator_id=indicators[code].id, unit_id=county.id, value=value
@@ -360,13 +362,21 @@ def load_records(today: date | None = None) -> str:
                 if arrival > today or arrival < pairing.valid_from:
                     continue
                 kind = "cadre" if n < 2 else "professional"
+                # East→West the East partner sends and the county receives; West→East (the second cadre and the
+                # fifth posting) the county sends to its East partner.
+                to_east = n in (1, 4)
+                east_end = (pairing.east_unit.id, f"{pairing.east_unit.name}人民政府")
+                west_end = (county.id, f"{county.name}人民政府")
+                sender, receiver = (west_end, east_end) if to_east else (east_end, west_end)
                 postings.append({
                     "person_name": rng.choice(["陈", "王", "周", "吴", "郑"]) + rng.choice(["建国", "海峰", "晓东",
                     "丽华"]),
-                    "direction": "east_to_west" if n != 4 else "west_to_east", "person_type": kind,
+                    "direction": "west_to_east" if to_east else "east_to_west", "person_type": kind,
                     "field": None if kind == "cadre" else rng.choice(["education", "health", "agriculture"]),
-                    "sending_unit": f"{pairing.east_unit.name}人民政府", "receiving_unit": f"{county.name}人民政府",
-                    "county_id": county.id, "pairing_id": pairing.id, "position": "副县长" if kind == "cadre" else "",
+                    "sending_unit_id": sender[0], "sending_unit": sender[1],
+                    "receiving_unit_id": receiver[0], "receiving_unit": receiver[1],
+                    "county_id": county.id, "pairing_id": pairing.id,
+                    "position": ("挂职副局长" if to_east else "副县长") if kind == "cadre" else "",
                     "arrival_date": arrival,
                     "departure_date": arrival + timedelta(days=730) if year < today.year - 1 else None,
                     "note": "", "created_at": now, "updated_at": now, "version_id": 1,

@@ -192,7 +192,10 @@ class World:
         self.purchase_a = make_purchase(self.zhaojue, evidence_no="FP-2024-0001")
         self.purchase_b = make_purchase(self.cangxi, evidence_no="FP-2019-0001", purchased_on=date(2019, 5, 1))
         self.exchange_a = make_exchange(self.zhaojue)
-        self.exchange_b = make_exchange(self.cangxi, arrival_date=date(2019, 3, 1), departure_date=date(2020, 12, 31))
+        self.exchange_b = make_exchange(
+            self.cangxi, sending_unit="佛山市顺德区人民政府", receiving_unit="苍溪县人民政府",
+            arrival_date=date(2019, 3, 1), departure_date=date(2020, 12, 31),
+        )  # fmt: skip
         self.admin = make_user(Role.ADMIN, username="admin")
         self.province = make_user(Role.PROVINCE, username="province")
         self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")

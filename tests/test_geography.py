@@ -1,13 +1,14 @@
 """The reference divisions and categories: real counts, idempotent loading, all-or-nothing on bad files."""
 
 import shutil
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
-from registry.counties.models import CountyCategory, Side, Unit, UnitKind
-from registry.counties.services import DATA_DIR, load_divisions
+from registry.counties.models import CountyCategory, Side, Unit, UnitCategory, UnitKind
+from registry.counties.services import DATA_DIR, category_on, load_divisions, set_category
 from registry.extensions import db
 from registry.services import ServiceError
 
@@ -56,11 +57,17 @@ def test_categories_and_sides(ctx):
 def test_loading_twice_changes_nothing_and_keeps_an_admins_category(ctx):
     first = load_divisions()
     assert first.created == 3 + 53 + 395
+    # 88 former poverty counties have three periods, the other 95 two.
+    assert first.categorised == 88 * 3 + 95 * 2
     zhaojue = db.session.scalar(sa.select(Unit).where(Unit.code == "513431"))
-    zhaojue.category = CountyCategory.PROVINCIAL_KEY
+    set_category(zhaojue, CountyCategory.PROVINCIAL_KEY, valid_from=date(2024, 1, 1), actor=None)
+    periods = db.session.scalar(sa.select(sa.func.count(UnitCategory.id)))
     second = load_divisions()
     assert (second.created, second.renamed, second.categorised) == (0, 0, 0)
+    assert db.session.scalar(sa.select(sa.func.count(UnitCategory.id))) == periods
     assert zhaojue.category is CountyCategory.PROVINCIAL_KEY
+    assert category_on(zhaojue, date(2023, 12, 31)) is CountyCategory.NATIONAL_KEY
+    assert category_on(zhaojue, date(2024, 1, 1)) is CountyCategory.PROVINCIAL_KEY
 
 
 def _copy_data(tmp_path):

@@ -46,7 +46,9 @@ def test_people_in_post_and_the_arrival_rate(w):
     set_targets(w.agreement_zc, w.zhaojue, {cadres.id: 4}, actor=None)
     make_exchange(w.zhaojue, arrival_date=date(2023, 6, 1), departure_date=date(2024, 2, 1))  # in post in 2024 too
     make_exchange(w.zhaojue, arrival_date=date(2022, 1, 1), departure_date=date(2023, 6, 30))  # left before 2024
-    make_exchange(w.zhaojue, direction=Direction.WEST_TO_EAST)  # the other direction is not East's 选派
+    # The other direction is not East's 选派: it counts against its own indicator.
+    make_exchange(w.zhaojue, direction=Direction.WEST_TO_EAST, sending_unit="昭觉县人民政府",
+                  receiving_unit="宁波市余姚市人民政府")  # fmt: skip
     make_exchange(w.zhaojue, person_type=PersonType.PROFESSIONAL, field=Field.HEALTH)
     rows = _rows(w)
     assert rows["cadres"].actual == 2 and str(rows["cadres"].rate) == "50.00"
@@ -139,8 +141,10 @@ def test_exchanges_round_trip(app, world):
     exported = client.get("/exchanges/export.csv").data.decode("utf-8-sig")
     lines = exported.splitlines()
     edited = lines[0] + "\n" + lines[1].replace("宁波市余姚市人民政府", "余姚市人民政府办公室") + "\n"
-    edited += ",周晓东,东部选派到四川,专业技术人才,医疗,余姚市人民医院,昭觉县人民医院,513431,,,2024-09-01,,\n"
-    edited += ",缺领域,东部选派到四川,专业技术人才,,余姚市,昭觉县,513431,,,2024-09-01,,\n"
+    edited += (
+        ",周晓东,东部选派到四川,专业技术人才,医疗,330281,余姚市人民医院,513431,昭觉县人民医院,513431,,,2024-09-01,,\n"
+    )
+    edited += ",缺领域,东部选派到四川,专业技术人才,,,余姚市,,昭觉县,513431,,,2024-09-01,,\n"
     response = client.post("/exchanges/import", data={"file": (io.BytesIO(edited.encode("utf-8-sig")), "e.csv")},
                            content_type="multipart/form-data")  # fmt: skip
     assert "专业技术人才请选择领域" in response.get_data(as_text=True)
@@ -154,3 +158,5 @@ def test_exchanges_round_trip(app, world):
         assert db.session.get(Exchange, world.exchange_a).sending_unit == "余姚市人民政府办公室"
         added = db.session.scalar(sa.select(Exchange).where(Exchange.person_name == "周晓东"))
         assert added.field is Field.HEALTH and added.pairing_id == world.a
+        assert (added.sending_unit_id, added.receiving_unit_id) == (world.yuyao, world.zhaojue)
+        assert added.sending_unit == "余姚市人民医院"

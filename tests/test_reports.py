@@ -145,7 +145,9 @@ def test_pdf_numbers_equal_dashboard_embedded_cjk_font_no_identity_numbers(app, 
     text = compact(pdf_text(data))
     # Every row of the dashboard's summary and fund tables reads the same, cell by cell, in the PDF.
     rows = table_rows(html, "summary") + table_rows(html, "funds")
-    assert len(rows) == 9 + 2  # nine built-in indicators; one fund source and the total
+    assert (
+        len(rows) == 11 + 2
+    )  # eleven built-in indicators (both directions of 人才交流); one fund source and the total
     for cells in rows:
         assert "".join(cells) in text, cells
     fiscal = next(cells for cells in rows if cells[0] == "财政援助资金")

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry.counties.models import CountyCategory, Unit, UnitKind
+from registry.counties.services import history_of_category
 from registry.extensions import db
 from registry.periods import Period, Quarter
 from tests.conftest import login
@@ -71,13 +72,32 @@ def test_admin_corrects_a_category_and_it_is_audited(app, client, world):
     login(client, "admin")
     with app.app_context():
         version = db.session.get(Unit, world.cangxi).version_id
-    response = client.post(f"/units/{world.cangxi}/category", data={"category": "provincial_key", "version": version})
+    response = client.post(
+        f"/units/{world.cangxi}/category",
+        data={
+            "category": "provincial_key",
+            "valid_from": "2024-01-01",
+            "note": "川农领〔2024〕1号",
+            "version": version,
+        },
+    )
     assert response.status_code in (302, 303)
     page = client.get(f"/units/{world.cangxi}").get_data(as_text=True)
     assert "变更记录" in page and "其他脱贫县" in page and "省级重点帮扶县" in page
+    assert "类别沿革" in page and "2023-12-31" in page and "川农领〔2024〕1号" in page and "类别生效日期" in page
     with app.app_context():
         assert db.session.get(Unit, world.cangxi).category is CountyCategory.PROVINCIAL_KEY
-    response = client.post(f"/units/{world.yuyao}/category", data={"category": "national_key"})
+        periods = [(r.category, r.valid_from, r.valid_to) for r in history_of_category(world.cangxi)]
+        assert periods == [
+            (CountyCategory.OTHER_LIFTED, date(2021, 8, 10), date(2023, 12, 31)),
+            (CountyCategory.PROVINCIAL_KEY, date(2024, 1, 1), None),
+        ]
+    # A change without a date is refused, and the category stays.
+    response = client.post(f"/units/{world.cangxi}/category", data={"category": "national_key"})
+    assert "请填写生效日期" in client.get(response.headers["Location"]).get_data(as_text=True)
+    response = client.post(
+        f"/units/{world.yuyao}/category", data={"category": "national_key", "valid_from": "2024-01-01"}
+    )
     assert response.status_code in (302, 303)
     assert "只有四川的县级单位有帮扶类别" in client.get(f"/units/{world.yuyao}").get_data(as_text=True)
     response = client.post(f"/units/{world.cangxi}/category", data={"category": "bogus"})

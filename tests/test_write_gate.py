@@ -173,7 +173,8 @@ def test_guangdong_liaisons_import_cannot_overwrite_a_zhaojue_placement_it_canno
             "counting_type": "purchase", "evidence_no": "NEW-2019-1"}),
         ("/exchanges/new", lambda w: {
             "person_name": "李四", "direction": "east_to_west", "person_type": "cadre", "sending_unit": "顺德区政府",
-            "receiving_unit": "昭觉县政府", "county_id": w.zhaojue, "arrival_date": "2019-03-01"}),
+            "sending_unit_id": w.shunde, "receiving_unit": "昭觉县政府", "receiving_unit_id": w.zhaojue,
+            "county_id": w.zhaojue, "arrival_date": "2019-03-01"}),
     ],
 )  # fmt: skip
 def test_zhejiang_liaison_cannot_create_records_on_guangdongs_2019_pairing(app, gworld, endpoint, data):

@@ -30,6 +30,8 @@ CALCULATORS: dict[str, Calculator] = {
     "consumption": purchases.consumption,
     "cadres": exchanges.cadres,
     "professionals": exchanges.professionals,
+    "cadres_to_east": exchanges.cadres_to_east,
+    "professionals_to_east": exchanges.professionals_to_east,
 }
 #: Why an indicator has no figure yet, by code (shown in place of a number).
 PENDING: dict[str, str] = {}

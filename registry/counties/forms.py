@@ -1,7 +1,7 @@
 """Forms for organisations below a county and for a county's assistance category."""
 
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from registry.counties.models import (
     CATEGORY_LABELS,
@@ -9,7 +9,7 @@ from registry.counties.models import (
     CountyCategory,
     UnitKind,
 )
-from registry.forms import BaseForm, IdSelectField, VersionField, choice
+from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
 
 
 class LocalUnitForm(BaseForm):
@@ -27,9 +27,14 @@ class LocalUnitForm(BaseForm):
 
 
 class CategoryForm(BaseForm):
+    """An administrator's dated category change (the period before it is kept in the history)."""
+
     category = SelectField(
         "帮扶类别",
-        choices=[choice("", "（未分类）")] + [choice(c.value, label) for c, label in CATEGORY_LABELS.items()],
+        choices=[choice("", "（请选择）")] + [choice(c.value, label) for c, label in CATEGORY_LABELS.items()],
         coerce=lambda v: CountyCategory(v) if v else None,
+        validators=[DataRequired("请选择帮扶类别。")],
     )
+    valid_from = ChineseDateField("生效日期", validators=[InputRequired("请填写生效日期。")])
+    note = StringField("依据", validators=[Optional(), Length(max=200, message="依据不能超过 200 个字。")])
     version = VersionField()

@@ -1,5 +1,6 @@
 """Units: administrative divisions (GB/T 2260) and the schools, hospitals, villages… paired below them."""
 
+from datetime import date
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -48,12 +49,22 @@ LOCAL_KINDS = tuple(k for k in UnitKind if k not in DIVISION_KINDS)
 
 
 class CountyCategory(StrEnum):
-    """Assistance category of a Sichuan county-level unit (2021 classification)."""
+    """Assistance category of a Sichuan county-level unit.
+
+    The first four are the classification of the 过渡期 (Sichuan notice of 2021-08-10); the others are the
+    categories of the 脱贫攻坚 years before it. Which one applies on a day is in ``unit_categories``.
+    """
 
     NATIONAL_KEY = "national_key"
     PROVINCIAL_KEY = "provincial_key"
     OTHER_LIFTED = "other_lifted"
     NON_POVERTY = "non_poverty"
+    NATIONAL_POOR = "national_poor"
+    PROVINCIAL_POOR = "provincial_poor"
+    #: A poverty county whose level (国家级 or 省级) no source at hand states.
+    POOR = "poor"
+    EXITED = "exited"
+    NON_POOR = "non_poor"
 
     @property
     def label(self) -> str:
@@ -65,7 +76,21 @@ CATEGORY_LABELS = {
     CountyCategory.PROVINCIAL_KEY: "省级重点帮扶县",
     CountyCategory.OTHER_LIFTED: "其他脱贫县",
     CountyCategory.NON_POVERTY: "非脱贫县",
+    CountyCategory.NATIONAL_POOR: "国家级贫困县",
+    CountyCategory.PROVINCIAL_POOR: "省级贫困县",
+    CountyCategory.POOR: "贫困县",
+    CountyCategory.EXITED: "已脱贫摘帽",
+    CountyCategory.NON_POOR: "非贫困县",
 }
+#: The day the 2021 classification (国家/省级乡村振兴重点帮扶县, 其他脱贫县, 非脱贫县) took effect in Sichuan:
+#: 四川省委农村工作领导小组《关于印发国家和省乡村振兴重点帮扶名单的通知》, 2021-08-10.
+CLASSIFICATION_2021 = date(2021, 8, 10)
+CATEGORIES_2021 = (
+    CountyCategory.NATIONAL_KEY,
+    CountyCategory.PROVINCIAL_KEY,
+    CountyCategory.OTHER_LIFTED,
+    CountyCategory.NON_POVERTY,
+)
 
 
 class Side(StrEnum):
@@ -100,7 +125,8 @@ class Unit(TimestampMixin, VersionedMixin, db.Model):
     province_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
     prefecture_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
     county_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
-    #: Sichuan county-level units only.
+    #: Sichuan county-level units only: the current category, i.e. that of the open ``unit_categories`` row. Kept
+    #: here (in step, by the services that write the history) because lists filter, sort and count by it.
     category: Mapped[CountyCategory | None] = mapped_column(enum_column(CountyCategory, 20))
     is_active: Mapped[bool] = mapped_column(default=True)
     note: Mapped[str] = mapped_column(sa.Text, default="")
@@ -117,6 +143,7 @@ class Unit(TimestampMixin, VersionedMixin, db.Model):
         "kind": "类型",
         "parent_id": "上级单位",
         "category": "帮扶类别",
+        "category_from": "类别生效日期",
         "is_active": "启用",
         "note": "备注",
     }
@@ -145,3 +172,32 @@ class Unit(TimestampMixin, VersionedMixin, db.Model):
             UnitKind.PREFECTURE: Unit.prefecture_id,
             UnitKind.COUNTY: Unit.county_id,
         }.get(self.kind)
+
+
+class UnitCategory(TimestampMixin, db.Model):
+    """One period of a county's assistance category: ``category`` applied from ``valid_from`` to ``valid_to``.
+
+    An empty ``valid_from`` means "since before the registry's records" (贫困县 before their exit); an empty
+    ``valid_to`` marks the current category. Rows of one unit never overlap (the services keep it so).
+    """
+
+    __tablename__ = "unit_categories"
+    __table_args__ = (
+        sa.UniqueConstraint("unit_id", "valid_from", name="uq_unit_categories_unit_from"),
+        sa.CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="valid_period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    category: Mapped[CountyCategory] = mapped_column(enum_column(CountyCategory, 20))
+    valid_from: Mapped[date | None]
+    valid_to: Mapped[date | None]
+    #: Where it comes from: the reference file and document, or "管理员" with the administrator's note.
+    source: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: True for rows from the reference data (or the migration's backfill); False for an administrator's entry.
+    is_reference: Mapped[bool] = mapped_column(default=True)
+
+    unit: Mapped[Unit] = relationship()
+
+    def __repr__(self):
+        return f"<UnitCategory {self.unit_id} {self.category} {self.valid_from}..{self.valid_to}>"

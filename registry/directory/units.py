@@ -13,7 +13,7 @@ from registry.audit.queries import history_of
 from registry.counties import services
 from registry.counties.forms import CategoryForm, LocalUnitForm
 from registry.counties.models import (
-    CATEGORY_LABELS,
+    CATEGORIES_2021,
     UNIT_KIND_LABELS,
     CountyCategory,
     Side,
@@ -102,7 +102,7 @@ def index():
         sort=sort,
         partners=partners,
         prefectures=prefectures,
-        categories=CATEGORY_LABELS,
+        categories={c: c.label for c in CATEGORIES_2021},
         kinds=UNIT_KIND_LABELS,
     )
 
@@ -174,6 +174,7 @@ def detail(unit_id):
     category_form = CategoryForm(
         data={
             "category": unit.category.value if unit.category else "",
+            "valid_from": date.today(),
             "version": unit.version_id,
         }
     )
@@ -187,6 +188,7 @@ def detail(unit_id):
         quarter_error=quarter_error,
         quarter_partners=quarter_partners,
         category_form=category_form,
+        category_history=services.history_of_category(unit.id),
         can_add_unit=unit.kind in (UnitKind.COUNTY, UnitKind.TOWNSHIP) and can_manage_unit(current_user, unit),
         can_edit_unit=not unit.is_division and can_manage_unit(current_user, unit.parent),
         history=history_of(unit),
@@ -238,7 +240,14 @@ def set_category(unit_id):
         )
         return redirect(url_for(".detail", unit_id=unit.id))
     try:
-        services.set_category(unit, form.category.data, actor=current_user, version=form.version.data)
+        services.set_category(
+            unit,
+            form.category.data,
+            valid_from=form.valid_from.data,
+            note=form.note.data or "",
+            actor=current_user,
+            version=form.version.data,
+        )
     except ServiceError as exc:
         flash(str(exc), "danger")
     else:

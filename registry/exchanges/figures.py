@@ -1,4 +1,5 @@
-"""The exchanges module's figures: the 选派党政干部 / 专业技术人才 indicators (到岗人数) and the report's postings.
+"""The exchanges module's figures: the 选派党政干部 / 专业技术人才 indicators (到岗人数) of both directions, each
+counted against its own targets, and the report's postings.
 
 Arguments as in ``registry.projects.figures``: county ids (receiving or sending in Sichuan), a period and
 ``pairings``.
@@ -16,8 +17,8 @@ from registry.periods import Period
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
 
-def _in_post(counties, programme_id, period, person_type, pairings=None) -> int:
-    """East-to-Sichuan postings of this type in post at any time during the period (到岗人数)."""
+def _in_post(counties, programme_id, period, person_type, pairings=None, direction=Direction.EAST_TO_WEST) -> int:
+    """Postings of this type and direction in post at any time during the period (到岗人数)."""
     return db.session.scalar(
         sa.select(sa.func.count(Exchange.id))
         .join(Pairing, Pairing.id == Exchange.pairing_id)
@@ -25,7 +26,7 @@ def _in_post(counties, programme_id, period, person_type, pairings=None) -> int:
             Exchange.county_id.in_(counties),
             Pairing.programme_id == programme_id,
             among(Exchange.pairing_id, pairings),
-            Exchange.direction == Direction.EAST_TO_WEST,
+            Exchange.direction == direction,
             Exchange.person_type == person_type,
             in_post(period),
         )
@@ -38,6 +39,16 @@ def cadres(counties, programme_id, period, pairings=None) -> int:
 
 def professionals(counties, programme_id, period, pairings=None) -> int:
     return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings)
+
+
+def cadres_to_east(counties, programme_id, period, pairings=None) -> int:
+    """四川选派到东部党政干部 in post (West→East), against the agreement's own target for them."""
+    return _in_post(counties, programme_id, period, PersonType.CADRE, pairings, Direction.WEST_TO_EAST)
+
+
+def professionals_to_east(counties, programme_id, period, pairings=None) -> int:
+    """四川选派到东部专业技术人才 in post (West→East)."""
+    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings, Direction.WEST_TO_EAST)
 
 
 # ---- report figures ----------------------------------------------------------------------------------------------

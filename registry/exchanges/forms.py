@@ -16,8 +16,11 @@ class ExchangeForm(BaseForm):
         choices=[choice("", "（党政干部不填）")] + [choice(f.value, f.label) for f in Field],
         coerce=lambda v: Field(v) if v else None,
     )
-    sending_unit = StringField("派出单位", validators=[DataRequired("请填写派出单位。"), Length(max=200)])
-    receiving_unit = StringField("接收单位", validators=[DataRequired("请填写接收单位。"), Length(max=200)])
+    #: The registry units; which side each must be on follows from the direction (the service checks it).
+    sending_unit_id = IdSelectField("派出单位", validators=[DataRequired("请选择派出单位。")])
+    receiving_unit_id = IdSelectField("接收单位", validators=[DataRequired("请选择接收单位。")])
+    sending_unit = StringField("派出机构名称（可不填）", validators=[Optional(), Length(max=200)])
+    receiving_unit = StringField("接收机构名称（可不填）", validators=[Optional(), Length(max=200)])
     county_id = IdSelectField("涉及的四川县(市、区)", validators=[DataRequired("请选择县(市、区)。")])
     position = StringField("挂职岗位", validators=[Optional(), Length(max=100)])
     arrival_date = ChineseDateField("到岗日期", validators=[InputRequired("请填写到岗日期。")])

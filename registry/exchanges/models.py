@@ -5,6 +5,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from registry.counties.models import Side
 from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.extensions import db
 from registry.labels import LabelledEnum
@@ -14,6 +15,11 @@ from registry.scoping import RecordScope
 class Direction(LabelledEnum):
     EAST_TO_WEST = "east_to_west"
     WEST_TO_EAST = "west_to_east"
+
+    @property
+    def sides(self):
+        """(sending side, receiving side) of a posting in this direction."""
+        return (Side.EAST, Side.WEST) if self is Direction.EAST_TO_WEST else (Side.WEST, Side.EAST)
 
 
 Direction.LABELS = {Direction.EAST_TO_WEST: "东部选派到四川", Direction.WEST_TO_EAST: "四川选派到东部"}
@@ -62,6 +68,12 @@ class Exchange(TimestampMixin, VersionedMixin, db.Model):
     person_type: Mapped[PersonType] = mapped_column(enum_column(PersonType, 20), index=True)
     #: Professionals' field; empty for cadres.
     field: Mapped[Field | None] = mapped_column(enum_column(Field, 20))
+    #: The registry units that send and receive: East→West an East sender and a Sichuan receiver, West→East the
+    #: opposite (``services.check_sides``). Empty only on records from before the units were structured whose
+    #: text named no unit; any change to such a record must set them.
+    sending_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    receiving_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    #: The organisations' own names (余姚市人民医院), finer than the registry units; the unit's name by default.
     sending_unit: Mapped[str] = mapped_column(sa.String(200))
     receiving_unit: Mapped[str] = mapped_column(sa.String(200))
     #: The Sichuan county the posting concerns (receiving county, or sending county for West→East).
@@ -72,7 +84,9 @@ class Exchange(TimestampMixin, VersionedMixin, db.Model):
     departure_date: Mapped[date | None]
     note: Mapped[str] = mapped_column(sa.Text, default="")
 
-    county: Mapped["Unit"] = relationship()  # noqa: F821
+    county: Mapped["Unit"] = relationship(foreign_keys=[county_id])  # noqa: F821
+    sending: Mapped["Unit | None"] = relationship(foreign_keys=[sending_unit_id])  # noqa: F821
+    receiving: Mapped["Unit | None"] = relationship(foreign_keys=[receiving_unit_id])  # noqa: F821
     pairing: Mapped["Pairing | None"] = relationship()  # noqa: F821
 
     AUDIT_LABELS = {
@@ -80,8 +94,10 @@ class Exchange(TimestampMixin, VersionedMixin, db.Model):
         "direction": "方向",
         "person_type": "类型",
         "field": "领域",
-        "sending_unit": "派出单位",
-        "receiving_unit": "接收单位",
+        "sending_unit_id": "派出单位",
+        "receiving_unit_id": "接收单位",
+        "sending_unit": "派出单位名称",
+        "receiving_unit": "接收单位名称",
         "county_id": "所在县",
         "pairing_id": "结对关系",
         "position": "挂职岗位",

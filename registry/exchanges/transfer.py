@@ -1,4 +1,9 @@
-"""People exchanged to and from spreadsheets; 编号 (or name, county, type and arrival) is the stable key."""
+"""People exchanged to and from spreadsheets; 编号 is the stable key.
+
+派出方 / 接收方 name the registry units (a division's code, or a unit's full name as exported); 派出单位 / 接收单位
+are the organisations' own names. A blank 派出方 is read from 派出单位 when that names a unit. Which side each end
+must be on is checked by the exchange services, as for the form.
+"""
 
 import sqlalchemy as sa
 
@@ -20,23 +25,33 @@ from registry.transfer import (
 )  # fmt: skip
 
 HEADERS = [
-    "编号", "姓名", "方向", "类型", "领域", "派出单位", "接收单位", "县代码", "县", "挂职岗位", "到岗日期",
-    "离岗日期", "备注",
+    "编号", "姓名", "方向", "类型", "领域", "派出方", "派出单位", "接收方", "接收单位", "县代码", "县", "挂职岗位",
+    "到岗日期", "离岗日期", "备注",
 ]  # fmt: skip
+#: Registry-unit columns -> the service field.
+UNIT_COLUMNS = {"派出方": "sending_unit_id", "接收方": "receiving_unit_id"}
 TEXTS = {"姓名": ("person_name", 50), "派出单位": ("sending_unit", 200), "接收单位": ("receiving_unit", 200),
          "挂职岗位": ("position", 100), "备注": ("note", 2000)}  # fmt: skip
 ENUMS = {"方向": ("direction", Direction), "类型": ("person_type", PersonType), "领域": ("field", Field)}
 
 
+def unit_cell(unit: Unit | None) -> str:
+    """A unit as the import reads it back: a division's code, an organisation's full name."""
+    if unit is None:
+        return ""
+    return unit.code or unit.full_name
+
+
 def export_row(e: Exchange) -> list:
     return [e.id, e.person_name, e.direction.label, e.person_type.label, e.field.label if e.field else "",
-            e.sending_unit, e.receiving_unit, e.county.code, e.county.name, e.position, e.arrival_date,
-            e.departure_date, e.note]  # fmt: skip
+            unit_cell(e.sending), e.sending_unit, unit_cell(e.receiving), e.receiving_unit, e.county.code,
+            e.county.name, e.position, e.arrival_date, e.departure_date, e.note]  # fmt: skip
 
 
 #: The column a service's refusal of a field is reported in.
 FIELD_COLUMNS = {
     **{attr: header for header, (attr, _) in TEXTS.items()}, **{attr: header for header, (attr, _) in ENUMS.items()},
+    **{attr: header for header, attr in UNIT_COLUMNS.items()},
     "county_id": "县代码", "arrival_date": "到岗日期", "departure_date": "离岗日期",
 }  # fmt: skip
 
@@ -48,11 +63,12 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
     index = column_index(headers, HEADERS)
     sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan)}
+    units = services.unit_index()
     parsed = []
     for number, cells in rows:
         result.rows += 1
         cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse(number, cell, counties)
+        errors, values = _parse(number, cell, counties, units)
         result.errors.extend(errors)
         if not errors:
             parsed.append((number, cell["编号"], values))
@@ -61,6 +77,7 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
     ids = [int(no) for _, no, _ in parsed if no]
     existing = visible_by_id(user, Exchange, ids)
     batch = Batch(user, entity_type="exchanges", title="人才交流", filename=filename)
+    batch.cache["unit_index"] = units
     seen = {}
     for done, (number, no, values) in enumerate(parsed, start=1):
         try:
@@ -89,12 +106,23 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
 import_exchanges = runner(import_exchanges_steps)
 
 
-def _parse(number, cell, counties):
+def _parse(number, cell, counties, units):
     errors, values = [], {}
 
     def fail(column, reason):
         errors.append(RowError(number, column, cell[column], reason))
 
+    for header, attr in UNIT_COLUMNS.items():
+        if cell[header]:
+            try:
+                unit = services.find_unit(cell[header], units)
+            except ServiceError as exc:
+                fail(header, str(exc))
+                continue
+            if unit is None:
+                fail(header, "不是登记的单位：请填区划代码或单位全称（与导出文件相同）。")
+            else:
+                values[attr] = unit.id
     if cell["编号"] and not cell["编号"].isdigit():
         fail("编号", "编号应为导出文件中的数字，新增记录请留空。")
     parse_cells(cell, TEXTS, ENUMS, values, fail)

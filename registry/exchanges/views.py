@@ -24,7 +24,7 @@ from registry.web import is_id, like_pattern, paginate, save, sort_clause
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 
 
-FILTER_KEYS = ("q", "county", "direction", "person_type", "on")
+FILTER_KEYS = ("q", "county", "direction", "person_type", "on", "unit", "linked")
 
 
 def filtered(args: dict):
@@ -36,6 +36,13 @@ def filtered(args: dict):
                                  Exchange.sending_unit.like(pattern)))  # fmt: skip
     if is_id(args["county"]):
         stmt = stmt.where(Exchange.county_id == int(args["county"]))
+    if is_id(args["unit"]):
+        # Either end: an office asks "who did 余姚市 send, and who did it receive".
+        unit = int(args["unit"])
+        stmt = stmt.where(sa.or_(Exchange.sending_unit_id == unit, Exchange.receiving_unit_id == unit))
+    if args["linked"] == "no":
+        # Older records whose text named no unit: to be completed by the office.
+        stmt = stmt.where(sa.or_(Exchange.sending_unit_id.is_(None), Exchange.receiving_unit_id.is_(None)))
     if args["direction"] in Direction._value2member_map_:
         stmt = stmt.where(Exchange.direction == args["direction"])
     if args["person_type"] in PersonType._value2member_map_:
@@ -97,7 +104,21 @@ def detail(exchange_id):
 
 
 def _choices(form):
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
+    counties = writable_counties(current_user)
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
+    # Either end may be any East unit, or a Sichuan unit in (or the prefecture above) a county the user writes in.
+    ids = [c.id for c in counties]
+    west = sa.and_(
+        Unit.side == Side.WEST,
+        sa.or_(Unit.county_id.in_(ids), Unit.id.in_({c.prefecture_id for c in counties if c.prefecture_id})),
+    )
+    units = db.session.scalars(
+        sa.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.is_active.is_(True), sa.or_(Unit.side == Side.EAST, west))
+        .order_by(Unit.side, Unit.full_name)
+    )
+    form.sending_unit_id.choices = form.receiving_unit_id.choices = [BLANK] + [unit_choice(u) for u in units]
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -16,6 +16,7 @@ from registry.agreements.models import Measure, Target
 from registry.agreements.services import active_indicators, agreements_for, counties_within
 from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.services import category_on
 from registry.database import among
 from registry.exchanges import figures as exchanges
 from registry.exchanges.models import Direction, Field, PersonType
@@ -244,10 +245,12 @@ def data_version() -> int:
     return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)))
 
 
-def unit_info(unit: Unit) -> UnitInfo:
+def unit_info(unit: Unit, on: date | None = None) -> UnitInfo:
+    """The unit as a report names it; ``on`` picks the assistance category valid that day (else the current one)."""
+    category = category_on(unit, on) if on is not None else unit.category
     return UnitInfo(
         id=unit.id, name=unit.name, full_name=unit.full_name, kind=unit.kind.value, kind_label=unit.kind.label,
-        code=unit.code or "", category=unit.category.label if unit.category else "",
+        code=unit.code or "", category=category.label if category else "",
     )  # fmt: skip
 
 
@@ -270,7 +273,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
     people_y, lifted_y = placements.people_in_work(counties, pairings, ytd)
     is_county = unit.kind is UnitKind.COUNTY
     return QuarterFigures(
-        unit=unit_info(unit),
+        unit=unit_info(unit, quarter.end),
         quarter=quarter,
         cutoff=min(quarter.end, date.today()),
         money_unit="亿元" if unit.kind is UnitKind.PROVINCE else "万元",

@@ -5,7 +5,7 @@ The current single category (units.category) is backfilled as the open period: a
 (贫困县 until the 摘帽 year, 已脱贫摘帽 after) where nothing overlaps them.
 
 Revision ID: e68ebad083e9
-Revises: bbfd8b168cd9
+Revises: 7dfe877a44a5
 Create Date: 2026-11-30 03:20:08.084420
 
 """
@@ -19,7 +19,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = 'e68ebad083e9'
-down_revision = 'bbfd8b168cd9'
+down_revision = '7dfe877a44a5'
 branch_labels = None
 depends_on = None
 

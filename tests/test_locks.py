@@ -94,7 +94,7 @@ def test_placements_exchanges_and_entries_in_a_locked_quarter_are_refused(w):
     with pytest.raises(QuarterLockedError, match=LOCKED_Q1):
         update_exchange(w.exchange_a, {"position": "副县长"}, actor=w.county)
     exchange = {"person_name": "李四", "direction": w.exchange_a.direction, "person_type": w.exchange_a.person_type,
-                "sending_unit": "余姚", "receiving_unit": "昭觉", "county_id": w.zhaojue.id,
+                "sending_unit_id": w.yuyao.id, "receiving_unit_id": w.zhaojue.id, "county_id": w.zhaojue.id,
                 "arrival_date": date(2024, 6, 1)}  # fmt: skip
     with pytest.raises(QuarterLockedError, match=LOCKED):
         create_exchange(exchange, actor=w.county)
@@ -168,8 +168,8 @@ PURCHASE_FORM = {
         ("/placements/new", lambda w, day: _placement_data(w.zhaojue, day)),
         ("/purchases/new", lambda w, day: PURCHASE_FORM | {"purchased_on": day, "seller_county_id": w.zhaojue}),
         ("/exchanges/new", lambda w, day: {
-            "person_name": "李四", "direction": "east_to_west", "person_type": "cadre", "sending_unit": "东部某单位",
-            "receiving_unit": "四川某单位", "county_id": w.zhaojue, "arrival_date": day}),
+            "person_name": "李四", "direction": "east_to_west", "person_type": "cadre", "sending_unit_id": w.yuyao,
+            "receiving_unit_id": w.zhaojue, "county_id": w.zhaojue, "arrival_date": day}),
     ],
 )  # fmt: skip
 def test_forms_refuse_a_locked_quarter_with_the_message_and_accept_a_later_one(app, locked_world, url, data):
@@ -207,8 +207,8 @@ IMPORTS = [
         "销售方所在县代码": "513431", "产品": "苦荞", "产品类别": "粮油", "金额(元)": "10", "渠道": "政采云四川馆",
         "计入方式": "采购", "发票号/合同号": "IMP-1"}, "日期"),
     ("/exchanges/import", EXCHANGE_HEADERS, {
-        "姓名": "李四", "方向": "东部选派到四川", "类型": "党政干部", "派出单位": "东部某单位",
-        "接收单位": "四川某单位", "县代码": "513431", "到岗日期": "2024-05-02"}, "到岗日期"),
+        "姓名": "李四", "方向": "东部选派到四川", "类型": "党政干部", "派出方": "330281", "接收方": "513431",
+        "县代码": "513431", "到岗日期": "2024-05-02"}, "到岗日期"),
 ]  # fmt: skip
 
 

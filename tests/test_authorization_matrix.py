@@ -215,7 +215,8 @@ def _url(app, endpoint, rule, world, which):
 
 def _check(response, expected, what):
     if expected == OK:
-        assert response.status_code in (200, 302, 303, 422), f"{what}: {response.status_code}"
+        # 409: let through, then refused as stale, since the matrix posts no version (test_form_fuzz posts forms).
+        assert response.status_code in (200, 302, 303, 409, 422), f"{what}: {response.status_code}"
         if response.status_code in (302, 303):
             assert "/login" not in response.headers["Location"] or "logout" in what, what
     else:

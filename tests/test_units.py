@@ -77,10 +77,15 @@ def test_admin_corrects_a_category_and_it_is_audited(app, client, world):
     assert "变更记录" in page and "其他脱贫县" in page and "省级重点帮扶县" in page
     with app.app_context():
         assert db.session.get(Unit, world.cangxi).category is CountyCategory.PROVINCIAL_KEY
-    response = client.post(f"/units/{world.yuyao}/category", data={"category": "national_key"})
+    with app.app_context():
+        yuyao_version = db.session.get(Unit, world.yuyao).version_id
+    data = {"category": "national_key", "version": yuyao_version}
+    response = client.post(f"/units/{world.yuyao}/category", data=data)
     assert response.status_code in (302, 303)
     assert "只有四川的县级单位有帮扶类别" in client.get(f"/units/{world.yuyao}").get_data(as_text=True)
-    response = client.post(f"/units/{world.cangxi}/category", data={"category": "bogus"})
+    # Without the version the page was rendered with, the change is refused as stale.
+    assert client.post(f"/units/{world.cangxi}/category", data={"category": "national_key"}).status_code == 409
+    response = client.post(f"/units/{world.cangxi}/category", data={"category": "bogus", "version": version + 1})
     assert "帮扶类别无效" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 

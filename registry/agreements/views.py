@@ -13,7 +13,7 @@ from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Mea
 from registry.audit.queries import history_of
 from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
 from registry.extensions import db
-from registry.forms import BLANK, choice, unit_choice
+from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import MoneyError, parse_wan
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import (
@@ -309,7 +309,7 @@ def delete_entry(entry_id):
     entry = get_visible_or_404(IndicatorEntry, entry_id, entry_filter(current_user))
     if not county_writable(current_user, entry.county):
         abort(403)
-    services.delete_entry(entry, actor=current_user, version=request.form.get("version", type=int))
+    services.delete_entry(entry, actor=current_user, version=posted_version())
     db.session.commit()
     flash("已删除。", "success")
     return redirect(url_for(".entries"))

@@ -36,5 +36,5 @@ class PurchaseForm(BaseForm):
 
 class ChannelForm(BaseForm):
     name = StringField("渠道名称", validators=[DataRequired("请填写渠道名称。"), Length(max=50)])
-    sort_order = IntegerField("排序", default=100, validators=[Optional()])
+    sort_order = IntegerField("排序", default=100, validators=[InputRequired("请填写排序（整数，小的在前）。")])
     is_active = BooleanField("启用", default=True)

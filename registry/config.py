@@ -47,6 +47,9 @@ class Config:
     ID_NUMBER_KEY = None
     #: Name printed on reports and pages as the operating office.
     ORG_NAME = "四川省东西部协作工作办公室"
+    #: The dates every form accepts (ISO text or dates); anything outside is refused with a message.
+    DATE_MIN = "1949-10-01"
+    DATE_MAX = "2100-12-31"
 
 
 PRODUCTION_OVERRIDES = {

@@ -355,32 +355,48 @@ def test_buttons_take_junk_without_failing(app, world, as_user, endpoint):
         assert client.post(url, data=junk).status_code < 500
 
 
-HOSTILE_FILES = [
-    ("empty.csv", b""),
-    ("nul.csv", b"\x00\x00\x00"),
-    ("bad.xlsx", b"PK\x03\x04 not really a workbook"),
-    ("binary.csv", bytes(range(256)) * 40),
-    ("evil.exe", b"MZ"),
-]
+def _hostile_files(headers: list[str]) -> list[tuple[str, bytes]]:
+    """Garbage, wrong types, and the import's own columns filled with control characters and overlong text."""
+
+    def csv(rows):
+        return "\r\n".join(",".join(f'"{cell}"' for cell in row) for row in rows).encode()
+
+    return [
+        ("empty.csv", b""),
+        ("nul.csv", b"\x00\x00\x00"),
+        ("bad.xlsx", b"PK\x03\x04 not really a workbook"),
+        ("binary.csv", bytes(range(256)) * 40),
+        ("evil.exe", b"MZ"),
+        ("nul-cells.csv", csv([headers, [f"a\x00{i}" for i, _ in enumerate(headers)]])),
+        ("control-cells.csv", csv([headers, ["x\x1by"] * len(headers)])),
+        # Longer than any column (and small enough for the test client to keep the upload in memory).
+        ("long-cells.csv", csv([headers, ["长" * 2_000] * len(headers)])),
+        ("dates.csv", csv([headers, ["0001-01-01"] * len(headers), ["9999-12-31"] * len(headers)])),
+        ("numbers.csv", csv([headers, ["99999999999999999999"] * len(headers), ["1e20"] * len(headers)])),
+    ]
 
 
 @pytest.mark.parametrize("endpoint", sorted(UPLOADS))
 def test_hostile_uploads_write_nothing(app, world, as_user, endpoint):
     import io
 
+    from openpyxl import load_workbook
+
     client = as_user("admin")
     url = _url(app, endpoint, world)
-    headers = client.get(url.replace("import", "template")).data
-    assert headers  # the template exists; its header row is reused below
-    cases = [{}] + [{"file": (io.BytesIO(body), name)} for name, body in HOSTILE_FILES]
-    for data in cases:
+    template = client.get(_url(app, endpoint.replace("import_", "template"), world))
+    assert template.status_code == 200
+    headers = [c.value for c in next(load_workbook(io.BytesIO(template.data)).active.iter_rows(max_row=1))]
+    for name, body in [("", None), *_hostile_files(headers)]:
+        data = {"file": (io.BytesIO(body), name)} if body is not None else {}
         with app.app_context():
             before = snapshot()
         response = client.post(url, data=data, content_type="multipart/form-data")
         response.get_data()  # run the streamed import to its end
-        assert response.status_code < 500, f"{endpoint} {list(data)}"
+        response.close()
+        assert response.status_code < 500, f"{endpoint} {name}"
         with app.app_context():
-            assert snapshot() == before, f"{endpoint}: a refused upload wrote"
+            assert snapshot() == before, f"{endpoint}: the refused upload {name} wrote"
 
 
 def test_dates_keep_to_the_configured_window(app, world, as_user):
@@ -389,12 +405,12 @@ def test_dates_keep_to_the_configured_window(app, world, as_user):
     url = _url(app, "projects.add_transaction", world)
     data = BASELINES["projects.add_transaction"](world) | {"occurred_on": "1949-09-30"}
     assert "日期应在 1949-10-01 至 2100-12-31 之间" in client.post(url, data=data).get_data(as_text=True)
-    app.config["DATE_MIN"] = "2020-01-01"
+    default, app.config["DATE_MIN"] = app.config["DATE_MIN"], "2020-01-01"
     try:
         data["occurred_on"] = "2019-12-31"
         assert "日期应在 2020-01-01 至 2100-12-31 之间" in client.post(url, data=data).get_data(as_text=True)
     finally:
-        del app.config["DATE_MIN"]
+        app.config["DATE_MIN"] = default
 
 
 def test_control_characters_are_refused_with_a_chinese_message(app, world, as_user):

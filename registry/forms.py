@@ -141,6 +141,11 @@ class ChineseDateField(DateField):
                 raise ValueError(f"日期应在 {first.isoformat()} 至 {last.isoformat()} 之间。")
 
 
+def blank_means(default):
+    """Filter: a number left blank (or not posted) takes ``default``, as a NOT NULL column with a default would."""
+    return lambda value: default if value is None else value
+
+
 def not_after(other_field_name: str, message: str):
     """Validator: this date field may not be earlier than another date field of the same form."""
 

@@ -79,6 +79,9 @@ class Config:
     #: The address the public reaches the registry at, printed in the verification QR code of a report of record
     #: (e.g. "https://xiezuo.example.gov.cn"); the request's own host when empty.
     VERIFY_BASE_URL = ""
+    #: The dates every form accepts (ISO text or dates); anything outside is refused with a message.
+    DATE_MIN = "1949-10-01"
+    DATE_MAX = "2100-12-31"
 
 
 PRODUCTION_OVERRIDES = {

@@ -136,3 +136,24 @@ def _sqlite_begin(connection):
         return
     immediate = _WRITING.get() or (has_request_context() and request.method not in _SAFE_METHODS)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def reset_id_sequences(session) -> None:
+    """Move every PostgreSQL id sequence past the largest id in its table.
+
+    Bulk loads that insert explicit ids (the demo's projects) leave the sequence behind them, and the next
+    ordinary insert would then collide with an existing id. SQLite needs nothing: it takes max(id) + 1.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in Base.metadata.sorted_tables:
+        column = table.c.get("id")
+        if column is None or not column.primary_key or not isinstance(column.type, sa.Integer):
+            continue
+        # is_called = false: the next nextval() returns exactly max(id) + 1 (1 for an empty table).
+        session.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), COALESCE(MAX(id), 0) + 1, false) "
+                f"FROM {table.name}"
+            )
+        )

@@ -14,6 +14,7 @@ from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
 from registry.counties.services import create_local_unit, load_divisions
+from registry.database import reset_id_sequences
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import create_pairing, create_programme
@@ -261,6 +262,8 @@ def load() -> str:
     db.session.flush()
     projects = demo_projects.load() + "\n" + demo_projects.load_records()
     _narratives()
+    # The projects were inserted with their ids: the next project must not take one of them.
+    reset_id_sequences(db.session)
     added = pairings + organisations
     return f"演示数据：新增结对 {added}（其中学校/医院 {organisations}），新增账号 {users}。\n{projects}"
 

@@ -18,6 +18,13 @@ class StaleEdit(Exception):
 
 
 def check_version(obj, version):
-    """Refuse an edit made on an older version of ``obj``."""
-    if version is not None and obj.version_id != version:
+    """Refuse an edit made on an older version of ``obj``, or posted without a usable one.
+
+    ``version`` is what the edit form carried: an int, or ``registry.forms.NO_VERSION`` when the post had none
+    (missing, empty, garbled), which is refused like a stale one. Only ``None`` skips the check: it is what
+    callers outside a form pass (imports, commands, tests), which hold the record they change.
+    """
+    if version is None:
+        return
+    if type(version) is not int or obj.version_id != version:
         raise StaleEdit()

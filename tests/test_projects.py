@@ -215,15 +215,20 @@ def test_fund_rule_message_on_the_page_and_nothing_written(app, client, world):
 
 
 def test_status_change_through_the_page(app, client, world):
+    def version():
+        with app.app_context():
+            return db.session.get(Project, world.project_a).version_id
+
     login(client, "province")
-    response = client.post(
-        f"/projects/{world.project_a}/status",
-        data={"to_status": "completed", "changed_on": "2024-09-30", "version": ""},
-    )
+    data = {"to_status": "completed", "changed_on": "2024-09-30", "version": ""}
+    # Without the version the page was rendered with, the change is refused as stale.
+    assert client.post(f"/projects/{world.project_a}/status", data=data).status_code == 409
+    response = client.post(f"/projects/{world.project_a}/status", data=data | {"version": version()})
     assert response.status_code in (302, 303)
     page = client.get(f"/projects/{world.project_a}").get_data(as_text=True)
     assert "已完工" in page and "2024-09-30" in page
-    client.post(f"/projects/{world.project_a}/status", data={"to_status": "reserve", "changed_on": "2024-10-01"})
+    data = {"to_status": "reserve", "changed_on": "2024-10-01", "version": version()}
+    client.post(f"/projects/{world.project_a}/status", data=data)
     assert "不能变更为“储备”" in client.get(f"/projects/{world.project_a}").get_data(as_text=True)
 
 

@@ -223,7 +223,10 @@ def test_fetcher_refuses_everything_outside_static(app, tmp_path):
 def test_narrative_saved_audited_and_printed(app, world, as_user):
     client = as_user("county")
     url = f"/reports/{world.zhaojue}/2024Q2/narrative"
-    response = client.post(url, data={"highlights": "建成帮扶车间 3 个", "problems": "", "next_steps": "扩大劳务输出"})
+    data = {"highlights": "建成帮扶车间 3 个", "problems": "", "next_steps": "扩大劳务输出"}
+    # The page posts version 0 for "none written yet"; a post without any version is refused as stale.
+    assert client.post(url, data=data).status_code == 409
+    response = client.post(url, data=data | {"version": 0})
     assert response.status_code == 302
     with app.app_context():
         row = db.session.scalar(sa.select(QuarterNarrative))

@@ -92,15 +92,19 @@ def test_admin_corrects_a_category_and_it_is_audited(app, client, world):
             (CountyCategory.OTHER_LIFTED, date(2021, 8, 10), date(2023, 12, 31)),
             (CountyCategory.PROVINCIAL_KEY, date(2024, 1, 1), None),
         ]
+        current = db.session.get(Unit, world.cangxi).version_id
+        yuyao_version = db.session.get(Unit, world.yuyao).version_id
     # A change without a date is refused, and the category stays.
-    response = client.post(f"/units/{world.cangxi}/category", data={"category": "national_key"})
+    response = client.post(f"/units/{world.cangxi}/category", data={"category": "national_key", "version": current})
     assert "请填写生效日期" in client.get(response.headers["Location"]).get_data(as_text=True)
-    response = client.post(
-        f"/units/{world.yuyao}/category", data={"category": "national_key", "valid_from": "2024-01-01"}
-    )
+    data = {"category": "national_key", "valid_from": "2024-01-01", "version": yuyao_version}
+    response = client.post(f"/units/{world.yuyao}/category", data=data)
     assert response.status_code in (302, 303)
     assert "只有四川的县级单位有帮扶类别" in client.get(f"/units/{world.yuyao}").get_data(as_text=True)
-    response = client.post(f"/units/{world.cangxi}/category", data={"category": "bogus"})
+    # Without the version the page was rendered with, the change is refused as stale.
+    stale = {"category": "national_key", "valid_from": "2024-06-01"}
+    assert client.post(f"/units/{world.cangxi}/category", data=stale).status_code == 409
+    response = client.post(f"/units/{world.cangxi}/category", data={"category": "bogus", "version": version + 1})
     assert "帮扶类别无效" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 

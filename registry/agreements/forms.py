@@ -4,7 +4,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from registry.agreements.models import Measure
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
+from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
 from registry.money import MoneyError, parse_wan, wan
 
 
@@ -66,7 +66,7 @@ class IndicatorForm(BaseForm):
         "单位", validators=[Optional(), Length(max=10)], description="数量指标的单位，如 人、个、家、人次。"
     )
     parent_id = IdSelectField("上级指标", validators=[Optional()], description="“其中”类指标选其上级。")
-    sort_order = IntegerField("排序", default=100, validators=[Optional()])
+    sort_order = IntegerField("排序", default=100, validators=[Optional()], filters=[blank_means(100)])
     is_active = BooleanField("启用", default=True)
     description = TextAreaField("说明", validators=[Optional(), Length(max=2000)])
     version = VersionField()

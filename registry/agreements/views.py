@@ -15,7 +15,7 @@ from registry.audit.queries import history_of
 from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
 from registry.exports import download, xlsx_bytes
 from registry.extensions import db
-from registry.forms import BLANK, choice, unit_choice
+from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import MoneyError, parse_wan
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import (
@@ -347,7 +347,7 @@ def delete_entry(entry_id):
     entry = get_visible_or_404(IndicatorEntry, entry_id, scope_filter(current_user, IndicatorEntry))
     if not may_write(current_user, entry):
         abort(403)
-    services.delete_entry(entry, actor=current_user, version=request.form.get("version", type=int))
+    services.delete_entry(entry, actor=current_user, version=posted_version())
     db.session.commit()
     flash("已删除。", "success")
     return redirect(url_for(".entries"))

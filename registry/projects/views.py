@@ -10,7 +10,7 @@ from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
-from registry.forms import BLANK, choice, unit_choice
+from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import rate
 from registry.pairings.models import Pairing
 from registry.permissions import (
@@ -268,7 +268,7 @@ def edit_transaction(project_id, transaction_id):
 def delete_transaction(project_id, transaction_id):
     project, transaction = _transaction_or_404(project_id, transaction_id)
     try:
-        services.delete_transaction(transaction, actor=current_user, version=request.form.get("version", type=int))
+        services.delete_transaction(transaction, actor=current_user, version=posted_version())
     except ServiceError as exc:
         flash(f"不能删除：{exc}", "danger")
     else:

@@ -3,7 +3,7 @@
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
+from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
 from registry.money import MoneyField
 from registry.purchases.models import BuyerKind, CountingType, ProductCategory, SellerKind
 
@@ -36,5 +36,5 @@ class PurchaseForm(BaseForm):
 
 class ChannelForm(BaseForm):
     name = StringField("渠道名称", validators=[DataRequired("请填写渠道名称。"), Length(max=50)])
-    sort_order = IntegerField("排序", default=100, validators=[Optional()])
+    sort_order = IntegerField("排序", default=100, validators=[Optional()], filters=[blank_means(100)])
     is_active = BooleanField("启用", default=True)

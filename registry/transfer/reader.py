@@ -12,6 +12,7 @@ from datetime import date, datetime
 from openpyxl import load_workbook
 
 from registry.exports import unescape
+from registry.forms import TEXTAREA_ALLOWED, has_control_characters
 from registry.services import ServiceError
 
 #: Refuse workbooks that unpack beyond this (zip bombs); a 100,000-row placements sheet is about 60 MB unpacked.
@@ -37,14 +38,25 @@ def _text(text: str) -> str:
 def read_table(data: bytes, filename: str):
     """Return (headers, rows) where rows yields (spreadsheet row number, [cell texts]).
 
-    :raise ServiceError: in Chinese when the file is not a readable XLSX or CSV.
+    :raise ServiceError: in Chinese when the file is not a readable XLSX or CSV, or a cell holds a control
+        character (as in a form, only line breaks and tabs are text; NUL cannot even be stored).
     """
     name = (filename or "").lower()
     if name.endswith(".xlsx") or data[:4] == b"PK\x03\x04":
-        return _read_xlsx(data)
-    if name.endswith(".csv") or name.endswith(".txt"):
-        return _read_csv(data)
-    raise ServiceError("只能导入 .xlsx 或 .csv 文件。")
+        headers, rows = _read_xlsx(data)
+    elif name.endswith(".csv") or name.endswith(".txt"):
+        headers, rows = _read_csv(data)
+    else:
+        raise ServiceError("只能导入 .xlsx 或 .csv 文件。")
+    _refuse_control_characters(1, headers)
+    return headers, ((number, _refuse_control_characters(number, cells)) for number, cells in rows)
+
+
+def _refuse_control_characters(number: int, cells: list[str]) -> list[str]:
+    for column, cell in enumerate(cells, start=1):
+        if has_control_characters(cell, TEXTAREA_ALLOWED):
+            raise ServiceError(f"第 {number} 行第 {column} 列包含控制字符（不可见字符），请删除后重新导入。")
+    return cells
 
 
 def _read_xlsx(data: bytes):

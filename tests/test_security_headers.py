@@ -16,7 +16,7 @@ from registry import create_app
 from registry.permissions import public
 from registry.security import CONTENT_SECURITY_POLICY, STRICT_TRANSPORT_SECURITY
 from tests.conftest import login, make_test_config
-from tests.test_authorization_matrix import RULES, _url
+from tests.test_authorization_matrix import RULES, rule_url
 
 EXPECTED = {
     "Content-Security-Policy": (
@@ -70,7 +70,7 @@ def _pages(app, world, client, endpoint):
     """Each URL of a GET endpoint (record A and record B) with its response."""
     rule = RULES[endpoint]
     for which in (0, 1) if rule.params else (0,):
-        url = _url(app, endpoint, rule, world, which)
+        url = rule_url(app, endpoint, rule, world, which)
         yield url, client.get(url)
 
 

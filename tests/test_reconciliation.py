@@ -14,6 +14,7 @@ one county, one prefecture and the province (rendering hundreds of PDFs would ad
 import os
 import re
 from collections import defaultdict
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from flask_migrate import upgrade
 
 from registry import create_app, demo
 from registry.agreements.services import counties_within
-from registry.auth.models import User
+from registry.auth.models import Role, User
 from registry.counties.models import Unit, UnitKind
 from registry.extensions import db
 from registry.periods import Quarter
@@ -30,6 +31,7 @@ from registry.placements import figures as placements
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project
 from registry.reports import queries as Q
 from tests.conftest import TEST_DATABASE_URL, drop_everything, login, make_test_config
+from tests.factories import make_transaction, make_user
 
 YEARS = range(2017, 2027)
 EAST_FISCAL = FundSource.EAST_FISCAL.label
@@ -58,6 +60,8 @@ def demo_app(tmp_path_factory):
         drop_everything(db.engine)
         upgrade()
         demo.load()
+        _money_across_years()
+        make_user(Role.LIAISON, _unit("330200"), username="ningbo")
         db.session.commit()
     yield app
     with app.app_context():
@@ -69,6 +73,37 @@ def demo_app(tmp_path_factory):
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def _unit(code: str) -> Unit:
+    return db.session.scalar(sa.select(Unit).where(Unit.code == code))
+
+
+def _project(county: str, prefix: str, year: int) -> Project:
+    return db.session.scalar(
+        sa.select(Project).where(Project.code.like(f"{prefix}-{county}-{year}-%")).order_by(Project.code).limit(1)
+    )
+
+
+WAN = 10_000 * 100
+
+
+def _money_across_years():
+    """The demo's money never leaves its project's year; real ledgers do. Add money moving on earlier years'
+    projects: 粤川 legacy after the programme ended (2021, 2022, 2026), a 2025 浙川 project paid in 2026, so that
+    其中往年项目 and the 另： lines are not always zero and a definition mixing 本年度 and 项目累计 shows."""
+    arrived, disbursed = FundStage.ARRIVED, FundStage.DISBURSED
+    moves = [
+        ("513431", "YC", 2019, [(arrived, 50, date(2021, 5, 10)), (disbursed, 20, date(2022, 2, 10)),
+                                (disbursed, 30, date(2026, 8, 15))]),
+        ("513431", "ZC", 2025, [(arrived, 20, date(2026, 1, 20)), (disbursed, 10, date(2026, 7, 5))]),
+        ("513429", "ZC", 2023, [(arrived, 12, date(2024, 3, 1)), (disbursed, 12, date(2026, 9, 1))]),
+        ("513429", "YC", 2020, [(arrived, 8, date(2020, 12, 30)), (disbursed, 8, date(2021, 2, 1))]),
+    ]  # fmt: skip
+    for county, prefix, year, steps in moves:
+        project = _project(county, prefix, year)
+        for stage, wan, on in steps:
+            make_transaction(project, stage, wan * WAN, on)
 
 
 class Ledger:
@@ -90,9 +125,13 @@ class Ledger:
         sums = defaultdict(int)
         for county in county_ids:
             for programme, _, pairing, source, stage, amount, on in self.by_county.get(county, ()):
-                if programme in programmes and start <= on <= end and (pairings is None or pairing in pairings):
+                if not (start <= on <= end and (pairings is None or pairing in pairings)):
+                    continue
+                if programme in programmes:
                     sums[(source.label, stage)] += amount
                     sums[("合计", stage)] += amount
+                else:
+                    sums[(programme, stage)] += amount
         return sums
 
 
@@ -118,7 +157,7 @@ def _units(kind=None):
 def _liaisons():
     """(username, SELECT of their pairing ids, those ids) of the demo's East liaisons."""
     found = []
-    for username in ("zhejiang", "guangdong"):
+    for username in ("zhejiang", "guangdong", "ningbo"):
         user = db.session.scalar(sa.select(User).where(User.username == username))
         select = report_pairings(user)
         found.append((username, select, set(db.session.scalars(select))))
@@ -127,6 +166,16 @@ def _liaisons():
 
 def _amounts(row: Q.FundRow) -> dict:
     return {FundStage.PLANNED: row.planned, FundStage.ARRIVED: row.arrived, FundStage.DISBURSED: row.disbursed}
+
+
+def _apart_rows(funds: Q.FundsSection) -> list:
+    return sorted(sorted(_amounts(r).items()) for r in funds.apart)
+
+
+def _apart_expected(expected: dict) -> list:
+    """The ledger's sums of programmes outside the report's (keyed by programme id), as _apart_rows gives them."""
+    programmes = {k for k, _ in expected if isinstance(k, int)}
+    return sorted(sorted({st: expected[(k, st)] for st in FundStage}.items()) for k in programmes)
 
 
 def _summed(rows) -> tuple[int, int, int, int]:
@@ -154,7 +203,8 @@ def _check_county(unit: Unit, quarter: Quarter, ledger: Ledger, pairings=None, i
     expected = ledger.funds([unit.id], quarter, set(programmes), ids)
     for row in funds.rows + (funds.total,):
         assert _amounts(row) == {stage: expected[(row.label, stage)] for stage in _amounts(row)}, where
-    assert {r.label for r in funds.rows} == {label for label, _ in expected} - {"合计"}, where
+    assert {r.label for r in funds.rows} == {k for k, _ in expected if isinstance(k, str)} - {"合计"}, where
+    assert _apart_rows(funds) == _apart_expected(expected), where
     # Project section = funds section: total row, each source, 其中往年项目 and the other programmes' lines.
     counted = [g for g in section.groups if g.counted]
     assert section.total.year.amounts == funds.total.amounts, where
@@ -164,8 +214,8 @@ def _check_county(unit: Unit, quarter: Quarter, ledger: Ledger, pairings=None, i
         assert _summed(parts) == row.amounts, (where, row.label)
     earlier = [g.total.year for g in counted if not g.label.endswith("年度项目")]
     assert _summed(earlier) == funds.earlier.amounts, where
-    apart = sorted(g.total.year.amounts for g in section.groups if not g.counted)
-    assert apart == sorted(r.amounts for r in funds.apart), where
+    apart_groups = sorted(g.total.year.amounts for g in section.groups if not g.counted)
+    assert apart_groups == sorted(r.amounts for r in funds.apart), where
     for g in section.groups:
         assert _summed([p.total.year for p in g.projects]) == g.total.year.amounts, (where, g.label)
         assert _summed([p.total.to_date for p in g.projects]) == g.total.to_date.amounts, (where, g.label)
@@ -196,7 +246,11 @@ def _check_region(unit: Unit, quarter: Quarter, ledger: Ledger, pairings=None, i
         assert sum(c.projects for c in rows) == summary["project_count"], where
     county_ids = list(db.session.scalars(counties))
     expected = ledger.funds(county_ids, quarter, set(programmes), ids)
-    assert funds.total.arrived == expected[("合计", FundStage.ARRIVED)], where
+    for stage, amount in _amounts(funds.total).items():
+        assert amount == expected[("合计", stage)], where
+    assert _apart_rows(funds) == _apart_expected(expected), where
+    monthly = Q._monthly_disbursed(counties, pairings, quarter, programmes)
+    assert sum(v for _, v in monthly) == funds.total.disbursed, where
     # County rows add up to the report's totals, each under its section's definition.
     assert sum(c.arrived for c in rows) == funds.total.arrived, where
     assert sum(c.disbursed for c in rows) == funds.total.disbursed, where
@@ -230,7 +284,7 @@ def test_liaison_copies_are_not_vacuous(demo_app):
     """The liaisons' copies really leave records out: another province's programme, 对口支援."""
     with demo_app.app_context():
         sichuan = _units()[-1]
-        (_, zhejiang, _), (_, guangdong, _) = _liaisons()
+        (_, zhejiang, _), (_, guangdong, _), (_, ningbo, _) = _liaisons()
         counties = counties_within(sichuan)
 
         def funds(quarter, pairings):
@@ -251,6 +305,10 @@ def test_liaison_copies_are_not_vacuous(demo_app):
         assert list(zhejiang_programmes.values()) == ["浙川东西部协作"]
         assert 0 < south.total.arrived < everyone.total.arrived
         assert east.total.arrived + south.total.arrived == everyone.total.arrived
+        # A city's liaison (宁波) sees part of Zhejiang's.
+        _, city = funds("2026Q3", ningbo)
+        _, east = funds("2026Q3", zhejiang)
+        assert 0 < city.total.arrived < east.total.arrived
 
 
 # ---- dashboard = PDF, cell by cell, on the demo ---------------------------------------------------------------------

@@ -272,11 +272,12 @@ def test_every_county_and_region_reconciles(demo_app, ledger, year):
                 checked += 1
             for unit in regions:
                 _check_region(unit, quarter, ledger)
-            # A liaison's copy: the same figures from their pairings only, wherever they have one in the quarter.
+            # A liaison's copy: the same figures from their pairings only. The province's every quarter (it adds
+            # up every county they pair); county by county in the third quarter, to keep the suite's time.
             for username, select, ids in liaisons:
-                for unit in Q.paired_counties(regions[-1], quarter, select):
-                    _check_county(unit, quarter, ledger, select, ids, username)
                 _check_region(regions[-1], quarter, ledger, select, ids, username)
+                for unit in Q.paired_counties(regions[-1], quarter, select) if number == 3 else ():
+                    _check_county(unit, quarter, ledger, select, ids, username)
         assert checked == 4 * len(counties) >= 4 * 20
 
 

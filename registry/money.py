@@ -91,18 +91,21 @@ _DIVISORS = {WAN_YUAN: 1_000_000, YI_YUAN: 10_000_000_000}
 
 
 def money_unit(level: str, *amounts: int | None) -> str:
-    """The unit a table (or a summary row) of ``level`` shows money in.
+    """The unit a table (or a summary row) of ``level`` shows money in, given every amount it prints.
 
-    万元 at county and prefecture level. At province level 亿元, unless the largest amount in the table is under
-    1 亿元: two decimals of 亿元 would then print 0.00 or 0.04 (a liaison's share, an early quarter), so such a
-    table stays in 万元. The unit is printed in the table's header or caption, never guessed by the reader.
+    万元 at county and prefecture level. At province level 亿元 when the largest amount reaches 1 亿元 and no amount
+    but zero is under 0.01 亿元; otherwise 万元, since two decimals of 亿元 would print a liaison's share, an early
+    quarter or a small line (a legacy programme's 30 万元) as 0.00. The unit is printed in the table's header or
+    caption, never left for the reader to guess.
     """
     if level not in LEVELS:
         raise ValueError(f"未知的金额层级：{level}")
     if level != "province":
         return WAN_YUAN
-    largest = max((abs(a) for a in amounts if a is not None), default=0)
-    return YI_YUAN if largest >= _DIVISORS[YI_YUAN] else WAN_YUAN
+    present = [abs(a) for a in amounts if a]
+    if not present or max(present) < _DIVISORS[YI_YUAN] or min(present) < _DIVISORS[YI_YUAN] // 100:
+        return WAN_YUAN
+    return YI_YUAN
 
 
 def money(fen: int | None, unit: str = WAN_YUAN) -> str:

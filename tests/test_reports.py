@@ -397,7 +397,9 @@ def test_one_display_rule_for_money_counts_and_part_labels():
     wan_1, yi_1 = 10_000 * 100, 100_000_000 * 100
     assert money_unit("county", 900 * yi_1) == money_unit("prefecture", 900 * yi_1) == "万元"
     assert money_unit("province", 37 * wan_1) == "万元"  # never 0.0037 亿元, never 0.00 亿元
-    assert money_unit("province", None, 37 * wan_1, yi_1) == "亿元" and money_unit("province") == "万元"
+    assert money_unit("province", None, 0, 137 * wan_1, yi_1) == "亿元" and money_unit("province") == "万元"
+    # A small line beside big totals would read 0.00 亿元: the whole table stays in 万元.
+    assert money_unit("province", 30 * wan_1, 7 * yi_1) == "万元"
     assert money(800 * wan_1) == "800.00" and money(52_853_834_300) == "52,853.83"
     assert money(75_269_045_500, "亿元") == "7.53" and money(None) == "—"
     assert count(12345) == "12,345" and count(7) == "7" and count(None) == "—"

@@ -156,8 +156,9 @@ class FundsSection:
         return next((r for r in self.rows if r.label == label), None)
 
     @property
-    def largest(self) -> int:
-        return max([*self.total.amounts, *(a for r in self.apart for a in r.amounts)])
+    def amounts(self) -> tuple[int, ...]:
+        """Every amount the table prints (for the choice of its unit)."""
+        return tuple(a for r in (*self.rows, self.total, self.earlier, *self.apart) for a in r.amounts)
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,10 @@ class ProjectsSection:
         return tuple(p for g in self.groups for p in g.projects)
 
     @property
-    def largest(self) -> int:
-        totals = [self.total, *(g.total for g in self.groups)]
-        return max(a for t in totals for row in (t.year, t.to_date) for a in row.amounts)
+    def amounts(self) -> tuple[int, ...]:
+        """Every amount the table prints (for the choice of its unit)."""
+        rows = [self.total, *(g.total for g in self.groups), *(f for p in self.projects for f in p.funds)]
+        return tuple(a for r in rows for row in (r.year, r.to_date) for a in (row.arrived, row.disbursed))
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,12 @@ class QuarterFigures:
     @property
     def consumption_year_to_date(self) -> int:
         return sum(c.year_to_date for c in self.channels)
+
+    @property
+    def channel_amounts(self) -> tuple[int, ...]:
+        """Every amount the consumption table prints (for the choice of its unit)."""
+        rows = [(c.quarter, c.year_to_date) for c in self.channels]
+        return (*(a for row in rows for a in row), self.consumption_quarter, self.consumption_year_to_date)
 
     @property
     def funds_total(self) -> FundRow:

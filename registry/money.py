@@ -75,11 +75,58 @@ def wan(fen: int | None, places: int = 2) -> str:
     return f"{_scaled(fen, 1_000_000, places):,}"
 
 
-def yi(fen: int | None, places: int = 4) -> str:
-    """亿元, as province-level summaries show money: 33.1000."""
+def yi(fen: int | None, places: int = 2) -> str:
+    """亿元, as province-level summaries show money: 33.10."""
     if fen is None:
         return ""
     return f"{_scaled(fen, 10_000_000_000, places):,}"
+
+
+# ---- display: one rule for every page and report ------------------------------------------------------------------
+
+WAN_YUAN, YI_YUAN = "万元", "亿元"
+#: Report levels: a county's and a prefecture's money is read in 万元, the province's in 亿元.
+LEVELS = ("county", "prefecture", "province")
+_DIVISORS = {WAN_YUAN: 1_000_000, YI_YUAN: 10_000_000_000}
+
+
+def money_unit(level: str, *amounts: int | None) -> str:
+    """The unit a table (or a summary row) of ``level`` shows money in, given every amount it prints.
+
+    万元 at county and prefecture level. At province level 亿元 when the largest amount reaches 1 亿元 and no amount
+    but zero is under 0.01 亿元; otherwise 万元, since two decimals of 亿元 would print a liaison's share, an early
+    quarter or a small line (a legacy programme's 30 万元) as 0.00. The unit is printed in the table's header or
+    caption, never left for the reader to guess.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"未知的金额层级：{level}")
+    if level != "province":
+        return WAN_YUAN
+    present = [abs(a) for a in amounts if a]
+    if not present or max(present) < _DIVISORS[YI_YUAN] or min(present) < _DIVISORS[YI_YUAN] // 100:
+        return WAN_YUAN
+    return YI_YUAN
+
+
+def money(fen: int | None, unit: str = WAN_YUAN) -> str:
+    """An amount as every table shows it: in ``unit`` (万元 or 亿元), two decimals, thousands separators;
+    "—" when there is no figure."""
+    if fen is None:
+        return "—"
+    if unit not in _DIVISORS:
+        raise ValueError(f"未知的金额单位：{unit}")
+    return f"{_scaled(fen, _DIVISORS[unit], 2):,}"
+
+
+def count(number: int | None) -> str:
+    """A count of people, projects or records with thousands separators (12,345); "—" when there is none."""
+    return "—" if number is None else f"{int(number):,}"
+
+
+def part_label(name: str) -> str:
+    """An indicator that is part of another (其中脱贫劳动力 ⊂ 帮助农村劳动力就业人数), labelled "其中：…" exactly once,
+    whether or not its stored name already begins with 其中."""
+    return "其中：" + name.removeprefix("其中").lstrip("：: ")
 
 
 def rate(numerator: int | None, denominator: int | None, places: int = 2) -> Decimal | None:

@@ -1,4 +1,5 @@
-"""Jinja filters and globals: dates in China time, permission checks, sort and page links."""
+"""Jinja filters and globals: dates in China time, permission checks, sort and page links, and the one display
+rule for money (``money`` with the unit ``money_unit`` chose for the table's level) and counts (``count``)."""
 
 from flask import request, url_for
 
@@ -16,6 +17,9 @@ def sort_url(key: str, current: str) -> str:
 
 def init_app(app):
     app.jinja_env.filters.update(
-        localtime=local_datetime, wan=money.wan, yuan=money.yuan, yi=money.yi, percent=money.percent
+        localtime=local_datetime, wan=money.wan, yuan=money.yuan, yi=money.yi, percent=money.percent,
+        money=money.money, count=money.count, part_label=money.part_label,
+    )  # fmt: skip
+    app.jinja_env.globals.update(
+        can=can, sort_url=sort_url, org_name=lambda: app.config["ORG_NAME"], money_unit=money.money_unit
     )
-    app.jinja_env.globals.update(can=can, sort_url=sort_url, org_name=lambda: app.config["ORG_NAME"])

@@ -141,7 +141,9 @@ def test_pages_show_targets_and_rates(app, client, world):
     # 10 万元 arrived of a 20 万元 target; one of two projects approved.
     assert "2024年浙川协议" in page and "50.00%" in page
     detail = client.get(f"/agreements/{world.agreement_zc}?cutoff=2024-12-31").get_data(as_text=True)
-    assert "全省完成情况（截至 2024-12-31）" in detail and "0.0010" in detail  # 10 万元 = 0.0010 亿元
+    # 10 万元 at province level: under 1 亿元 the row stays in 万元 (never 0.0010 or 0.00 亿元).
+    province = detail.split("全省完成情况（截至 2024-12-31）")[1]
+    assert "<td>万元</td>" in province and "10.00" in province and "亿元" not in province
     assert "格式应为" in client.get(f"/agreements/{world.agreement_zc}?cutoff=bad").get_data(as_text=True)
     text = client.post(f"/agreements/{world.agreement_zc}/targets/{world.zhaojue}", data={"t1": "1.1234567"}).get_data(
         as_text=True

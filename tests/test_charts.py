@@ -257,3 +257,26 @@ def test_weasyprint_renders_every_chart_kind(tmp_path):
     html = f"<html><head>{head}</head><body>{body}</body></html>"
     pdf = weasyprint.HTML(string=html).write_pdf()
     assert pdf.startswith(b"%PDF")
+
+
+def test_value_labels_sit_on_a_box_drawn_after_every_line():
+    """A steep line or a grid line would strike a value label; each label has a background box drawn over the
+    lines, and it covers the label's text."""
+    steep = [("1月", 0), ("2月", 900_000_000), ("3月", 100_000_000), ("4月", 880_000_000), ("5月", 20_000_000)]
+    for svg in (
+        line_chart(steep, title="t", unit_label="万元", value_format=wan),
+        bar_chart([("甲", 37), ("乙", 40), ("丙", 52)], title="t", unit_label="人", value_format=count),
+    ):
+        root = parse(svg)
+        children = list(root)
+        boxes = [(i, el) for i, el in enumerate(children) if el.get("class") == "label-bg"]
+        assert boxes
+        for index, box in boxes:
+            text = children[index + 1]
+            assert local(text.tag) == "text" and text.text
+            # Nothing that draws a line comes after the box: the label is on top of every line.
+            later = children[index + 1 :]
+            assert not [el for el in later if local(el.tag) in ("line", "polyline")]
+            x, y, w, h = (float(box.get(k)) for k in ("x", "y", "width", "height"))
+            assert w >= text_width(text.text, float(text.get("font-size")))
+            assert y <= float(text.get("y")) - 0.8 * float(text.get("font-size")) and y + h >= float(text.get("y"))

@@ -59,7 +59,7 @@ def test_bad_amounts(text, message):
 
 def test_display_units_are_exact():
     assert wan(123456789) == "123.46" and wan(123456789, 4) == "123.4568"
-    assert yi(3_310_000_000_00) == "33.1000" and yuan(123456789) == "1,234,567.89"
+    assert yi(3_310_000_000_00) == "33.10" and yuan(123456789) == "1,234,567.89"
     assert parse_wan("3900") == 3900 * 10000 * 100 and parse_wan("5187.5") == 51875000 * 100
     assert str(rate(2405_4000_00, 3244_0000_00)) == "74.15" and rate(1, 0) is None
 

@@ -115,7 +115,9 @@ def test_figures_quarter_year_to_date_target_and_last_year(app, richer):
         assert f.funds_total.arrived == 150_000_00 and f.funds_total.disbursed == 30_000_00
         assert f.funds_total.quarter_disbursed == 30_000_00 and str(f.funds_total.usage) == "20.00"
         assert dict(f.monthly_disbursed)["8月"] == 30_000_00 and len(f.monthly_disbursed) == 9
-        assert [p.code for p in f.projects] and f.projects[0].total.arrived == 150_000_00
+        (project,) = f.projects.projects
+        assert project.total.year.arrived == 150_000_00 and project.total.to_date.arrived == 150_000_00
+        assert f.projects.total.year == f.funds.total
         assert sum(c.year_to_date for c in f.channels) == 5_000_000 == rows["consumption"].year_to_date
         assert f.postings[0].in_post_at_end == 1 and f.roster[0].name == "陈明"
 
@@ -145,9 +147,8 @@ def test_pdf_numbers_equal_dashboard_embedded_cjk_font_no_identity_numbers(app, 
     text = compact(pdf_text(data))
     # Every row of the dashboard's summary and fund tables reads the same, cell by cell, in the PDF.
     rows = table_rows(html, "summary") + table_rows(html, "funds")
-    assert (
-        len(rows) == 11 + 2
-    )  # eleven built-in indicators (both directions of 人才交流); one fund source and the total
+    # Eleven built-in indicators (both directions of 人才交流); one fund source, the total and 其中：往年项目.
+    assert len(rows) == 11 + 3
     for cells in rows:
         assert "".join(cells) in text, cells
     fiscal = next(cells for cells in rows if cells[0] == "财政援助资金")
@@ -270,14 +271,15 @@ def test_scope_liaison_and_county(world, as_user):
 
 def test_province_dashboard_lists_paired_counties(world, as_user):
     page = as_user("province").get(f"/reports/{world.sichuan}/2024Q2").get_data(as_text=True)
-    assert "各结对县情况" in page and "昭觉县" in page and "亿元" in page
+    # Under 1 亿元 in the small world: the province's tables stay in 万元 rather than print 0.00 亿元.
+    assert "各结对县情况" in page and "昭觉县" in page and "单位：万元" in page and "0.00 亿元" not in page
 
 
 def test_prefecture_report_has_the_agreement_of_its_counties(app, world):
     with app.app_context():
         f = quarter_figures(db.session.get(Unit, world.liangshan), Quarter.parse("2024Q2"))
         assert [a.title for a in f.agreements] == ["2024年浙川协议"]
-        assert [c.name for c in f.counties] == ["昭觉县"] and f.money_unit == "万元"
+        assert [c.name for c in f.counties] == ["昭觉县"] and f.level == "prefecture"
 
 
 def test_liaison_figures_count_only_their_own_pairings(app, world, as_user):
@@ -391,6 +393,26 @@ def test_county_page_links_the_year_quarters(world, as_user):
     # The liaison's pairing with Zhaojue began in April 2021: no 2020 reports for them.
     page = as_user("liaison").get(f"/units/{world.zhaojue}?year=2020").get_data(as_text=True)
     assert f"/reports/{world.zhaojue}/2020Q" not in page
+
+
+def test_one_display_rule_for_money_counts_and_part_labels():
+    from registry.money import count, money, money_unit, part_label
+
+    wan_1, yi_1 = 10_000 * 100, 100_000_000 * 100
+    assert money_unit("county", 900 * yi_1) == money_unit("prefecture", 900 * yi_1) == "万元"
+    assert money_unit("province", 37 * wan_1) == "万元"  # never 0.0037 亿元, never 0.00 亿元
+    assert money_unit("province", None, 0, 137 * wan_1, yi_1) == "亿元" and money_unit("province") == "万元"
+    # A small line beside big totals would read 0.00 亿元: the whole table stays in 万元.
+    assert money_unit("province", 30 * wan_1, 7 * yi_1) == "万元"
+    assert money(800 * wan_1) == "800.00" and money(52_853_834_300) == "52,853.83"
+    assert money(75_269_045_500, "亿元") == "7.53" and money(None) == "—"
+    assert count(12345) == "12,345" and count(7) == "7" and count(None) == "—"
+    for name in ("其中脱贫劳动力", "脱贫劳动力", "其中：脱贫劳动力"):
+        assert part_label(name) == "其中：脱贫劳动力"
+    with pytest.raises(ValueError):
+        money_unit("township", 1)
+    with pytest.raises(ValueError):
+        money(1, "元")
 
 
 def test_latest_quarter_is_the_last_one_ended():

@@ -14,7 +14,6 @@ from registry.database import among
 from registry.extensions import db
 from registry.periods import Period, Quarter
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus, StatusChange
-from registry.projects.services import FundTotals, totals_for
 
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
@@ -77,10 +76,32 @@ def counted_projects(period):
 # ---- report figures ----------------------------------------------------------------------------------------------
 
 
-def fund_totals(counties, pairings, *, until: date, since: date | None = None) -> FundTotals:
-    """Funds by source and stage of the projects in the counties (all years), dated up to ``until``."""
-    where = sa.and_(Project.county_id.in_(counties), among(Project.pairing_id, pairings))
-    return totals_for(where=where, since=since, until=until)
+def year_money(counties, pairings, period: Period, *, recent_from: date) -> list[tuple]:
+    """The money of the report's funds section: transactions of projects in the counties (of every programme and
+    project year) dated within ``period`` (the year to the quarter's end), grouped by programme id, project year,
+    source and stage: ``(programme_id, project_year, source, stage, amount, amount dated from recent_from)``."""
+    recent = sa.case((FundTransaction.occurred_on >= recent_from, FundTransaction.amount_fen), else_=0)
+    stmt = (
+        sa.select(
+            Project.programme_id,
+            Project.year,
+            FundTransaction.source,
+            FundTransaction.stage,
+            sa.func.sum(FundTransaction.amount_fen),
+            sa.func.sum(recent),
+        )
+        .join(Project, Project.id == FundTransaction.project_id)
+        .where(
+            Project.county_id.in_(counties),
+            among(Project.pairing_id, pairings),
+            FundTransaction.occurred_on.between(period.start, period.end),
+        )
+        .group_by(Project.programme_id, Project.year, FundTransaction.source, FundTransaction.stage)
+    )
+    return [
+        (programme_id, year, FundSource(source), FundStage(stage), int(amount or 0), int(recent_amount or 0))
+        for programme_id, year, source, stage, amount, recent_amount in db.session.execute(stmt)
+    ]
 
 
 def year_projects(county_id: int, quarter: Quarter, pairings) -> list[Project]:
@@ -102,29 +123,32 @@ def year_projects(county_id: int, quarter: Quarter, pairings) -> list[Project]:
     )
 
 
-def fund_cells(project_ids, quarter: Quarter) -> dict[tuple[int, FundSource, FundStage], tuple[int, int]]:
-    """(project id, source, stage) -> (amount up to the quarter's end, amount within the quarter)."""
+def fund_cells(project_ids, quarter: Quarter) -> dict[tuple[int, FundSource, FundStage], tuple[int, int, int]]:
+    """(project id, source, stage) -> (amount up to the quarter's end, amount dated in the quarter's year up to its
+    end, amount within the quarter): 项目累计, 本年度 and 本季度."""
     if not project_ids:
         return {}
+    since = lambda day: sa.case((FundTransaction.occurred_on >= day, FundTransaction.amount_fen), else_=0)  # noqa: E731
     amounts = db.session.execute(
         sa.select(
             FundTransaction.project_id,
             FundTransaction.source,
             FundTransaction.stage,
             sa.func.sum(FundTransaction.amount_fen),
-            sa.func.sum(sa.case((FundTransaction.occurred_on >= quarter.start, FundTransaction.amount_fen), else_=0)),
+            sa.func.sum(since(quarter.year_to_date.start)),
+            sa.func.sum(since(quarter.start)),
         )
         .where(FundTransaction.project_id.in_(project_ids), FundTransaction.occurred_on <= quarter.end)
         .group_by(FundTransaction.project_id, FundTransaction.source, FundTransaction.stage)
     ).all()
     return {
-        (project_id, FundSource(source), FundStage(stage)): (int(amount or 0), int(in_quarter or 0))
-        for project_id, source, stage, amount, in_quarter in amounts
+        (project_id, FundSource(source), FundStage(stage)): (int(amount or 0), int(in_year or 0), int(in_quarter or 0))
+        for project_id, source, stage, amount, in_year, in_quarter in amounts
     }
 
 
-def monthly_disbursed(counties, pairings, period: Period) -> dict[int, int]:
-    """Month number -> money disbursed (拨付) in that month of the period."""
+def monthly_disbursed(counties, pairings, period: Period, programme_ids) -> dict[int, int]:
+    """Month number -> money disbursed (拨付) in that month of the period, by projects of these programmes."""
     month = sa.extract("month", FundTransaction.occurred_on)
     stmt = (
         sa.select(month, sa.func.sum(FundTransaction.amount_fen))
@@ -132,6 +156,7 @@ def monthly_disbursed(counties, pairings, period: Period) -> dict[int, int]:
         .where(
             Project.county_id.in_(counties),
             among(Project.pairing_id, pairings),
+            Project.programme_id.in_(programme_ids),
             FundTransaction.stage == FundStage.DISBURSED,
             FundTransaction.occurred_on.between(period.start, period.end),
         )
@@ -140,27 +165,36 @@ def monthly_disbursed(counties, pairings, period: Period) -> dict[int, int]:
     return {int(m): int(amount or 0) for m, amount in db.session.execute(stmt)}
 
 
-def project_counts_by_county(ids, pairings, period: Period) -> dict[int, int]:
-    """County id -> projects counted as the 项目数 indicator counts them for ``period``."""
+def project_counts_by_county(ids, pairings, period: Period, programme_ids) -> dict[int, int]:
+    """County id -> projects of these programmes counted as the 项目数 indicator counts them for ``period``."""
     return {
         county_id: int(n)
         for county_id, n in db.session.execute(
             sa.select(Project.county_id, sa.func.count(Project.id))
-            .where(Project.county_id.in_(ids), among(Project.pairing_id, pairings), counted_projects(period))
+            .where(
+                Project.county_id.in_(ids),
+                among(Project.pairing_id, pairings),
+                Project.programme_id.in_(programme_ids),
+                counted_projects(period),
+            )
             .group_by(Project.county_id)
         )
     }
 
 
-def money_by_county(ids, pairings, *, until: date) -> dict[tuple[int, FundStage], int]:
-    """(county id, stage) -> money of the county's projects (all years) dated up to ``until``."""
+def money_by_county(ids, pairings, period: Period, programme_ids) -> dict[tuple[int, FundStage], int]:
+    """(county id, stage) -> money of the county's projects of these programmes dated within ``period``: the funds
+    section's definition, per county."""
     return {
         (county_id, FundStage(stage)): int(amount or 0)
         for county_id, stage, amount in db.session.execute(
             sa.select(Project.county_id, FundTransaction.stage, sa.func.sum(FundTransaction.amount_fen))
             .join(Project, Project.id == FundTransaction.project_id)
             .where(
-                Project.county_id.in_(ids), among(Project.pairing_id, pairings), FundTransaction.occurred_on <= until
+                Project.county_id.in_(ids),
+                among(Project.pairing_id, pairings),
+                Project.programme_id.in_(programme_ids),
+                FundTransaction.occurred_on.between(period.start, period.end),
             )
             .group_by(Project.county_id, FundTransaction.stage)
         )

@@ -119,6 +119,22 @@ def _text(x: float, y: float, content, *, size: float = FONT, anchor: str = "sta
     )
 
 
+#: Background of a label drawn over lines (the chart's own background), so no grid line or data line strikes it.
+LABEL_BACKGROUND = "#ffffff"
+
+
+def _label(x: float, y: float, content, *, size: float = FONT, anchor: str = "start", fill: str = TEXT) -> str:
+    """Text on a box of the background colour, drawn after the lines it may sit on: a grid line or the data line
+    passes behind a value label, never through it. The box is the estimated text extent plus a 2-unit margin."""
+    width = text_width(str(content), size) + 4
+    left = {"start": x - 2, "middle": x - width / 2, "end": x - width + 2}[anchor]
+    box = (
+        f'<rect x="{_n(left)}" y="{_n(y - size * 0.9)}" width="{_n(width)}" height="{_n(size * 1.2)}"'
+        f' fill="{LABEL_BACKGROUND}" class="label-bg"/>'
+    )
+    return box + _text(x, y, content, size=size, anchor=anchor, fill=fill)
+
+
 def _line(x1: float, y1: float, x2: float, y2: float, *, stroke: str = GRID, width: float = 1) -> str:
     return (
         f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" stroke="{stroke}" stroke-width="{_n(width)}"/>'
@@ -231,14 +247,16 @@ def line_chart(
         )
     value_texts = [value_format(v) for v in values]
     # Point labels only when each fits its slot; otherwise they would overprint each other.
-    values_fit = show_values and max(text_width(t, 10) for t in value_texts) <= slot - 2
+    values_fit = show_values and max(text_width(t, 10) for t in value_texts) + 4 <= slot - 2
     for x, y, label, value_text in zip(xs, ys, labels, value_texts, strict=True):
         body.append(
             f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="{ACCENT}" stroke="#ffffff" stroke-width="1">'
             f"<title>{_esc(label)}：{_esc(value_text)}</title></circle>"
         )
-        if values_fit:
-            body.append(_text(x, y - 8, value_text, size=10, anchor="middle"))
+    if values_fit:
+        # After the line and every marker: each label's box hides the stretch of line that would cross it.
+        for x, y, value_text in zip(xs, ys, value_texts, strict=True):
+            body.append(_label(x, y - 8, value_text, size=10, anchor="middle"))
     return _svg(height, title, body)
 
 
@@ -355,5 +373,5 @@ def stacked_bar_chart(
                     _text(centre, y + bar_h / 2 + 4, value_text, size=SMALL, anchor="middle", fill=_ON_PALETTE[colour])
                 )
             start += value
-        body.append(_text(x_of(start) + 5, y + bar_h / 2 + 4, total_text))
+        body.append(_label(x_of(start) + 5, y + bar_h / 2 + 4, total_text))
     return _svg(height, title, body)

@@ -16,29 +16,31 @@ from registry.reports.queries import QuarterFigures
 
 def chart_set(f: QuarterFigures) -> dict[str, Markup]:
     """The three charts of a report, as SVG markup the dashboard and the PDF both embed."""
-    as_money = money.yi if f.money_unit == "亿元" else money.wan
+    # The same unit rule as the tables, chosen by the chart's largest value.
+    funds_unit = money.money_unit(f.level, *(v for _, v in f.monthly_disbursed))
     funds = charts.line_chart(
         list(f.monthly_disbursed),
-        title=f"{f.quarter.year} 年各月资金拨付",
-        unit_label=f.money_unit,
-        value_format=as_money,
+        title=f"{f.quarter.year} 年各月资金拨付（{'、'.join(f.programmes) or '全部协作计划'}）",
+        unit_label=funds_unit,
+        value_format=lambda fen: money.money(fen, funds_unit),
     )
     destinations = charts.bar_chart(
         [(d.label, d.year_to_date) for d in f.destinations],
         title="年累计就业人数（按就业去向）",
         unit_label="人",
-        value_format=str,
+        value_format=money.count,
     )
     types = list(dict.fromkeys(c.counting_type for c in f.channels)) or ["采购"]
     by_channel: dict[str, dict[str, int]] = {}
     for c in f.channels:
         by_channel.setdefault(c.channel, {})[c.counting_type] = c.year_to_date
+    channels_unit = money.money_unit(f.level, *(sum(v.values()) for v in by_channel.values()))
     channels = charts.stacked_bar_chart(
         list(by_channel.items()),
         series=types,
         title="年累计消费帮扶金额（按渠道）",
-        unit_label=f.money_unit,
-        value_format=as_money,
+        unit_label=channels_unit,
+        value_format=lambda fen: money.money(fen, channels_unit),
     )
     # The chart module escapes every label and value it prints, so its output is safe markup.
     return {"funds": Markup(funds), "destinations": Markup(destinations), "channels": Markup(channels)}

@@ -22,7 +22,7 @@ from registry.exchanges import figures as exchanges
 from registry.exchanges.models import Direction, Field, PersonType
 from registry.extensions import db
 from registry.money import rate
-from registry.pairings.models import Pairing
+from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import partners_during
 from registry.periods import Period, Quarter, overlaps
 from registry.placements import figures as placements
@@ -93,8 +93,29 @@ class AgreementFigures:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What a money table counts, printed in its caption: the period its records are dated in (本年度 / 截至季末累计
+    / 项目累计), the programmes whose projects count, and whose pairings when the copy is a liaison's."""
+
+    kind: str
+    start: date | None
+    end: date
+    programmes: tuple[str, ...]
+    limited_to: str = ""
+
+    @property
+    def text(self) -> str:
+        period = f"{self.kind}（{self.start} 至 {self.end}）" if self.start else f"{self.kind}（截至 {self.end}）"
+        parts = [period, "、".join(self.programmes) or "全部协作计划"]
+        if self.limited_to:
+            parts.append(f"仅含{self.limited_to}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
 class FundRow:
-    """Funds of one source (or the total) at each stage, cumulative to the quarter's end."""
+    """Funds of one source (or a total) at each stage, dated within the table's period, with what was disbursed
+    within the quarter."""
 
     label: str
     planned: int
@@ -111,6 +132,45 @@ class FundRow:
         """资金使用率: 拨付 ÷ 到位."""
         return rate(self.disbursed, self.arrived)
 
+    @property
+    def amounts(self) -> tuple[int, int, int, int]:
+        return (self.planned, self.arrived, self.disbursed, self.quarter_disbursed)
+
+
+@dataclass(frozen=True)
+class FundsSection:
+    """二、资金使用情况: money of the report's programmes' projects dated within the year to the quarter's end.
+
+    ``rows`` by source and ``total`` cover the programmes of the summary's agreements, so the 东部财政援助资金 row's
+    到位 is the summary's 财政援助资金 年累计; ``earlier`` is the part of the total on projects of other years (money
+    still moving on them); ``apart`` lists, per other programme (粤川 legacy, 对口支援), money moving on its projects
+    in the counties, shown beside the total and not in it.
+    """
+
+    scope: Scope
+    rows: tuple[FundRow, ...]
+    total: FundRow
+    earlier: FundRow
+    apart: tuple[FundRow, ...]
+
+    def source(self, label: str) -> FundRow | None:
+        return next((r for r in self.rows if r.label == label), None)
+
+    @property
+    def amounts(self) -> tuple[int, ...]:
+        """Every amount the table prints (for the choice of its unit)."""
+        return tuple(a for r in (*self.rows, self.total, self.earlier, *self.apart) for a in r.amounts)
+
+
+@dataclass(frozen=True)
+class ProjectFunds:
+    """A project's (or a group's) money of one source: 本年度 (dated in the year to the quarter's end) and 项目累计
+    (everything dated up to the quarter's end)."""
+
+    label: str
+    year: FundRow
+    to_date: FundRow
+
 
 @dataclass(frozen=True)
 class ProjectRow:
@@ -118,12 +178,43 @@ class ProjectRow:
     code: str
     name: str
     programme: str
+    year: int
     category: str
     status: str
-    funds: tuple[FundRow, ...]
-    total: FundRow
+    funds: tuple[ProjectFunds, ...]
+    total: ProjectFunds
     beneficiaries: int
     beneficiaries_lifted: int
+
+
+@dataclass(frozen=True)
+class ProjectGroup:
+    """本年度项目, 往年项目 still moving money, or another programme's projects (``counted`` False: not in the
+    section's 合计, as in the funds section)."""
+
+    label: str
+    counted: bool
+    projects: tuple[ProjectRow, ...]
+    total: ProjectFunds
+
+
+@dataclass(frozen=True)
+class ProjectsSection:
+    """三、帮扶项目: the county's projects of the year and those of other years with money dated in it."""
+
+    scope: Scope
+    groups: tuple[ProjectGroup, ...]
+    total: ProjectFunds
+
+    @property
+    def projects(self) -> tuple[ProjectRow, ...]:
+        return tuple(p for g in self.groups for p in g.projects)
+
+    @property
+    def amounts(self) -> tuple[int, ...]:
+        """Every amount the table prints (for the choice of its unit)."""
+        rows = [self.total, *(g.total for g in self.groups), *(f for p in self.projects for f in p.funds)]
+        return tuple(a for r in rows for row in (r.year, r.to_date) for a in (row.arrived, row.disbursed))
 
 
 @dataclass(frozen=True)
@@ -169,7 +260,10 @@ class RosterRow:
 
 @dataclass(frozen=True)
 class CountyRow:
-    """One paired county in a prefecture's or the province's summary."""
+    """One county in a prefecture's or the province's summary, under the definitions of the report's sections:
+    项目数 as the summary counts it, money as the funds section (本年度, the report's programmes), people and
+    purchases as the labour and consumption sections (本年度, every pairing). The total row (id 0) is the report's
+    own figures, which the county rows add up to."""
 
     id: int
     name: str
@@ -206,13 +300,14 @@ class QuarterFigures:
     unit: UnitInfo
     quarter: Quarter
     cutoff: date
-    #: Money is shown in 亿元 for the province, in 万元 below it.
-    money_unit: str
+    #: county / prefecture / province: chooses the money unit (``registry.money.money_unit``).
+    level: str
     partners: tuple[Partner, ...]
+    #: The programmes the money tables count (those of the year's agreements, else of the quarter's partners).
+    programmes: tuple[str, ...]
     agreements: tuple[AgreementFigures, ...]
-    funds: tuple[FundRow, ...]
-    funds_total: FundRow
-    projects: tuple[ProjectRow, ...]
+    funds: FundsSection
+    projects: ProjectsSection | None
     monthly_disbursed: tuple[tuple[str, int], ...]
     destinations: tuple[DestinationRow, ...]
     people_quarter: int
@@ -222,6 +317,7 @@ class QuarterFigures:
     postings: tuple[PostingRow, ...]
     roster: tuple[RosterRow, ...]
     counties: tuple[CountyRow, ...]
+    counties_total: CountyRow | None
     narrative: Narrative
     data_version: int
     generated_at: datetime
@@ -235,6 +331,21 @@ class QuarterFigures:
     @property
     def consumption_year_to_date(self) -> int:
         return sum(c.year_to_date for c in self.channels)
+
+    @property
+    def channel_amounts(self) -> tuple[int, ...]:
+        """Every amount the consumption table prints (for the choice of its unit)."""
+        rows = [(c.quarter, c.year_to_date) for c in self.channels]
+        return (*(a for row in rows for a in row), self.consumption_quarter, self.consumption_year_to_date)
+
+    @property
+    def funds_total(self) -> FundRow:
+        return self.funds.total
+
+    @property
+    def year_scope(self) -> Scope:
+        """本年度 over every pairing's records: the labour and consumption sections (each person, evidence once)."""
+        return Scope("本年度", self.quarter.year_to_date.start, self.cutoff, (), self.limited_to)
 
 
 # ---- the query layer --------------------------------------------------------------------------------------------
@@ -254,48 +365,77 @@ def unit_info(unit: Unit, on: date | None = None) -> UnitInfo:
     )  # fmt: skip
 
 
+LEVELS = {UnitKind.PROVINCE: "province", UnitKind.PREFECTURE: "prefecture", UnitKind.COUNTY: "county"}
+
+
 def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str = "") -> QuarterFigures:
     """All figures of ``unit`` (a Sichuan county, prefecture or the province) for ``quarter``.
 
     :param pairings: a SELECT of the pairing ids whose records count (an East liaison's own, see
         ``permissions.report_pairings``); None counts every record.
-    :param limited_to: says on the cover and the page whose pairings the figures are limited to.
+    :param limited_to: says on the cover, the page and every caption whose pairings the figures are limited to.
     """
-    if unit.side is not Side.WEST or unit.kind not in (UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY):
+    if unit.side is not Side.WEST or unit.kind not in LEVELS:
         raise ValueError("季度报告只针对四川省、市(州)或县(市、区)。")
     # The ids themselves, not a sub-SELECT: ~50 queries filter by them, and PostgreSQL without fresh statistics
     # planned the sub-SELECT as a units scan per placement row (0.5 s for a county instead of 0.07 s).
     counties = list(db.session.scalars(counties_within(unit)))
     ytd = quarter.year_to_date
     partners = _partners(unit, quarter, pairings)
-    funds, funds_total = _funds(counties, pairings, quarter)
+    agreements = _agreements(unit, quarter, counties, pairings)
+    programmes = report_programmes(unit, quarter, pairings)
+    cutoff = min(quarter.end, date.today())
+    funds = funds_section(counties, pairings, quarter, programmes, cutoff, limited_to)
     people_q, _ = placements.people_in_work(counties, pairings, quarter)
     people_y, lifted_y = placements.people_in_work(counties, pairings, ytd)
+    channels = _channels(counties, pairings, quarter)
     is_county = unit.kind is UnitKind.COUNTY
+    county_rows = () if is_county else _county_rows(unit, quarter, pairings, programmes)
     return QuarterFigures(
         unit=unit_info(unit, quarter.end),
         quarter=quarter,
-        cutoff=min(quarter.end, date.today()),
-        money_unit="亿元" if unit.kind is UnitKind.PROVINCE else "万元",
+        cutoff=cutoff,
+        level=LEVELS[unit.kind],
         partners=partners,
-        agreements=_agreements(unit, quarter, counties, pairings),
+        programmes=tuple(programmes.values()),
+        agreements=agreements,
         funds=funds,
-        funds_total=funds_total,
-        projects=_projects(unit, quarter, pairings) if is_county else (),
-        monthly_disbursed=_monthly_disbursed(counties, pairings, quarter),
+        projects=projects_section(unit, quarter, pairings, programmes, cutoff, limited_to) if is_county else None,
+        monthly_disbursed=_monthly_disbursed(counties, pairings, quarter, programmes),
         destinations=_destinations(counties, pairings, quarter),
         people_quarter=people_q,
         people_year_to_date=people_y,
         lifted_year_to_date=lifted_y,
-        channels=_channels(counties, pairings, quarter),
+        channels=channels,
         postings=_postings(counties, pairings, quarter),
         roster=_roster(counties, pairings, quarter) if is_county else (),
-        counties=() if is_county else _county_rows(unit, quarter, pairings),
+        counties=county_rows,
+        counties_total=None if is_county else CountyRow(
+            id=0, name="合计", partners="", projects=sum(c.projects for c in county_rows),
+            arrived=funds.total.arrived, disbursed=funds.total.disbursed, people=people_y, people_lifted=lifted_y,
+            consumption=sum(c.year_to_date for c in channels),
+        ),
         narrative=narrative_of(unit.id, quarter),
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
-    )
+    )  # fmt: skip
+
+
+def report_programmes(unit: Unit, quarter: Quarter, pairings=None) -> dict[int, str]:
+    """Programme id -> name of the programmes the report's money tables count: those of the year's agreements
+    concerning the unit (the summary's), else those of the pairings valid during the quarter."""
+    agreements = agreements_for(unit, quarter.year)
+    if pairings is not None:
+        own = set(db.session.scalars(sa.select(Pairing.programme_id).where(Pairing.id.in_(pairings))))
+        agreements = [a for a in agreements if a.programme_id in own]
+    if agreements:
+        return {a.programme_id: a.programme.name for a in agreements}
+    found = {}
+    for p in partners_during(unit.id, quarter, include_parents=unit.kind is UnitKind.COUNTY,
+                             where=among(Pairing.id, pairings)):  # fmt: skip
+        found.setdefault(p.programme_id, p.programme.name)
+    return found
 
 
 def _partners(unit: Unit, quarter: Quarter, pairings) -> tuple[Partner, ...]:
@@ -317,8 +457,11 @@ def _partners(unit: Unit, quarter: Quarter, pairings) -> tuple[Partner, ...]:
     )
 
 
-def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[AgreementFigures, ...]:
-    """The summary table per agreement of the quarter's year: target, quarter, year to date, 完成率, 上年同期."""
+def _agreements(unit: Unit, quarter: Quarter, counties, pairings, codes=None) -> tuple[AgreementFigures, ...]:
+    """The summary table per agreement of the quarter's year: target, quarter, year to date, 完成率, 上年同期.
+
+    :param codes: only these indicators (the reconciliation tests compute the rows they check, not all nine).
+    """
     year = quarter.year
     agreements = agreements_for(unit, year)
     if pairings is not None:
@@ -343,6 +486,8 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[Agree
         )
         rows = []
         for indicator in indicators:
+            if codes is not None and indicator.code not in codes:
+                continue
             calculate = calculators.for_indicator(indicator)
 
             def figure(period: Period, calculate=calculate, programme_id=agreement.programme_id):
@@ -367,63 +512,134 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings) -> tuple[Agree
     return tuple(result)
 
 
-def _funds(counties, pairings, quarter: Quarter) -> tuple[tuple[FundRow, ...], FundRow]:
-    """Funds by source, cumulative to the quarter's end, of the projects in the counties (all years), with what
-    was disbursed within the quarter; summed by the projects module's own totals."""
-    cumulative = projects.fund_totals(counties, pairings, until=quarter.end)
-    in_quarter = projects.fund_totals(counties, pairings, since=quarter.start, until=quarter.end)
-    rows = tuple(
-        FundRow(source.label, planned, arrived, disbursed, in_quarter.by_source[source][FundStage.DISBURSED])
-        for source, planned, arrived, disbursed, _, _ in cumulative.rows()
-    )
-    total = FundRow("合计", cumulative.planned, cumulative.arrived, cumulative.disbursed, in_quarter.disbursed)
-    return rows, total
-
-
-def _fund_row(label, by_stage) -> FundRow:
+def _fund_row(label: str, cells: dict[tuple[FundStage, int], int] | None = None, *, index=(0, 1)) -> FundRow:
+    """A FundRow from {(stage, i): amount}: ``index`` picks the period amount and the quarter's amount."""
+    cells = cells or {}
+    period, recent = index
     return FundRow(
         label=label,
-        planned=by_stage[FundStage.PLANNED][0],
-        arrived=by_stage[FundStage.ARRIVED][0],
-        disbursed=by_stage[FundStage.DISBURSED][0],
-        quarter_disbursed=by_stage[FundStage.DISBURSED][1],
+        planned=cells.get((FundStage.PLANNED, period), 0),
+        arrived=cells.get((FundStage.ARRIVED, period), 0),
+        disbursed=cells.get((FundStage.DISBURSED, period), 0),
+        quarter_disbursed=cells.get((FundStage.DISBURSED, recent), 0),
     )
 
 
-def _projects(unit: Unit, quarter: Quarter, pairings) -> tuple[ProjectRow, ...]:
-    """The county's projects of the quarter's year, and earlier ones still moving money in it."""
-    projects_of_year = projects.year_projects(unit.id, quarter, pairings)
-    if not projects_of_year:
-        return ()
-    cells = projects.fund_cells([p.id for p in projects_of_year], quarter)
-    rows = []
-    for p in projects_of_year:
-        funds = []
+def _add(into: dict, stage: FundStage, amounts) -> None:
+    for i, amount in enumerate(amounts):
+        into[(stage, i)] = into.get((stage, i), 0) + amount
+
+
+def other_years_label(year: int, years) -> str:
+    """The name of the projects of other years that still move money in ``year`` (almost always earlier ones)."""
+    return "往年项目" if all(y < year for y in years) else "其他年度项目"
+
+
+def funds_section(
+    counties, pairings, quarter: Quarter, programmes: dict[int, str], cutoff: date, limited_to: str = ""
+) -> FundsSection:
+    """The funds section: money dated within the year to the quarter's end, of the projects in the counties, by
+    source for the report's programmes, with the part on other years' projects and other programmes apart."""
+    year = quarter.year
+    by_source: dict[FundSource, dict] = {}
+    total: dict = {}
+    earlier: dict = {}
+    earlier_years = set()
+    apart: dict[int, dict] = {}
+    names = dict(programmes)
+    for programme_id, project_year, source, stage, amount, recent in projects.year_money(
+        counties, pairings, quarter.year_to_date, recent_from=quarter.start
+    ):
+        if programme_id in programmes:
+            _add(by_source.setdefault(source, {}), stage, (amount, recent))
+            _add(total, stage, (amount, recent))
+            if project_year != year:
+                earlier_years.add(project_year)
+                _add(earlier, stage, (amount, recent))
+        else:
+            _add(apart.setdefault(programme_id, {}), stage, (amount, recent))
+    if apart:
+        names.update(db.session.execute(sa.select(Programme.id, Programme.name).where(Programme.id.in_(apart))).all())
+    return FundsSection(
+        scope=Scope("本年度", quarter.year_to_date.start, cutoff, tuple(programmes.values()), limited_to),
+        rows=tuple(_fund_row(source.label, by_source[source]) for source in FundSource if source in by_source),
+        total=_fund_row("合计", total),
+        earlier=_fund_row(f"其中：{other_years_label(year, earlier_years)}（本年度仍有资金往来）", earlier),
+        apart=tuple(
+            _fund_row(f"另：{names[pid]}项目（不计入合计）", cells)
+            for pid, cells in sorted(apart.items(), key=lambda item: names[item[0]])
+        ),
+    )
+
+
+def _project_funds(label: str, cells: dict) -> ProjectFunds:
+    """cells: {(stage, i): amount} with i = 0 项目累计, 1 本年度, 2 本季度."""
+    return ProjectFunds(label, _fund_row(label, cells, index=(1, 2)), _fund_row(label, cells, index=(0, 2)))
+
+
+def projects_section(unit: Unit, quarter: Quarter, pairings, programmes: dict[int, str], cutoff: date,
+                     limited_to: str = "") -> ProjectsSection:  # fmt: skip
+    """The county's projects of the quarter's year and those of other years with money dated in it, grouped as
+    the funds section counts them, each group and the section with a total row."""
+    year = quarter.year
+    listed = projects.year_projects(unit.id, quarter, pairings)
+    cells = projects.fund_cells([p.id for p in listed], quarter)
+    # Groups: ("counted", True) the year's projects, ("counted", False) other years', ("apart", programme id).
+    rows: dict[tuple, list[ProjectRow]] = {}
+    sums: dict[tuple, dict] = {}
+    years: dict[tuple, set] = {}
+    for p in listed:
+        funds, total = [], {}
         for source in FundSource:
-            if any((p.id, source, stage) in cells for stage in FundStage):
-                funds.append(_fund_row(source.label, {s: cells.get((p.id, source, s), (0, 0)) for s in FundStage}))
-        total = {s: tuple(sum(cells.get((p.id, src, s), (0, 0))[i] for src in FundSource) for i in (0, 1))
-                 for s in FundStage}  # fmt: skip
-        rows.append(
+            mine = {}
+            for stage in FundStage:
+                if (p.id, source, stage) in cells:
+                    _add(mine, stage, cells[(p.id, source, stage)])
+                    _add(total, stage, cells[(p.id, source, stage)])
+            if mine:
+                funds.append(_project_funds(source.label, mine))
+        key = ("counted", p.year == year) if p.programme_id in programmes else ("apart", p.programme_id)
+        rows.setdefault(key, []).append(
             ProjectRow(
                 id=p.id,
                 code=p.code,
                 name=p.name,
                 programme=p.programme.name,
+                year=p.year,
                 category=p.category.label,
                 status=p.status.label,
                 funds=tuple(funds),
-                total=_fund_row("合计", total),
+                total=_project_funds("合计", total),
                 beneficiaries=p.beneficiaries,
                 beneficiaries_lifted=p.beneficiaries_lifted,
             )  # fmt: skip
         )
-    return tuple(rows)
+        group_sum = sums.setdefault(key, {})
+        for cell, amount in total.items():
+            group_sum[cell] = group_sum.get(cell, 0) + amount
+        years.setdefault(key, set()).add(p.year)
+    groups = []
+    counted_sum: dict = {}
+    for key, label in ((("counted", True), f"{year} 年度项目"), (("counted", False), None)):
+        if key in rows:
+            label = label or f"{other_years_label(year, years[key])}（本年度仍有资金往来）"
+            groups.append(ProjectGroup(label, True, tuple(rows[key]), _project_funds("小计", sums[key])))
+            for cell, amount in sums[key].items():
+                counted_sum[cell] = counted_sum.get(cell, 0) + amount
+    others = sorted((k for k in rows if k[0] == "apart"), key=lambda k: rows[k][0].programme)
+    for key in others:
+        label = f"另：{rows[key][0].programme}项目（本年度有资金往来，不计入合计）"
+        groups.append(ProjectGroup(label, False, tuple(rows[key]), _project_funds("小计", sums[key])))
+    return ProjectsSection(
+        scope=Scope("本年度", quarter.year_to_date.start, cutoff, tuple(programmes.values()), limited_to),
+        groups=tuple(groups),
+        total=_project_funds("合计", counted_sum),
+    )
 
 
-def _monthly_disbursed(counties, pairings, quarter: Quarter) -> tuple[tuple[str, int], ...]:
-    """Money disbursed (拨付) per month from January to the quarter's last month."""
-    by_month = projects.monthly_disbursed(counties, pairings, quarter.year_to_date)
+def _monthly_disbursed(counties, pairings, quarter: Quarter, programmes) -> tuple[tuple[str, int], ...]:
+    """Money disbursed (拨付) per month from January to the quarter's last month, as the funds section counts it."""
+    by_month = projects.monthly_disbursed(counties, pairings, quarter.year_to_date, list(programmes))
     return tuple((f"{m}月", by_month.get(m, 0)) for m in range(1, quarter.end.month + 1))
 
 
@@ -489,13 +705,22 @@ def paired_counties(unit: Unit, quarter: Quarter, pairings=None) -> list[Unit]:
     return list(db.session.scalars(stmt))
 
 
-def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...]:
-    """Year-to-date key figures of each paired county within a prefecture or the province, in few grouped queries."""
-    counties = paired_counties(unit, quarter, pairings)
+def _county_rows(unit: Unit, quarter: Quarter, pairings, programmes) -> tuple[CountyRow, ...]:
+    """Year-to-date key figures per county within a prefecture or the province, in few grouped queries: every
+    county paired in the quarter, and any other with a figure (a county whose pairing has ended may still move
+    money on its projects), so that the rows add up to the report's totals."""
+    ytd = quarter.year_to_date
+    within = counties_within(unit)
+    project_counts = projects.project_counts_by_county(within, pairings, ytd, list(programmes))
+    money = projects.money_by_county(within, pairings, ytd, list(programmes))
+    people = placements.people_by_county(within, pairings, ytd)
+    consumption = purchases.amount_by_county(within, pairings, ytd)
+    with_figures = {*project_counts, *(c for c, _ in money), *people, *consumption}
+    paired = {c.id for c in paired_counties(unit, quarter, pairings)}
+    counties = db.session.scalars(sa.select(Unit).where(Unit.id.in_(paired | with_figures)).order_by(Unit.code)).all()
     if not counties:
         return ()
     ids = [c.id for c in counties]
-    ytd = quarter.year_to_date
     partners: dict[int, list[str]] = {}
     for p in db.session.scalars(
         sa.select(Pairing)
@@ -508,16 +733,11 @@ def _county_rows(unit: Unit, quarter: Quarter, pairings) -> tuple[CountyRow, ...
         .order_by(Pairing.valid_from)
     ):
         partners.setdefault(p.west_unit_id, []).append(p.east_unit.display_name)
-    # Counted as the 项目数 indicator counts: the year's projects approved by the cut-off, not terminated.
-    project_counts = projects.project_counts_by_county(ids, pairings, ytd)
-    money = projects.money_by_county(ids, pairings, until=quarter.end)
-    people = placements.people_by_county(ids, pairings, ytd)
-    consumption = purchases.amount_by_county(ids, pairings, ytd)
     return tuple(
         CountyRow(
             id=c.id,
             name=c.name,
-            partners="、".join(dict.fromkeys(partners.get(c.id, []))),
+            partners="、".join(dict.fromkeys(partners.get(c.id, []))) or "（本季度无结对）",
             projects=int(project_counts.get(c.id, 0)),
             arrived=money.get((c.id, FundStage.ARRIVED), 0),
             disbursed=money.get((c.id, FundStage.DISBURSED), 0),

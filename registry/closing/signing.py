@@ -6,10 +6,12 @@ in ``instance/signing.pass``, both mode 600), like the secret key: the signature
 since this installation signed it, not who the office is to a third party.
 """
 
+import asyncio
 import io
 import os
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,6 +136,22 @@ def sign_pdf(pdf: bytes, *, reason: str, location: str = "") -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    meta = signers.PdfSignatureMetadata(field_name="Signature1", reason=reason, location=location)
-    return signers.sign_pdf(writer, meta, signer=signer()).getvalue()
+    office = signer()  # read here: it needs the application's configuration
+
+    def sign() -> bytes:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        meta = signers.PdfSignatureMetadata(field_name="Signature1", reason=reason, location=location)
+        return signers.sign_pdf(writer, meta, signer=office).getvalue()
+
+    return outside_event_loop(sign)
+
+
+def outside_event_loop(call):
+    """Run ``call`` where no asyncio event loop is running: pyHanko's synchronous API runs one of its own
+    (``asyncio.run``), which fails inside a thread that already has one (an ASGI server, a test browser)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()

@@ -109,6 +109,15 @@ def test_placements_exchanges_and_entries_in_a_locked_quarter_are_refused(w):
     assert create_entry(entry | {"occurred_on": date(2024, 7, 2)}, actor=w.county).id
 
 
+def test_the_narrative_of_a_locked_county_quarter_is_refused_and_a_later_one_accepted(w):
+    from registry.periods import Quarter
+    from registry.reports.services import save_narrative
+
+    with pytest.raises(QuarterLockedError, match=LOCKED):
+        save_narrative(w.zhaojue, Quarter.of(2024, 2), {"highlights": "改写已审定季度的亮点"}, actor=w.county)
+    assert save_narrative(w.zhaojue, Quarter.of(2024, 3), {"highlights": "第三季度亮点"}, actor=w.county)
+
+
 def test_project_status_steps_and_fund_transactions_in_a_locked_quarter_are_refused(w):
     project = w.project_a
     with pytest.raises(QuarterLockedError, match=LOCKED):

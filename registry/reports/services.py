@@ -9,6 +9,7 @@ from registry.audit.services import apply_changes, record
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.periods import Quarter
+from registry.permissions import check_locked_date
 from registry.reports.models import NARRATIVE_MAX, QuarterNarrative
 from registry.services import ServiceError, StaleEdit, check_version
 
@@ -37,7 +38,12 @@ LABELS = QuarterNarrative.AUDIT_LABELS
 
 
 def save_narrative(unit: Unit, quarter: Quarter, data: dict, *, actor, version=None) -> dict:
-    """Create or change the narrative of ``unit`` for ``quarter``; returns the changes (one audit event)."""
+    """Create or change the narrative of ``unit`` for ``quarter``; returns the changes (one audit event).
+
+    A county's narrative is part of its report of record: once the province has approved (locked) the quarter it
+    is refused like any record of that quarter, until an unlock is granted.
+    """
+    check_locked_date(unit.id, quarter.start, field="highlights")
     values = {}
     for key in FIELDS:
         text = (data.get(key) or "").replace("\r\n", "\n").strip()

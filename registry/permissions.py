@@ -439,10 +439,12 @@ class QuarterLockedError(ServiceError):
     """A write the gate refuses because the record (as it is, or as it would be) lies in a locked quarter."""
 
 
-def _placed(record, scope: RecordScope) -> tuple:
-    """(county id, date) that place a record (an instance or a mapping of its new values) in a quarter."""
+def _placed(record, scope: RecordScope) -> list[tuple]:
+    """(county id, date, field) of each date that places a record (an instance or a mapping of its new values) in a
+    quarter: the date it counts from and, if it has one, the date it stops counting."""
     get = record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
-    return get(scope.county, None), get(scope.date, None)
+    fields = [scope.date, scope.end_date] if scope.end_date else [scope.date]
+    return [(get(scope.county, None), get(name, None), name) for name in fields]
 
 
 def check_quarter_lock(scope: RecordScope, after=None, *, before=None, cache: dict | None = None) -> None:
@@ -452,7 +454,8 @@ def check_quarter_lock(scope: RecordScope, after=None, *, before=None, cache: di
         return
     for state in (before, after):
         if state is not None:
-            check_locked_date(*_placed(state, scope), cache=cache, field=scope.date)
+            for county_id, day, field in _placed(state, scope):
+                check_locked_date(county_id, day, cache=cache, field=field)
 
 
 def check_locked_date(county_id, day, *, cache: dict | None = None, field: str | None = None) -> None:

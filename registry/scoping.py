@@ -27,3 +27,6 @@ class RecordScope:
     #: purchase's date): a record dated in a quarter the province has approved and locked may not be written.
     #: Empty for a type whose quarter follows from its parts (a project: its fund transactions and status steps).
     date: str = ""
+    #: Attribute holding the date a record stops counting (a placement's end, a posting's departure), if any: it
+    #: moves figures of the quarter it falls in ("in work", "in post"), so it may not lie in a locked quarter either.
+    end_date: str = ""

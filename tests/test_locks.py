@@ -109,6 +109,25 @@ def test_placements_exchanges_and_entries_in_a_locked_quarter_are_refused(w):
     assert create_entry(entry | {"occurred_on": date(2024, 7, 2)}, actor=w.county).id
 
 
+def test_an_end_date_may_not_fall_in_a_locked_quarter(w):
+    """Ending a placement or a posting inside a locked quarter changes its "in work" / "in post" figures."""
+    from registry.placements.models import Destination, Household
+
+    placement = _placement_data(w.zhaojue.id, date(2023, 11, 2)) | {
+        "household": Household.LIFTED, "destination_class": Destination.EAST_PARTNER, "start_date": date(2023, 11, 2)
+    }  # fmt: skip
+    created = create_placement(placement, actor=w.county)  # 2023Q4 is open
+    with pytest.raises(QuarterLockedError, match=LOCKED) as info:
+        update_placement(created, {"end_date": date(2024, 5, 31)}, actor=w.county)
+    assert info.value.field == "end_date"
+    assert update_placement(created, {"end_date": date(2024, 8, 31)}, actor=w.county)  # Q3 is open
+    exchange = {"person_name": "王五", "direction": w.exchange_a.direction, "person_type": w.exchange_a.person_type,
+                "sending_unit_id": w.yuyao.id, "receiving_unit_id": w.zhaojue.id, "county_id": w.zhaojue.id,
+                "arrival_date": date(2023, 10, 9)}  # fmt: skip
+    with pytest.raises(QuarterLockedError, match=LOCKED_Q1):
+        create_exchange(exchange | {"departure_date": date(2024, 2, 1)}, actor=w.county)
+
+
 def test_the_narrative_of_a_locked_county_quarter_is_refused_and_a_later_one_accepted(w):
     from registry.periods import Quarter
     from registry.reports.services import save_narrative

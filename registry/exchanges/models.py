@@ -54,6 +54,7 @@ class Exchange(TimestampMixin, VersionedMixin, db.Model):
         pairing_field="arrival_date",
         noun="人才交流记录",
         date="arrival_date",
+        end_date="departure_date",
     )
 
     __tablename__ = "exchanges"

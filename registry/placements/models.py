@@ -70,6 +70,7 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
         pairing_field="start_date",
         noun="劳务协作记录",
         date="start_date",
+        end_date="end_date",
     )
 
     __tablename__ = "placements"

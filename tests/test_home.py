@@ -50,8 +50,9 @@ def test_county_home_has_the_report_card_pace_and_todos(home, world):
     assert "本期季度报告 · 2024年第2季度" in html
     assert f'href="/reports/{world.zhaojue}/2024Q2"' in html and f'href="/reports/{world.zhaojue}/2024Q2.pdf"' in html
     assert "未填写" in html and "填写说明" in html
-    # No submission workflow exists: the card says so instead of inventing a status.
-    assert "系统尚无提交、审核流程" in html and "未提交" not in html
+    # The card shows where the report stands in the quarter close, its due date, and the step still to take.
+    assert "报送状态" in html and "草稿" in html and "截止 2024-07-10" in html and "已逾期" in html
+    assert "提交2024年第2季度报告（截止 2024-07-10，已逾期）" in html
     assert "2024 年完成率对比序时进度" in html and "对比序时进度 62.30%" in html
     assert "▼ 10.00%" in html
     assert "填写2024年第2季度工作情况说明" in html

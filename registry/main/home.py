@@ -18,6 +18,8 @@ from registry.agreements.services import agreements_for
 from registry.audit.models import AuditEvent
 from registry.audit.queries import to_rows
 from registry.auth.models import Role, User
+from registry.closing import services as closing
+from registry.closing.models import OPEN_STATES, ReportState
 from registry.counties.models import CATEGORY_LABELS, SICHUAN_CODE, Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
@@ -39,12 +41,16 @@ class ReportCard:
     narrative_at: datetime | None = None
     #: May the user write the narrative (Sichuan office staff within scope)?
     may_narrate: bool = False
+    #: Where the report stands in the quarter close (草稿 … 省已审定), its due date and whether it is overdue.
+    state: ReportState = ReportState.DRAFT
+    due: date | None = None
+    overdue: bool = False
 
 
 @dataclass(frozen=True)
 class Todo:
     text: str
-    #: Where to do it: "narrative", "ranking:<agreement id>", "county" or "" (nothing to open).
+    #: Where to do it: "narrative", "report", "ranking:<agreement id>", "county" or "" (nothing to open).
     target: str = ""
 
 
@@ -114,10 +120,12 @@ def _last_rankings(user, year: int) -> tuple:
 def _office(user, unit: Unit, year: int, today: date) -> Home:
     quarter = latest_quarter(today)
     narrative = narrative_of(unit.id, quarter)
+    state = closing.state_of(unit, quarter)
     card = ReportCard(
         unit_id=unit.id, unit_name=unit.name, quarter=quarter, narrative_written=not narrative.is_empty,
         narrative_by=narrative.updated_by, narrative_at=narrative.updated_at,
-        may_narrate=can(user, "reports.narrate"),
+        may_narrate=can(user, "reports.narrate"), state=state, due=closing.due_date(quarter),
+        overdue=closing.is_overdue(state, quarter, today),
     )  # fmt: skip
     agreements = agreements_for(unit, year)
     paces = tuple(ranking.for_unit(a, unit, today) for a in agreements)
@@ -131,10 +139,13 @@ def _office(user, unit: Unit, year: int, today: date) -> Home:
 
 
 def _todos(card: ReportCard, paces, rankings) -> list[Todo]:
-    """What needs doing, derived from the records only (there is no submission workflow to report on)."""
+    """What needs doing: the quarter's report to write and submit, and the indicators behind their pace."""
     todos = []
     if not card.narrative_written:
         todos.append(Todo(f"填写{card.quarter.label}工作情况说明（亮点、问题、下步打算）", "narrative"))
+    if card.state in OPEN_STATES:
+        late = "，已逾期" if card.overdue else ""
+        todos.append(Todo(f"提交{card.quarter.label}报告（截止 {card.due.isoformat()}{late}）", "report"))
     for pace in paces:
         row = pace.rows[0] if pace.rows else None
         if row is None:

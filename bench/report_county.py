@@ -201,7 +201,7 @@ def main():
         units = list(islice(cycle(c.id for c in counties), args.batch))
         tasks = [batch.Task(u, str(quarter), None, folder) for u in units]
         t0 = time.perf_counter()
-        outcomes = batch.render_many(tasks, workers=args.workers, config=config)
+        outcomes = batch.render_many(tasks, workers=args.workers, config=config, app=app)
         elapsed = time.perf_counter() - t0
     errors = [o for o in outcomes if o.error]
     print(f"batch: {len(tasks)} reports ({len(counties)} paired counties cycled) with {args.workers} workers in "

@@ -33,6 +33,9 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
+    # Spawned worker processes (PDF rendering, report batches) build their own app with this factory; handing it
+    # down through the app keeps the packages below from importing the app that imports them.
+    app.extensions["registry.create_app"] = create_app
     return app
 
 

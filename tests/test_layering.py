@@ -32,9 +32,7 @@ ORDER = ["kernel", "reference", "gate", "streams", "compositions", "app"]
 SHARED_LAYERS = {"kernel", "reference", "compositions", "app"}
 
 #: Imports that go up for a reason that will stay: (module, imported package) -> why.
-ALLOWED = {
-    ("registry.reports.batch", "__init__"): "a spawned worker process builds the whole app with create_app",
-}
+ALLOWED: dict = {}
 
 #: Known offenders during a restructuring: (module, imported package) pairs allowed to break the layering, or a
 #: module alone that may keep local imports without a written reason. Empty: nothing is pending.

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from flask import current_app
+
 from registry.auth.models import User
 from registry.counties.models import Unit
 from registry.extensions import db
@@ -50,13 +52,17 @@ class Outcome:
 _app = None
 
 
-def _init_worker(config: dict):
-    """Worker start-up: one app per process, with the parent's database and settings."""
+def _init_worker(factory, config: dict):
+    """Worker start-up: one app per process, with the parent's database and settings. ``factory`` is the app
+    factory the parent app was built by (``worker_factory``), handed down rather than imported: the factory
+    registers this package's blueprint, so reports must not import it."""
     global _app
-    # deferred: a spawned worker builds the whole app, whose factory registers the reports blueprint (above us).
-    from registry import create_app
+    _app = factory(config)
 
-    _app = create_app(config)
+
+def worker_factory(app):
+    """The factory that built ``app`` (the app puts it in its extensions), for spawned workers to call."""
+    return app.extensions["registry.create_app"]
 
 
 def render_task(task: Task, app=None) -> Outcome:
@@ -112,7 +118,7 @@ def render_many(
         max_workers=workers,
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(config,),
+        initargs=(worker_factory(app or current_app), config),
         max_tasks_per_child=MAX_TASKS_PER_WORKER,
     ) as pool:
         futures = {pool.submit(render_task, task): task for task in tasks}

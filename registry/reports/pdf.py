@@ -123,7 +123,8 @@ def _pool(app):
     from multiprocessing import get_context
 
     # deferred: batch and documents import this module (render_pdf) at their top
-    from registry.reports.batch import MAX_TASKS_PER_WORKER
+    # deferred: batch and documents import this module (render_pdf) at their top
+    from registry.reports.batch import MAX_TASKS_PER_WORKER, worker_factory
 
     config = _worker_app_config(app)
     key = (os.getpid(), tuple(sorted(config.items())), app.config.get("REPORT_PDF_WORKERS", 2))
@@ -134,7 +135,7 @@ def _pool(app):
                 max_workers=key[2],
                 mp_context=get_context("spawn"),
                 initializer=_init_render_worker,
-                initargs=(config,),
+                initargs=(worker_factory(app), config),
                 max_tasks_per_child=MAX_TASKS_PER_WORKER,
             )
             if not _pools:
@@ -154,7 +155,7 @@ def _shutdown() -> None:
 RENDER_NICENESS = 10
 
 
-def _init_render_worker(config: dict) -> None:
+def _init_render_worker(factory, config: dict) -> None:
     # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports.batch import _init_worker
 
@@ -165,7 +166,7 @@ def _init_render_worker(config: dict) -> None:
     # A web worker killed outright (kill -9, out of memory) leaves its render processes waiting forever on a
     # queue nobody writes to; they leave when their parent does.
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    _init_worker(config)
+    _init_worker(factory, config)
 
 
 def _exit_with_parent(parent: int) -> None:

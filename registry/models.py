@@ -10,6 +10,7 @@ from registry.placements.models import Person, Placement, PlacementCell
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.reports.models import QuarterNarrative
+from registry.tasks.models import Job, Notification, NotificationSetting
 
 __all__ = [
     "Agreement",
@@ -19,7 +20,10 @@ __all__ = [
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
+    "Job",
     "LoginThrottle",
+    "Notification",
+    "NotificationSetting",
     "Pairing",
     "Person",
     "Placement",

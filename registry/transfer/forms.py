@@ -2,7 +2,7 @@
 
 import base64
 
-from flask import Response, get_template_attribute, render_template, stream_with_context, url_for
+from flask import Response, current_app, get_template_attribute, render_template, stream_with_context, url_for
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
 from registry.exports import download, xlsx_bytes
@@ -30,6 +30,12 @@ def stream_upload(form, steps_function, *, user, page: dict):
     """
     upload = form.file.data
     data, filename = upload.read(), upload.filename
+    # Above the threshold a background task imports it (registry/tasks registers the hook): the page redirects.
+    background = current_app.extensions.get("registry.background_import")
+    if background is not None and len(data) > current_app.config["IMPORT_BACKGROUND_BYTES"]:
+        response = background(data, filename, steps_function, user=user, page=page)
+        if response is not None:
+            return response
     head, tail = render_template("transfer/import.html", form=form, **page).split("<!--progress-->")
     show_result = get_template_attribute("transfer/_result.html", "import_result")
 

@@ -108,8 +108,10 @@ def consumer_process(app, database_url: str, *extra) -> subprocess.Popen:
         REGISTRY_ARGON2_PARALLELISM="1",
     )
     flask = [sys.executable, "-m", "flask", "--app", "wsgi", "tasks", "consumer", "-w", "1", *extra]
-    return subprocess.Popen(flask, cwd=ROOT, env=env, start_new_session=True,  # noqa: S603
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    # Its log next to the job files, for a failing test to be read.
+    with open(Path(app.config["TASKS_FOLDER"]).parent / "consumer.log", "ab") as log:
+        return subprocess.Popen(flask, cwd=ROOT, env=env, start_new_session=True,  # noqa: S603
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def kill(process: subprocess.Popen) -> None:

@@ -258,6 +258,8 @@ NOT_RECORD_WRITES = {
     "pairings.create", "pairings.edit", "pairings.end", "pairings.create_programme", "pairings.edit_programme",
     "agreements.create", "agreements.edit", "agreements.targets", "agreements.create_indicator",
     "agreements.edit_indicator", "purchases.channels", "reports.narrative", "placements.reveal",
+    # Background jobs, notifications: they write no record (an import job writes through the import's services).
+    "tasks.report_batch", "tasks.mark_read", "tasks.set_email",
 }  # fmt: skip
 
 

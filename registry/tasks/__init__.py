@@ -12,7 +12,15 @@ from huey import crontab
 from registry.database import writing
 from registry.extensions import db
 from registry.tasks import backup, imports, jobs, reminders, reports
-from registry.tasks.queue import app_periodic_task, configure, current_app_for_tasks, huey, kv_put, this_worker
+from registry.tasks.queue import (
+    app_periodic_task,
+    configure,
+    current_app_for_tasks,
+    forked,
+    huey,
+    kv_put,
+    this_worker,
+)
 
 CONSUMER_BEAT = "consumer:beat"
 
@@ -46,8 +54,9 @@ def beat() -> None:
 def _consumer_started():
     app = current_app_for_tasks()
     with app.app_context():
-        # A forked worker (-k process) must not reuse the parent's database connections.
-        db.engine.dispose(close=False)
+        # A forked worker (-k process) must not reuse the parent's database connections; threads share the pool.
+        if forked():
+            db.engine.dispose(close=False)
         beat()
         jobs.sweep(requeue)
         db.session.remove()

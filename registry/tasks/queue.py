@@ -70,6 +70,12 @@ def configure(app) -> None:
     huey._factory = lambda: storage_for(app)
     huey.storage = None
     _state["app"] = app
+    _state["pid"] = os.getpid()
+
+
+def forked() -> bool:
+    """True in a process forked from the one that configured the queue (a ``-k process`` worker)."""
+    return _state.get("pid") not in (None, os.getpid())
 
 
 def current_app_for_tasks():

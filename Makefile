@@ -16,9 +16,15 @@ TEST_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils
 
 .PHONY: run test lint format test-sqlite test-postgres system-run system-test db-upgrade demo clean
 
+# The web server and one task consumer together; Ctrl-C (or either one exiting) stops both. A background job of
+# a script ignores SIGINT, so the web server is stopped with TERM; the consumer with INT (finishes running tasks).
 run: system-run $(VENV)/.installed db-upgrade demo
-	@echo "东西部协作台账：http://$(HOST):$(PORT)/  （Ctrl-C 停止）"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "东西部协作台账：http://$(HOST):$(PORT)/  （后台任务消费者已同时启动；Ctrl-C 停止）"
+	@stop() { kill -TERM $$web 2>/dev/null; kill -INT $$worker 2>/dev/null; wait $$web $$worker; }; \
+	trap 'stop; exit 0' INT TERM; \
+	$(FLASK) run --host $(HOST) --port $(PORT) & web=$$!; \
+	$(FLASK) tasks consumer -w 2 & worker=$$!; \
+	wait -n $$web $$worker; stop
 
 test: system-test $(VENV)/.installed lint test-sqlite test-postgres
 

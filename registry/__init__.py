@@ -22,7 +22,7 @@ def create_app(test_config=None):
     configure(app, test_config)
 
     # deferred: app factory — importing the package (config, migrations' env) loads no extension or view.
-    from registry import cli, errors, extensions, security, templating
+    from registry import cli, errors, extensions, security, tasks, templating
     from registry.auth import session as auth_session
 
     extensions.init_app(app)
@@ -33,6 +33,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.url_map.converters["int"] = IdConverter
     register_blueprints(app)
+    tasks.init_app(app)
     # Spawned worker processes (PDF rendering, report batches) build their own app with this factory; handing it
     # down through the app keeps the packages below from importing the app that imports them.
     app.extensions["registry.create_app"] = create_app

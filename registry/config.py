@@ -83,6 +83,44 @@ class Config:
     DATE_MIN = "1949-10-01"
     DATE_MAX = "2100-12-31"
 
+    # ---- background tasks (registry/tasks) ----
+    #: Where the queue keeps its tasks: unset means REDIS_URL when that is set, else instance/huey.sqlite3;
+    #: or ``redis://host:6379/0``, ``sqlite:////path/huey.sqlite3``, ``memory://`` (tests without a consumer).
+    TASKS_QUEUE_URL = None
+    #: Redis for several web hosts and consumers (the README's deployment section); used when TASKS_QUEUE_URL is unset.
+    REDIS_URL = None
+    #: The queue's name (a key prefix in Redis): two installs sharing one Redis need different names.
+    TASKS_QUEUE_NAME = "registry"
+    #: Job files (uploads waiting for their import, result ZIPs); default instance/jobs.
+    TASKS_FOLDER = None
+    #: Finished jobs and their files are deleted after this many days.
+    TASKS_KEEP_DAYS = 7
+    #: A running job silent this long (no heartbeat, no progress) is taken for dead by the sweeper.
+    TASKS_STALE_SECONDS = 120
+    TASKS_HEARTBEAT_SECONDS = 10
+    #: Longest pause between two looks at an empty SQLite queue (Redis waits on the queue instead).
+    TASKS_POLL_MAX_SECONDS = 1.0
+    #: Worker processes one report batch renders with (the engine of ``flask reports render``).
+    TASKS_REPORT_WORKERS = os.cpu_count() or 1
+    #: Uploads larger than this (bytes) are imported by a background task; smaller ones in the request.
+    IMPORT_BACKGROUND_BYTES = 1024 * 1024
+    #: Days after a quarter's end by which its narrative is due (reminded to county and prefecture offices).
+    NARRATIVE_DUE_DAYS = 15
+    #: SMTP for e-mailed notifications; off (None) by default.
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_FROM = "registry@localhost"
+    #: The address users open the registry at, for links in e-mails (e.g. https://xiezuo.example.gov.cn).
+    PUBLIC_URL = None
+    #: Backups: folder (default instance/backups), whether the consumer takes one nightly (02:00), and rotation.
+    BACKUP_FOLDER = None
+    BACKUP_SCHEDULE = True
+    BACKUP_KEEP_DAILY = 14
+    BACKUP_KEEP_MONTHLY = 12
+
 
 PRODUCTION_OVERRIDES = {
     "SESSION_COOKIE_SECURE": True,

@@ -12,6 +12,7 @@ from registry.projects.models import FundTransaction, Project, ProjectFunds, Sta
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.quarter_locks import QuarterLock
 from registry.reports.models import QuarterNarrative
+from registry.tasks.models import Job, Notification, NotificationSetting
 
 __all__ = [
     "Agreement",
@@ -22,7 +23,10 @@ __all__ = [
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
+    "Job",
     "LoginThrottle",
+    "Notification",
+    "NotificationSetting",
     "Pairing",
     "Person",
     "Placement",

@@ -30,6 +30,8 @@ def make_test_config(database_url: str) -> dict:
         "SERVER_NAME": None,
         # A fixed identity-number key: the suite never writes one into the repository's instance/ folder.
         "ID_NUMBER_KEY": TEST_ID_NUMBER_KEY,
+        # Tasks are queued in memory unless a test runs a consumer (tests/test_tasks*.py).
+        "TASKS_QUEUE_URL": "memory://",
     }
 
 
@@ -65,7 +67,10 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
-    app = create_app(make_test_config(database_url))
+    files = tmp_path_factory.mktemp("instance")
+    app = create_app(
+        make_test_config(database_url) | {"TASKS_FOLDER": str(files / "jobs"), "BACKUP_FOLDER": str(files / "backups")}
+    )
     with app.app_context():
         drop_everything(db.engine)
         upgrade()

@@ -41,6 +41,10 @@ def only(*roles, scoped_b=False):
     }
 
 
+#: Jobs of nobody in the matrix (tests/test_tasks.py checks a job is its users' alone): missing for everyone.
+JOB = {"job_id": ("=999999", "=999998")}
+NOBODY_ELSES = {r: (MISSING, MISSING) for r in ROLES}
+
 RULES = {
     "main.index": Rule(expect=everyone()),
     "auth.logout": Rule("POST", expect=everyone()),
@@ -251,6 +255,15 @@ RULES.update(
         "closing.changes": Rule(
             params=REPORT | {"number": ("=2", "=2")}, expect={r: (MISSING, MISSING) for r in ROLES}
         ),
+        # Report batches: the province, prefectures and liaisons (their scope); a job is only its users'.
+        "tasks.report_batch": Rule("POST", expect=only("province", "prefecture", "liaison")),
+        "tasks.index": Rule(expect=everyone()),
+        "tasks.job": Rule(params=JOB, expect=NOBODY_ELSES),
+        "tasks.status": Rule(params=JOB, expect=NOBODY_ELSES),
+        "tasks.download": Rule(params=JOB, expect=NOBODY_ELSES),
+        "tasks.notifications": Rule(expect=everyone()),
+        "tasks.mark_read": Rule("POST", expect=everyone()),
+        "tasks.set_email": Rule("POST", expect=everyone()),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(
             "POST",

@@ -174,3 +174,30 @@ def test_dashboard_and_lists_fit_a_phone_and_the_navigation_collapses(page, live
     # At a desktop width the navigation is there without a menu button.
     page.set_viewport_size({"width": 1366, "height": 768})
     assert nav.is_visible() and not page.locator("label.nav-toggle-label").is_visible()
+
+
+def test_generate_all_reports_watch_the_progress_and_download_the_zip(page, live_server, world, app, tmp_path):
+    """生成全部报告 on the reports page: a job page whose bar fills as a real consumer renders, then the ZIP."""
+    import zipfile
+
+    from tests.tasks_support import Queue, ThreadConsumer, queue_settings
+
+    refused = _csp_refusals(page)
+    _sign_in(page, live_server, "province")
+    with Queue(app, queue_settings("sqlite", tmp_path)):
+        page.goto(live_server + "/reports/?quarter=2019Q2")
+        page.click("#batch-all")
+        page.wait_for_url("**/jobs/*")
+        assert page.locator("#job-state").inner_text() == "排队中"
+        with ThreadConsumer():
+            page.wait_for_selector("#job-download:not([hidden])", timeout=60_000)
+        assert page.locator("#job-state").inner_text() == "已完成"
+        assert page.eval_on_selector("#job-progress", "e => [e.value, e.max]") == [1, 1]
+        with page.expect_download() as info:
+            page.click("#job-download-link")
+        download = info.value
+        assert download.suggested_filename == "2019年第2季度东西部协作季度报告-全部结对县.zip"
+        target = tmp_path / "reports.zip"
+        download.save_as(target)
+        assert zipfile.ZipFile(target).namelist() == ["510824-苍溪县-2019Q2-东西部协作季度报告.pdf"]
+    assert refused == []

@@ -262,6 +262,8 @@ NOT_RECORD_WRITES = {
     # Closing a quarter writes report states, steps and versions, no scoped record (tests/test_closing.py).
     "closing.submit", "closing.review", "closing.approve", "closing.confirm", "closing.answer",
     "closing.request_unlock", "closing.decide_unlock", "closing.verify",
+    # Background jobs, notifications: they write no record (an import job writes through the import's services).
+    "tasks.report_batch", "tasks.mark_read", "tasks.set_email",
 }  # fmt: skip
 
 

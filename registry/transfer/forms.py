@@ -34,6 +34,12 @@ def stream_upload(form, steps_function, *, user, page: dict):
     """
     upload = form.file.data
     data, filename = upload.read(), upload.filename
+    # Above the threshold a background task imports it (registry/tasks registers the hook): the page redirects.
+    background = current_app.extensions.get("registry.background_import")
+    if background is not None and len(data) > current_app.config["IMPORT_BACKGROUND_BYTES"]:
+        response = background(data, filename, steps_function, user=user, page=page)
+        if response is not None:
+            return response
     head, tail = render_template("transfer/import.html", form=form, **page).split("<!--progress-->")
     show_result = get_template_attribute("transfer/_result.html", "import_result")
 

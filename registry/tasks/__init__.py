@@ -1,0 +1,86 @@
+"""Background work on a task queue (huey): report batches, long imports, reminders, backups, and the sweeper.
+
+Tasks are defined once, in this package; the queue's storage is chosen by configuration (``queue.py``: SQLite in
+``instance/`` by default, Redis with ``REDIS_URL``). Run a consumer with ``flask tasks consumer``; ``make run``
+starts one next to the web server. What a user sees of a job lives in the ``jobs`` table (``jobs.py``).
+"""
+
+from datetime import UTC, datetime
+
+from huey import crontab
+
+from registry.database import writing
+from registry.extensions import db
+from registry.tasks import backup, imports, jobs, reminders, reports
+from registry.tasks.queue import (
+    app_periodic_task,
+    configure,
+    current_app_for_tasks,
+    forked,
+    huey,
+    kv_put,
+    this_worker,
+)
+
+CONSUMER_BEAT = "consumer:beat"
+
+
+def init_app(app):
+    """Configure the queue for ``app``, its commands and views' helpers, and the import page's hook."""
+    from registry.tasks import commands, views  # deferred: the views and commands need the app being built
+
+    configure(app)
+    app.register_blueprint(views.bp)
+    commands.init_app(app)
+    # The import pages (kernel: transfer.forms) call this above IMPORT_BACKGROUND_BYTES, without knowing tasks.
+    app.extensions["registry.background_import"] = imports.background_import
+
+    @app.context_processor
+    def _tasks_helpers():
+        return {"unread_notifications": views.unread_notifications, "may_batch": reports.may_batch}
+
+
+def requeue(job) -> None:
+    """Put a report batch back on the queue (the sweeper's answer to a run whose process died)."""
+    reports.start(job)
+
+
+def beat() -> None:
+    """Tell the web pages a consumer is alive (they say 后台任务暂不可用 when none has been for a while)."""
+    kv_put(CONSUMER_BEAT, {"at": datetime.now(UTC).timestamp(), "worker": this_worker()})
+
+
+@huey.on_startup()
+def _consumer_started():
+    app = current_app_for_tasks()
+    with app.app_context():
+        # A forked worker (-k process) must not reuse the parent's database connections; threads share the pool.
+        if forked():
+            db.engine.dispose(close=False)
+        beat()
+        jobs.sweep(requeue)
+        db.session.remove()
+
+
+@app_periodic_task(crontab(minute="*"), name="registry.sweep")
+def sweep_jobs():
+    beat()
+    jobs.sweep(requeue)
+
+
+@app_periodic_task(crontab(minute="7"), name="registry.expire_jobs")
+def expire_jobs():
+    jobs.expire()
+
+
+# Crontabs are matched in UTC: 17:00 UTC is 01:00 China time, 18:00 UTC is 02:00.
+@app_periodic_task(crontab(minute="0", hour="17"), name="registry.notify")
+def notify():
+    with writing():
+        reminders.notify()
+
+
+@app_periodic_task(crontab(minute="0", hour="18"), name="registry.backup")
+def nightly_backup():
+    if current_app_for_tasks().config.get("BACKUP_SCHEDULE"):
+        backup.take()

@@ -33,6 +33,8 @@ FORM_PAGES = {
     "counties.set_category": "counties.detail",
     "reports.narrative": "reports.dashboard",
     "agreements.delete_entry": "agreements.entries",
+    "tasks.set_email": "tasks.notifications",
+    "tasks.report_batch": "reports.index",
     # The quarter close's first step is a form on the quarterly dashboard; the others appear in later states.
     "closing.submit": "reports.dashboard",
 }
@@ -52,6 +54,7 @@ STATE_FORMS = {
     "closing.request_unlock": ("reason",),
     "closing.decide_unlock": ("request_id", "decision", "note"),
     "auth.unlock_login": (),
+    "tasks.mark_read": (),  # its button shows only while a notification is unread
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
 UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}
@@ -127,6 +130,8 @@ BASELINES = {
         "current_password": PASSWORD, "new_password": "another-long-password", "confirm": "another-long-password",
     },
     "auth.login": lambda w: {"username": "admin", "password": PASSWORD},
+    # "生成全部报告": the button's value (buttons are not read as fields); an accepted batch is a shared job.
+    "tasks.report_batch": lambda w: {"all": "1"},
 }  # fmt: skip
 
 #: Hostile values per rendered input type.

@@ -82,6 +82,7 @@ def report_batch():
             db.session.commit()
             flash(f"{UNAVAILABLE}，请稍后再试。", "danger")
             return redirect(back)
+        flash(f"已开始在后台生成 {len(units)} 份报告，可离开本页，稍后在“我的任务”中下载。", "success")
     else:
         flash("同样的报告已在生成或已生成，已加入您的任务。", "info")
     return redirect(url_for(".job", job_id=job.id))

@@ -6,6 +6,7 @@ must be on is checked by the exchange services, as for the form.
 """
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
 from registry.exchanges import services
@@ -139,3 +140,10 @@ def _parse(number, cell, counties, units):
             except ValueError as exc:
                 fail(header, str(exc))
     return errors, values
+
+
+def export_rows(stmt):
+    """Rows of the export (the template's columns), in arrival order; re-importing them changes nothing."""
+    stmt = stmt.options(joinedload(Exchange.county)).order_by(Exchange.arrival_date, Exchange.id)
+    for exchange in db.session.scalars(stmt):
+        yield export_row(exchange)

@@ -5,7 +5,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from registry.agreements.models import Agreement
 from registry.agreements.services import agreements_for, progress
@@ -15,16 +15,16 @@ from registry.counties.forms import CategoryForm, LocalUnitForm
 from registry.counties.models import (
     CATEGORIES_2021,
     UNIT_KIND_LABELS,
-    CountyCategory,
     Side,
     Unit,
     UnitKind,
 )
+from registry.directory import queries
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
-from registry.periods import Quarter, overlaps
+from registry.periods import Quarter
 from registry.permissions import (
     can_manage_unit,
     get_visible_or_404,
@@ -34,11 +34,12 @@ from registry.permissions import (
     requires,
     scope_filter,
     unit_filter,
+    visible_divisions,
 )
 from registry.projects.models import FundStage, Project
 from registry.projects.services import totals_for
 from registry.services import ServiceError
-from registry.web import is_id, like_pattern, paginate, save, sort_clause
+from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("counties", __name__, url_prefix="/units")
 
@@ -51,28 +52,8 @@ def index():
     if args["side"] not in Side._value2member_map_:
         args["side"] = "west"  # empty or unknown (?side=x): the Sichuan side, as on first visit
     args["kind"] = args["kind"] or "county"
-    prefecture = aliased(Unit)
-    stmt = sa.select(Unit).outerjoin(prefecture, Unit.prefecture_id == prefecture.id).where(unit_filter(current_user))
-    if args["side"] in Side._value2member_map_:
-        stmt = stmt.where(Unit.side == args["side"])
-    if args["kind"] in UnitKind._value2member_map_:
-        stmt = stmt.where(Unit.kind == args["kind"])
-    if is_id(args["prefecture"]):
-        stmt = stmt.where(Unit.prefecture_id == int(args["prefecture"]))
-    if args["category"] in CountyCategory._value2member_map_:
-        stmt = stmt.where(Unit.category == args["category"])
-    if args["q"]:
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(sa.or_(Unit.full_name.like(pattern), Unit.code.like(pattern)))
     today = date.today()
-    current = sa.select(Pairing.id).where(
-        sa.or_(Pairing.west_unit_id == Unit.id, Pairing.east_unit_id == Unit.id),
-        overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
-    )
-    if args["paired"] == "yes":
-        stmt = stmt.where(current.exists())
-    elif args["paired"] == "no":
-        stmt = stmt.where(~current.exists())
+    stmt = queries.filtered_units(args, unit_filter(current_user), today)
     sort, order = sort_clause(
         {
             "code": (Unit.code, Unit.id),
@@ -85,16 +66,8 @@ def index():
         stmt.options(joinedload(Unit.prefecture)).order_by(*order),
         args={**args, "sort": sort},
     )
-    partners = _current_partners([u.id for u in page.items], today)
-    prefectures = db.session.scalars(
-        sa.select(Unit)
-        .where(
-            Unit.kind == UnitKind.PREFECTURE,
-            Unit.side == args["side"] if args["side"] else sa.true(),
-        )
-        .where(unit_filter(current_user))
-        .order_by(Unit.code)
-    ).all()
+    partners = queries.current_partners([u.id for u in page.items], today, pairing_filter(current_user))
+    prefectures = visible_divisions(current_user, UnitKind.PREFECTURE, Side(args["side"]))
     return render_template(
         "counties/index.html",
         page=page,
@@ -105,32 +78,6 @@ def index():
         categories={c: c.label for c in CATEGORIES_2021},
         kinds=UNIT_KIND_LABELS,
     )
-
-
-def _current_partners(unit_ids: list[int], today: date) -> dict[int, list[Pairing]]:
-    """Current pairings of the listed units, in one query (either side)."""
-    if not unit_ids:
-        return {}
-    rows = db.session.scalars(
-        sa.select(Pairing)
-        .options(
-            joinedload(Pairing.east_unit),
-            joinedload(Pairing.west_unit),
-            joinedload(Pairing.programme),
-        )
-        .where(
-            sa.or_(Pairing.west_unit_id.in_(unit_ids), Pairing.east_unit_id.in_(unit_ids)),
-            overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
-            pairing_filter(current_user),
-        )
-        .order_by(Pairing.valid_from)
-    ).all()
-    result: dict[int, list[Pairing]] = {}
-    for pairing in rows:
-        for unit_id in (pairing.west_unit_id, pairing.east_unit_id):
-            if unit_id in unit_ids:
-                result.setdefault(unit_id, []).append(pairing)
-    return result
 
 
 @bp.route("/<int:unit_id>")

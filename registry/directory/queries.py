@@ -1,0 +1,65 @@
+"""Reading the directory's pages: the units list with its filters, and the units' current partners."""
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased, joinedload
+
+from registry.counties.models import CountyCategory, Side, Unit, UnitKind
+from registry.extensions import db
+from registry.pairings.models import Pairing
+from registry.periods import overlaps
+from registry.web import is_id, like_pattern
+
+
+def filtered_units(args: dict, scope, today: date) -> sa.Select:
+    """Units within ``scope`` (the reader's WHERE clause), by side, kind, prefecture, category, keyword, and whether
+    they have a partner today."""
+    prefecture = aliased(Unit)
+    stmt = sa.select(Unit).outerjoin(prefecture, Unit.prefecture_id == prefecture.id).where(scope)
+    if args["side"] in Side._value2member_map_:
+        stmt = stmt.where(Unit.side == args["side"])
+    if args["kind"] in UnitKind._value2member_map_:
+        stmt = stmt.where(Unit.kind == args["kind"])
+    if is_id(args["prefecture"]):
+        stmt = stmt.where(Unit.prefecture_id == int(args["prefecture"]))
+    if args["category"] in CountyCategory._value2member_map_:
+        stmt = stmt.where(Unit.category == args["category"])
+    if args["q"]:
+        pattern = like_pattern(args["q"])
+        stmt = stmt.where(sa.or_(Unit.full_name.like(pattern), Unit.code.like(pattern)))
+    current = sa.select(Pairing.id).where(
+        sa.or_(Pairing.west_unit_id == Unit.id, Pairing.east_unit_id == Unit.id),
+        overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
+    )
+    if args["paired"] == "yes":
+        stmt = stmt.where(current.exists())
+    elif args["paired"] == "no":
+        stmt = stmt.where(~current.exists())
+    return stmt
+
+
+def current_partners(unit_ids: list[int], today: date, scope) -> dict[int, list[Pairing]]:
+    """Current pairings of the listed units, in one query (either side)."""
+    if not unit_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Pairing)
+        .options(
+            joinedload(Pairing.east_unit),
+            joinedload(Pairing.west_unit),
+            joinedload(Pairing.programme),
+        )
+        .where(
+            sa.or_(Pairing.west_unit_id.in_(unit_ids), Pairing.east_unit_id.in_(unit_ids)),
+            overlaps(Pairing.valid_from, Pairing.valid_to, today, today),
+            scope,
+        )
+        .order_by(Pairing.valid_from)
+    ).all()
+    result: dict[int, list[Pairing]] = {}
+    for pairing in rows:
+        for unit_id in (pairing.west_unit_id, pairing.east_unit_id):
+            if unit_id in unit_ids:
+                result.setdefault(unit_id, []).append(pairing)
+    return result

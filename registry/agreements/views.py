@@ -5,29 +5,27 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 
-from registry.agreements import ranking, services
+from registry.agreements import queries, ranking, services
 from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
-from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
+from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure
 from registry.audit.queries import history_of
-from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
+from registry.counties.models import Unit
 from registry.exports import download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import MoneyError, parse_wan
-from registry.pairings.models import Pairing, Programme
+from registry.pairings.models import Programme
 from registry.permissions import (
     get_visible_or_404,
     may_write,
-    pairing_filter,
     programme_filter,
     requires,
     scope_filter,
-    unit_filter,
     writable_counties,
 )
+from registry.projects.queries import attachable_pairings
 from registry.services import ServiceError
 from registry.web import attach_error, is_year, paginate, save
 
@@ -47,7 +45,7 @@ def _cutoff(year: int) -> tuple[date, str | None]:
 
 
 def sichuan() -> Unit:
-    unit = db.session.scalar(sa.select(Unit).where(Unit.code == SICHUAN_CODE))
+    unit = queries.sichuan()
     if unit is None:
         abort(404)
     return unit
@@ -57,21 +55,9 @@ def sichuan() -> Unit:
 @requires("records.view")
 def index():
     year = request.args.get("year", "").strip()
-    stmt = (
-        sa.select(Agreement)
-        .options(joinedload(Agreement.programme))
-        .where(programme_filter(current_user, Agreement.programme_id))
-    )
-    if is_year(year):
-        stmt = stmt.where(Agreement.year == int(year))
+    stmt = queries.visible_agreements(current_user, int(year) if is_year(year) else None)
     page = paginate(stmt.order_by(Agreement.year.desc(), Agreement.id), args={"year": year})
-    counts = dict(
-        db.session.execute(
-            sa.select(Target.agreement_id, sa.func.count(sa.distinct(Target.unit_id)))
-            .where(Target.agreement_id.in_([a.id for a in page.items]))
-            .group_by(Target.agreement_id)
-        ).all()
-    )
+    counts = queries.allocation_counts([a.id for a in page.items])
     return render_template("agreements/index.html", page=page, year=year, counts=counts)
 
 
@@ -88,12 +74,7 @@ def detail(agreement_id):
     county_targets: dict[int, dict[int, int]] = {}
     for target in agreement.targets:
         county_targets.setdefault(target.unit_id, {})[target.indicator_id] = target.value
-    allocation_units = db.session.scalars(
-        sa.select(Unit)
-        .options(joinedload(Unit.parent))
-        .where(Unit.id.in_(county_targets.keys()), Unit.id != province.id, unit_filter(current_user))
-        .order_by(Unit.code)
-    ).all()
+    allocation_units = queries.allocation_units(county_targets.keys(), province, current_user)
     return render_template(
         "agreements/detail.html",
         agreement=agreement,
@@ -211,10 +192,7 @@ def targets(agreement_id, unit_id):
         )
         if response:
             return response
-    counties = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.COUNTY, UnitKind.PROVINCE))).order_by(Unit.code)
-    ).all()  # fmt: skip
+    counties = queries.target_units()
     return render_template(
         "agreements/targets.html", agreement=agreement, unit=unit, form=form, indicators=indicators, counties=counties
     )
@@ -223,17 +201,13 @@ def targets(agreement_id, unit_id):
 @bp.route("/indicators/")
 @requires("records.view")
 def indicators():
-    rows = db.session.scalars(sa.select(Indicator).order_by(Indicator.sort_order, Indicator.id)).all()
+    rows = queries.indicators()
     return render_template("agreements/indicators.html", rows=rows)
 
 
 def _parent_choices(form, exclude=None):
     form.parent_id.choices = [choice("", "（无）")] + [
-        choice(i.id, i.name)
-        for i in db.session.scalars(
-            sa.select(Indicator).where(Indicator.parent_id.is_(None)).order_by(Indicator.sort_order)
-        )
-        if i.id != exclude
+        choice(i.id, i.name) for i in queries.top_indicators() if i.id != exclude
     ]
 
 
@@ -279,16 +253,8 @@ def edit_indicator(indicator_id):
 @bp.route("/indicator-entries/")
 @requires("records.view")
 def entries():
-    stmt = (
-        sa.select(IndicatorEntry)
-        .options(
-            joinedload(IndicatorEntry.indicator),
-            joinedload(IndicatorEntry.county),
-            joinedload(IndicatorEntry.pairing).joinedload(Pairing.east_unit),
-        )
-        .where(scope_filter(current_user, IndicatorEntry))
-    )  # fmt: skip
-    page = paginate(stmt.order_by(IndicatorEntry.occurred_on.desc(), IndicatorEntry.id.desc()), args={})
+    stmt = queries.visible_entries(current_user)
+    page = paginate(stmt, args={})
     return render_template("agreements/entries.html", page=page, money=Measure.MONEY)
 
 
@@ -297,13 +263,7 @@ def _entry_choices(form):
         choice(i.id, i.name) for i in services.active_indicators() if takes_entries(i)
     ]
     form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
-    pairings = db.session.scalars(
-        sa.select(Pairing)
-        .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))
-        .join(Unit, Unit.id == Pairing.west_unit_id)
-        .where(pairing_filter(current_user), Unit.kind.in_((UnitKind.COUNTY, UnitKind.PREFECTURE)))
-        .order_by(Unit.code, Pairing.valid_from)
-    ).all()  # fmt: skip
+    pairings = attachable_pairings(current_user)
     form.pairing_id.choices = [BLANK] + [
         choice(
             p.id, f"{p.east_unit.name} ↔ {p.west_unit.name}（{p.valid_from} 至 {p.valid_to or '今'}）", p.programme.name

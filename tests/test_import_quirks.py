@@ -143,6 +143,8 @@ def test_the_reader_marks_long_numbers_and_reads_other_numbers_as_text():
     _, rows = read_table(data, "t.xlsx")
     [(number, cells)] = list(rows)
     assert number == 2 and cells == ["513431198805051200", "4800", "4800.5", "0.1", "123456789012345"]
+    _, rows = read_table(_xlsx([["a"], [True]]), "t.xlsx")
+    assert list(rows) == [(2, ["TRUE"])]  # as Excel shows it, never read as 是
     # Excel keeps 15 significant digits: the last three of the number typed are gone.
     assert isinstance(cells[0], LongNumber) and not isinstance(cells[4], LongNumber)
 

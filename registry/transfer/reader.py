@@ -36,7 +36,8 @@ def _cell_text(value) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, bool):
-        return "是" if value else "否"
+        # As Excel shows it; not read as 是/否, which a column would accept without the clerk having typed it.
+        return "TRUE" if value else "FALSE"
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
     if isinstance(value, date):

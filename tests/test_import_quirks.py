@@ -227,3 +227,23 @@ def test_the_import_page_shows_the_notes(app, world):
         "/placements/import", data={"file": (io.BytesIO(data), "t.xlsx")}, content_type="multipart/form-data"
     ).get_data(as_text=True)
     assert "新增 1 条" in text and "已忽略表头上方的 1 行标题（表头在第 2 行）。" in text
+
+
+def test_exchanges_with_a_title_synonyms_a_serial_date_and_a_total(w):
+    from registry.exchanges.models import Exchange
+    from registry.exchanges.transfer import HEADERS, import_exchanges
+
+    headers = [{"到岗日期": "到岗时间", "挂职岗位": "岗位"}.get(h, h) for h in HEADERS]
+    row = ["", "周晓东", "东部选派到四川", "专业技术人才", "医疗", "330281", "余姚市人民医院", "513431",
+           "昭觉县人民医院", "513431", "", "副院长", 45536, "", ""]  # fmt: skip
+    data = _xlsx([["人才交流台账"], [], headers, row, ["合计", 1]])
+    result = _import(import_exchanges, data, w.county)
+    assert result.errors == [] and result.created == 1
+    assert result.notes == [
+        "已忽略表头上方的 2 行标题（表头在第 3 行）。",
+        "表头“岗位”按“挂职岗位”列读取。",
+        "表头“到岗时间”按“到岗日期”列读取。",
+        "第 5 行是合计行，已跳过。",
+    ]
+    added = db.session.scalar(sa.select(Exchange).where(Exchange.person_name == "周晓东"))
+    assert added.arrival_date == date(2024, 9, 1) and added.position == "副院长"

@@ -247,3 +247,11 @@ def test_exchanges_with_a_title_synonyms_a_serial_date_and_a_total(w):
     ]
     added = db.session.scalar(sa.select(Exchange).where(Exchange.person_name == "周晓东"))
     assert added.arrival_date == date(2024, 9, 1) and added.position == "副院长"
+
+
+def test_the_command_line_prints_the_notes(runner, world, tmp_path):
+    path = tmp_path / "titled.xlsx"
+    path.write_bytes(_xlsx([["标题"], PLACEMENT_HEADERS, _placement(身份证号=ID_A, 就业开始="2025-02-01")]))
+    result = runner.invoke(args=["transfer", "import-placements", str(path), "--user", "county"])
+    assert result.exit_code == 0, result.output
+    assert "说明：已忽略表头上方的 1 行标题（表头在第 2 行）。" in result.output and "新增 1" in result.output

@@ -255,3 +255,14 @@ def test_the_command_line_prints_the_notes(runner, world, tmp_path):
     result = runner.invoke(args=["transfer", "import-placements", str(path), "--user", "county"])
     assert result.exit_code == 0, result.output
     assert "说明：已忽略表头上方的 1 行标题（表头在第 2 行）。" in result.output and "新增 1" in result.output
+
+
+def test_a_csv_excel_saved_with_the_number_in_scientific_form_says_so(w):
+    row = _placement()
+    row[PLACEMENT_HEADERS.index("身份证号")] = "5.13431E+17"  # how Excel saves an 18-digit number into a CSV
+    text = "\n".join(",".join(cells) for cells in (PLACEMENT_HEADERS, row)) + "\n"
+    headers, rows = read_table(text.encode("utf-8-sig"), "t.csv")
+    result = import_placements(headers, rows, user=w.county, filename="t.csv")
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [(2, "身份证号", LONG_NUMBER)]
+    _, rows = read_table(b"a,b\n1.5E+3,2E+20\n", "t.csv")
+    assert [type(c) for c in next(rows)[1]] == [str, LongNumber]

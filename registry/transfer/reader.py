@@ -6,11 +6,13 @@ Cells come back as the exports wrote them: the apostrophe an export put before f
 Workbooks are read with python-calamine (Rust), many times faster than openpyxl's read-only mode; it returns every
 XLSX number as a float, so an integral float becomes its integer text. A number of 15 or more digits cannot be an
 amount or a count here: it is an identity or evidence number Excel kept as a number, whose digits past the 15th are
-already lost. It comes back as a ``LongNumber`` (still text) so the column can say so instead of "wrong check digit".
+already lost. It comes back as a ``LongNumber`` (still text) so the column can say so instead of "wrong check digit";
+so does a CSV cell in the form Excel saves such a number in (5.13431E+17).
 """
 
 import csv
 import io
+import re
 import zipfile
 from datetime import date, datetime
 
@@ -54,6 +56,17 @@ def _cell_text(value) -> str:
 
 def _text(text: str) -> str:
     return unescape(text.strip())
+
+
+#: How Excel writes a long number into a CSV it saves (5.13431E+17): its digits were lost before it was saved.
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
+
+
+def _csv_text(cell: str) -> str:
+    text = _text(cell)
+    if _SCIENTIFIC.fullmatch(text) and float(text) >= 1e15:
+        return LongNumber(text)
+    return text
 
 
 def read_table(data: bytes, filename: str):
@@ -123,7 +136,7 @@ def _read_csv(data: bytes):
     def body():
         try:
             for number, cells in enumerate(reader, start=2):
-                cells = [_text(c) for c in cells]
+                cells = [_csv_text(c) for c in cells]
                 if any(cells):
                     yield number, cells
         except csv.Error as exc:

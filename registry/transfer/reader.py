@@ -98,20 +98,29 @@ def _read_xlsx(data: bytes):
         archive = zipfile.ZipFile(io.BytesIO(data))
         if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
             raise ServiceError("文件解压后过大，请拆分后分批导入。")
-        with CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
-            # skip_empty_area=False keeps the sheet from A1, so list position + 1 is the Excel row number.
-            values = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheet = workbook.get_sheet_by_index(0)
+        # iter_rows yields every row from row 1 (so its position + 1 is the Excel row number) and builds each row's
+        # Python values only when asked, unlike to_python; it starts at the first used column, so blank columns
+        # before it are put back to keep column numbers as Excel shows them.
+        values = sheet.iter_rows()
+        padding = [""] * (sheet.start[1] if sheet.start else 0)
+        first = next(values, None)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, CalamineError) as exc:
         raise ServiceError("无法读取该 Excel 文件，请确认是 .xlsx 格式（不是 .xls 或加密文件）。") from exc
-    if not values:
+    if first is None:
+        workbook.close()
         raise ServiceError("文件是空的。")
-    headers = [_cell_text(v) for v in values[0]]
+    headers = [_cell_text(v) for v in padding + first]
 
     def body():
-        for number, row in enumerate(values[1:], start=2):
-            cells = [_cell_text(v) for v in row]
-            if any(cells):
-                yield number, cells
+        try:
+            for number, row in enumerate(values, start=2):
+                cells = [_cell_text(v) for v in row]
+                if any(cells):
+                    yield number, padding + cells
+        finally:
+            workbook.close()
 
     return headers, body()
 

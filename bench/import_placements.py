@@ -4,8 +4,9 @@ Usage:
     .venv/bin/python -m bench.import_placements [--rows 100000] [--database-url URL]
 
 Writes a workbook in the import template's layout (valid, distinct identity numbers across a few counties),
-times (1) openpyxl read-only iteration over it and (2) the registry's import (read + check + bulk insert),
-each in a fresh process, and reports the ratio and the import's peak memory (ru_maxrss).
+times (1) openpyxl read-only iteration over it, (2) the registry's reader (python-calamine, every cell to text)
+and (3) the registry's import (read + check + bulk insert), each in a fresh process, and reports the ratios and
+each step's peak memory (ru_maxrss).
 Target (issue 4): import at most twice the bare read; peak memory under 500 MB.
 """
 
@@ -47,12 +48,27 @@ def make_workbook(path: Path, rows: int, seed: int = 11):
     workbook.save(path)
 
 
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bare_read(path: str):
     started = time.perf_counter()
     workbook = load_workbook(path, read_only=True, data_only=True)
     count = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
     workbook.close()
-    print(f"{time.perf_counter() - started:.2f} {count}")
+    print(f"{time.perf_counter() - started:.2f} {count} {_peak_mb():.0f}")
+
+
+def calamine_read(path: str):
+    """The registry's reader alone: python-calamine, and every row turned into the importers' text cells."""
+    from registry.transfer.reader import read_table
+
+    data = Path(path).read_bytes()
+    started = time.perf_counter()
+    headers, rows = read_table(data, path)
+    count = 1 + sum(1 for _ in rows)
+    print(f"{time.perf_counter() - started:.2f} {count} {_peak_mb():.0f}")
 
 
 def registry_import(path: str, url: str):
@@ -77,19 +93,20 @@ def registry_import(path: str, url: str):
         db.session.commit()
         elapsed = time.perf_counter() - started
         assert not result.errors, result.errors[:3]
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{elapsed:.2f} {result.created} {peak:.0f}")
+        print(f"{elapsed:.2f} {result.created} {_peak_mb():.0f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url")
-    parser.add_argument("--step", choices=["read", "import"])
+    parser.add_argument("--step", choices=["read", "calamine", "import"])
     parser.add_argument("--file")
     args = parser.parse_args()
     if args.step == "read":
         return bare_read(args.file)
+    if args.step == "calamine":
+        return calamine_read(args.file)
     if args.step == "import":
         return registry_import(args.file, args.database_url)
     tmp = Path(tempfile.mkdtemp())
@@ -99,14 +116,16 @@ def main():
     print(f"workbook: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB")
     run = [sys.executable, "-m", "bench.import_placements", "--file", str(path)]
     read = subprocess.run([*run, "--step", "read"], capture_output=True, text=True, check=True).stdout.split()
+    fast = subprocess.run([*run, "--step", "calamine"], capture_output=True, text=True, check=True).stdout.split()
     imported = subprocess.run([*run, "--step", "import", "--database-url", url], capture_output=True, text=True,
                               check=True).stdout.split()  # fmt: skip
-    read_s, import_s = float(read[0]), float(imported[0])
-    print(f"openpyxl read-only read: {read_s:.2f} s")
+    read_s, fast_s, import_s = float(read[0]), float(fast[0]), float(imported[0])
+    print(f"openpyxl read-only read: {read_s:.2f} s  peak {read[2]} MB")
+    print(f"registry reader (calamine): {fast_s:.2f} s  peak {fast[2]} MB  openpyxl/calamine {read_s / fast_s:.1f}x")
     print(
-        f"registry import (read + check + insert {imported[1]} rows): {import_s:.2f} s  ratio {import_s / read_s:.2f}"
+        f"registry import (read + check + insert {imported[1]} rows): {import_s:.2f} s  peak {imported[2]} MB  "
+        f"import/openpyxl read {import_s / read_s:.2f}  import/calamine read {import_s / fast_s:.2f}"
     )
-    print(f"import peak memory (max RSS): {imported[2]} MB")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,8 @@ def import_placements_command(path, username):
     except ServiceError as exc:
         db.session.rollback()
         raise click.ClickException(f"未导入：{exc}") from exc
+    for note in result.notes[:50]:
+        click.echo(f"说明：{note}", err=True)
     if result.errors:
         db.session.rollback()
         for error in result.errors[:50]:

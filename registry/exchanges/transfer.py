@@ -19,7 +19,7 @@ from registry.transfer import (
     Batch,
     ImportResult,
     RowError,
-    column_index,
+    open_table,
     parse_cells,
     parse_date,
     runner,
@@ -33,6 +33,12 @@ HEADERS = [
 UNIT_COLUMNS = {"派出方": "sending_unit_id", "接收方": "receiving_unit_id"}
 TEXTS = {"姓名": ("person_name", 50), "派出单位": ("sending_unit", 200), "接收单位": ("receiving_unit", 200),
          "挂职岗位": ("position", 100), "备注": ("note", 2000)}  # fmt: skip
+#: Other names offices give the template's columns, read as that column (the import's notes say so).
+SYNONYMS = {
+    "挂职干部": "姓名", "人员姓名": "姓名", "交流方向": "方向", "人员类型": "类型", "交流领域": "领域",
+    "岗位": "挂职岗位", "挂职职务": "挂职岗位", "到岗时间": "到岗日期", "到任日期": "到岗日期",
+    "离岗时间": "离岗日期", "离任日期": "离岗日期", "区县代码": "县代码", "区划代码": "县代码",
+}  # fmt: skip
 ENUMS = {"方向": ("direction", Direction), "类型": ("person_type", PersonType), "领域": ("field", Field)}
 
 
@@ -61,7 +67,8 @@ def import_exchanges_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the exchange services; the caller commits only if no row failed.
     A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
     result = ImportResult()
-    index = column_index(headers, HEADERS)
+    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    index, rows = table.index, table.rows
     sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan)}
     units = services.unit_index()

@@ -7,17 +7,38 @@ import sqlalchemy as sa
 from registry import idnumbers
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.money import MoneyError, parse_yuan, yuan
+from registry.money import MoneyError, yuan
 from registry.permissions import WriteScope, visible_by_id
 from registry.placements import services
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
-from registry.transfer import PROGRESS_EVERY, Batch, ImportResult, RowError, column_index, parse_date, runner
+from registry.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    open_table,
+    parse_amount,
+    parse_date,
+    runner,
+)
+from registry.transfer.reader import LONG_NUMBER, LongNumber
 
 HEADERS = [
     "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
     "就业城市", "就业单位", "行业", "有组织转移", "培训情况", "就业开始", "就业结束", "月工资(元)", "备注",
 ]  # fmt: skip
+#: Other names offices give the template's columns, read as that column (the import's notes say so). Full-width
+#: brackets and spaces need no entry, and “X(万元)” is read as the 元 column “X(元)” in 万元.
+SYNONYMS = {
+    "身份证": "身份证号", "身份证号码": "身份证号", "公民身份号码": "身份证号", "证件号码": "身份证号",
+    "就业时间": "就业开始", "就业开始时间": "就业开始", "就业开始日期": "就业开始", "开始日期": "就业开始",
+    "就业结束时间": "就业结束", "就业结束日期": "就业结束", "结束日期": "就业结束",
+    "月收入": "月工资(元)", "月工资": "月工资(元)", "月收入(元)": "月工资(元)", "工资": "月工资(元)",
+    "户籍县区划代码": "户籍县代码", "县代码": "户籍县代码", "户籍乡镇": "乡镇", "就业地省份": "就业省份",
+    "就业地城市": "就业城市", "就业企业": "就业单位", "工作单位": "就业单位", "是否有组织转移": "有组织转移",
+    "户别": "户类型",
+}  # fmt: skip
 MAX_ROWS = 200_000
 TEXT_LIMITS = {
     "姓名": 50,
@@ -78,6 +99,8 @@ class _Counties:
         units = db.session.scalars(sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)).all()
         self.by_code = {u.code: u for u in units}
         self.by_name: dict[str, list[Unit]] = {}
+        #: {column: "万元"} for amount columns whose header states 万元 (set by the importer).
+        self.units: dict[str, str] = {}
         for unit in units:
             self.by_name.setdefault(unit.name, []).append(unit)
 
@@ -91,8 +114,10 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     matches another office's record is refused without saying anything about it. Blank cells never overwrite.
     """
     result = ImportResult()
-    index = column_index(headers, HEADERS)
+    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    index, rows = table.index, table.rows
     counties = _Counties()
+    counties.units = table.units
     parsed = []
     for number, cells in rows:
         result.rows += 1
@@ -187,7 +212,9 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
                 fail(header, f"不能超过 {TEXT_LIMITS[header]} 个字。", text[:20] + "…")
             else:
                 values[attr] = text
-    if cell["身份证号"] and not MASKED.match(cell["身份证号"].upper()):
+    if isinstance(cell["身份证号"], LongNumber):
+        fail("身份证号", LONG_NUMBER, idnumbers.mask(cell["身份证号"]))
+    elif cell["身份证号"] and not MASKED.match(cell["身份证号"].upper()):
         try:
             person = idnumbers.parse(cell["身份证号"])
         except idnumbers.IdNumberError as exc:
@@ -227,7 +254,7 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
                 fail(header, str(exc))
     if cell["月工资(元)"]:
         try:
-            values["monthly_wage_fen"] = parse_yuan(cell["月工资(元)"])
+            values["monthly_wage_fen"] = parse_amount(cell["月工资(元)"], ctx.units.get("月工资(元)", ""))
         except MoneyError as exc:
             fail("月工资(元)", str(exc))
     if "id" not in values and "masked" in values:

@@ -5,7 +5,7 @@ from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.money import MoneyError, parse_yuan, yuan
+from registry.money import MoneyError, yuan
 from registry.permissions import visible_by_id
 from registry.purchases import services
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
@@ -16,11 +16,13 @@ from registry.transfer import (
     Batch,
     ImportResult,
     RowError,
-    column_index,
+    open_table,
+    parse_amount,
     parse_cells,
     parse_date,
     runner,
 )  # fmt: skip
+from registry.transfer.reader import LONG_NUMBER, LongNumber
 
 #: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
 HEADERS = [
@@ -31,6 +33,16 @@ TEXTS = {"购买方": ("buyer_name", 200), "购买方省份": ("buyer_province",
          "销售方": ("seller_name", 200), "产品": ("product", 200), "备注": ("note", 2000)}  # fmt: skip
 ENUMS = {"购买方类型": ("buyer_kind", BuyerKind), "销售方类型": ("seller_kind", SellerKind),
          "产品类别": ("product_category", ProductCategory), "计入方式": ("counting_type", CountingType)}  # fmt: skip
+#: Other names offices give the template's columns, read as that column (the import's notes say so). Full-width
+#: brackets and spaces need no entry, and “金额(万元)” is read as 金额(元) in 万元.
+SYNONYMS = {
+    "凭证号": "发票号/合同号", "发票号": "发票号/合同号", "合同号": "发票号/合同号", "发票号码": "发票号/合同号",
+    "合同编号": "发票号/合同号", "凭证编号": "发票号/合同号",
+    "金额": "金额(元)", "采购金额": "金额(元)", "采购金额(元)": "金额(元)", "销售金额(元)": "金额(元)",
+    "购买日期": "日期", "采购日期": "日期", "销售日期": "日期", "产品名称": "产品", "商品名称": "产品",
+    "采购单位": "购买方", "购买单位": "购买方", "销售单位": "销售方", "销售企业": "销售方",
+    "销售方县代码": "销售方所在县代码", "销售方所在县区划代码": "销售方所在县代码", "销售渠道": "渠道",
+}  # fmt: skip
 REQUIRED_FOR_NEW = (
     "日期",
     "购买方",
@@ -60,7 +72,8 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     write it; one counted by another office is refused without a word about it. Blank cells never overwrite.
     """
     result = ImportResult()
-    index = column_index(headers, HEADERS)
+    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    index, rows = table.index, table.rows
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
@@ -68,9 +81,11 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     for number, cells in rows:
         result.rows += 1
         cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse(number, cell, counties, channels)
+        errors, values = _parse(number, cell, counties, channels, table.units)
         key = evidence_key(cell["发票号/合同号"])
-        if not key:
+        if isinstance(cell["发票号/合同号"], LongNumber):
+            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], LONG_NUMBER))
+        elif not key:
             errors.append(
                 RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
             )
@@ -134,7 +149,7 @@ TAKEN = "该凭证刚被其他用户登记，请重新导入（将按更新处�
 import_purchases = runner(import_purchases_steps)
 
 
-def _parse(number, cell, counties, channels):
+def _parse(number, cell, counties, channels, units):
     errors, values = [], {}
 
     def fail(column, reason):
@@ -154,7 +169,7 @@ def _parse(number, cell, counties, channels):
             values["seller_county_id"] = county.id
     if cell["金额(元)"]:
         try:
-            values["amount_fen"] = parse_yuan(cell["金额(元)"])
+            values["amount_fen"] = parse_amount(cell["金额(元)"], units.get("金额(元)", ""))
         except MoneyError as exc:
             fail("金额(元)", str(exc))
     if cell["渠道"]:

@@ -115,9 +115,10 @@ def run(job_id: int) -> None:
         ]
     else:
         # The import's rows and the job's outcome commit together: both or neither.
-        jobs.finish(
-            job,
-            message=f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}。",
-        )
+        message = f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}。"
+        # What was read differently from the template is said here as on the page (the first 20 notes).
+        more = len(result.notes) - 20
+        notes = "".join(result.notes[:20]) + (f"另有 {more} 条说明。" if more > 0 else "")
+        jobs.finish(job, message=message + notes)
     db.session.commit()
     source.unlink(missing_ok=True)

@@ -11,13 +11,17 @@ commits only when no row failed; otherwise it rolls the whole transaction back.
 """
 
 import functools
+import itertools
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from registry.audit.services import record
 from registry.extensions import db
+from registry.money import MoneyError, parse_wan, parse_yuan
 from registry.services import ServiceError
 
 PROGRESS_EVERY = 1000
@@ -40,6 +44,8 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    #: What the import read differently from the template and said so (title rows, synonyms, total rows).
+    notes: list[str] = field(default_factory=list)
 
 
 def run_steps(steps, progress=None):
@@ -81,13 +87,128 @@ def column_index(headers: list[str], expected: list[str]) -> dict[str, int]:
     return {h: headers.index(h) for h in expected}
 
 
+#: Rows searched for the header row: county sheets put a title (and a date line) above it.
+HEADER_SEARCH = 10
+#: A row whose first filled cell is one of these sums the rows above it; it is not a record.
+TOTAL_LABELS = {"合计", "小计", "总计"}
+
+
+def _header_key(text: str) -> str:
+    """A header as compared: full-width brackets and spaces folded (“金额（元）” is “金额(元)”), blanks removed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
+
+
+@dataclass
+class Table:
+    """A sheet as an importer reads it: where each template column is, the rows, and each amount column's unit."""
+
+    index: dict[str, int]
+    rows: object
+    units: dict[str, str]
+
+
+def open_table(headers: list[str], rows, expected: list[str], synonyms: dict[str, str], result: ImportResult) -> Table:
+    """Find the header row among the first ``HEADER_SEARCH`` rows, read its columns (template names, the
+    stream's documented synonyms, and 万元 in place of 元), and skip 合计/小计/总计 rows; each of these is said in
+    ``result.notes``. Anything else that does not fit the template stays the error ``column_index`` names.
+
+    :raise ServiceError: as ``column_index``.
+    """
+    keys = {_header_key(k): v for k, v in synonyms.items()} | {_header_key(h): h for h in expected}
+    rows = iter(rows)
+    peeked = _peek(rows, HEADER_SEARCH)
+    head = [(1, headers)] + [(n, c) for n, c in peeked if n <= HEADER_SEARCH]
+    # Rows read ahead that are not the header row go back in front of the rest.
+    buffered = peeked
+
+    def score(cells):
+        return len({_column_of(c, keys, expected)[0] for c in cells if c} & set(expected))
+
+    best = max(range(len(head)), key=lambda i: (score(head[i][1]), -i))
+    if best and score(head[best][1]) > score(headers):
+        number, headers = head[best]
+        result.notes.append(f"已忽略表头上方的 {number - 1} 行标题（表头在第 {number} 行）。")
+        buffered = [(n, c) for n, c in peeked if n > number]
+    names, units = [], {}
+    for header in headers:
+        column, unit = _column_of(header, keys, expected)
+        if column in expected and _header_key(column) != _header_key(header):
+            result.notes.append(f"表头“{header}”按“{column}”列读取" + ("（单位：万元）。" if unit else "。"))
+        if unit:
+            units[column] = unit
+        names.append(column)
+    index = column_index(names, expected)
+    return Table(index, _without_totals(itertools.chain(buffered, rows), result), units)
+
+
+def _peek(rows, count):
+    """The next rows while they lie within the first ``count`` rows of the sheet (the rest stay in ``rows``)."""
+    taken = []
+    for number, cells in rows:
+        taken.append((number, cells))
+        if number >= count:
+            break
+    return taken
+
+
+def _column_of(header: str, keys: dict[str, str], expected: list[str]) -> tuple[str, str]:
+    """(template column, "万元" or "") a header names; an unknown header is returned as it is."""
+    key = _header_key(header)
+    if key in keys:
+        return keys[key], ""
+    if "(万元)" in key or key.endswith("万元"):
+        # “金额(万元)”, “月工资（万元）”: the 元 column of the same name, in 万元.
+        for candidate in (key.replace("(万元)", "(元)"), key.replace("(万元)", ""), key.removesuffix("万元")):
+            column = keys.get(candidate)
+            if column is not None and column.endswith("(元)"):
+                return column, "万元"
+    return header, ""
+
+
+def _without_totals(rows, result: ImportResult):
+    for number, cells in rows:
+        first = next((c for c in cells if c), "")
+        if _header_key(first) in TOTAL_LABELS:
+            result.notes.append(f"第 {number} 行是{_header_key(first)}行，已跳过。")
+            continue
+        yield number, cells
+
+
+#: Dates Excel keeps as a day count (a date column saved as a number): 20000 is 1954-10-03, 80000 is 2119-01-10.
+SERIAL_RANGE = (20000, 80000)
+
+
 def parse_date(text: str) -> date:
+    """A date as offices type it (2024-03-01, 2024/3/1, 2024.3.1, 2024年3月1日) or an Excel day number."""
+    text = text.strip()
+    if text.isdigit() and SERIAL_RANGE[0] <= int(text) <= SERIAL_RANGE[1]:
+        # Excel counts days from 1899-12-30 (its 1900 leap-year bug is before any date here).
+        return date(1899, 12, 30) + timedelta(days=int(text))
     for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"):
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
     raise ValueError("日期格式应为 YYYY-MM-DD，例如 2024-03-31。")
+
+
+def parse_amount(text: str, unit: str = "") -> int:
+    """An amount cell into 分. The header states the unit (元, or 万元 for “金额(万元)”); a cell may state its own
+    (“1,200元”, “12.5万元”) when it agrees with the header or the header is in 元. A bare “万” (“12.5万”) is refused:
+    it does not say 万元 and is not what the template asks for, so it is not read as either.
+
+    :raise MoneyError: with the reason.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    if cleaned.endswith("万") and not cleaned.endswith("万元"):
+        raise MoneyError(f"“{text}”的单位不明确：请写成“{cleaned}元”，或换算成元后填写数字。")
+    if cleaned.endswith("万元"):
+        return parse_wan(cleaned)
+    if unit == "万元":
+        if cleaned.endswith("元"):
+            raise MoneyError(f"“{text}”写的是元，而表头的单位是万元：请统一单位后重新填写。")
+        return parse_wan(cleaned)
+    return parse_yuan(cleaned)
 
 
 class Batch:

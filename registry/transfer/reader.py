@@ -2,14 +2,21 @@
 
 Cells come back as the exports wrote them: the apostrophe an export put before formula-like text
 (registry.exports.neutralise) is taken off again, so re-importing an unchanged export changes nothing.
+
+Workbooks are read with python-calamine (Rust), many times faster than openpyxl's read-only mode; it returns every
+XLSX number as a float, so an integral float becomes its integer text. A number of 15 or more digits cannot be an
+amount or a count here: it is an identity or evidence number Excel kept as a number, whose digits past the 15th are
+already lost. It comes back as a ``LongNumber`` (still text) so the column can say so instead of "wrong check digit";
+so does a CSV cell in the form Excel saves such a number in (5.13431E+17).
 """
 
 import csv
 import io
+import re
 import zipfile
 from datetime import date, datetime
 
-from openpyxl import load_workbook
+from python_calamine import CalamineError, CalamineWorkbook
 
 from registry.exports import unescape
 from registry.forms import TEXTAREA_ALLOWED, has_control_characters
@@ -19,20 +26,47 @@ from registry.services import ServiceError
 MAX_UNPACKED = 400 * 1024 * 1024
 
 
+class LongNumber(str):
+    """The text of a cell Excel stored as a number of 15 or more digits (its last digits are lost)."""
+
+
+#: What an identity number stored as a number is told (its last digits are gone; no typo to look for).
+LONG_NUMBER = "该单元格被 Excel 存为数字，末尾数字已丢失，请将该列设为文本后重新填写"
+
+
 def _cell_text(value) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
+    if isinstance(value, bool):
+        # As Excel shows it; not read as 是/否, which a column would accept without the clerk having typed it.
+        return "TRUE" if value else "FALSE"
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if abs(value) >= 1e15:
+            return LongNumber(str(int(value)) if value.is_integer() else repr(value))
+        if value.is_integer():
+            return str(int(value))
+        # repr is the shortest text that reads back as the same float: 12.5, not 12.500000000000002.
+        return repr(value)
     return _text(str(value))
 
 
 def _text(text: str) -> str:
     return unescape(text.strip())
+
+
+#: How Excel writes a long number into a CSV it saves (5.13431E+17): its digits were lost before it was saved.
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+\d+")
+
+
+def _csv_text(cell: str) -> str:
+    text = _text(cell)
+    if _SCIENTIFIC.fullmatch(text) and float(text) >= 1e15:
+        return LongNumber(text)
+    return text
 
 
 def read_table(data: bytes, filename: str):
@@ -64,23 +98,27 @@ def _read_xlsx(data: bytes):
         archive = zipfile.ZipFile(io.BytesIO(data))
         if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
             raise ServiceError("文件解压后过大，请拆分后分批导入。")
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheet = workbook.get_sheet_by_index(0)
+        # iter_rows yields every row from row 1 (so its position + 1 is the Excel row number) and builds each row's
+        # Python values only when asked, unlike to_python; it starts at the first used column, so blank columns
+        # before it are put back to keep column numbers as Excel shows them.
+        values = sheet.iter_rows()
+        padding = [""] * (sheet.start[1] if sheet.start else 0)
+        first = next(values, None)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, CalamineError) as exc:
         raise ServiceError("无法读取该 Excel 文件，请确认是 .xlsx 格式（不是 .xls 或加密文件）。") from exc
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    try:
-        headers = [_cell_text(v) for v in next(rows)]
-    except StopIteration as exc:
+    if first is None:
         workbook.close()
-        raise ServiceError("文件是空的。") from exc
+        raise ServiceError("文件是空的。")
+    headers = [_cell_text(v) for v in padding + first]
 
     def body():
         try:
-            for number, values in enumerate(rows, start=2):
-                cells = [_cell_text(v) for v in values]
+            for number, row in enumerate(values, start=2):
+                cells = [_cell_text(v) for v in row]
                 if any(cells):
-                    yield number, cells
+                    yield number, padding + cells
         finally:
             workbook.close()
 
@@ -107,7 +145,7 @@ def _read_csv(data: bytes):
     def body():
         try:
             for number, cells in enumerate(reader, start=2):
-                cells = [_text(c) for c in cells]
+                cells = [_csv_text(c) for c in cells]
                 if any(cells):
                     yield number, cells
         except csv.Error as exc:

@@ -4,6 +4,7 @@ import re
 import secrets
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from registry.audit.services import apply_changes, record, snapshot
 from registry.auth import throttle
@@ -14,11 +15,12 @@ from registry.auth.passwords import (
     password_problem,
     verify_password,
 )
-from registry.counties.models import Unit
+from registry.counties.models import DIVISION_KINDS, Unit
 from registry.database import utcnow
 from registry.extensions import db
 from registry.permissions import SCOPE_RULES
 from registry.services import ServiceError, check_version
+from registry.web import like_pattern
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
 USER_FIELDS = (
@@ -180,3 +182,19 @@ def _set_password(user, password, *, actor, summary):
     user.password_changed_at = utcnow()
     user.session_token = new_session_token()
     record("password_change", user, actor=actor, summary=summary)
+
+
+def filtered_users(q: str, role: str) -> sa.Select:
+    """Accounts matching a keyword (username or display name) and a role, for the administrators' list."""
+    stmt = sa.select(User)
+    if q:
+        stmt = stmt.where(sa.or_(User.username.like(like_pattern(q)), User.display_name.like(like_pattern(q))))
+    if role in Role.__members__.values():
+        stmt = stmt.where(User.role == role)
+    return stmt
+
+
+def scope_units() -> list[Unit]:
+    """The divisions an account's scope may be (province, prefectures, counties), in code order."""
+    stmt = sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.kind.in_(DIVISION_KINDS)).order_by(Unit.code)
+    return db.session.scalars(stmt).all()

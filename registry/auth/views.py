@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -15,20 +14,18 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.auth import services, throttle
 from registry.auth.forms import ChangePasswordForm, LoginForm, UserForm
-from registry.auth.models import ROLE_LABELS, Role, User
-from registry.counties.models import DIVISION_KINDS, Unit
+from registry.auth.models import ROLE_LABELS, User
 from registry.database import utcnow
 from registry.extensions import db
 from registry.forms import BaseForm, choice, unit_choice
 from registry.periods import local_datetime
 from registry.permissions import public, requires
 from registry.services import ServiceError
-from registry.web import attach_error, like_pattern, paginate, safe_next, save, sort_clause
+from registry.web import attach_error, paginate, safe_next, save, sort_clause
 
 bp = Blueprint("auth", __name__)
 
@@ -95,10 +92,7 @@ def change_password():
 
 
 def _scope_choices():
-    units = db.session.scalars(
-        sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.kind.in_(DIVISION_KINDS)).order_by(Unit.code)
-    ).all()
-    return [choice("", "（无，全省）")] + [unit_choice(u) for u in units]
+    return [choice("", "（无，全省）")] + [unit_choice(u) for u in services.scope_units()]
 
 
 @bp.route("/admin/users/")
@@ -106,16 +100,7 @@ def _scope_choices():
 def users():
     q = request.args.get("q", "").strip()
     role = request.args.get("role", "")
-    stmt = sa.select(User)
-    if q:
-        stmt = stmt.where(
-            sa.or_(
-                User.username.like(like_pattern(q)),
-                User.display_name.like(like_pattern(q)),
-            )
-        )
-    if role in Role.__members__.values():
-        stmt = stmt.where(User.role == role)
+    stmt = services.filtered_users(q, role)
     sort, order = sort_clause(
         {
             "username": User.username,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import UNIT_KIND_LABELS, Side, Unit, UnitKind
+from registry.directory import queries
 from registry.extensions import db
 from registry.forms import BLANK, choice, unit_choice
 from registry.pairings import services
@@ -188,15 +189,7 @@ def end(pairing_id):
 @bp.route("/programmes/")
 @requires("records.view")
 def programmes():
-    rows = db.session.execute(
-        sa.select(Programme, sa.func.count(Pairing.id))
-        .outerjoin(
-            Pairing,
-            sa.and_(Pairing.programme_id == Programme.id, pairing_filter(current_user)),
-        )
-        .group_by(Programme.id)
-        .order_by(Programme.starts_on.desc().nulls_last(), Programme.name)
-    ).all()
+    rows = queries.programmes_with_counts(pairing_filter(current_user))
     return render_template("pairings/programmes.html", rows=rows)
 
 

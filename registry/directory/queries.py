@@ -7,7 +7,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from registry.counties.models import CountyCategory, Side, Unit, UnitKind
 from registry.extensions import db
-from registry.pairings.models import Pairing
+from registry.pairings.models import Pairing, Programme
 from registry.periods import overlaps
 from registry.web import is_id, like_pattern
 
@@ -63,3 +63,42 @@ def current_partners(unit_ids: list[int], today: date, scope) -> dict[int, list[
             if unit_id in unit_ids:
                 result.setdefault(unit_id, []).append(pairing)
     return result
+
+
+def pairings_of(unit_id: int, scope) -> list[Pairing]:
+    """Every pairing of the unit, either side, within ``scope``, oldest first."""
+    stmt = (
+        sa.select(Pairing)
+        .options(joinedload(Pairing.east_unit), joinedload(Pairing.west_unit), joinedload(Pairing.programme))
+        .where(sa.or_(Pairing.west_unit_id == unit_id, Pairing.east_unit_id == unit_id), scope)
+        .order_by(Pairing.valid_from, Pairing.id)
+    )
+    return db.session.scalars(stmt).all()
+
+
+def children_of(unit_id: int, scope) -> list[Unit]:
+    """The units directly below a unit (townships, villages, schools…), within ``scope``."""
+    stmt = sa.select(Unit).where(Unit.parent_id == unit_id, scope).order_by(Unit.code, Unit.kind, Unit.name)
+    return db.session.scalars(stmt).all()
+
+
+def parent_candidates(scope) -> list[Unit]:
+    """Counties and townships within ``scope``: where an organisation may be added."""
+    stmt = (
+        sa.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.kind.in_((UnitKind.COUNTY, UnitKind.TOWNSHIP)), scope)
+        .order_by(Unit.code, Unit.full_name)
+    )
+    return db.session.scalars(stmt).all()
+
+
+def programmes_with_counts(scope) -> list[tuple]:
+    """(programme, number of its pairings within ``scope``), the newest programme first."""
+    stmt = (
+        sa.select(Programme, sa.func.count(Pairing.id))
+        .outerjoin(Pairing, sa.and_(Pairing.programme_id == Programme.id, scope))
+        .group_by(Programme.id)
+        .order_by(Programme.starts_on.desc().nulls_last(), Programme.name)
+    )
+    return db.session.execute(stmt).all()

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.agreements.models import Agreement
+from registry.agreements.queries import visible_agreements
 from registry.agreements.services import agreements_for, progress
 from registry.audit.queries import history_of
 from registry.counties import services
@@ -22,14 +22,12 @@ from registry.counties.models import (
 from registry.directory import queries
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
-from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
 from registry.periods import Quarter
 from registry.permissions import (
     can_manage_unit,
     get_visible_or_404,
     pairing_filter,
-    programme_filter,
     report_visible,
     requires,
     scope_filter,
@@ -37,6 +35,7 @@ from registry.permissions import (
     visible_divisions,
 )
 from registry.projects.models import FundStage, Project
+from registry.projects.queries import county_year_projects
 from registry.projects.services import totals_for
 from registry.services import ServiceError
 from registry.web import paginate, save, sort_clause
@@ -85,19 +84,7 @@ def index():
 def detail(unit_id):
     """A unit with its partners over time, the partners of a chosen quarter, and its organisations."""
     unit = get_visible_or_404(Unit, unit_id, unit_filter(current_user))
-    pairings = db.session.scalars(
-        sa.select(Pairing)
-        .options(
-            joinedload(Pairing.east_unit),
-            joinedload(Pairing.west_unit),
-            joinedload(Pairing.programme),
-        )
-        .where(
-            sa.or_(Pairing.west_unit_id == unit.id, Pairing.east_unit_id == unit.id),
-            pairing_filter(current_user),
-        )
-        .order_by(Pairing.valid_from, Pairing.id)
-    ).all()
+    pairings = queries.pairings_of(unit.id, pairing_filter(current_user))
     quarter_text = request.args.get("quarter", "").strip()
     quarter, quarter_error, quarter_partners = None, None, []
     if quarter_text:
@@ -112,11 +99,7 @@ def detail(unit_id):
                 include_parents=True,
                 where=pairing_filter(current_user),
             )
-    children = db.session.scalars(
-        sa.select(Unit)
-        .where(Unit.parent_id == unit.id, unit_filter(current_user))
-        .order_by(Unit.code, Unit.kind, Unit.name)
-    ).all()
+    children = queries.children_of(unit.id, unit_filter(current_user))
     year_info = _year_section(unit) if unit.side is Side.WEST and unit.kind is UnitKind.COUNTY else None
     category_form = CategoryForm(
         data={
@@ -149,18 +132,11 @@ def _year_section(county: Unit) -> dict:
     year = request.args.get("year", type=int) or today.year
     year = min(max(year, 2000), 2100)
     cutoff = min(today, date(year, 12, 31))
-    projects = db.session.scalars(
-        sa.select(Project)
-        .options(joinedload(Project.pairing).joinedload(Pairing.east_unit))
-        .where(Project.county_id == county.id, Project.year == year, scope_filter(current_user, Project))
-        .order_by(Project.code)
-    ).all()
+    projects = county_year_projects(county.id, year, current_user)
     mine = sa.and_(Project.county_id == county.id, scope_filter(current_user, Project))
     flows = totals_for(where=mine, since=date(year, 1, 1), until=cutoff)
     cumulative = totals_for(where=mine, until=cutoff)
-    visible = set(
-        db.session.scalars(sa.select(Agreement.id).where(programme_filter(current_user, Agreement.programme_id)))
-    )
+    visible = {a.id for a in db.session.scalars(visible_agreements(current_user))}
     agreements = [a for a in agreements_for(county, year) if a.id in visible]
     quarters = [Quarter.of(year, n) for n in range(1, 5) if date(year, 3 * n - 2, 1) <= today]
     return {
@@ -205,14 +181,7 @@ def set_category(unit_id):
 
 def _parent_choices():
     """Counties and townships the user may add organisations under."""
-    stmt = (
-        sa.select(Unit)
-        .options(joinedload(Unit.parent))
-        .where(Unit.kind.in_((UnitKind.COUNTY, UnitKind.TOWNSHIP)), unit_filter(current_user))
-    )
-    units = [
-        u for u in db.session.scalars(stmt.order_by(Unit.code, Unit.full_name)) if can_manage_unit(current_user, u)
-    ]
+    units = [u for u in queries.parent_candidates(unit_filter(current_user)) if can_manage_unit(current_user, u)]
     return [BLANK] + [unit_choice(u) for u in units]
 
 

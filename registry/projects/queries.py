@@ -72,3 +72,14 @@ def attachable_pairings(user) -> list:
         .order_by(Unit.code, Pairing.valid_from)
     )
     return db.session.scalars(stmt).all()
+
+
+def county_year_projects(county_id: int, year: int, user) -> list[Project]:
+    """A county's projects of one year that ``user`` sees, with their East partner, in code order."""
+    stmt = (
+        sa.select(Project)
+        .options(joinedload(Project.pairing).joinedload(Pairing.east_unit))
+        .where(Project.county_id == county_id, Project.year == year, scope_filter(user, Project))
+        .order_by(Project.code)
+    )
+    return db.session.scalars(stmt).all()

@@ -749,17 +749,33 @@ def _county_rows(unit: Unit, quarter: Quarter, pairings, programmes) -> tuple[Co
     )
 
 
-def narrative_of(unit_id: int, quarter: Quarter) -> Narrative:
-    row = db.session.scalar(
+def narrative_row(unit_id: int, quarter: Quarter) -> QuarterNarrative | None:
+    """The stored narrative of a unit's quarter, if one was written."""
+    return db.session.scalar(
         sa.select(QuarterNarrative).where(
             QuarterNarrative.unit_id == unit_id,
             QuarterNarrative.year == quarter.year,
             QuarterNarrative.quarter == quarter.number,
         )
     )
+
+
+def narrative_of(unit_id: int, quarter: Quarter) -> Narrative:
+    row = narrative_row(unit_id, quarter)
     if row is None:
         return Narrative()
     return Narrative(
         highlights=row.highlights, problems=row.problems, next_steps=row.next_steps,
         updated_by=row.updated_by_name, updated_at=row.updated_at,
     )  # fmt: skip
+
+
+def summary_units() -> list[Unit]:
+    """The units with summary reports: the province of Sichuan, then its prefectures, in code order."""
+    province = db.session.scalar(
+        sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind == UnitKind.PROVINCE).order_by(Unit.code).limit(1)
+    )
+    if province is None:
+        return []
+    stmt = sa.select(Unit).where(Unit.parent_id == province.id, Unit.kind == UnitKind.PREFECTURE).order_by(Unit.code)
+    return [province, *db.session.scalars(stmt)]

@@ -2,11 +2,10 @@
 
 from datetime import date
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from registry.counties.models import Side, Unit, UnitKind
+from registry.counties.models import Unit
 from registry.errors import render_error
 from registry.exports import download
 from registry.extensions import db
@@ -15,9 +14,8 @@ from registry.permissions import can, report_pairings, report_visible, requires,
 from registry.reports import cache, services
 from registry.reports.documents import chart_set, report_stem
 from registry.reports.forms import NarrativeForm
-from registry.reports.models import QuarterNarrative
 from registry.reports.pdf import RenderTimeout
-from registry.reports.queries import paired_counties
+from registry.reports.queries import narrative_row, paired_counties, summary_units
 from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
 from registry.web import attach_error, save
 
@@ -49,15 +47,9 @@ def index():
         except ValueError as exc:
             error = str(exc)
     pairings = report_pairings(current_user)
-    sichuan = db.session.scalar(
-        sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind == UnitKind.PROVINCE).order_by(Unit.code).limit(1)
-    )
-    units = []
-    if sichuan is not None:
-        prefectures = db.session.scalars(
-            sa.select(Unit).where(Unit.parent_id == sichuan.id, Unit.kind == UnitKind.PREFECTURE).order_by(Unit.code)
-        ).all()
-        units = [u for u in [sichuan, *prefectures] if report_visible(current_user, u, quarter)]
+    summary = summary_units()
+    sichuan = summary[0] if summary else None
+    units = [u for u in summary if report_visible(current_user, u, quarter)]
     counties = []
     if sichuan is not None:
         counties = paired_counties(sichuan, quarter, pairings)
@@ -141,13 +133,7 @@ def can_narrate(unit: Unit) -> bool:
 
 
 def _narrative_row(unit: Unit, quarter: Quarter):
-    return db.session.scalar(
-        sa.select(QuarterNarrative).where(
-            QuarterNarrative.unit_id == unit.id,
-            QuarterNarrative.year == quarter.year,
-            QuarterNarrative.quarter == quarter.number,
-        )
-    )
+    return narrative_row(unit.id, quarter)
 
 
 def _shift(quarter: Quarter, step: int) -> Quarter | None:

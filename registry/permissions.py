@@ -240,11 +240,16 @@ class WriteScope:
         return bool(self.pairings) and db.session.scalar(paired.limit(1)) is not None
 
 
+def _reader(record):
+    """Reads a field of a model instance or of a mapping of its new values (None when absent)."""
+    return record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
+
+
 def _values(record, scope: RecordScope) -> tuple:
     """(county id, pairing id) of a model instance or of a mapping of its new values."""
     if record is None:
         return None
-    get = record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
+    get = _reader(record)
     return get(scope.county, None), get(scope.pairing, None) if scope.pairing else None
 
 
@@ -295,11 +300,8 @@ def _pairing_refusal(scope: RecordScope, pairing_id) -> str:
     pairing = db.session.get(Pairing, pairing_id) if pairing_id else None
     if pairing is None:
         return f"该{scope.noun}{rule}不属于任何结对关系，不在您的管辖范围内。"
-    east, west = pairing.east_unit, pairing.west_unit
-    east_name = (
-        f"{east.parent.name}{east.name}" if east.parent is not None and east.kind is UnitKind.COUNTY else east.name
-    )
-    return f"该{scope.noun}{rule}归入 {east_name} ↔ {west.name} 的结对，不在您的管辖范围内。"
+    names = f"{pairing.east_unit.display_name} ↔ {pairing.west_unit.name}"
+    return f"该{scope.noun}{rule}归入 {names} 的结对，不在您的管辖范围内。"
 
 
 def visible_by_id(user, model, ids) -> dict:
@@ -442,7 +444,7 @@ class QuarterLockedError(ServiceError):
 def _placed(record, scope: RecordScope) -> list[tuple]:
     """(county id, date, field) of each date that places a record (an instance or a mapping of its new values) in a
     quarter: the date it counts from and, if it has one, the date it stops counting."""
-    get = record.get if isinstance(record, Mapping) else functools.partial(getattr, record)
+    get = _reader(record)
     fields = [scope.date, scope.end_date] if scope.end_date else [scope.date]
     return [(get(scope.county, None), get(name, None), name) for name in fields]
 

@@ -1,5 +1,9 @@
 """Exceptions and helpers shared by every domain's services."""
 
+import sqlalchemy as sa
+
+from registry.extensions import db
+
 
 class ServiceError(ValueError):
     """A business rule was violated; the message (Chinese) is shown to the user as is.
@@ -28,3 +32,14 @@ def check_version(obj, version):
         return
     if type(version) is not int or obj.version_id != version:
         raise StaleEdit()
+
+
+def insert_unique(obj, message: str, field: str | None = None) -> None:
+    """Add and flush ``obj`` inside a SAVEPOINT: if a unique key refuses it (another request registered the same
+    record since the service checked), raise ServiceError(message) and leave the request's transaction usable."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+            db.session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise ServiceError(message, field) from exc

@@ -12,7 +12,7 @@ from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write
 from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, slice_of
 from registry.placements.models import Placement
-from registry.services import ServiceError, check_version
+from registry.services import ServiceError, check_version, insert_unique
 from registry.transfer import Batch, written
 from registry.transfer import cache_of as _cache
 
@@ -115,13 +115,7 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
         _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity)
     if batch is None:
-        try:
-            # In a SAVEPOINT that holds the insert, so a refusal leaves the request's transaction usable.
-            with db.session.begin_nested():
-                db.session.add(placement)
-                db.session.flush()
-        except sa.exc.IntegrityError as exc:  # registered by another request since the check above
-            raise ServiceError(DUPLICATE, "start_date") from exc
+        insert_unique(placement, DUPLICATE, "start_date")  # registered by another request since the check above
         refresh_cells([slice_of(placement)])
     else:
         db.session.add(placement)

@@ -18,7 +18,7 @@ from registry.money import wan
 from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write, may_see
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
-from registry.services import ServiceError, check_version
+from registry.services import ServiceError, check_version, insert_unique
 from registry.transfer import Batch, written
 from registry.transfer import cache_of as _cache
 
@@ -103,13 +103,8 @@ def create_purchase(data: dict, *, actor, batch: Batch | None = None) -> Purchas
     authorize_write(actor, Purchase, data, cache=_cache(batch))
     purchase = Purchase(**data)
     if batch is None:
-        try:
-            # In a SAVEPOINT that holds the insert, so a refusal leaves the request's transaction usable.
-            with db.session.begin_nested():
-                db.session.add(purchase)
-                db.session.flush()
-        except sa.exc.IntegrityError as exc:  # the same evidence counted by another request since the check
-            raise ServiceError(f"凭证号 {data['evidence_no']} 已被登记，同一凭证不能重复计入。", "evidence_no") from exc
+        # The same evidence may have been counted by another request since the check.
+        insert_unique(purchase, f"凭证号 {data['evidence_no']} 已被登记，同一凭证不能重复计入。", "evidence_no")
         refresh_totals([slice_of(purchase)])
     else:
         db.session.add(purchase)

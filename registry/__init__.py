@@ -113,8 +113,10 @@ def register_blueprints(app):
     from registry.directory.pairings import bp as pairings_bp
     from registry.directory.units import bp as counties_bp
     from registry.exchanges.views import bp as exchanges_bp
+    from registry.findings.views import bp as findings_bp
     from registry.main.views import bp as main_bp
     from registry.placements.views import bp as placements_bp
+    from registry.problems.views import bp as problems_bp
     from registry.projects.views import bp as projects_bp
     from registry.purchases.views import bp as purchases_bp
     from registry.reports.views import bp as reports_bp
@@ -122,6 +124,7 @@ def register_blueprints(app):
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
         agreements_bp, reports_bp, closing_bp, audit_bp,
+        problems_bp, findings_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

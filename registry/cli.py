@@ -16,6 +16,7 @@ from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_k
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
 from registry.extensions import db
+from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
 from registry.placements.rotation import key_status, reencrypt
 from registry.placements.transfer import import_placements
@@ -353,3 +354,4 @@ def init_app(app):
     app.cli.add_command(transfer_group)
     app.cli.add_command(reports_group)
     app.cli.add_command(idnumbers_group)
+    app.cli.add_command(problems_group)

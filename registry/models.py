@@ -6,8 +6,10 @@ from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
 from registry.exchanges.models import Exchange
+from registry.findings.models import Proposal
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
+from registry.problems.models import Problem, ProblemLink, ProblemStep, ProgressEntry
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.quarter_locks import QuarterLock
@@ -31,7 +33,12 @@ __all__ = [
     "Person",
     "Placement",
     "PlacementCell",
+    "Problem",
+    "ProblemLink",
+    "ProblemStep",
     "Programme",
+    "ProgressEntry",
+    "Proposal",
     "Project",
     "Purchase",
     "QuarterLock",

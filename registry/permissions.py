@@ -539,3 +539,73 @@ def confirmable_pairings(user, unit, period) -> list:
         .order_by(Pairing.valid_from, Pairing.id)
     )
     return list(db.session.scalars(stmt))
+
+
+# ---- rectification ledger (整改台账): who records problems, and the two sign-offs of 双销号 ----------------------
+
+PERMISSIONS.update(
+    {
+        #: Registering problems, reporting progress, asking for 销号, linking records: Sichuan office staff and
+        #: administrators, within scope (the gate's write rule on ``Problem``).
+        "problems.edit": STAFF,
+        #: Signing a problem off (销号) or returning it (退回): the Sichuan offices, never administrators.
+        "problems.review": frozenset({Role.PROVINCE, Role.PREFECTURE, Role.COUNTY}),
+    }
+)
+
+#: The office at each level of the Sichuan divisions (the responsible unit's own office).
+OFFICE_AT = {UnitKind.COUNTY: Role.COUNTY, UnitKind.PREFECTURE: Role.PREFECTURE, UnitKind.PROVINCE: Role.PROVINCE}
+
+
+def can_close_locally(user, unit) -> bool:
+    """双销号, local side: the office of the unit the problem concerns, at that unit's level (a county office its
+    county's problems, a prefecture office its prefecture's own, the province office the province's)."""
+    if not can(user, "problems.review") or unit is None or unit.side is not Side.WEST:
+        return False
+    if OFFICE_AT.get(unit.kind) is not user.role:
+        return False
+    return user.role is Role.PROVINCE or unit_in_scope(user, unit)
+
+
+def can_close_as_supervisor(user, unit) -> bool:
+    """双销号, supervising side: an office above the unit — the prefecture office over its counties, the province
+    office over every county and prefecture; the province's own problems are supervised by the province office
+    too (a second person: the service refuses one person signing both sides)."""
+    if not can(user, "problems.review") or unit is None or unit.side is not Side.WEST:
+        return False
+    if user.role is Role.PROVINCE:
+        return True
+    return user.role is Role.PREFECTURE and unit.kind is UnitKind.COUNTY and unit_in_scope(user, unit)
+
+
+def linkable_model(record_type: str):
+    """The mapped class of a table that holds records a problem may name (``__tablename__``), or None: a class
+    declaring ``__scope__``, or one belonging (many-to-one) to such a class (a fund transaction to its project)."""
+    for mapper in db.Model.registry.mappers:
+        cls = mapper.class_
+        if getattr(cls, "__tablename__", None) == record_type and _scope_path(cls) is not None:
+            return cls
+    return None
+
+
+def _scope_path(cls):
+    """(the class whose ``__scope__`` decides, the relationship leading to it or None)."""
+    if getattr(cls, "__scope__", None) is not None:
+        return cls, None
+    for rel in sa.inspect(cls).relationships:
+        target = rel.mapper.class_
+        if rel.direction.name == "MANYTOONE" and getattr(target, "__scope__", None) is not None:
+            return target, rel
+    return None
+
+
+def visible_record(user, record_type: str, record_id):
+    """The record of this table and id if ``user`` may see it (its own scope, or its owner's); None otherwise."""
+    cls = linkable_model(record_type)
+    if cls is None or not isinstance(record_id, int):
+        return None
+    owner, rel = _scope_path(cls)
+    stmt = sa.select(cls).where(cls.id == record_id)
+    if rel is not None:
+        stmt = stmt.join(getattr(cls, rel.key))
+    return db.session.scalar(stmt.where(sa.true() if user is None else scope_filter(user, owner)))

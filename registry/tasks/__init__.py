@@ -7,10 +7,13 @@ starts one next to the web server. What a user sees of a job lives in the ``jobs
 
 from datetime import UTC, datetime
 
+from flask import current_app, url_for
 from huey import crontab
 
 from registry.database import writing
 from registry.extensions import db
+from registry.findings.reminders import overdue_problems
+from registry.findings.services import run_checks
 from registry.tasks import backup, imports, jobs, reminders, reports
 from registry.tasks.queue import (
     app_periodic_task,
@@ -74,6 +77,22 @@ def expire_jobs():
 
 
 # Crontabs are matched in UTC: 17:00 UTC is 01:00 China time, 18:00 UTC is 02:00.
+# 整改台账: the data checks every night (before the reminders), and overdue problems among the reminders.
+@app_periodic_task(crontab(minute="30", hour="16"), name="registry.problem_checks")
+def problem_checks():
+    with writing():
+        run_checks(actor=None)
+        db.session.commit()
+
+
+def _problem_link(problem_id: int) -> str:
+    with current_app.test_request_context():
+        return url_for("problems.detail", problem_id=problem_id)
+
+
+reminders.reminder(lambda today: (reminders.Due(*due) for due in overdue_problems(today, _problem_link)))
+
+
 @app_periodic_task(crontab(minute="0", hour="17"), name="registry.notify")
 def notify():
     with writing():

@@ -17,6 +17,7 @@ from registry.exports import xlsx_bytes
 from registry.extensions import db
 from registry.permissions import can
 from registry.placements.transfer import import_placements_steps
+from registry.problems.transfer import import_problems_steps
 from registry.purchases.transfer import import_purchases_steps
 from registry.services import ServiceError
 from registry.tasks import jobs
@@ -30,6 +31,7 @@ IMPORTERS = {
     "placements": (import_placements_steps, "placements.edit", "劳务协作"),
     "purchases": (import_purchases_steps, "purchases.edit", "消费帮扶"),
     "exchanges": (import_exchanges_steps, "exchanges.edit", "人才交流"),
+    "problems": (import_problems_steps, "problems.edit", "整改问题"),
 }
 
 

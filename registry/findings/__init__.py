@@ -1,0 +1,1 @@
+"""Findings from the data: checks across the streams that propose problems for the rectification ledger."""

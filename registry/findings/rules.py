@@ -1,0 +1,140 @@
+"""The checks: each reads one stream's records and returns what looks like a problem, naming the records.
+
+A rule is ``(today, counties) -> list[Found]``; ``counties`` (ids) limits it to an office's own counties, None
+checks everything (the periodic run). Each stays silent on records in order; tests build a case for each.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+
+from registry.extensions import db
+from registry.money import wan
+from registry.placements.models import Placement
+from registry.placements.services import possible_duplicates
+from registry.projects.models import FundStage, FundTransaction, Project, ProjectStatus
+
+
+@dataclass
+class Found:
+    key: str
+    unit_id: int
+    title: str
+    records: list = field(default_factory=list)
+    amount_fen: int = 0
+
+
+def months_before(day: date, months: int) -> date:
+    month = day.month - months
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def _among(column, counties):
+    return sa.true() if counties is None else column.in_(counties)
+
+
+def funds_idle(today: date, counties=None) -> list[Found]:
+    """资金到位超过 N 个月未拨付: money that arrived at least N months ago (FINDINGS_IDLE_MONTHS) is more than
+    everything disbursed since, on a project not terminated."""
+    months = int(current_app.config.get("FINDINGS_IDLE_MONTHS", 6))
+    cutoff = months_before(today, months)
+    old_arrived = sa.func.coalesce(sa.func.sum(sa.case(
+        (sa.and_(FundTransaction.stage == FundStage.ARRIVED, FundTransaction.occurred_on <= cutoff),
+         FundTransaction.amount_fen), else_=0)), 0)  # fmt: skip
+    disbursed = sa.func.coalesce(sa.func.sum(sa.case(
+        (FundTransaction.stage == FundStage.DISBURSED, FundTransaction.amount_fen), else_=0)), 0)  # fmt: skip
+    rows = db.session.execute(
+        sa.select(Project.id, Project.code, Project.name, Project.county_id, old_arrived, disbursed)
+        .join(FundTransaction, FundTransaction.project_id == Project.id)
+        .where(Project.status != ProjectStatus.TERMINATED, _among(Project.county_id, counties))
+        .group_by(Project.id, Project.code, Project.name, Project.county_id)
+        .having(old_arrived > disbursed)
+    ).all()
+    found = []
+    for project_id, code, name, county_id, arrived, spent in rows:
+        arrivals = db.session.scalars(
+            sa.select(FundTransaction.id).where(
+                FundTransaction.project_id == project_id,
+                FundTransaction.stage == FundStage.ARRIVED,
+                FundTransaction.occurred_on <= cutoff,
+            )  # fmt: skip
+        ).all()
+        idle = int(arrived) - int(spent)
+        found.append(Found(
+            key=f"project:{project_id}", unit_id=county_id, amount_fen=idle,
+            title=f"项目 {code} {name}：{cutoff} 前到位的资金中有 {wan(idle)} 万元超过 {months} 个月未拨付",
+            records=[["projects", project_id], *(["fund_transactions", t] for t in arrivals)],
+        ))  # fmt: skip
+    return found
+
+
+#: Statuses of a project still to be finished.
+UNFINISHED = (ProjectStatus.APPROVED, ProjectStatus.IN_PROGRESS, ProjectStatus.SUSPENDED)
+
+
+def projects_late(today: date, counties=None) -> list[Found]:
+    """项目超过计划完工日期未完工: a project approved, under way or suspended after its planned finish."""
+    stmt = sa.select(Project).where(
+        Project.status.in_(UNFINISHED), Project.planned_finish.is_not(None), Project.planned_finish < today,
+        _among(Project.county_id, counties),
+    )  # fmt: skip
+    return [
+        Found(
+            key=f"project:{p.id}",
+            unit_id=p.county_id,
+            title=f"项目 {p.code} {p.name}：计划 {p.planned_finish} 完工，现仍为“{p.status.label}”",
+            records=[["projects", p.id]],
+        )  # fmt: skip
+        for p in db.session.scalars(stmt.order_by(Project.id))
+    ]
+
+
+def _overlap(a: Placement, b: Placement) -> bool:
+    far = date.max
+    return a.start_date <= (b.end_date or far) and b.start_date <= (a.end_date or far)
+
+
+def counted_twice(today: date, counties=None) -> list[Found]:
+    """同一人同期被两个县计入: one identity number placed by two counties over overlapping periods. One proposal for
+    each county concerned, naming both placements (each county sees the other's only if its scope allows)."""
+    rows = db.session.scalars(possible_duplicates()).all()
+    by_person = defaultdict(list)
+    for placement in rows:
+        by_person[placement.id_fingerprint].append(placement)
+    found = {}
+    for fingerprint, placements in by_person.items():
+        for i, a in enumerate(placements):
+            for b in placements[i + 1 :]:
+                if a.origin_county_id == b.origin_county_id or not _overlap(a, b):
+                    continue
+                for own, other in ((a, b), (b, a)):
+                    if counties is not None and own.origin_county_id not in counties:
+                        continue
+                    key = f"person:{fingerprint[:24]}:{own.origin_county_id}:{other.origin_county_id}"
+                    item = found.setdefault(key, Found(
+                        key=key, unit_id=own.origin_county_id,
+                        title=f"{own.person_name}（劳务协作）同一时期被 {own.origin_county.name} 和 "
+                              f"{other.origin_county.name} 两个县计入",
+                    ))  # fmt: skip
+                    for p in (own, other):
+                        if ["placements", p.id] not in item.records:
+                            item.records.append(["placements", p.id])
+    return list(found.values())
+
+
+#: rule -> (its check, what it is called)
+RULES = {
+    "funds_idle": (funds_idle, "资金到位未拨付"),
+    "projects_late": (projects_late, "项目超期未完工"),
+    "counted_twice": (counted_twice, "劳务人员重复计入"),
+}

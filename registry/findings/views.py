@@ -1,0 +1,101 @@
+"""Proposals from the data checks: the list, a run on demand, and each proposal's acceptance or dismissal."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from registry.extensions import db
+from registry.findings import queries, services
+from registry.findings.forms import AcceptForm, DismissForm, RunForm
+from registry.findings.models import Proposal, ProposalState
+from registry.findings.rules import RULES
+from registry.permissions import get_visible_or_404, may_write, requires
+from registry.problems.queries import record_label
+from registry.problems.services import LINK_TYPES
+from registry.services import ServiceError
+from registry.web import paginate
+
+bp = Blueprint("findings", __name__, url_prefix="/problems/findings")
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+    args["state"] = args["state"] or ProposalState.PROPOSED.value
+    page = paginate(queries.filtered(args, current_user).order_by(Proposal.found_at.desc(), Proposal.id.desc()),
+                    args=args)  # fmt: skip
+    rows = [(p, [(LINK_TYPES.get(t, t), record_label(r)) for t, r in queries.visible_records(current_user, p)])
+            for p in page.items]  # fmt: skip
+    return render_template(
+        "findings/index.html", page=page, rows=rows, args=args, rules=RULES, states=ProposalState,
+        counts=queries.counts(current_user), run_form=RunForm(), accept_form=AcceptForm(), dismiss_form=DismissForm(),
+        writable={p.id for p in page.items if may_write(current_user, p)},
+    )  # fmt: skip
+
+
+def _back():
+    return redirect(url_for(".index"))
+
+
+def _refused(form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "danger")
+
+
+@bp.route("/run", methods=["POST"])
+@requires("problems.edit")
+def run():
+    form = RunForm()
+    if not form.validate_on_submit():
+        _refused(form)
+        return _back()
+    new, total = services.run_checks(actor=current_user)
+    db.session.commit()
+    flash(f"核查完成：发现 {total} 条线索，其中新增 {new} 条。", "success")
+    return _back()
+
+
+def _proposal(proposal_id) -> Proposal:
+    proposal = get_visible_or_404(Proposal, proposal_id)
+    if not may_write(current_user, proposal):
+        abort(403)
+    return proposal
+
+
+@bp.route("/<int:proposal_id>/accept", methods=["POST"])
+@requires("problems.edit")
+def accept(proposal_id):
+    proposal = _proposal(proposal_id)
+    form = AcceptForm()
+    if not form.validate_on_submit():
+        _refused(form)
+        return _back()
+    try:
+        problem = services.accept(proposal, form.data, actor=current_user, version=form.version.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _back()
+    db.session.commit()
+    flash(f"已纳入整改台账（问题 {problem.id}）。", "success")
+    return redirect(url_for("problems.detail", problem_id=problem.id))
+
+
+@bp.route("/<int:proposal_id>/dismiss", methods=["POST"])
+@requires("problems.edit")
+def dismiss(proposal_id):
+    proposal = _proposal(proposal_id)
+    form = DismissForm()
+    if not form.validate_on_submit():
+        _refused(form)
+        return _back()
+    try:
+        services.dismiss(proposal, form.reason.data, actor=current_user, version=form.version.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return _back()
+    db.session.commit()
+    flash("已排除该线索。", "success")
+    return _back()

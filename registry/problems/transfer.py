@@ -1,0 +1,157 @@
+"""The ledger to and from spreadsheets, in the columns offices send upward; 编号 is the stable key.
+
+An import registers a batch of problems (or changes listed ones) through the problem services with a
+``transfer.Batch``: all rows or none. 状态, 整改到位资金 and 销号日期 are exported as they stand and never read:
+they change only through progress entries and the steps of 销号.
+"""
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from registry.counties.models import DIVISION_KINDS, Side, Unit
+from registry.extensions import db
+from registry.money import MoneyError
+from registry.permissions import visible_by_id
+from registry.problems import services
+from registry.problems.models import Category, Problem, Source
+from registry.services import ServiceError
+from registry.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    open_table,
+    parse_amount,
+    parse_cells,
+    parse_date,
+    runner,
+)  # fmt: skip
+
+HEADERS = [
+    "编号", "问题来源", "年度", "批次", "发现日期", "涉及单位代码", "涉及单位", "问题类别", "问题描述", "涉及金额(元)",
+    "牵头单位", "责任单位", "责任人", "整改措施", "整改时限", "状态", "是否超期", "整改到位资金(元)", "销号日期",
+]  # fmt: skip
+TEXTS = {
+    "批次": ("batch", 100), "问题描述": ("description", 4000), "牵头单位": ("lead_unit", 200),
+    "责任单位": ("responsible_unit", 200), "责任人": ("responsible_person", 50), "整改措施": ("measures", 4000),
+}  # fmt: skip
+ENUMS = {"问题来源": ("source", Source), "问题类别": ("category", Category)}
+SYNONYMS = {
+    "序号": "编号", "来源": "问题来源", "发现时间": "发现日期", "区划代码": "涉及单位代码", "县代码": "涉及单位代码",
+    "类别": "问题类别", "问题表现": "问题描述", "具体问题": "问题描述", "整改时间": "整改时限", "完成时限": "整改时限",
+    "牵头领导": "责任人", "责任领导": "责任人",
+}  # fmt: skip
+FIELD_COLUMNS = {
+    **{attr: header for header, (attr, _) in TEXTS.items()}, **{attr: header for header, (attr, _) in ENUMS.items()},
+    "year": "年度", "found_on": "发现日期", "unit_id": "涉及单位代码", "amount_fen": "涉及金额(元)",
+    "deadline": "整改时限",
+}  # fmt: skip
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def export_row(p: Problem, today: date) -> list:
+    return [p.id, p.source.label, p.year, p.batch, p.found_on, p.unit.code or "", p.unit.name, p.category.label,
+            p.description, _yuan(p.amount_fen), p.lead_unit, p.responsible_unit, p.responsible_person, p.measures,
+            p.deadline, p.state.label, "是" if p.is_overdue(today) else "否", _yuan(p.rectified_fen),
+            p.closed_on]  # fmt: skip
+
+
+def export_rows(stmt, today: date | None = None):
+    today = today or date.today()
+    stmt = stmt.options(joinedload(Problem.unit)).order_by(Problem.year, Problem.batch, Problem.unit_id, Problem.id)
+    for problem in db.session.scalars(stmt):
+        yield export_row(problem, today)
+
+
+def import_problems_steps(headers, rows, *, user, filename=""):
+    """Read every row and write it through the problem services; nothing is written unless every row passes.
+    A row with 编号 changes that problem if the user may see and write it; blank cells never overwrite."""
+    result = ImportResult()
+    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    index, units_of = table.index, table.units
+    west = sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), Unit.code.is_not(None))
+    divisions = {u.code: u for u in db.session.scalars(west)}
+    parsed = []
+    for number, cells in table.rows:
+        result.rows += 1
+        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+        errors, values = _parse(number, cell, divisions, units_of)
+        result.errors.extend(errors)
+        if not errors:
+            parsed.append((number, cell["编号"], values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
+    existing = visible_by_id(user, Problem, [int(no) for _, no, _ in parsed if no])
+    batch = Batch(user, entity_type="problems", title="整改问题", filename=filename)
+    seen = {}
+    for done, (number, no, values) in enumerate(parsed, start=1):
+        try:
+            if no:
+                current = existing.get(int(no))
+                if current is None:
+                    raise ServiceError("没有这个问题，或不在您的管辖范围内。")
+                if current.id in seen:
+                    raise ServiceError(f"与第 {seen[current.id]} 行是同一个问题。")
+                seen[current.id] = number
+                if services.update_problem(current, values, actor=user, batch=batch):
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            else:
+                services.create_problem(values, actor=user, batch=batch)
+                result.created += 1
+        except ServiceError as exc:
+            column = FIELD_COLUMNS.get(exc.field, "编号")
+            result.errors.append(
+                RowError(number, column, no if column == "编号" else cell_value(values, exc), str(exc))
+            )
+        if done % PROGRESS_EVERY == 0:
+            yield result.rows
+    return batch.close(result)
+
+
+def cell_value(values: dict, exc: ServiceError) -> str:
+    value = values.get(exc.field) if exc.field else None
+    return "" if value is None else str(value)[:50]
+
+
+import_problems = runner(import_problems_steps)
+
+
+def _parse(number, cell, divisions, units_of):
+    errors, values = [], {}
+
+    def fail(column, reason):
+        errors.append(RowError(number, column, cell[column], reason))
+
+    if cell["编号"] and not cell["编号"].isdigit():
+        fail("编号", "编号应为导出文件中的数字，新增问题请留空。")
+    parse_cells(cell, TEXTS, ENUMS, values, fail)
+    if cell["年度"]:
+        if cell["年度"].isdigit() and 2000 <= int(cell["年度"]) <= 2100:
+            values["year"] = int(cell["年度"])
+        else:
+            fail("年度", "年度应为 2000 至 2100 之间的四位数字。")
+    if cell["涉及单位代码"]:
+        unit = divisions.get(cell["涉及单位代码"])
+        if unit is None:
+            fail("涉及单位代码", "不是四川的县级、市(州)级或省级区划代码。")
+        else:
+            values["unit_id"] = unit.id
+    for header, attr in (("发现日期", "found_on"), ("整改时限", "deadline")):
+        if cell[header]:
+            try:
+                values[attr] = parse_date(cell[header])
+            except ValueError as exc:
+                fail(header, str(exc))
+    if cell["涉及金额(元)"]:
+        try:
+            values["amount_fen"] = parse_amount(cell["涉及金额(元)"], units_of.get("涉及金额(元)", ""))
+        except MoneyError as exc:
+            fail("涉及金额(元)", str(exc))
+    return errors, values

@@ -1,0 +1,298 @@
+"""Ledger pages: the county's and the province's ledger (filters, counts per unit and state, the share closed by
+the deadline), a problem with its links, progress and steps, and the forms of each step to 销号."""
+
+import io
+from datetime import date
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from sqlalchemy.orm import joinedload
+
+from registry.audit.queries import history_of
+from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
+from registry.exports import csv_bytes, download, neutralise
+from registry.extensions import db
+from registry.forms import BLANK, unit_choice
+from registry.permissions import (
+    WriteScope,
+    get_visible_or_404,
+    linkable_model,
+    may_write,
+    requires,
+    unit_filter,
+    visible_divisions,
+)
+from registry.problems import queries, services
+from registry.problems.forms import ButtonForm, LinkForm, ProblemForm, ProgressForm, ReturnForm, StepForm
+from registry.problems.models import WORKING, Category, Problem, Source, State
+from registry.problems.transfer import HEADERS, export_rows, import_problems_steps
+from registry.services import ServiceError
+from registry.transfer.forms import import_page, template_download
+from registry.web import paginate, save, sort_clause
+
+bp = Blueprint("problems", __name__, url_prefix="/problems")
+
+#: Where a linked record's own page is: table -> (endpoint, URL argument, attribute giving its value).
+LINK_PAGES = {
+    "projects": ("projects.detail", "project_id", "id"),
+    "fund_transactions": ("projects.detail", "project_id", "project_id"),
+    "placements": ("placements.detail", "placement_id", "id"),
+    "purchases": ("purchases.detail", "purchase_id", "id"),
+    "exchanges": ("exchanges.detail", "exchange_id", "id"),
+    "assets": ("assets.detail", "asset_id", "id"),
+}
+
+
+def _args() -> dict:
+    return {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    args = _args()
+    stmt = queries.filtered(args, current_user)
+    sort, order = sort_clause(
+        {"deadline": (Problem.deadline, Problem.id), "found": (Problem.found_on, Problem.id),
+         "unit": (Problem.unit_id, Problem.id)}, "deadline",
+    )  # fmt: skip
+    page = paginate(stmt.options(joinedload(Problem.unit)).order_by(*order), args={**args, "sort": sort})
+    return render_template(
+        "problems/index.html", page=page, args=args, sort=sort, today=date.today(),
+        summary=queries.summary(stmt), counts=queries.counts_by_unit(stmt), states=State, sources=Source,
+        categories=Category, batches=queries.batches(current_user),
+        units=visible_divisions(current_user, UnitKind.PREFECTURE) + visible_divisions(current_user, UnitKind.COUNTY),
+    )  # fmt: skip
+
+
+def ledger_xlsx(rows, title: str, subtitle: str) -> bytes:
+    """The ledger as offices send it upward: a title row, a line saying what it holds, then the columns."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "整改台账"
+    sheet.append([title])
+    sheet.append([subtitle])
+    sheet.append(HEADERS)
+    last = chr(64 + len(HEADERS))
+    sheet.merge_cells(f"A1:{last}1")
+    sheet.merge_cells(f"A2:{last}2")
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A1"].alignment = Alignment(horizontal="center")
+    for cell in sheet[3]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        sheet.append([neutralise(v) if isinstance(v, str) else v for v in row])
+    widths = [7, 10, 7, 20, 12, 12, 12, 9, 48, 14, 18, 18, 10, 40, 12, 10, 9, 14, 12]
+    for i, width in enumerate(widths, start=1):
+        sheet.column_dimensions[chr(64 + i)].width = width
+    sheet.freeze_panes = "A4"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    """The filtered ledger as XLSX (titled, as sent upward) or CSV."""
+    args = _args()
+    rows = list(export_rows(queries.filtered(args, current_user)))
+    scope = current_user.scope_unit.name if current_user.scope_unit is not None else "四川省"
+    name = f"整改台账-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(HEADERS, rows), name, "csv")
+    title = f"{scope}东西部协作发现问题整改台账"
+    subtitle = f"填报日期：{date.today().isoformat()}　共 {len(rows)} 个问题"
+    return download(ledger_xlsx(rows, title, subtitle), name, "xlsx")
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    return template_download(HEADERS, "整改台账")
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
+    "有“编号”的行修改该问题，没有编号的行登记新问题（未整改）。",
+    "“涉及单位代码”填县(市、区)、市(州)或省的区划代码。",
+    "“状态”“是否超期”“整改到位资金”“销号日期”只导出、不导入：它们随整改进展和销号审核变化。",
+    "空白单元格不会覆盖已有内容。",
+]
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("problems.edit")
+def import_():
+    return import_page(
+        import_problems_steps, user=current_user, title="导入整改问题", back_label="整改台账", rules=IMPORT_RULES
+    )
+
+
+def _problem(problem_id) -> Problem:
+    return get_visible_or_404(Problem, problem_id)
+
+
+def _writable(problem_id) -> Problem:
+    problem = _problem(problem_id)
+    if not may_write(current_user, problem):
+        abort(403)
+    return problem
+
+
+def _link_rows(problem):
+    rows = []
+    for link, record, label in queries.visible_links(current_user, problem):
+        page = LINK_PAGES.get(link.record_type)
+        url = None
+        if page is not None and page[0] in _endpoints():
+            url = url_for(page[0], **{page[1]: getattr(record, page[2])})
+        rows.append((link, label, queries.record_label(record), url))
+    return rows
+
+
+def _endpoints():
+    """The pages this app has (a linked type's page may belong to a module not installed)."""
+    return current_app.view_functions
+
+
+def _link_form() -> LinkForm:
+    form = LinkForm(prefix="link")
+    form.record_type.choices = [(k, v) for k, v in services.LINK_TYPES.items() if linkable_model(k) is not None]
+    return form
+
+
+@bp.route("/<int:problem_id>")
+@requires("records.view")
+def detail(problem_id):
+    problem = _problem(problem_id)
+    version = {"version": problem.version_id}
+    return render_template(
+        "problems/detail.html", problem=problem, links=_link_rows(problem), history=history_of(problem),
+        writable=may_write(current_user, problem), working=problem.state in WORKING, today=date.today(),
+        sides=services.sides_for(current_user, problem), may_return=services.may_return(current_user, problem),
+        progress_form=ProgressForm(data=version | {"entry_on": date.today()}), step_form=StepForm(data=version),
+        return_form=ReturnForm(data=version), link_form=_link_form(), button=ButtonForm(),
+    )  # fmt: skip
+
+
+def _units_choices(form):
+    ws = WriteScope(current_user)
+    stmt = (
+        db.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), unit_filter(current_user))
+        .order_by(Unit.code)
+    )  # fmt: skip
+    units = [u for u in db.session.scalars(stmt) if ws.allows(u.id, None)]
+    form.unit_id.choices = [BLANK] + [unit_choice(u) for u in units]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("problems.edit")
+def create():
+    form = ProblemForm(data={"year": date.today().year, "found_on": date.today()} if request.method == "GET" else None)
+    _units_choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form, lambda: services.create_problem(form.data, actor=current_user), "整改问题已登记。",
+            lambda problem: url_for(".detail", problem_id=problem.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("problems/form.html", form=form, problem=None)
+
+
+@bp.route("/<int:problem_id>/edit", methods=["GET", "POST"])
+@requires("problems.edit")
+def edit(problem_id):
+    problem = _writable(problem_id)
+    form = ProblemForm(obj=problem, data={"version": problem.version_id} if request.method == "GET" else None)
+    _units_choices(form)
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.update_problem(problem, form.data, actor=current_user, version=form.version.data),
+            "整改问题已保存。",
+            url_for(".detail", problem_id=problem.id),
+        )
+        if response:
+            return response
+    return render_template("problems/form.html", form=form, problem=problem)
+
+
+def _step_post(problem, form, call, success):
+    """A step's POST: the service, one commit and back to the problem; a refusal is flashed there."""
+    target = url_for(".detail", problem_id=problem.id)
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors if isinstance(errors, list) else [errors]:
+                flash(str(error), "danger")
+        return redirect(target)
+    try:
+        call()
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(target)
+    db.session.commit()
+    flash(success, "success")
+    return redirect(target)
+
+
+@bp.route("/<int:problem_id>/progress", methods=["POST"])
+@requires("problems.edit")
+def progress(problem_id):
+    problem = _writable(problem_id)
+    form = ProgressForm()
+    return _step_post(problem, form, lambda: services.add_progress(
+        problem, form.data, actor=current_user, version=form.version.data), "整改进展已报送。")  # fmt: skip
+
+
+@bp.route("/<int:problem_id>/request", methods=["POST"])
+@requires("problems.edit")
+def request_close(problem_id):
+    problem = _writable(problem_id)
+    form = StepForm()
+    comment = form.comment.data or ""
+    return _step_post(problem, form, lambda: services.request_close(
+        problem, actor=current_user, comment=comment, version=form.version.data), "已申请销号。")  # fmt: skip
+
+
+@bp.route("/<int:problem_id>/sign", methods=["POST"])
+@requires("problems.review")
+def sign(problem_id):
+    problem = _problem(problem_id)
+    form = StepForm()
+
+    comment = form.comment.data or ""
+    return _step_post(problem, form, lambda: services.sign_off(
+        problem, actor=current_user, comment=comment, version=form.version.data), "销号审核已记录。")  # fmt: skip
+
+
+@bp.route("/<int:problem_id>/return", methods=["POST"])
+@requires("problems.review")
+def return_(problem_id):
+    problem = _problem(problem_id)
+    form = ReturnForm()
+    return _step_post(problem, form, lambda: services.return_problem(
+        problem, actor=current_user, reason=form.reason.data, version=form.version.data), "已退回。")  # fmt: skip
+
+
+@bp.route("/<int:problem_id>/links", methods=["POST"])
+@requires("problems.edit")
+def add_link(problem_id):
+    problem = _writable(problem_id)
+    form = _link_form()
+    return _step_post(problem, form, lambda: services.add_link(
+        problem, form.record_type.data, form.record_id.data, actor=current_user), "已关联记录。")  # fmt: skip
+
+
+@bp.route("/<int:problem_id>/links/<int:link_id>/delete", methods=["POST"])
+@requires("problems.edit")
+def remove_link(problem_id, link_id):
+    problem = _writable(problem_id)
+    return _step_post(problem, ButtonForm(), lambda: services.remove_link(problem, link_id, actor=current_user),
+                      "已取消关联。")  # fmt: skip

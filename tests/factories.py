@@ -132,6 +132,36 @@ def make_placement(county: Unit, **overrides):
     return create_placement(data, actor=None)
 
 
+def make_problem(unit: Unit, **overrides):
+    from registry.problems.models import Category, Source
+    from registry.problems.services import create_problem
+
+    data = {
+        "source": Source.NATIONAL, "year": 2024, "batch": "2023年度国家考核反馈", "found_on": date(2024, 3, 20),
+        "description": "东西部协作资金到位后长期未拨付", "category": Category.FUNDS, "amount_fen": 1_200_000_00,
+        "unit_id": unit.id, "lead_unit": "县乡村振兴局", "responsible_unit": "县财政局", "responsible_person": "张三",
+        "measures": "督促项目单位加快拨付", "deadline": date(2024, 9, 30),
+    } | overrides  # fmt: skip
+    return create_problem(data, actor=None)
+
+
+def add_link(problem, record_type, record_id, *, actor=None):
+    from registry.problems.services import add_link as link
+
+    return link(problem, record_type, record_id, actor=actor)
+
+
+def make_proposal(unit: Unit, **overrides):
+    from registry.findings.models import Proposal
+
+    data = {"rule": "projects_late", "key": f"project:{next(_seq)}", "unit_id": unit.id,
+            "title": "项目超过计划完工日期未完工", "records": []} | overrides  # fmt: skip
+    proposal = Proposal(**data)
+    db.session.add(proposal)
+    db.session.flush()
+    return proposal
+
+
 class World:
     """A small registry with one Zhejiang pairing (in Liangshan) and one Guangdong pairing (in Guangyuan).
 
@@ -196,6 +226,12 @@ class World:
             self.cangxi, sending_unit="佛山市顺德区人民政府", receiving_unit="苍溪县人民政府",
             arrival_date=date(2019, 3, 1), departure_date=date(2020, 12, 31),
         )  # fmt: skip
+        # 整改台账: a Zhaojue problem (linked to project_a) and a Cangxi one; a data-check proposal in each.
+        self.problem_a = make_problem(self.zhaojue)
+        self.link_a = add_link(self.problem_a, "projects", self.project_a.id, actor=None)
+        self.problem_b = make_problem(self.cangxi, found_on=date(2019, 6, 1), year=2019)
+        self.proposal_a = make_proposal(self.zhaojue, key=f"project:{self.project_a.id}")
+        self.proposal_b = make_proposal(self.cangxi, key=f"project:{self.project_b.id}")
         self.admin = make_user(Role.ADMIN, username="admin")
         self.province = make_user(Role.PROVINCE, username="province")
         self.prefecture = make_user(Role.PREFECTURE, self.liangshan, username="prefecture")

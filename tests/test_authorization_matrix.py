@@ -274,6 +274,38 @@ RULES.update(
 )
 
 
+# 整改台账. Problem A is Zhaojue's (pairing a: the Zhejiang liaison sees it), B Cangxi's 2019 one (Guangdong's).
+PROBLEM = {"problem_id": ("problem_a", "problem_b")}
+PROPOSAL = {"proposal_id": ("proposal_a", "proposal_b")}
+#: Problem writes: Sichuan office staff and administrators within scope; liaisons and readers never.
+PROBLEM_WRITE = PROJECT_WRITE | {"liaison": (FORBIDDEN, FORBIDDEN)}
+#: 销号 and 退回: the Sichuan offices (each step's own rule then decides: refusals are redirects with a message).
+PROBLEM_REVIEW = SICHUAN_STAFF
+STAFF_ONLY = only("admin", "province", "prefecture", "county")
+RULES.update(
+    {
+        "problems.index": Rule(expect=everyone()),
+        "problems.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "problems.template": Rule(expect=everyone()),
+        "problems.import_": Rule(expect=STAFF_ONLY),
+        "problems.detail": Rule(params=PROBLEM, expect=scoped_records()),
+        "problems.create": Rule(expect=STAFF_ONLY),
+        "problems.edit": Rule(params=PROBLEM, expect=PROBLEM_WRITE),
+        "problems.progress": Rule("POST", PROBLEM, PROBLEM_WRITE),
+        "problems.request_close": Rule("POST", PROBLEM, PROBLEM_WRITE),
+        "problems.sign": Rule("POST", PROBLEM, PROBLEM_REVIEW),
+        "problems.return_": Rule("POST", PROBLEM, PROBLEM_REVIEW),
+        "problems.add_link": Rule("POST", PROBLEM, PROBLEM_WRITE),
+        "problems.remove_link": Rule("POST", PROBLEM | {"link_id": ("link_a", "link_a")}, PROBLEM_WRITE),
+        # Proposals lie in a county and belong to no pairing: liaisons see none.
+        "findings.index": Rule(expect=everyone()),
+        "findings.run": Rule("POST", expect=STAFF_ONLY),
+        "findings.accept": Rule("POST", PROPOSAL, PROBLEM_WRITE),
+        "findings.dismiss": Rule("POST", PROPOSAL, PROBLEM_WRITE),
+    }
+)
+
+
 def test_every_endpoint_has_a_rule(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     missing = endpoints - PUBLIC - RULES.keys()

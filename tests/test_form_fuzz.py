@@ -37,6 +37,10 @@ FORM_PAGES = {
     "tasks.report_batch": "reports.index",
     # The quarter close's first step is a form on the quarterly dashboard; the others appear in later states.
     "closing.submit": "reports.dashboard",
+    "problems.progress": "problems.detail",
+    "problems.add_link": "problems.detail",
+    "problems.remove_link": "problems.detail",
+    "findings.run": "findings.index",
 }
 #: Buttons without input whose every post is meant to write (or to be audited): only "no 500" is asserted.
 BUTTONS = {
@@ -55,9 +59,15 @@ STATE_FORMS = {
     "closing.decide_unlock": ("request_id", "decision", "note"),
     "auth.unlock_login": (),
     "tasks.mark_read": (),  # its button shows only while a notification is unread
+    # 整改台账: 申请销号 needs progress, 销号 and 退回 a request; a proposal is accepted or dismissed only once.
+    "problems.request_close": ("comment", "version"),
+    "problems.sign": ("comment", "version"),
+    "problems.return_": ("reason", "version"),
+    "findings.accept": ("responsible_unit", "deadline", "measures", "version"),
+    "findings.dismiss": ("reason", "version"),
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
-UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}
+UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "problems.import_"}
 #: Not a form: it ends the session, whatever is posted.
 NOT_FORMS = {
     "auth.logout",
@@ -132,6 +142,12 @@ BASELINES = {
     "auth.login": lambda w: {"username": "admin", "password": PASSWORD},
     # "生成全部报告": the button's value (buttons are not read as fields); an accepted batch is a shared job.
     "tasks.report_batch": lambda w: {"all": "1"},
+    "problems.create": lambda w: {
+        "source": "national", "year": "2024", "found_on": "2024-05-01", "category": "funds", "unit_id": w.zhaojue,
+        "description": "问题{n}",
+    },
+    "problems.progress": lambda w: {"text": "进展{n}", "entry_on": "2024-06-01"},
+    "problems.add_link": lambda w: {"link-record_type": "purchases", "link-record_id": w.purchase_a},
 }  # fmt: skip
 
 #: Hostile values per rendered input type.

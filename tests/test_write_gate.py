@@ -25,6 +25,7 @@ from registry.permissions import OutOfScope
 from registry.placements.models import Placement
 from registry.placements.services import create_placement, update_placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
+from registry.problems.transfer import HEADERS as PROBLEM_HEADERS
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from tests.conftest import login
@@ -264,6 +265,8 @@ NOT_RECORD_WRITES = {
     "closing.request_unlock", "closing.decide_unlock", "closing.verify",
     # Background jobs, notifications: they write no record (an import job writes through the import's services).
     "tasks.report_batch", "tasks.mark_read", "tasks.set_email",
+    # A data check writes proposals for the office's own counties only (tests/test_findings.py).
+    "findings.run",
 }  # fmt: skip
 
 
@@ -298,6 +301,11 @@ def _target(w, user):
     if user == "liaison":
         return w.zhaojue, "2019-05-01"  # Guangdong's pairing
     return w.zhaojue, "2024-05-01"  # Zhejiang's pairing, for the Guangdong liaison
+
+
+def _problem_form(w, user):
+    return {"source": "national", "year": "2024", "found_on": "2024-05-01", "category": "funds",
+            "unit_id": _target(w, user)[0], "description": "越界问题", "amount_fen": "10"}  # fmt: skip
 
 
 def _code(w, county_id):
@@ -460,6 +468,40 @@ WRITES = {
         },
     ),  # fmt: skip
     "agreements.delete_entry": Write("/agreements/indicator-entries/{entry_b}/delete", lambda w, u: {"version": 1}),
+    # 整改台账: a problem placed in (or moved to) a unit outside the writer's scope; steps on Cangxi's problem B.
+    "problems.create": Write("/problems/new", lambda w, u: _problem_form(w, u)),
+    "problems.edit": Write(
+        "/problems/{problem_a}/edit",
+        lambda w, u: _problem_form(w, u) | {"version": 1},
+        users=("county", "prefecture", "liaison"),
+    ),
+    "problems.import_": Write(
+        "/problems/import",
+        lambda w, u: [
+            {
+                "问题来源": "国家考核",
+                "年度": "2024",
+                "发现日期": "2024-05-01",
+                "问题类别": "资金",
+                "涉及单位代码": _code(w, _target(w, u)[0]),
+                "问题描述": "越界问题",
+            }
+        ],
+        users=("county", "prefecture"),
+        headers=PROBLEM_HEADERS,
+    ),  # fmt: skip
+    "problems.progress": Write(
+        "/problems/{problem_b}/progress", lambda w, u: {"entry_on": "2024-06-01", "text": "越界", "version": 1}
+    ),
+    "problems.request_close": Write("/problems/{problem_b}/request", lambda w, u: {"version": 1}),
+    "problems.sign": Write("/problems/{problem_b}/sign", lambda w, u: {"version": 1}),
+    "problems.return_": Write("/problems/{problem_b}/return", lambda w, u: {"reason": "越界", "version": 1}),
+    "problems.add_link": Write(
+        "/problems/{problem_b}/links", lambda w, u: {"link-record_type": "projects", "link-record_id": w.project_b}
+    ),
+    "problems.remove_link": Write("/problems/{problem_b}/links/{link_a}/delete", lambda w, u: {}),
+    "findings.accept": Write("/problems/findings/{proposal_b}/accept", lambda w, u: {"version": 1}),
+    "findings.dismiss": Write("/problems/findings/{proposal_b}/dismiss", lambda w, u: {"reason": "越界", "version": 1}),
 }
 
 #: Users whose write of a ``projects.*``/entry endpoint on record B (Cangxi, Guangdong) is outside scope.

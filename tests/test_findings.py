@@ -1,0 +1,151 @@
+"""Findings from the data: each rule fires on a constructed case and stays silent on a clean one; re-running
+proposes nothing twice; staff accept a proposal into the ledger (with its records linked) or dismiss it."""
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from registry.auth.models import Role
+from registry.extensions import db
+from registry.findings import rules, services
+from registry.findings.models import Proposal, ProposalState
+from registry.findings.reminders import overdue_problems
+from registry.problems.models import Category, Problem, Source
+from registry.projects.models import FundStage, ProjectStatus
+from registry.services import ServiceError
+from tests.factories import ID_A, World, make_placement, make_project, make_transaction, make_user
+
+TODAY = date(2024, 12, 1)
+
+
+@pytest.fixture
+def w(ctx):
+    world = World()
+    world.county_cangxi = make_user(Role.COUNTY, world.cangxi, username="county_cangxi")
+    db.session.flush()
+    return world
+
+
+def keys(found):
+    return {f.key for f in found}
+
+
+def test_funds_idle_fires_on_money_arrived_long_ago_and_not_disbursed(w):
+    # project_a: 10 万元 arrived 2024-04-01, nothing disbursed: idle for more than 6 months on 2024-12-01.
+    found = rules.funds_idle(TODAY, {w.zhaojue.id})
+    assert keys(found) == {f"project:{w.project_a.id}"}
+    item = found[0]
+    assert item.amount_fen == 100_000_00 and ["fund_transactions", w.txn_a.id] in item.records
+    assert ["projects", w.project_a.id] in item.records
+    # Not yet six months: silent. Disbursed in full: silent.
+    assert rules.funds_idle(date(2024, 9, 30), {w.zhaojue.id}) == []
+    make_transaction(w.project_a, FundStage.DISBURSED, 100_000_00, on=date(2024, 11, 1))
+    assert rules.funds_idle(TODAY, {w.zhaojue.id}) == []
+
+
+def test_projects_late_fires_after_the_planned_finish_only_while_unfinished(w):
+    late = make_project(w.zhaojue, w.a, status=ProjectStatus.IN_PROGRESS, planned_finish=date(2024, 10, 31))
+    done = make_project(w.zhaojue, w.a, status=ProjectStatus.COMPLETED, planned_finish=date(2024, 10, 31))
+    future = make_project(w.zhaojue, w.a, status=ProjectStatus.IN_PROGRESS, planned_finish=date(2025, 6, 30))
+    found = keys(rules.projects_late(TODAY, {w.zhaojue.id}))
+    assert found == {f"project:{late.id}"}
+    assert f"project:{done.id}" not in found and f"project:{future.id}" not in found
+
+
+def test_counted_twice_fires_on_overlapping_placements_by_two_counties(w):
+    # placement_a: Zhaojue from 2024-03-01 (open). The same person placed by Butuo from 2024-06-01.
+    other = make_placement(w.butuo, id_number=ID_A, start_date=date(2024, 6, 1))
+    found = rules.counted_twice(TODAY)
+    assert {f.unit_id for f in found} == {w.zhaojue.id, w.butuo.id}
+    assert all(sorted(f.records) == sorted([["placements", w.placement_a.id], ["placements", other.id]]) for f in found)
+    assert [f.unit_id for f in rules.counted_twice(TODAY, {w.zhaojue.id})] == [w.zhaojue.id]
+
+
+def test_counted_twice_is_silent_when_the_periods_do_not_overlap(w):
+    from registry.placements.services import update_placement
+
+    update_placement(w.placement_a, {"end_date": date(2024, 5, 31)}, actor=None)
+    make_placement(w.butuo, id_number=ID_A, start_date=date(2024, 6, 1))
+    assert rules.counted_twice(TODAY) == []
+
+
+def test_a_clean_registry_proposes_nothing(w):
+    make_transaction(w.project_a, FundStage.DISBURSED, 100_000_00, on=date(2024, 5, 1))
+    assert all(check(TODAY, {w.zhaojue.id}) == [] for check, _ in rules.RULES.values())
+
+
+def test_rerunning_proposes_nothing_twice_and_dismissed_stays_dismissed(w):
+    new, total = services.run_checks(actor=w.county, today=TODAY)
+    assert new == total == 1  # project_a's idle money (Zhaojue only: the county office's own)
+    assert services.run_checks(actor=w.county, today=TODAY) == (0, 1)
+    proposal = db.session.scalar(sa.select(Proposal).where(Proposal.rule == "funds_idle"))
+    with pytest.raises(ServiceError, match="排除理由"):
+        services.dismiss(proposal, " ", actor=w.county)
+    services.dismiss(proposal, "资金已于 12 月拨付，凭证待补录", actor=w.county)
+    assert services.run_checks(actor=None, today=TODAY)[0] == 1  # Cangxi's (project_b), found by the system run
+    assert proposal.state is ProposalState.DISMISSED
+    assert db.session.scalar(sa.select(sa.func.count()).where(Proposal.rule == "funds_idle")) == 2
+
+
+def test_accepting_makes_a_linked_problem(w):
+    services.run_checks(actor=None, today=TODAY)
+    proposal = db.session.scalar(sa.select(Proposal).where(Proposal.key == f"project:{w.project_a.id}",
+                                                           Proposal.rule == "funds_idle"))  # fmt: skip
+    problem = services.accept(proposal, {"responsible_unit": "县财政局", "deadline": date(2025, 3, 31)},
+                              actor=w.county, today=TODAY)  # fmt: skip
+    assert (problem.source, problem.category, problem.unit_id) == (Source.SELF_CHECK, Category.FUNDS, w.zhaojue.id)
+    assert problem.batch == "2024年数据核查" and problem.amount_fen == 100_000_00
+    assert {(k.record_type, k.record_id) for k in problem.links} == {
+        ("projects", w.project_a.id),
+        ("fund_transactions", w.txn_a.id),
+    }
+    assert proposal.state is ProposalState.ACCEPTED and proposal.problem_id == problem.id
+    with pytest.raises(ServiceError, match="已纳入台账"):
+        services.accept(proposal, {}, actor=w.county)
+
+
+def test_deciding_stays_in_scope(w):
+    services.run_checks(actor=None, today=TODAY)
+    cangxi = db.session.scalar(sa.select(Proposal).where(Proposal.unit_id == w.cangxi.id))
+    from registry.permissions import OutOfScope
+
+    with pytest.raises(OutOfScope):
+        services.dismiss(cangxi, "不是问题", actor=w.county)
+    with pytest.raises(OutOfScope):
+        services.accept(cangxi, {}, actor=w.liaison)
+    assert cangxi.state is ProposalState.PROPOSED
+
+
+def test_the_command_runs_the_checks(app, world, runner):
+    result = runner.invoke(args=["problems", "check"])
+    assert result.exit_code == 0 and "数据核查完成" in result.output
+    again = runner.invoke(args=["problems", "check"])
+    assert "新增 0 条" in again.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Proposal.id))) >= 2  # the world's two, and the checks'
+
+
+def test_the_page_runs_and_dismisses(app, world, as_user):
+    client = as_user("county")
+    assert client.post("/problems/findings/run").status_code == 302
+    page = client.get("/problems/findings/").get_data(as_text=True)
+    assert "资金到位未拨付" in page and "纳入整改台账" in page
+    with app.app_context():
+        proposal = db.session.scalar(sa.select(Proposal).where(Proposal.rule == "funds_idle",
+                                                               Proposal.unit_id == world.zhaojue))  # fmt: skip
+        pid, version = proposal.id, proposal.version_id
+    client.post(f"/problems/findings/{pid}/dismiss", data={"reason": "", "version": version})
+    with app.app_context():
+        assert db.session.get(Proposal, pid).state is ProposalState.PROPOSED
+    client.post(f"/problems/findings/{pid}/dismiss", data={"reason": "已核实为正常", "version": version})
+    with app.app_context():
+        assert db.session.get(Proposal, pid).state is ProposalState.DISMISSED
+
+
+def test_overdue_problems_remind_the_county_and_the_prefecture(w):
+    due = overdue_problems(date(2024, 10, 1), lambda pid: f"/problems/{pid}")
+    users = {d[0] for d in due if d[3] == f"/problems/{w.problem_a.id}"}
+    assert users == {w.county.id, w.prefecture.id}
+    assert overdue_problems(date(2024, 9, 30), lambda pid: "") == []  # on the deadline itself: not yet overdue
+    assert db.session.scalar(sa.select(sa.func.count(Problem.id))) == 2

@@ -367,3 +367,38 @@ def test_import_is_all_or_nothing_with_row_errors(app, world):
             StepAction.CREATE
         )
         db.session.rollback()
+
+
+# ---- the quarterly report's 问题整改 section ----------------------------------------------------------------------
+
+
+def test_report_section_counts_the_ledger_as_it_stood_at_the_cutoff(w):
+    from datetime import UTC, datetime
+
+    from registry.periods import Quarter
+    from registry.problems.figures import report_section
+    from registry.reports.queries import quarter_figures
+
+    closed = make_problem(w.zhaojue, deadline=date(2024, 12, 31), description="项目资产未明确管护主体")
+    _progress(closed, w.county, entry_on=date(2024, 10, 10))
+    services.request_close(closed, actor=w.county)
+    services.sign_off(closed, actor=w.county)
+    services.sign_off(closed, actor=w.prefecture)
+    later = make_problem(w.zhaojue, found_on=date(2025, 1, 5), year=2025, deadline=date(2025, 6, 30))
+    days = iter([(2024, 3, 20), (2024, 10, 10), (2024, 11, 1), (2024, 11, 5), (2024, 11, 6), (2024, 11, 6)])
+    for step in closed.steps:
+        step.at = datetime(*next(days), 3, 0, tzinfo=UTC)
+    for step in w.problem_a.steps + later.steps:
+        step.at = datetime(2024, 3, 20, tzinfo=UTC) if step.problem is w.problem_a else datetime(2025, 1, 5, tzinfo=UTC)
+    db.session.flush()
+    section = report_section(w.zhaojue, date(2024, 10, 1), date(2024, 12, 31))
+    assert dict(section.by_state) == {"未整改": 1, "已销号": 1} and section.total == 2
+    assert [r.id for r in section.closed_in_quarter] == [closed.id]
+    assert section.closed_in_quarter[0].closed_on == date(2024, 11, 6)
+    assert [r.id for r in section.overdue] == [w.problem_a.id]  # deadline 2024-09-30
+    # At the end of Q3 the closed one was still open and not overdue; the prefecture's report counts its counties.
+    q3 = report_section(w.liangshan, date(2024, 7, 1), date(2024, 9, 30))
+    assert dict(q3.by_state) == {"未整改": 2} and q3.closed_in_quarter == () and q3.overdue == ()
+    # A liaison's report counts only their pairings' problems; the hook puts the section in the figures.
+    figures = quarter_figures(w.zhaojue, Quarter.of(2024, 4))
+    assert figures.problems.total == 2

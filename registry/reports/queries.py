@@ -27,6 +27,7 @@ from registry.pairings.services import partners_during
 from registry.periods import Period, Quarter, overlaps
 from registry.placements import figures as placements
 from registry.placements.models import Destination
+from registry.problems import figures as problem_figures
 from registry.projects import figures as projects
 from registry.projects.models import FundSource, FundStage
 from registry.purchases import figures as purchases
@@ -323,6 +324,8 @@ class QuarterFigures:
     generated_at: datetime
     #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
     limited_to: str = ""
+    #: 问题整改 (``registry.problems.figures.ProblemsSection``), shown by templates/reports/_problems.html.
+    problems: object = None
 
     @property
     def consumption_quarter(self) -> int:
@@ -419,6 +422,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
+        problems=problem_figures.report_section(unit, quarter.start, cutoff, pairings),
     )  # fmt: skip
 
 

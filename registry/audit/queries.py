@@ -28,7 +28,10 @@ ACTION_LABELS = {
     "export_id": "导出身份证号",
     "rekey_ids": "身份证号重新加密",
     "import": "导入",
-}
+    # 整改台账 and its data checks
+    "progress": "报送进展", "request_close": "申请销号", "sign_off": "审核销号", "return": "退回",
+    "link": "关联记录", "unlink": "取消关联", "check": "数据核查", "accept": "纳入台账", "dismiss": "排除线索",
+}  # fmt: skip
 
 
 @dataclass

@@ -399,6 +399,7 @@ def test_report_section_counts_the_ledger_as_it_stood_at_the_cutoff(w):
     # At the end of Q3 the closed one was still open and not overdue; the prefecture's report counts its counties.
     q3 = report_section(w.liangshan, date(2024, 7, 1), date(2024, 9, 30))
     assert dict(q3.by_state) == {"未整改": 2} and q3.closed_in_quarter == () and q3.overdue == ()
+    assert (q3.rectified_fen, section.rectified_fen) == (0, 300_000_00)  # reported on 2024-10-10
     # A liaison's report counts only their pairings' problems; the hook puts the section in the figures.
     figures = quarter_figures(w.zhaojue, Quarter.of(2024, 4))
     assert figures.problems.total == 2

@@ -37,6 +37,7 @@ class ProblemsSection:
     by_state: tuple[tuple[str, int], ...]
     total: int
     amount_fen: int
+    #: 整改到位资金 reported by the cut-off (progress entries dated by then).
     rectified_fen: int
     closed_in_quarter: tuple[ProblemRow, ...]
     overdue: tuple[ProblemRow, ...]
@@ -76,7 +77,7 @@ def report_section(unit: Unit, start: date, cutoff: date, pairings=None) -> Prob
     until = datetime.combine(cutoff, time.max, tzinfo=UTC) - CHINA
     stmt = (
         sa.select(Problem)
-        .options(joinedload(Problem.unit), selectinload(Problem.steps))
+        .options(joinedload(Problem.unit), selectinload(Problem.steps), selectinload(Problem.progress))
         .where(Problem.unit_id.in_(_within(unit)), Problem.found_on <= cutoff, among(Problem.pairing_id, pairings))
         .order_by(Problem.deadline, Problem.id)
     )
@@ -89,7 +90,7 @@ def report_section(unit: Unit, start: date, cutoff: date, pairings=None) -> Prob
         total += 1
         counts[state] += 1
         amount += problem.amount_fen
-        rectified += problem.rectified_fen
+        rectified += sum(e.rectified_fen for e in problem.progress if e.entry_on <= cutoff)
         if state is State.CLOSED and closed is not None and start <= closed <= cutoff:
             closed_rows.append(_row(problem, closed))
         if state is not State.CLOSED and problem.deadline is not None and problem.deadline < cutoff:

@@ -142,10 +142,11 @@ def _walk(problem: Problem, how_far: str, users: dict, county_code: str) -> None
         return
     services.sign_off(problem, actor=local, comment="经核查，整改到位。")
     _dated(problem, date(2024, 7, 22))
+    problem.local_signed_at = problem.steps[-1].at
     services.sign_off(problem, actor=prefecture, comment="州级复核通过，同意销号。")
     for step in problem.steps[-2:]:
         step.at = datetime(2024, 8, 5, 2, 0, tzinfo=UTC)
-    problem.closed_on = date(2024, 8, 5)
+    problem.supervisor_signed_at, problem.closed_on = problem.steps[-1].at, date(2024, 8, 5)
 
 
 def load() -> str:

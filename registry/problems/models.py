@@ -186,6 +186,8 @@ class Problem(TimestampMixin, VersionedMixin, db.Model):
         "rectified_fen": "整改到位资金",
         "return_reason": "退回理由",
         "closed_on": "销号日期",
+        "local_signed": "责任单位审核销号",
+        "supervisor_signed": "主管部门审核销号",
     }
 
     @property

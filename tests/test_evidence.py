@@ -417,6 +417,20 @@ def test_a_rolled_back_upload_leaves_no_object_and_a_delete_waits_for_the_commit
         assert not storage.exists(attachment.storage_key)
 
 
+def test_a_deleted_fund_transaction_takes_its_files_with_it(app, world, as_user, storage):
+    client = as_user("county")
+    post_file(client, "fund_transactions", world.txn_a, PDF, "凭证.pdf")
+    with app.app_context():
+        (attachment,) = rows()
+        key = attachment.storage_key
+    response = client.post(f"/projects/{world.project_a}/funds/{world.txn_a}/delete", data={"version": 1})
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        assert rows() == [] and not storage.exists(key)
+        summaries = db.session.scalars(sa.select(AuditEvent.summary).where(AuditEvent.entity_type == "attachments"))
+        assert any("随资金记录" in s for s in summaries)
+
+
 # ---- counts ----------------------------------------------------------------------------------------------------
 
 

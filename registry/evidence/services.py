@@ -114,6 +114,26 @@ def _pending(storage, what: str) -> list:
     return info[what]
 
 
+@sa.event.listens_for(Session, "before_flush")
+def _records_deleted(session, flush_context, instances):
+    """A registered record deleted (a fund transaction) takes its files with it: rows now, objects on commit, each
+    one audited. The stream's own delete has already passed the gate and the quarter lock."""
+    for obj in list(session.deleted):
+        kind = KINDS.get(getattr(obj, "__tablename__", ""))
+        if kind is None or type(obj) is not kind.model or obj.id is None:
+            continue
+        with session.no_autoflush:
+            files = session.scalars(
+                sa.select(Attachment).where(Attachment.record_type == kind.name, Attachment.record_id == obj.id)
+            ).all()
+        for attachment in files:
+            summary = f"随{kind.label} #{obj.id} 删除附件 {attachment.filename}"
+            changes = {f: getattr(attachment, f) for f in FIELDS}
+            audit("delete", attachment, actor=None, changes=changes, summary=summary)
+            _pending(evidence_storage(), "deleted").append(attachment.storage_key)
+            session.delete(attachment)
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _after_commit(session):
     info = session.info.pop("evidence", None)

@@ -34,5 +34,14 @@ class Attachment(db.Model):
 
     uploaded_by: Mapped["User | None"] = relationship()  # noqa: F821
 
+    AUDIT_LABELS = {
+        "record_type": "记录类型",
+        "record_id": "记录编号",
+        "filename": "文件名",
+        "content_type": "文件类型",
+        "size_bytes": "大小（字节）",
+        "sha256": "SHA-256",
+    }
+
     def __repr__(self):
         return f"<Attachment {self.id} {self.record_type}:{self.record_id} {self.filename}>"

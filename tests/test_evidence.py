@@ -264,6 +264,35 @@ def test_hostile_files_are_refused_and_nothing_is_stored(app, world, as_user, st
         assert storage.client.list_objects_v2(Bucket=storage.bucket).get("KeyCount", 0) == 0
 
 
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(app, world, as_user):
+    out = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(out, "PNG")  # a few kB on disk, 81 million pixels decoded
+    assert len(out.getvalue()) < 100_000
+    text = post_file(as_user("county"), "projects", world.project_a, out.getvalue(), "bomb.png").get_data(as_text=True)
+    assert "图片像素过多" in text
+    with app.app_context():
+        assert rows() == []
+
+
+def test_the_configured_bucket_is_used(app, tmp_path):
+    from registry import create_app  # deferred: an app of its own configuration
+    from tests.conftest import make_test_config
+
+    configured = create_app(
+        make_test_config(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+        | {"EVIDENCE_S3_BUCKET": "office-evidence", "EVIDENCE_S3_REGION": "us-east-1"}
+    )
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="office-evidence")
+        storage = evidence_storage(configured)
+        assert isinstance(storage, S3Storage) and storage.bucket == "office-evidence"
+        storage.put("ab" * 16, PDF, "application/pdf")
+        listed = storage.client.list_objects_v2(Bucket="office-evidence")["Contents"]
+        assert [o["Key"] for o in listed] == ["evidence/" + "ab" * 16]
+        assert storage.get("ab" * 16) == PDF
+    assert isinstance(evidence_storage(app), LocalStorage)
+
+
 def test_images_are_re_encoded_without_exif_or_gps(app, world, as_user, storage):
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif()

@@ -81,6 +81,8 @@ def _image(data: bytes, fmt: str) -> bytes:
             else:
                 image.save(out, "PNG", optimize=True)
             return out.getvalue()
+    except ServiceError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ServiceError("图片文件已损坏或不是真正的图片，未保存。", "file") from exc
 

@@ -5,6 +5,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
+from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.findings.models import Proposal
 from registry.pairings.models import Pairing, Programme
@@ -18,6 +19,7 @@ from registry.tasks.models import Job, Notification, NotificationSetting
 
 __all__ = [
     "Agreement",
+    "Attachment",
     "AuditEvent",
     "Channel",
     "Confirmation",

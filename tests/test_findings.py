@@ -17,6 +17,7 @@ from registry.services import ServiceError
 from tests.factories import ID_A, World, make_placement, make_project, make_transaction, make_user
 
 TODAY = date(2024, 12, 1)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
@@ -71,19 +72,25 @@ def test_counted_twice_is_silent_when_the_periods_do_not_overlap(w):
 
 
 def test_a_clean_registry_proposes_nothing(w):
+    import io
+
+    from registry.evidence import services as evidence
+    from registry.evidence.kinds import KINDS
+
     make_transaction(w.project_a, FundStage.DISBURSED, 100_000_00, on=date(2024, 5, 1))
+    evidence.upload(KINDS["purchases"], w.purchase_a, io.BytesIO(PDF), "发票.pdf", actor=None)
     assert all(check(TODAY, {w.zhaojue.id}) == [] for check, _ in rules.RULES.values())
 
 
 def test_rerunning_proposes_nothing_twice_and_dismissed_stays_dismissed(w):
     new, total = services.run_checks(actor=w.county, today=TODAY)
-    assert new == total == 1  # project_a's idle money (Zhaojue only: the county office's own)
-    assert services.run_checks(actor=w.county, today=TODAY) == (0, 1)
+    assert new == total == 2  # project_a's idle money, purchase_a without evidence (Zhaojue: the office's own)
+    assert services.run_checks(actor=w.county, today=TODAY) == (0, 2)
     proposal = db.session.scalar(sa.select(Proposal).where(Proposal.rule == "funds_idle"))
     with pytest.raises(ServiceError, match="排除理由"):
         services.dismiss(proposal, " ", actor=w.county)
     services.dismiss(proposal, "资金已于 12 月拨付，凭证待补录", actor=w.county)
-    assert services.run_checks(actor=None, today=TODAY)[0] == 1  # Cangxi's (project_b), found by the system run
+    assert services.run_checks(actor=None, today=TODAY)[0] == 2  # Cangxi's two, found by the system run
     assert proposal.state is ProposalState.DISMISSED
     assert db.session.scalar(sa.select(sa.func.count()).where(Proposal.rule == "funds_idle")) == 2
 
@@ -149,3 +156,41 @@ def test_overdue_problems_remind_the_county_and_the_prefecture(w):
     assert users == {w.county.id, w.prefecture.id}
     assert overdue_problems(date(2024, 9, 30), lambda pid: "") == []  # on the deadline itself: not yet overdue
     assert db.session.scalar(sa.select(sa.func.count(Problem.id))) == 2
+
+
+
+def test_purchases_without_evidence_fire_until_a_file_is_attached(w):
+    import io
+
+    from registry.evidence import services as evidence
+    from registry.evidence.kinds import KINDS
+
+    found = rules.purchases_without_evidence(TODAY, {w.zhaojue.id})
+    assert [f.key for f in found] == [f"county:{w.zhaojue.id}:2024"]
+    assert found[0].records == [["purchases", w.purchase_a.id]] and found[0].amount_fen == w.purchase_a.amount_fen
+    assert rules.purchases_without_evidence(date(2024, 5, 20), {w.zhaojue.id}) == []  # within 30 days: not yet
+    evidence.upload(KINDS["purchases"], w.purchase_a, io.BytesIO(PDF), "发票.pdf", actor=None)
+    assert rules.purchases_without_evidence(TODAY, {w.zhaojue.id}) == []
+
+
+def test_progress_entries_take_evidence_through_the_problems_scope(app, world, as_user):
+    import io
+
+    county = as_user("county")
+    data = {"entry_on": "2024-05-01", "text": "已拨付", "version": "1"}
+    assert county.post(f"/problems/{world.problem_a}/progress", data=data).status_code == 302
+    with app.app_context():
+        from registry.problems.models import ProgressEntry
+
+        entry = db.session.scalar(sa.select(ProgressEntry.id).where(ProgressEntry.problem_id == world.problem_a))
+    page = county.get(f"/problems/{world.problem_a}").get_data(as_text=True)
+    assert f"/evidence/problem_progress/{entry}" in page
+    upload = county.post(f"/evidence/problem_progress/{entry}/upload",
+                         data={"file": (io.BytesIO(PDF), "凭证.pdf")}, content_type="multipart/form-data")  # fmt: skip
+    assert upload.status_code == 302
+    assert "附件 1" in county.get(f"/problems/{world.problem_a}").get_data(as_text=True)
+    # The Zhejiang liaison (the county's partner) reads them and writes none.
+    assert as_user("liaison").get(f"/evidence/problem_progress/{entry}").status_code == 200
+    url, body = f"/evidence/problem_progress/{entry}/upload", {"file": (io.BytesIO(PDF), "x.pdf")}
+    denied = as_user("liaison").post(url, data=body, content_type="multipart/form-data")
+    assert denied.status_code == 403

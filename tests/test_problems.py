@@ -297,7 +297,7 @@ def test_the_whole_way_through_the_pages(app, world):
     login(prefecture, "prefecture")
     pid = world.problem_a
     page = county.get(f"/problems/{pid}").get_data(as_text=True)
-    assert "报送进展" in page and "申请销号" not in page
+    assert "报送进展" in page and f"/problems/{pid}/request" not in page
     data = {"entry_on": "2024-05-01", "text": "已拨付", "rectified_fen": "100", "version": "1"}
     r = county.post(f"/problems/{pid}/progress", data=data)
     assert r.status_code == 302

@@ -468,6 +468,12 @@ WRITES = {
         },
     ),  # fmt: skip
     "agreements.delete_entry": Write("/agreements/indicator-entries/{entry_b}/delete", lambda w, u: {"version": 1}),
+    # Evidence of a record outside the scope (a fund transaction follows its project): 404, nothing stored.
+    "evidence.upload": Write(
+        "/evidence/fund_transactions/{txn_b}/upload",
+        lambda w, u: {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "x.pdf")},
+    ),
+    "evidence.delete": Write("/evidence/projects/{project_b}/1/delete", lambda w, u: {}),
     # 整改台账: a problem placed in (or moved to) a unit outside the writer's scope; steps on Cangxi's problem B.
     "problems.create": Write("/problems/new", lambda w, u: _problem_form(w, u)),
     "problems.edit": Write(

@@ -1,7 +1,7 @@
 """rectification ledger: problems, links, progress, steps, proposals
 
 Revision ID: 5456cac6c055
-Revises: bf0c50751a21
+Revises: 42ccecbdee10
 Create Date: 2026-11-30 05:59:39.708579
 
 """
@@ -13,7 +13,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = '5456cac6c055'
-down_revision = 'bf0c50751a21'
+down_revision = '42ccecbdee10'
 branch_labels = None
 depends_on = None
 

@@ -6,16 +6,22 @@ checks everything (the periodic run). Each stays silent on records in order; tes
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
+from registry.counties.models import Unit
+from registry.evidence import services as evidence
 from registry.extensions import db
 from registry.money import wan
 from registry.placements.models import Placement
 from registry.placements.services import possible_duplicates
 from registry.projects.models import FundStage, FundTransaction, Project, ProjectStatus
+from registry.purchases.models import Purchase
+
+#: Records a proposal names at most (a county's year of purchases without evidence may be many).
+MAX_RECORDS = 200
 
 
 @dataclass
@@ -132,9 +138,38 @@ def counted_twice(today: date, counties=None) -> list[Found]:
     return list(found.values())
 
 
+def purchases_without_evidence(today: date, counties=None) -> list[Found]:
+    """消费帮扶无佐证: purchases dated ``FINDINGS_EVIDENCE_DAYS`` (30) days ago or more with no file attached (the
+    evidence module's counts); one proposal per county and year, naming the purchases."""
+    days = int(current_app.config.get("FINDINGS_EVIDENCE_DAYS", 30))
+    cutoff = today - timedelta(days=days)
+    rows = db.session.execute(
+        sa.select(Purchase.id, Purchase.seller_county_id, Purchase.purchased_on, Purchase.amount_fen)
+        .where(Purchase.purchased_on <= cutoff, _among(Purchase.seller_county_id, counties))
+        .order_by(Purchase.purchased_on, Purchase.id)
+    ).all()
+    files = {}
+    for start in range(0, len(rows), 5000):
+        files.update(evidence.counts("purchases", [r.id for r in rows[start : start + 5000]]))
+    groups = defaultdict(list)
+    for row in rows:
+        if not files.get(row.id):
+            groups[(row.seller_county_id, row.purchased_on.year)].append(row)
+    names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_({c for c, _ in groups}))).all())
+    found = []
+    for (county_id, year), group in sorted(groups.items()):
+        total = sum(r.amount_fen for r in group)
+        title = (f"{names[county_id]}{year}年有 {len(group)} 笔消费帮扶（{wan(total)} 万元）登记已超过 {days} 天，"
+                 "仍没有发票、合同等佐证材料")  # fmt: skip
+        found.append(Found(key=f"county:{county_id}:{year}", unit_id=county_id, amount_fen=total, title=title,
+                           records=[["purchases", r.id] for r in group[:MAX_RECORDS]]))  # fmt: skip
+    return found
+
+
 #: rule -> (its check, what it is called)
 RULES = {
     "funds_idle": (funds_idle, "资金到位未拨付"),
     "projects_late": (projects_late, "项目超期未完工"),
     "counted_twice": (counted_twice, "劳务人员重复计入"),
+    "purchase_no_evidence": (purchases_without_evidence, "消费帮扶无佐证"),
 }

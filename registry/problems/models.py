@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -217,8 +218,10 @@ class ProblemLink(db.Model):
     problem: Mapped[Problem] = relationship(back_populates="links")
 
 
+@attachable(follows="problem", date="entry_on", noun="整改进展")
 class ProgressEntry(db.Model):
-    """A dated report of what was done (整改进展), with the money recovered or put right by it."""
+    """A dated report of what was done (整改进展), with the money recovered or put right by it; its evidence files
+    (佐证材料) are attached to it (``registry.evidence``: read and written through the problem's scope)."""
 
     __tablename__ = "problem_progress"
     __table_args__ = (sa.CheckConstraint("rectified_fen >= 0", name="rectified_not_negative"),)

@@ -28,7 +28,7 @@ LAYERS = {
     "evidence": {"evidence"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing", "findings"},
-    "app": {"__init__", "cli", "demo", "demo_projects", "models", "templating", "security", "tasks"},
+    "app": {"__init__", "cli", "demo", "demo_projects", "demo_problems", "models", "templating", "security", "tasks"},
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "evidence", "streams", "compositions", "app"]
 #: Layers whose packages may import each other (a stream may not import another stream).

@@ -196,6 +196,10 @@ class Problem(TimestampMixin, VersionedMixin, db.Model):
         text = " ".join(self.description.split())
         return text if len(text) <= 40 else text[:40] + "…"
 
+    def __str__(self) -> str:
+        """How pages that know only the record name it (an evidence page of a progress entry)."""
+        return f"整改问题 {self.id}：{self.title}"
+
     def is_overdue(self, today: date | None = None) -> bool:
         return self.state is not State.CLOSED and self.deadline is not None and self.deadline < (today or date.today())
 

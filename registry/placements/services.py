@@ -34,9 +34,17 @@ TEXT_FIELDS = (
 )
 
 
-def _check(data: dict) -> None:
-    county = db.session.get(Unit, data.get("origin_county_id") or 0)
-    if county is None or county.kind is not UnitKind.COUNTY or county.side is not Side.WEST:
+def _is_west_county(county_id, batch: Batch | None = None) -> bool:
+    """Is this the id of a Sichuan county? (An import asks once per county, not once per row.)"""
+    known = batch.cache.setdefault("west_counties", {}) if batch is not None else {}
+    if county_id not in known:
+        county = db.session.get(Unit, county_id or 0)
+        known[county_id] = county is not None and county.kind is UnitKind.COUNTY and county.side is Side.WEST
+    return known[county_id]
+
+
+def _check(data: dict, batch: Batch | None = None) -> None:
+    if not _is_west_county(data.get("origin_county_id"), batch):
         raise ServiceError("请选择户籍所在的四川县(市、区)。", "origin_county_id")
     if not data.get("person_name"):
         raise ServiceError("请填写姓名。", "person_name")
@@ -83,6 +91,11 @@ def _identity(text, batch: Batch | None = None) -> dict:
     }
 
 
+def _json(value):
+    """``json_value`` with the plain values (most of a row) passed straight through."""
+    return value if value is None or type(value) in (str, int, bool) else json_value(value)
+
+
 def _normalise(data: dict) -> dict:
     for key in TEXT_FIELDS:
         data[key] = data.get(key) or ""
@@ -122,14 +135,14 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
     still refuses a record another user registered meanwhile).
     """
     fields = _normalise({k: data.get(k) for k in FIELDS})
-    _check(fields)
+    _check(fields, batch)
     identity = _identity(data.get("id_number", ""), batch)
     fields["pairing_id"] = county_pairing_id(fields["origin_county_id"], fields["start_date"], _cache(batch))
     authorize_write(actor, Placement, fields, cache=_cache(batch))
     summary = f"登记劳务协作 {fields['person_name']}（{identity['id_masked']}）"
     if batch is not None:
         values = fields | identity
-        changes = {k: json_value(values[k]) for k in AUDITED}
+        changes = {k: _json(values[k]) for k in AUDITED}
         batch.insert(Placement, values, key=NATURAL_KEY, summary=summary, changes=changes)
         batch.touch(refresh_cells, [(fields["origin_county_id"], fields["start_date"].year)])
         return None
@@ -146,7 +159,7 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None, b
     as it will be, so nobody moves a record into or out of their scope."""
     check_version(placement, version)
     merged = _normalise({k: data.get(k, getattr(placement, k)) for k in FIELDS})
-    _check(merged)
+    _check(merged, batch)
     if data.get("id_number"):
         identity = _identity(data["id_number"], batch)
         if identity["id_fingerprint"] != placement.id_fingerprint:

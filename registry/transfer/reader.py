@@ -123,7 +123,8 @@ def _read_xlsx(data: bytes):
     def body():
         try:
             for number, row in enumerate(values, start=2):
-                cells = [_cell_text(v) for v in row]
+                # Text (most cells) straight to _text; numbers, dates and blanks through _cell_text.
+                cells = [_text(v) if type(v) is str and v else _cell_text(v) for v in row]
                 if any(cells):
                     yield number, padding + cells
         finally:

@@ -1,11 +1,18 @@
-"""Spreadsheet exports (XLSX and CSV) that cannot smuggle formulas into Excel."""
+"""Spreadsheet exports (XLSX and CSV) that cannot smuggle formulas into Excel.
+
+``xlsx_bytes``/``csv_bytes`` build small files in memory (templates, error reports); an export of a list, which may
+hold 100,000 rows, is sent with ``stream_xlsx``/``stream_csv`` instead: the workbook is written row by row to a
+temporary file (openpyxl's write-only mode keeps no rows) and sent from it, the CSV is sent as it is made, so the
+memory an export needs does not grow with its rows.
+"""
 
 import csv
 import io
+import tempfile
 from datetime import date, datetime
 from urllib.parse import quote
 
-from flask import Response
+from flask import Response, stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -55,8 +62,66 @@ def _csv_text(value):
     return str(value) if not isinstance(value, str) else value
 
 
+#: CSV lines sent together by ``stream_csv``.
+CSV_LINES = 500
+
+
+def _csv_lines(headers: list[str], rows):
+    """The CSV text, a few hundred lines at a time, in ``csv_bytes``'s encoding (BOM first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(headers)
+    yield "\ufeff".encode() + buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([neutralise(_csv_text(v)) for v in row])
+        if count % CSV_LINES == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+def stream_csv(headers: list[str], rows, filename: str) -> Response:
+    """A CSV download sent while ``rows`` (an iterator, read inside the request) is still being read."""
+    response = Response(stream_with_context(_csv_lines(headers, rows)), mimetype=MIMETYPES["csv"])
+    return _attachment(response, filename, "csv")
+
+
+def stream_xlsx(headers: list[str], rows, filename: str, *, title: str, widths: list[int] | None = None) -> Response:
+    """An XLSX download written row by row to a temporary file, then sent from that file in blocks."""
+    handle = tempfile.TemporaryFile()  # gone when closed, even if the download is abandoned
+    try:
+        _write_xlsx(handle, headers, rows, title=title, widths=widths)
+        size = handle.tell()
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    response = Response(_blocks(handle), mimetype=MIMETYPES["xlsx"])
+    response.content_length = size
+    return _attachment(response, filename, "xlsx")
+
+
+def _blocks(handle, size: int = 64 * 1024):
+    """The file's content in blocks; closed (and so deleted) when sent, or when the download is abandoned."""
+    try:
+        while block := handle.read(size):
+            yield block
+    finally:
+        handle.close()
+
+
 def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> bytes:
-    """A one-sheet workbook in write-only mode (constant memory), header row bold and frozen."""
+    """A one-sheet workbook in write-only mode, header row bold and frozen, in memory (small files only)."""
+    buffer = io.BytesIO()
+    _write_xlsx(buffer, headers, rows, title=title, widths=widths)
+    return buffer.getvalue()
+
+
+def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> None:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.freeze_panes = "A2"
@@ -71,9 +136,7 @@ def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None
     sheet.append(header_cells)
     for row in rows:
         sheet.append([_xlsx_value(v) for v in row])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    workbook.save(target)
 
 
 def _xlsx_value(value):
@@ -94,13 +157,18 @@ def download(data: bytes, filename: str, kind: str, *, inline: bool = False) -> 
 
     ``inline`` lets the browser show it (a PDF report) instead of saving it.
     """
-    mimetypes = {
-        "csv": "text/csv; charset=utf-8",
-        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "pdf": "application/pdf",
-        "zip": "application/zip",
-    }
-    response = Response(data, mimetype=mimetypes[kind])
+    return _attachment(Response(data, mimetype=MIMETYPES[kind]), filename, kind, inline=inline)
+
+
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
+}
+
+
+def _attachment(response: Response, filename: str, kind: str, *, inline: bool = False) -> Response:
     ascii_name = filename.encode("ascii", "ignore").decode() or "export"
     disposition = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = (

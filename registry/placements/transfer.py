@@ -79,6 +79,11 @@ def export_rows(stmt, *, reveal: bool):
             ]  # fmt: skip
 
 
+def export_count(stmt) -> int:
+    """How many rows ``export_rows`` gives for ``stmt`` (said in the audit entry before the rows are sent)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+
+
 def _wage(fen: int | None) -> str:
     return "" if fen is None else yuan(fen).replace(",", "")
 

@@ -1,18 +1,20 @@
 """Spreadsheet exports (XLSX and CSV) that cannot smuggle formulas into Excel.
 
 ``xlsx_bytes``/``csv_bytes`` build small files in memory (templates, error reports); an export of a list, which may
-hold 100,000 rows, is sent with ``stream_xlsx``/``stream_csv`` instead: the workbook is written row by row to a
-temporary file (openpyxl's write-only mode keeps no rows) and sent from it, the CSV is sent as it is made, so the
-memory an export needs does not grow with its rows.
+hold 100,000 rows, is sent with ``stream_xlsx``/``stream_csv`` instead: the file is written to a temporary file
+as the rows are read (openpyxl's write-only mode keeps no rows; the CSV goes a few hundred lines at a time) and
+sent from it in blocks, so the memory an export needs does not grow with its rows.
 """
 
 import csv
 import io
+import os
 import tempfile
 from datetime import date, datetime
+from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response, stream_with_context
+from flask import Response
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -85,33 +87,48 @@ def _csv_lines(headers: list[str], rows):
 
 
 def stream_csv(headers: list[str], rows, filename: str) -> Response:
-    """A CSV download sent while ``rows`` (an iterator, read inside the request) is still being read."""
-    response = Response(stream_with_context(_csv_lines(headers, rows)), mimetype=MIMETYPES["csv"])
-    return _attachment(response, filename, "csv")
+    """A CSV download: written a few hundred lines at a time to a temporary file, then sent from it in blocks."""
+    with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as handle:
+        try:
+            for chunk in _csv_lines(headers, rows):
+                handle.write(chunk)
+        except BaseException:
+            _remove(handle.name)
+            raise
+    return _file_response(handle.name, filename, "csv")
 
 
 def stream_xlsx(headers: list[str], rows, filename: str, *, title: str, widths: list[int] | None = None) -> Response:
     """An XLSX download written row by row to a temporary file, then sent from that file in blocks."""
-    handle = tempfile.TemporaryFile()  # gone when closed, even if the download is abandoned
-    try:
-        _write_xlsx(handle, headers, rows, title=title, widths=widths)
-        size = handle.tell()
-        handle.seek(0)
-    except BaseException:
-        handle.close()
-        raise
-    response = Response(_blocks(handle), mimetype=MIMETYPES["xlsx"])
-    response.content_length = size
-    return _attachment(response, filename, "xlsx")
+    with tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False) as handle:
+        try:
+            _write_xlsx(handle, headers, rows, title=title, widths=widths)
+        except BaseException:
+            _remove(handle.name)
+            raise
+    return _file_response(handle.name, filename, "xlsx")
 
 
-def _blocks(handle, size: int = 64 * 1024):
-    """The file's content in blocks; closed (and so deleted) when sent, or when the download is abandoned."""
-    try:
-        while block := handle.read(size):
-            yield block
-    finally:
-        handle.close()
+def _file_response(path: str, filename: str, kind: str) -> Response:
+    """Send a finished temporary file in blocks and delete it once sent (or when the response is closed unsent).
+    The body needs no request, database or open file until it is read."""
+
+    def blocks(size: int = 64 * 1024):
+        try:
+            with open(path, "rb") as handle:
+                while block := handle.read(size):
+                    yield block
+        finally:
+            _remove(path)
+
+    response = Response(blocks(), mimetype=MIMETYPES[kind])
+    response.content_length = os.path.getsize(path)
+    response.call_on_close(lambda: _remove(path))
+    return _attachment(response, filename, kind)
+
+
+def _remove(path: str) -> None:
+    Path(path).unlink(missing_ok=True)
 
 
 def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""List exports are streamed (a CSV sent as it is made, a workbook sent from a temporary file), keep formula
+"""List exports are streamed (written to a temporary file as the rows are read, then sent from it), keep formula
 neutralisation and masking, and import back unchanged."""
 
 import csv
@@ -68,7 +68,7 @@ def test_a_full_number_export_is_audited_with_its_row_count(app, world):
 
 
 def test_many_rows_stream_in_chunks(app):
-    """The CSV generator yields a chunk every CSV_LINES rows, never the whole file at once."""
+    """The CSV is made CSV_LINES rows at a time, never the whole file at once."""
     rows = ([n, f"名{n}", "=x"] for n in range(1, 1201))
     with app.test_request_context():
         chunks = list(exports._csv_lines(["a", "b", "c"], rows))

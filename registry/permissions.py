@@ -278,9 +278,7 @@ def _authorize_scope(user, model, after, *, before, cache) -> None:
     scope = declared_scope(model)
     if scope.write and not can(user, scope.write):
         raise OutOfScope(f"您的角色不能登记或修改{scope.noun}。")
-    if cache is not None and "write_scope" not in cache:  # not setdefault, which would build one per call
-        cache["write_scope"] = WriteScope(user)
-    ws = cache["write_scope"] if cache is not None else WriteScope(user)
+    ws = cache.setdefault("write_scope", WriteScope(user)) if cache is not None else WriteScope(user)
     if before is not None and not ws.allows(*_values(before, scope)):
         raise OutOfScope(f"该{scope.noun}不在您的管辖范围内，不能修改。")
     if after is None:

@@ -21,6 +21,8 @@ Before this work (same script, quieter machine): import 92.1 s = 4.15x the openp
 Where the peak goes: the app and its imports ~125 MB, calamine's whole sheet ~113 MB (+ ~35 MB while loading);
 the import itself keeps one 2,000-row chunk and the keys of the rows seen so far (~25 MB at 100,000 rows).
 10,000 rows, same machine minutes apart: import 18.9-19.7 s vs openpyxl read 20.3-21.4 s (ratio ~0.93).
+(Taken before the last change moved the per-import pairing cache from pairings.county_pairing_id into the
+placement service; the path is the same, plus one discarded WriteScope object per row.)
 PostgreSQL figures were not taken (no quiet window before the deadline).
 """
 

@@ -40,7 +40,7 @@ class IdNumberError(ValueError):
     """The text is not a valid identity number; the message says why, in Chinese (without echoing it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdNumber:
     number: str
     birth_date: date
@@ -102,6 +102,12 @@ def _key(key: str | bytes | None = None) -> bytes:
 def protect(number: str, key: str | bytes | None = None) -> str:
     """The value stored in the database: Fernet ciphertext under ``key`` (the configured key by default)."""
     return Fernet(_key(key)).encrypt(number.encode()).decode()
+
+
+def protector(key: str | bytes | None = None):
+    """``protect`` for many numbers (an import): the Fernet of the key is built once."""
+    fernet = Fernet(_key(key))
+    return lambda number: fernet.encrypt(number.encode()).decode()
 
 
 def reveal(stored: str) -> str:

@@ -39,6 +39,37 @@ def snapshot(obj, fields) -> dict:
     return {name: json_value(getattr(obj, name)) for name in fields}
 
 
+def event_values(
+    action: str,
+    entity,
+    *,
+    actor,
+    summary: str = "",
+    changes: dict | None = None,
+    entity_type=None,
+    entity_id=None,
+    context=None,
+    batch=None,
+) -> dict:
+    """The columns of one audit event (``record`` adds it to the session; an import inserts many at once).
+
+    ``entity_id`` stands in for ``entity.id`` when the record was inserted without a model instance.
+    """
+    return {
+        "actor_id": getattr(actor, "id", None),
+        "actor_name": (actor.display_name or actor.username) if actor is not None else "系统",
+        "action": action,
+        "entity_type": entity_type or entity.__tablename__,
+        "entity_id": getattr(entity, "id", None) if entity_id is None else entity_id,
+        "summary": summary[:500],
+        "changes": changes or {},
+        "context_type": context.__tablename__ if context is not None else None,
+        "context_id": context.id if context is not None else None,
+        "ip": (request.remote_addr or "") if has_request_context() else "",
+        "batch_id": batch.id if batch is not None else None,
+    }
+
+
 def record(
     action: str,
     entity,
@@ -58,17 +89,8 @@ def record(
     :param batch: the import event this change was made by (its record's history says 经导入修改).
     """
     event = AuditEvent(
-        actor_id=getattr(actor, "id", None),
-        actor_name=(actor.display_name or actor.username) if actor is not None else "系统",
-        action=action,
-        entity_type=entity_type or entity.__tablename__,
-        entity_id=getattr(entity, "id", None),
-        summary=summary[:500],
-        changes=changes or {},
-        context_type=context.__tablename__ if context is not None else None,
-        context_id=context.id if context is not None else None,
-        ip=(request.remote_addr or "") if has_request_context() else "",
-        batch_id=batch.id if batch is not None else None,
-    )
+        **event_values(action, entity, actor=actor, summary=summary, changes=changes, entity_type=entity_type,
+                       context=context, batch=batch)
+    )  # fmt: skip
     db.session.add(event)
     return event

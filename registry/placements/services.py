@@ -5,10 +5,10 @@ from datetime import date
 import sqlalchemy as sa
 
 from registry import idnumbers
-from registry.audit.services import apply_changes, record, snapshot
+from registry.audit.services import apply_changes, json_value, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.pairings.services import county_pairing_id
+from registry.pairings.services import CountyPairings, county_pairing_id
 from registry.permissions import authorize_write
 from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, slice_of
 from registry.placements.models import Placement
@@ -34,9 +34,17 @@ TEXT_FIELDS = (
 )
 
 
-def _check(data: dict) -> None:
-    county = db.session.get(Unit, data.get("origin_county_id") or 0)
-    if county is None or county.kind is not UnitKind.COUNTY or county.side is not Side.WEST:
+def _is_west_county(county_id, batch: Batch | None = None) -> bool:
+    """Is this the id of a Sichuan county? (An import asks once per county, not once per row.)"""
+    known = batch.cache.setdefault("west_counties", {}) if batch is not None else {}
+    if county_id not in known:
+        county = db.session.get(Unit, county_id or 0)
+        known[county_id] = county is not None and county.kind is UnitKind.COUNTY and county.side is Side.WEST
+    return known[county_id]
+
+
+def _check(data: dict, batch: Batch | None = None) -> None:
+    if not _is_west_county(data.get("origin_county_id"), batch):
         raise ServiceError("请选择户籍所在的四川县(市、区)。", "origin_county_id")
     if not data.get("person_name"):
         raise ServiceError("请填写姓名。", "person_name")
@@ -63,16 +71,39 @@ def _identity(text, batch: Batch | None = None) -> dict:
             person = idnumbers.parse(text)
         except idnumbers.IdNumberError as exc:
             raise ServiceError(str(exc), "id_number") from exc
-    fingerprint = idnumbers.fingerprint(person.number)
+    if batch is None:
+        fingerprint, stored = idnumbers.fingerprint(person.number), idnumbers.protect(person.number)
+    else:
+        # An import derives the fingerprint key and builds the cipher once, not once per row.
+        if "protect" not in batch.cache:
+            batch.cache["protect"] = idnumbers.protector()
+            batch.cache["fingerprint_key"] = idnumbers.fingerprint_key()
+        fingerprint = idnumbers.keyed_fingerprint(batch.cache["fingerprint_key"], person.number)
+        stored = batch.cache["protect"](person.number)
     people = batch.cache.get("people") if batch is not None else None
     return {
-        "id_stored": idnumbers.protect(person.number),
+        "id_stored": stored,
         "id_fingerprint": fingerprint,
         "person_id": people[fingerprint] if people and fingerprint in people else person_id_for(fingerprint),
         "id_masked": person.masked,
         "sex": person.sex,
         "birth_date": person.birth_date,
     }
+
+
+def _pairing_id(county_id: int, day: date, batch: Batch | None) -> int | None:
+    """``county_pairing_id``; an import loads every county's pairings once (here, not through the cache argument,
+    whose ``setdefault`` would load them again for every row)."""
+    if batch is None:
+        return county_pairing_id(county_id, day)
+    if "county_pairings" not in batch.cache:
+        batch.cache["county_pairings"] = CountyPairings()
+    return batch.cache["county_pairings"].on(county_id, day)
+
+
+def _json(value):
+    """``json_value`` with the plain values (most of a row) passed straight through."""
+    return value if value is None or type(value) in (str, int, bool) else json_value(value)
 
 
 def _normalise(data: dict) -> dict:
@@ -82,6 +113,8 @@ def _normalise(data: dict) -> dict:
     return data
 
 
+#: The table's unique key: one record per person, origin county and start date.
+NATURAL_KEY = ("id_fingerprint", "origin_county_id", "start_date")
 #: The refusal of a second record of the same person, origin county and start date (the table's unique key).
 DUPLICATE = "该人员在此户籍县、此就业开始日期的记录已被登记：同一人的同一次就业只登记一条，请修改原记录。"
 
@@ -104,24 +137,30 @@ def prepare_import(batch: Batch, fingerprints) -> None:
     batch.cache["people"] = person_ids_for(fingerprints)
 
 
-def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placement:
-    """Register a placement; the write gate checks the county and the pairing the start date puts it in."""
+def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placement | None:
+    """Register a placement; the write gate checks the county and the pairing the start date puts it in.
+
+    In an import (``batch``) the checked row goes to ``Batch.insert`` and is written with many others: no
+    instance is returned, and the duplicate key was already matched by the importer (the database's unique key
+    still refuses a record another user registered meanwhile).
+    """
     fields = _normalise({k: data.get(k) for k in FIELDS})
-    _check(fields)
+    _check(fields, batch)
     identity = _identity(data.get("id_number", ""), batch)
-    fields["pairing_id"] = county_pairing_id(fields["origin_county_id"], fields["start_date"], _cache(batch))
+    fields["pairing_id"] = _pairing_id(fields["origin_county_id"], fields["start_date"], batch)
     authorize_write(actor, Placement, fields, cache=_cache(batch))
-    if batch is None:
-        _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
+    summary = f"登记劳务协作 {fields['person_name']}（{identity['id_masked']}）"
+    if batch is not None:
+        values = fields | identity
+        changes = {k: _json(values[k]) for k in AUDITED}
+        batch.insert(Placement, values, key=NATURAL_KEY, summary=summary, changes=changes)
+        batch.touch(refresh_cells, [(fields["origin_county_id"], fields["start_date"].year)])
+        return None
+    _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity)
-    if batch is None:
-        insert_unique(placement, DUPLICATE, "start_date")  # registered by another request since the check above
-        refresh_cells([slice_of(placement)])
-    else:
-        db.session.add(placement)
-        batch.touch(refresh_cells, [slice_of(placement)])
-    written("create", placement, actor=actor, batch=batch, changes=snapshot(placement, AUDITED),
-            summary=f"登记劳务协作 {placement.person_name}（{placement.id_masked}）")  # fmt: skip
+    insert_unique(placement, DUPLICATE, "start_date")  # registered by another request since the check above
+    refresh_cells([slice_of(placement)])
+    written("create", placement, actor=actor, changes=snapshot(placement, AUDITED), summary=summary)
     return placement
 
 
@@ -130,12 +169,12 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None, b
     as it will be, so nobody moves a record into or out of their scope."""
     check_version(placement, version)
     merged = _normalise({k: data.get(k, getattr(placement, k)) for k in FIELDS})
-    _check(merged)
+    _check(merged, batch)
     if data.get("id_number"):
         identity = _identity(data["id_number"], batch)
         if identity["id_fingerprint"] != placement.id_fingerprint:
             merged.update(identity)
-    merged["pairing_id"] = county_pairing_id(merged["origin_county_id"], merged["start_date"], _cache(batch))
+    merged["pairing_id"] = _pairing_id(merged["origin_county_id"], merged["start_date"], batch)
     authorize_write(actor, Placement, merged, before=placement, cache=_cache(batch))
     fingerprint = merged.get("id_fingerprint", placement.id_fingerprint)
     key = (fingerprint, merged["origin_county_id"], merged["start_date"])

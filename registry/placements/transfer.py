@@ -79,6 +79,11 @@ def export_rows(stmt, *, reveal: bool):
             ]  # fmt: skip
 
 
+def export_count(stmt) -> int:
+    """How many rows ``export_rows`` gives for ``stmt`` (said in the audit entry before the rows are sent)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+
+
 def _wage(fen: int | None) -> str:
     return "" if fen is None else yuan(fen).replace(",", "")
 
@@ -93,9 +98,14 @@ FIELD_COLUMNS = {
 
 class _Counties:
     """Sichuan counties by code and by name, loaded once per import (whether the user may write in one is the
-    write gate's question, asked by the services row by row)."""
+    write gate's question, asked by the services row by row), and the texts, dates and amounts read so far: rows
+    repeat the same employer, town or start date, and 100,000 rows hold one copy of each, not one per row."""
 
     def __init__(self):
+        self.texts: dict[str, str] = {}
+        self.dates: dict[str, object] = {}
+        self.amounts: dict[str, int] = {}
+        self.fingerprint_key = idnumbers.fingerprint_key()
         units = db.session.scalars(sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)).all()
         self.by_code = {u.code: u for u in units}
         self.by_name: dict[str, list[Unit]] = {}
@@ -105,6 +115,46 @@ class _Counties:
             self.by_name.setdefault(unit.name, []).append(unit)
 
 
+#: Rows read, matched and written together: an import holds one chunk of rows at a time, never the whole file.
+CHUNK = 2000
+#: Texts kept once per import, not once per row (a name or a note is the row's own).
+SHARED_TEXTS = {"乡镇", "就业省份", "就业城市", "就业单位", "行业", "培训情况"}
+
+
+class _Row:
+    """A row that passed its own checks: its number, its 编号 text, its values, the fingerprint of its identity
+    number, and what matching found (the record it updates, or that it is refused)."""
+
+    __slots__ = ("number", "record_no", "values", "fingerprint", "error", "record", "record_id")
+
+    def __init__(self, number: int, record_no: str, values: dict, fingerprint: str | None):
+        self.number, self.record_no, self.values, self.fingerprint = number, record_no, values, fingerprint
+        self.error = False
+        self.record = self.record_id = None
+
+
+class _Matching:
+    """What matching remembers from chunk to chunk, so each chunk is matched as the whole file was before any
+    write: the key of every row so far (a repeat is refused), the keys this import creates, and each record it
+    changed as it was before (its key, pairing and masked number: later rows match it by those, as they would
+    have before the import touched it)."""
+
+    def __init__(self):
+        self.seen: dict[tuple, int] = {}
+        self.creates: set[tuple] = set()
+        self.original: dict[int, tuple] = {}
+        self.original_by_fingerprint: dict[str, list[int]] = {}
+        #: Records above this id were added since the import began (ours, or another user's meanwhile).
+        self.ceiling = db.session.scalar(sa.select(sa.func.max(Placement.id))) or 0
+
+    def remember(self, placement: Placement) -> None:
+        """Keep ``placement`` as it was before this import's first change to it."""
+        if placement.id not in self.original:
+            key = (placement.id_fingerprint, placement.origin_county_id, placement.start_date)
+            self.original[placement.id] = (key, placement.pairing_id, placement.id_masked)
+            self.original_by_fingerprint.setdefault(placement.id_fingerprint, []).append(placement.id)
+
+
 def import_placements_steps(headers: list[str], rows, *, user, filename: str = ""):
     """Read every row and write it through the placement services; the caller commits only if no row failed
     (a generator: see registry.transfer).
@@ -112,77 +162,95 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     A row with 编号 updates that record; without it, a row matches an existing record by identity number, origin
     county and start date, or creates one. Only records the user may see and write are matched; a row that
     matches another office's record is refused without saying anything about it. Blank cells never overwrite.
+
+    Rows are read, matched and written ``CHUNK`` at a time (memory stays flat however long the file); matching
+    remembers what earlier chunks did (``_Matching``), so every row is matched against the records as they were
+    before the import, as if the whole file had been matched first. Errors are reported in that order too: the
+    rows' own, then matching's, then the services'.
     """
     result = ImportResult()
     table = open_table(headers, rows, HEADERS, SYNONYMS, result)
-    index, rows = table.index, table.rows
+    index = table.index
     counties = _Counties()
     counties.units = table.units
-    parsed = []
-    for number, cells in rows:
-        result.rows += 1
-        if result.rows > MAX_ROWS:
-            raise ServiceError(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse_row(number, cell, counties)
-        result.errors.extend(errors)
-        if not errors:
-            # Keep only what matching and writing need: the row number, the 编号 text and the parsed values.
-            parsed.append((number, cell["编号"], values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
     batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename)
+    batch.cache["placements.matching"] = _Matching()
+    read_errors, matched, write_errors = [], ImportResult(), []
+    chunk: list[_Row] = []
     try:
-        services.prepare_import(
-            batch, (idnumbers.fingerprint(v["id_number"].number) for _, _, v in parsed if "id_number" in v)
-        )
-        _match(parsed, user, batch, result)
-        for done, (number, record_no, values) in enumerate(parsed, start=1):
-            if "error" not in values:
-                try:
-                    _write_row(values, user, batch, result)
-                except ServiceError as exc:
-                    column = FIELD_COLUMNS.get(exc.field, "编号" if record_no else "")
-                    result.errors.append(RowError(number, column, _shown(values, column, record_no), str(exc)))
-            if done % PROGRESS_EVERY == 0:
+        for number, cells in table.rows:
+            result.rows += 1
+            if result.rows > MAX_ROWS:
+                raise ServiceError(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
+            cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+            errors, values = _parse_row(number, cell, counties)
+            read_errors.extend(errors)
+            if not errors:
+                person = values.get("id_number")
+                fingerprint = person and idnumbers.keyed_fingerprint(counties.fingerprint_key, person.number)
+                chunk.append(_Row(number, cell["编号"], values, fingerprint))
+            if len(chunk) >= CHUNK:
+                _write_chunk(chunk, user, batch, matched, write_errors, result)
+                chunk = []
+            if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
+        _write_chunk(chunk, user, batch, matched, write_errors, result)
+        result.errors = read_errors + matched.errors + write_errors
         return batch.close(result)
     except sa.exc.IntegrityError:
         # Another import (or form) committed one of our new records after we matched: undo everything and name
         # the rows, which a second import will then match and update.
         batch.abandon(result)
-        taken = _taken_since(parsed)
+        taken = _taken_since(batch.cache["placements.matching"])
         if not taken:
             raise
+        result.errors = read_errors + matched.errors + write_errors
         result.errors.extend(RowError(number, "身份证号", masked, TAKEN) for number, masked in taken)
         return result
+    except BaseException:
+        # A refusal of the whole file (too many rows, a control character) or a fault: nothing stays written,
+        # whatever the caller does next.
+        batch.abandon(result)
+        raise
+
+
+def _write_chunk(chunk: list[_Row], user, batch: Batch, matched: ImportResult, errors: list, result: ImportResult):
+    """Match a chunk of checked rows and write them with the placement services."""
+    if not chunk:
+        return
+    services.prepare_import(batch, (row.fingerprint for row in chunk if row.fingerprint))
+    _match(chunk, user, batch, matched)
+    # The records the rows update, loaded together (their rows then find them in the session).
+    loaded = _load([row.record_id for row in chunk if row.record_id is not None and not row.error])
+    for row in chunk:
+        if not row.error:
+            try:
+                _write_row(row, user, batch, result, loaded)
+            except ServiceError as exc:
+                column = FIELD_COLUMNS.get(exc.field, "编号" if row.record_no else "")
+                errors.append(RowError(row.number, column, _shown(row.values, column, row.record_no), str(exc)))
+
+
+def _load(ids: list[int]) -> dict[int, Placement]:
+    return {p.id: p for p in db.session.scalars(sa.select(Placement).where(Placement.id.in_(ids)))} if ids else {}
 
 
 #: A new record another user registered while this import ran (the database's unique key refused ours).
 TAKEN = "该记录刚被其他用户登记，请重新导入（将按更新处理）。"
 
 
-def _taken_since(parsed) -> list[tuple[int, str]]:
-    """(row, masked number) of the rows this import was about to create whose key is now in the database."""
-    new = {
-        (idnumbers.fingerprint(v["id_number"].number), v["origin_county_id"], v["start_date"]): (number, v)
-        for number, _, v in parsed
-        if "error" not in v and "record" not in v and "record_id" not in v
-        and {"id_number", "origin_county_id", "start_date"} <= v.keys()
-    }  # fmt: skip
-    if not new:
-        return []
-    fingerprints = sorted({f for f, _, _ in new})
-    existing = set()
+def _taken_since(matching: _Matching) -> list[tuple[int, str]]:
+    """(row, masked number) of the rows this import was about to create whose key is now in the database (the
+    masked number is the record's: the same fingerprint is the same number)."""
+    fingerprints = sorted({f for f, _, _ in matching.creates})
+    taken = []
     for start in range(0, len(fingerprints), 5000):
-        existing.update(
-            db.session.execute(
-                sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date).where(
-                    Placement.id_fingerprint.in_(fingerprints[start : start + 5000])
-                )
-            ).tuples()
-        )
-    return sorted((number, v["id_number"].masked) for key, (number, v) in new.items() if key in existing)
+        rows = db.session.execute(
+            sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date, Placement.id_masked)
+            .where(Placement.id_fingerprint.in_(fingerprints[start : start + 5000]))
+        )  # fmt: skip
+        taken.extend((matching.seen[(f, c, s)], masked) for f, c, s, masked in rows if (f, c, s) in matching.creates)
+    return sorted(taken)
 
 
 import_placements = runner(import_placements_steps)
@@ -211,7 +279,7 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
             if len(text) > TEXT_LIMITS[header]:
                 fail(header, f"不能超过 {TEXT_LIMITS[header]} 个字。", text[:20] + "…")
             else:
-                values[attr] = text
+                values[attr] = ctx.texts.setdefault(text, text) if header in SHARED_TEXTS else text
     if isinstance(cell["身份证号"], LongNumber):
         fail("身份证号", LONG_NUMBER, idnumbers.mask(cell["身份证号"]))
     elif cell["身份证号"] and not MASKED.match(cell["身份证号"].upper()):
@@ -247,14 +315,20 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
         else:
             fail("有组织转移", "应为“是”或“否”。")
     for header, attr in (("就业开始", "start_date"), ("就业结束", "end_date")):
-        if cell[header]:
+        text = cell[header]
+        if text:
             try:
-                values[attr] = parse_date(cell[header])
+                if text not in ctx.dates:
+                    ctx.dates[text] = parse_date(text)
+                values[attr] = ctx.dates[text]
             except ValueError as exc:
                 fail(header, str(exc))
     if cell["月工资(元)"]:
+        text = cell["月工资(元)"]
         try:
-            values["monthly_wage_fen"] = parse_amount(cell["月工资(元)"], ctx.units.get("月工资(元)", ""))
+            if text not in ctx.amounts:
+                ctx.amounts[text] = parse_amount(text, ctx.units.get("月工资(元)", ""))
+            values["monthly_wage_fen"] = ctx.amounts[text]
         except MoneyError as exc:
             fail("月工资(元)", str(exc))
     if "id" not in values and "masked" in values:
@@ -262,69 +336,89 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
     return errors, values
 
 
-def _match(parsed, user, batch: Batch, result: ImportResult) -> None:
+def _match(parsed: list[_Row], user, batch: Batch, result: ImportResult) -> None:
     """Find the record each row updates (by 编号, else by person, county and start date) among the records the user
-    may see and write; refuse rows that would touch a record out of scope, and rows repeating an earlier row."""
-    ids = [v["id"] for _, _, v in parsed if "id" in v]
+    may see and write; refuse rows that would touch a record out of scope, and rows repeating an earlier row.
+
+    ``parsed`` is one chunk; what earlier chunks matched and changed is in the batch's ``_Matching``, so records
+    are matched as they were before the import (a record it changed by its old key, not one it created)."""
+    matching = batch.cache["placements.matching"]
+    ids = [row.values["id"] for row in parsed if "id" in row.values]
     visible = visible_by_id(user, Placement, ids)
-    counties = {v.get("origin_county_id") for _, _, v in parsed} - {None}
+    fingerprints = sorted({row.fingerprint for row in parsed if row.fingerprint})
     natural = {}
-    if counties:
+    for start in range(0, len(fingerprints), 5000):
         rows = db.session.execute(
             sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date, Placement.id,
                       Placement.pairing_id)
-            .where(Placement.origin_county_id.in_(counties))
+            .where(Placement.id_fingerprint.in_(fingerprints[start : start + 5000]))
         )  # fmt: skip
-        natural = {(f, c, s): (i, p) for f, c, s, i, p in rows}
-    write_scope = batch.cache.setdefault("write_scope", WriteScope(user))
-    seen = {}
+        natural.update(
+            ((f, c, s), (i, p)) for f, c, s, i, p in rows if i not in matching.original and (f, c, s) not in
+            matching.creates
+        )  # fmt: skip
+    for fingerprint in fingerprints:
+        for record_id in matching.original_by_fingerprint.get(fingerprint, ()):
+            key, pairing_id, _ = matching.original[record_id]
+            natural[key] = (record_id, pairing_id)
+    if "write_scope" not in batch.cache:
+        batch.cache["write_scope"] = WriteScope(user)
+    write_scope = batch.cache["write_scope"]
+    seen = matching.seen
 
-    def fail(number, column, shown, reason, values):
-        result.errors.append(RowError(number, column, shown, reason))
-        values["error"] = True
+    def fail(row, column, shown, reason):
+        result.errors.append(RowError(row.number, column, shown, reason))
+        row.error = True
 
-    for number, record_no, values in parsed:
+    for row in parsed:
+        values = row.values
         if "id" in values:
             record_ = visible.get(values["id"])
+            if record_ is not None and record_.id > matching.ceiling and record_.id in batch.created:
+                record_ = None  # created by this very import: not a record its file can name
             if record_ is None:
-                fail(number, "编号", record_no, "没有这条记录，或不在您的管辖范围内。", values)
+                fail(row, "编号", row.record_no, "没有这条记录，或不在您的管辖范围内。")
                 continue
-            if "masked" in values and values["masked"] != record_.id_masked:
-                fail(number, "身份证号", values["masked"], "与原记录的身份证号不一致。", values)
+            masked = matching.original[record_.id][2] if record_.id in matching.original else record_.id_masked
+            if "masked" in values and values["masked"] != masked:
+                fail(row, "身份证号", values["masked"], "与原记录的身份证号不一致。")
                 continue
-            values["record"] = record_
+            row.record = record_
             key = ("id", record_.id)
         elif "id_number" not in values or "origin_county_id" not in values or "start_date" not in values:
             continue  # a new record lacking what identifies it: the service says what is missing
         else:
-            fingerprint = idnumbers.fingerprint(values["id_number"].number)
-            key = (fingerprint, values["origin_county_id"], values["start_date"])
+            key = (row.fingerprint, values["origin_county_id"], values["start_date"])
             if key in natural:
                 record_id, pairing_id = natural[key]
                 if not write_scope.allows(values["origin_county_id"], pairing_id):
                     # Say only that it exists (the key is unique), nothing of what it holds.
                     reason = "该人员在此户籍县、此开始日期的记录已被登记，且不在您的管辖范围内，不能导入修改。"
-                    fail(number, "身份证号", values["id_number"].masked, reason, values)
+                    fail(row, "身份证号", values["id_number"].masked, reason)
                     continue
-                values["record_id"] = record_id
+                row.record_id = record_id
         if key in seen:
             column = "编号" if key[0] == "id" else "身份证号"
-            shown = record_no or values["id_number"].masked
-            fail(number, column, shown, f"与第 {seen[key]} 行是同一条记录。", values)
+            shown = row.record_no or values["id_number"].masked
+            fail(row, column, shown, f"与第 {seen[key]} 行是同一条记录。")
             continue
-        seen[key] = number
+        seen[key] = row.number
+        if key[0] != "id" and row.record_id is None:
+            matching.creates.add(key)
 
 
-def _write_row(values: dict, user, batch: Batch, result: ImportResult) -> None:
-    """Create or change one record with the placement services (blank cells are absent from ``values``)."""
-    data = {k: v for k, v in values.items() if k not in ("id", "record", "record_id", "masked")}
-    placement = values.get("record")
-    if placement is None and "record_id" in values:
-        placement = db.session.get(Placement, values["record_id"])
+def _write_row(row: _Row, user, batch: Batch, result: ImportResult, loaded: dict | None = None) -> None:
+    """Create or change one record with the placement services (blank cells are absent from the values)."""
+    data = {k: v for k, v in row.values.items() if k not in ("id", "masked")}
+    placement = row.record
+    if placement is None and row.record_id is not None:
+        placement = (loaded or {}).get(row.record_id) or db.session.get(Placement, row.record_id)
     if placement is None:
         services.create_placement(data, actor=user, batch=batch)
         result.created += 1
-    elif services.update_placement(placement, data, actor=user, batch=batch):
+        return
+    batch.cache["placements.matching"].remember(placement)
+    if services.update_placement(placement, data, actor=user, batch=batch):
         result.updated += 1
     else:
         result.unchanged += 1

@@ -5,6 +5,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
+from registry.disclosure.models import Complaint, Notice, NoticeItem, Posting, PublicHit
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
@@ -18,18 +19,22 @@ __all__ = [
     "Agreement",
     "AuditEvent",
     "Channel",
+    "Complaint",
     "Confirmation",
     "Exchange",
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
     "Job",
+    "Notice",
+    "NoticeItem",
     "LoginThrottle",
     "Notification",
     "NotificationSetting",
     "Pairing",
     "Person",
     "Placement",
+    "Posting",
     "PlacementCell",
     "Programme",
     "Project",
@@ -40,6 +45,7 @@ __all__ = [
     "ReportStep",
     "ReportVersion",
     "ProjectFunds",
+    "PublicHit",
     "PurchaseTotals",
     "StatusChange",
     "Target",

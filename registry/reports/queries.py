@@ -323,6 +323,8 @@ class QuarterFigures:
     generated_at: datetime
     #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
     limited_to: str = ""
+    #: Sections other compositions add (``SECTIONS``): frozen data, each with the ``template`` that prints it.
+    sections: tuple = ()
 
     @property
     def consumption_quarter(self) -> int:
@@ -349,6 +351,11 @@ class QuarterFigures:
 
 
 # ---- the query layer --------------------------------------------------------------------------------------------
+
+
+#: Sections of other compositions (the disclosure status…), registered by the app as it is built, so the report
+#: need not know their packages: name -> function (unit, quarter, county ids, pairings) -> frozen section or None.
+SECTIONS: dict = {}
 
 
 def data_version() -> int:
@@ -419,6 +426,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
+        sections=tuple(s for add in SECTIONS.values() if (s := add(unit, quarter, counties, pairings)) is not None),
     )  # fmt: skip
 
 

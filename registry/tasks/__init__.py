@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from huey import crontab
 
 from registry.database import writing
+from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
 from registry.tasks import backup, imports, jobs, reminders, reports
 from registry.tasks.queue import (
@@ -23,6 +24,17 @@ from registry.tasks.queue import (
 )
 
 CONSUMER_BEAT = "consumer:beat"
+
+
+# Disclosure notices: windows about to end, and projects of the year no published notice lists yet.
+@reminders.reminder
+def disclosure_windows_ending(today):
+    return (reminders.Due(*due) for due in disclosure_figures.windows_ending(today))
+
+
+@reminders.reminder
+def disclosure_undisclosed_projects(today):
+    return (reminders.Due(*due) for due in disclosure_figures.undisclosed_projects(today))
 
 
 def init_app(app):

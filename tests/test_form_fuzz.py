@@ -37,6 +37,8 @@ FORM_PAGES = {
     "tasks.report_batch": "reports.index",
     # The quarter close's first step is a form on the quarterly dashboard; the others appear in later states.
     "closing.submit": "reports.dashboard",
+    # A draft notice's page offers publishing (the world's notices are drafts).
+    "disclosure.publish": "disclosure.detail",
 }
 #: Buttons without input whose every post is meant to write (or to be audited): only "no 500" is asserted.
 BUTTONS = {
@@ -55,6 +57,11 @@ STATE_FORMS = {
     "closing.decide_unlock": ("request_id", "decision", "note"),
     "auth.unlock_login": (),
     "tasks.mark_read": (),  # its button shows only while a notification is unread
+    # A published notice's forms (the world's notices are drafts, which refuse them).
+    "disclosure.withdraw": ("reason",),
+    "disclosure.add_posting": ("place", "posted_on", "note"),
+    "disclosure.add_complaint": ("received_on", "channel", "content"),
+    "disclosure.answer_complaint": ("c999999-answered_on", "c999999-answer"),
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
 UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}
@@ -132,6 +139,10 @@ BASELINES = {
     "auth.login": lambda w: {"username": "admin", "password": PASSWORD},
     # "生成全部报告": the button's value (buttons are not read as fields); an accepted batch is a shared job.
     "tasks.report_batch": lambda w: {"all": "1"},
+    "disclosure.create": lambda w: {
+        "county_id": w.zhaojue, "year": "2024", "type": "annual_plan", "issuing_unit": "昭觉县乡村振兴局{n}",
+        "window_start": "2024-06-01", "window_end": "2024-06-10",
+    },
 }  # fmt: skip
 
 #: Hostile values per rendered input type.

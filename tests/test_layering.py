@@ -24,7 +24,7 @@ LAYERS = {
     "reference": {"counties", "pairings"},
     "gate": {"permissions"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
-    "compositions": {"agreements", "reports", "main", "directory", "closing"},
+    "compositions": {"agreements", "reports", "main", "directory", "closing", "disclosure"},
     "app": {"__init__", "cli", "demo", "demo_projects", "models", "templating", "security", "tasks"},
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "streams", "compositions", "app"]

@@ -19,6 +19,7 @@ from registry.disclosure.models import (
     MIN_WINDOW_DAYS,
     NATIONAL_PHONE,
     Complaint,
+    ComplaintChannel,
     Notice,
     NoticeItem,
     NoticeState,
@@ -178,17 +179,16 @@ def publish(notice: Notice, *, actor, version=None, today: date | None = None) -
     snapshot = build_snapshot(notice, published_on=today)
     if not snapshot["rows"]:
         raise ServiceError("公告涉及的项目已全部删除，无可公告的内容。")
+    pdf = documents.notice_pdf(snapshot)
+    public_no = _public_no()
+    while db.session.scalar(sa.select(Notice.id).where(Notice.public_no == public_no)) is not None:
+        public_no = _public_no()  # 31^10 numbers: a clash is all but impossible, and then simply drawn again
     notice.snapshot = snapshot
     notice.search_text = documents.search_text(snapshot)
-    notice.pdf = documents.notice_pdf(snapshot)
+    notice.pdf = pdf
+    notice.public_no = public_no
     notice.state = NoticeState.PUBLISHED
     notice.published_at = utcnow()
-    for _ in range(5):
-        candidate = _public_no()
-        taken = db.session.scalar(sa.select(Notice.id).where(Notice.public_no == candidate))
-        if taken is None:
-            notice.public_no = candidate
-            break
     db.session.flush()
     record(
         "publish",
@@ -259,7 +259,9 @@ def add_complaint(notice: Notice, data: dict, *, actor) -> Complaint:
         raise ServiceError("收到日期不能晚于今天。", "received_on")
     if notice.published_at is not None and received_on < notice.published_at.date() - timedelta(days=1):
         raise ServiceError(f"收到日期不能早于公告发布日（{notice.published_at.date()}）。", "received_on")
-    complaint = Complaint(notice=notice, received_on=received_on, channel=data["channel"], content=data["content"])
+    complaint = Complaint(
+        notice=notice, received_on=received_on, channel=ComplaintChannel(data["channel"]), content=data["content"]
+    )
     db.session.add(complaint)
     db.session.flush()
     record(

@@ -1,7 +1,7 @@
 """Plain factory functions: sensible defaults, keyword overrides, add and flush, return the object."""
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -133,12 +133,13 @@ def make_placement(county: Unit, **overrides):
 
 
 def make_notice(county: Unit, year: int, notice_type: str = "annual_plan", **overrides):
-    """A draft disclosure notice of the county's projects of ``year`` (a 10-day window from 1 June)."""
+    """A draft disclosure notice of the county's projects of ``year`` (a 10-day window from today, so it may still be
+    published)."""
     from registry.disclosure.services import create_notice
 
     data = {
         "county_id": county.id, "year": year, "type": notice_type, "issuing_unit": f"{county.name}乡村振兴局",
-        "window_start": date(year, 6, 1), "window_end": date(year, 6, 10),
+        "window_start": date.today(), "window_end": date.today() + timedelta(days=9),
     } | overrides  # fmt: skip
     return create_notice(data, actor=None)
 

@@ -342,8 +342,8 @@ def test_staff_draft_preview_publish_posting_complaint_through_the_pages(app, wo
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Posting)) == 1
         c = db.session.scalar(sa.select(Complaint))
-    answer = {f"c{c.id}-answered_on": str(TODAY), f"c{c.id}-answer": "已核实", f"c{c.id}-version": c.version_id}
-    assert client.post(f"/disclosure/{notice_id}/complaints/{c.id}/answer", data=answer).status_code == 302
+    answer = {"complaint_id": c.id, "answered_on": str(TODAY), "answer": "已核实", "version": c.version_id}
+    assert client.post(f"/disclosure/{notice_id}/answer", data=answer).status_code == 302
     page = client.get(f"/disclosure/{notice_id}").get_data(as_text=True)
     assert "已答复" in page and "某村村务公开栏" in page
     # The liaison and out-of-scope staff do not see it.

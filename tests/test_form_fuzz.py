@@ -61,7 +61,7 @@ STATE_FORMS = {
     "disclosure.withdraw": ("reason",),
     "disclosure.add_posting": ("place", "posted_on", "note"),
     "disclosure.add_complaint": ("received_on", "channel", "content"),
-    "disclosure.answer_complaint": ("c999999-answered_on", "c999999-answer"),
+    "disclosure.answer_complaint": ("complaint_id", "answered_on", "answer"),
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
 UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}

@@ -485,8 +485,8 @@ WRITES = {
         lambda w, u: {"received_on": "2019-06-02", "channel": "phone", "content": "越界"},
     ),
     "disclosure.answer_complaint": Write(
-        "/disclosure/{notice_b}/complaints/999999/answer",
-        lambda w, u: {"c999999-answered_on": "2019-06-03", "c999999-answer": "越界", "c999999-version": 1},
+        "/disclosure/{notice_b}/answer",
+        lambda w, u: {"complaint_id": 1, "answered_on": "2019-06-03", "answer": "越界", "version": 1},
     ),
 }
 

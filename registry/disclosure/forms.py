@@ -4,6 +4,7 @@ import re
 
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import HiddenInput
 
 from registry.disclosure.models import ComplaintChannel, NoticeType
 from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
@@ -69,6 +70,7 @@ class ComplaintForm(BaseForm):
 
 
 class AnswerForm(BaseForm):
+    complaint_id = IntegerField(widget=HiddenInput(), validators=[Optional()])
     answered_on = ChineseDateField("答复日期", validators=[InputRequired("请填写答复日期。")])
     answer = TextAreaField(
         "答复内容", validators=[DataRequired("请填写答复内容。"), Length(max=4000, message="不能超过 4000 字。")]

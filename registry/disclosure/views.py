@@ -76,7 +76,7 @@ def detail(notice_id):
         posting_form=PostingForm(data={"posted_on": min(max(date.today(), notice.window_start), notice.window_end)}),
         complaint_form=ComplaintForm(data={"received_on": date.today()}),
         answer_forms={
-            c.id: AnswerForm(prefix=f"c{c.id}", data={"answered_on": date.today(), "version": c.version_id})
+            c.id: AnswerForm(data={"complaint_id": c.id, "answered_on": date.today(), "version": c.version_id})
             for c in notice.complaints
             if c.is_open
         },
@@ -148,14 +148,16 @@ def add_complaint(notice_id):
     )
 
 
-@bp.route("/<int:notice_id>/complaints/<int:complaint_id>/answer", methods=["POST"])
+@bp.route("/<int:notice_id>/answer", methods=["POST"])
 @requires("disclosure.manage")
-def answer_complaint(notice_id, complaint_id):
+def answer_complaint(notice_id):
     notice = _notice(notice_id)
-    complaint = db.session.get(Complaint, complaint_id)
+    form = AnswerForm()
+    complaint_id = form.complaint_id.data if form.complaint_id.validate(form) else None
+    complaint = db.session.get(Complaint, complaint_id) if complaint_id else None
     if complaint is None or complaint.notice_id != notice.id:
-        abort(404)
-    form = AnswerForm(prefix=f"c{complaint.id}")
+        flash("该投诉记录不存在，请刷新页面后重试。", "danger")
+        return redirect(url_for(".detail", notice_id=notice.id))
     return _step(
         form,
         lambda: services.answer_complaint(complaint, form.data, actor=current_user, version=form.version.data),

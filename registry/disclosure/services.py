@@ -257,8 +257,6 @@ def add_complaint(notice: Notice, data: dict, *, actor) -> Complaint:
     received_on = data.get("received_on")
     if received_on is None or received_on > date.today():
         raise ServiceError("收到日期不能晚于今天。", "received_on")
-    if notice.published_at is not None and received_on < notice.published_at.date() - timedelta(days=1):
-        raise ServiceError(f"收到日期不能早于公告发布日（{notice.published_at.date()}）。", "received_on")
     complaint = Complaint(
         notice=notice, received_on=received_on, channel=ComplaintChannel(data["channel"]), content=data["content"]
     )

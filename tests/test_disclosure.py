@@ -228,7 +228,7 @@ def _public_pages(client, numbers):
 def test_anonymous_visitors_find_and_read_a_notice(client, world, published):
     live, withdrawn, notice_id = published
     index = client.get("/gongshi/?county=513431").get_data(as_text=True)
-    assert "昭觉县2024年东西部协作财政援助资金年度资金项目计划公告" in index
+    assert "昭觉县2024年东西部协作财政援助资金年度项目计划公告" in index
     assert withdrawn not in index  # a withdrawn notice is not listed
     assert "昭觉县" in client.get("/gongshi/?q=产业帮扶").get_data(as_text=True)
     assert live not in client.get("/gongshi/?q=没有这个项目").get_data(as_text=True)
@@ -264,7 +264,7 @@ def test_public_pages_show_nothing_outside_the_disclosed_fields(client, world, p
                 r"/gongshi/([a-z2-9]{10}(\.pdf)?)?(\?[\w=&%\-]*)?|/static/css/app\.css(\?[\w=&]*)?", href
             ), (url, href)
         # The notice's table has only headings of the list.
-        for table in re.findall(r'<table class="data notice-table">.*?</thead>', html, re.S):
+        for table in re.findall(r'<table class="data table notice-table">.*?</thead>', html, re.S):
             headings = set(re.findall(r"<th[^>]*>([^<]+)</th>", table))
             assert headings <= allowed_headings, headings - allowed_headings
     pdf = client.get(f"/gongshi/{published[0]}.pdf").data

@@ -149,6 +149,7 @@ def table(snap: dict) -> dict:
         totals = [_cell(key, snap["totals"].get(key)) if key in numeric else "" for key in columns]
         totals[0] = "合计"
     return {
+        "keys": columns,
         "headings": [FIELDS[key][0] for key in columns],
         "numeric": [key in numeric for key in columns],
         "wide": [key in ("farmer_benefit", "performance_targets") for key in columns],

@@ -80,8 +80,17 @@ def eligible_projects(notice_type: NoticeType, county_id: int, year: int, *, whe
     return [p for p in projects if p.status in FINISHED]
 
 
+#: What a title says after "…东西部协作财政援助资金".
+TITLES = {
+    NoticeType.ANNUAL_PLAN: "年度项目计划",
+    NoticeType.ARRANGEMENT: "项目安排",
+    NoticeType.ALLOCATION: "分配结果",
+    NoticeType.COMPLETION: "项目实施结果",
+}
+
+
 def default_title(county: Unit, year: int, notice_type: NoticeType) -> str:
-    return f"{county.name}{year}年东西部协作财政援助资金{notice_type.label}公告"
+    return f"{county.name}{year}年东西部协作财政援助资金{TITLES[notice_type]}公告"
 
 
 def create_notice(data: dict, *, actor) -> Notice:

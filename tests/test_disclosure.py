@@ -407,3 +407,24 @@ def test_the_quarterly_report_states_the_disclosure_status(app, world, published
         assert "资金项目公告公示情况" in html and "尚未公告的项目：产业帮扶车间建设" in html
         current = quarter_figures(db.session.get(Unit, world.zhaojue), Quarter.containing(TODAY))
         assert current.sections[0].year == TODAY.year
+
+
+@pytest.mark.parametrize("name", ["county", "year", "q", "page"])
+def test_the_public_search_takes_hostile_values(client, world, name):
+    hostile = ["\x00", "长" * 10_000, "99999999999999999999", "-1", "%", "_", "' OR 1=1 --", "513431\x00", "２０２４"]
+    for value in hostile:
+        response = client.get("/gongshi/", query_string={name: value})
+        assert response.status_code == 200, (name, value[:20])
+    assert client.get("/gongshi/%00").status_code == 404
+    assert client.get("/gongshi/" + "a" * 300 + ".pdf").status_code == 404
+
+
+def test_the_staff_list_takes_hostile_filters(world, as_user):
+    client = as_user("county")
+    for value in ["\x00", "长" * 10_000, "99999999999999999999", "%"]:
+        for name in ("q", "county", "year", "state", "type"):
+            assert client.get("/disclosure/", query_string={name: value}).status_code == 200, (name, value[:20])
+        assert client.get("/disclosure/compliance", query_string={"county": value, "year": value}).status_code in (
+            200,
+            404,
+        )

@@ -26,6 +26,7 @@ from registry.disclosure import documents, queries
 from registry.disclosure.models import NoticeState, PublicHit
 from registry.errors import render_error
 from registry.extensions import db
+from registry.forms import has_control_characters
 from registry.permissions import public
 from registry.web import paginate
 
@@ -81,7 +82,9 @@ def limit_rate():
 @public
 @cacheable
 def index():
-    args = {k: request.args.get(k, "").strip() for k in ("county", "year", "q")}
+    # A search term with control characters (NUL, which PostgreSQL cannot even compare) searches nothing.
+    args = {k: request.args.get(k, "").strip()[:100] for k in ("county", "year", "q")}
+    args = {k: "" if has_control_characters(v) else v for k, v in args.items()}
     page = paginate(queries.public_notices(args), args=args)
     response = Response(
         render_template(

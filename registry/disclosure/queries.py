@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 from registry.counties.models import Unit
 from registry.disclosure.models import MIN_WINDOW_DAYS, Complaint, Notice, NoticeItem, NoticeState, NoticeType
 from registry.extensions import db
+from registry.forms import has_control_characters
 from registry.permissions import scope_filter
 from registry.projects import queries as project_queries
 from registry.projects.models import Project
@@ -26,8 +27,8 @@ def staff_notices(args: dict, user) -> sa.Select:
         stmt = stmt.where(Notice.state == args["state"])
     if args.get("type") in NoticeType._value2member_map_:
         stmt = stmt.where(Notice.type == args["type"])
-    if args.get("q"):
-        stmt = stmt.where(Notice.title.like(like_pattern(args["q"])))
+    if args.get("q") and not has_control_characters(args["q"]):
+        stmt = stmt.where(Notice.title.like(like_pattern(args["q"][:100])))
     return stmt.order_by(Notice.year.desc(), Notice.created_at.desc(), Notice.id.desc())
 
 
@@ -130,7 +131,7 @@ def public_notices(args: dict) -> sa.Select:
         stmt = stmt.where(Notice.county_id.in_(sa.select(Unit.id).where(Unit.code == code)))
     if is_year(args.get("year")):
         stmt = stmt.where(Notice.year == int(args["year"]))
-    if args.get("q"):
+    if args.get("q") and not has_control_characters(args["q"]):
         stmt = stmt.where(Notice.search_text.like(like_pattern(args["q"][:100])))
     return stmt.order_by(Notice.published_at.desc(), Notice.id.desc())
 

@@ -98,7 +98,7 @@ def report_section(unit: Unit, quarter: Quarter, counties: list[int], pairings=N
     notice_counts = dict(
         db.session.execute(
             sa.select(Notice.county_id, sa.func.count(Notice.id))
-            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Notice.state != NoticeState.DRAFT)
+            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Notice.state == NoticeState.PUBLISHED)
             .group_by(Notice.county_id)
         ).all()
     )

@@ -148,7 +148,7 @@ def test_states_publish_withdraw_and_what_each_refuses(w):
     from registry.audit.models import AuditEvent
 
     actions = set(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.entity_type.like("disclosure%"))))
-    assert {"create", "publish", "withdraw", "update"} <= actions
+    assert {"create", "status", "update"} <= actions
 
 
 def test_scope_the_gate_refuses_other_counties_liaisons_and_readers(w):

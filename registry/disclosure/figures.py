@@ -15,15 +15,12 @@ from flask import current_app, url_for
 from registry.auth.models import User
 from registry.counties.models import Unit
 from registry.disclosure.models import Complaint, Notice, NoticeItem, NoticeState
-from registry.disclosure.queries import published_project_ids
+from registry.disclosure.queries import DUE, published_project_ids
 from registry.extensions import db
 from registry.periods import Quarter
 from registry.projects import queries as project_queries
-from registry.projects.models import Project, ProjectStatus
+from registry.projects.models import Project
 from registry.roles import Role
-
-#: Project statuses that call for disclosure (a project in the pool or given up does not).
-DUE = frozenset(ProjectStatus) - {ProjectStatus.RESERVE, ProjectStatus.TERMINATED}
 
 
 @dataclass(frozen=True)

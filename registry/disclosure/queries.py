@@ -12,7 +12,7 @@ from registry.extensions import db
 from registry.forms import has_control_characters
 from registry.permissions import scope_filter
 from registry.projects import queries as project_queries
-from registry.projects.models import Project
+from registry.projects.models import Project, ProjectStatus
 from registry.web import is_id, is_year, like_pattern
 
 
@@ -43,10 +43,18 @@ def published_project_ids(county_ids, year: int) -> set[int]:
     )
 
 
+#: Project statuses that call for disclosure (a project in the pool, 储备, or given up, 终止, does not).
+DUE = frozenset(ProjectStatus) - {ProjectStatus.RESERVE, ProjectStatus.TERMINATED}
+
+
 @dataclass
 class ComplianceRow:
     project: Project
     notices: list = field(default_factory=list)
+
+    @property
+    def due(self) -> bool:
+        return self.project.status in DUE
 
     @property
     def disclosed(self) -> bool:
@@ -64,12 +72,16 @@ class Compliance:
     open_complaints: list
 
     @property
+    def due(self) -> int:
+        return sum(1 for r in self.rows if r.due)
+
+    @property
     def disclosed(self) -> int:
-        return sum(1 for r in self.rows if r.disclosed)
+        return sum(1 for r in self.rows if r.due and r.disclosed)
 
     @property
     def undisclosed(self) -> int:
-        return len(self.rows) - self.disclosed
+        return self.due - self.disclosed
 
 
 def posted_days(notice: Notice) -> int | None:

@@ -26,6 +26,7 @@ from registry.disclosure.models import (
     NoticeType,
     Posting,
 )
+from registry.disclosure.queries import DUE
 from registry.extensions import db
 from registry.permissions import authorize_write, scope_filter
 from registry.projects import figures as project_figures
@@ -34,7 +35,7 @@ from registry.projects.models import Project, ProjectStatus
 from registry.services import ServiceError, check_version
 
 #: Statuses of projects a year's plan and arrangements list (储备 is the project pool, 终止 was given up).
-PLANNED = frozenset(ProjectStatus) - {ProjectStatus.RESERVE, ProjectStatus.TERMINATED}
+PLANNED = DUE
 #: Statuses of a project whose implementation result can be disclosed.
 FINISHED = frozenset({ProjectStatus.COMPLETED, ProjectStatus.ACCEPTED, ProjectStatus.HANDED_OVER})
 
@@ -200,7 +201,7 @@ def publish(notice: Notice, *, actor, version=None, today: date | None = None) -
     notice.published_at = utcnow()
     db.session.flush()
     record(
-        "publish",
+        "status",
         notice,
         actor=actor,
         summary=f"发布公告《{notice.title}》，公示期 {notice.window_start} 至 {notice.window_end}，"
@@ -224,7 +225,7 @@ def withdraw(notice: Notice, reason: str, *, actor, version=None) -> Notice:
     notice.withdrawal_reason = reason
     db.session.flush()
     record(
-        "withdraw",
+        "status",
         notice,
         actor=actor,
         summary=f"撤回公告《{notice.title}》：{reason}",

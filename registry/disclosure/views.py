@@ -42,8 +42,11 @@ def index():
 def create():
     today = date.today()
     defaults = {"year": today.year, "window_start": today, "window_end": today + timedelta(days=9)}
+    counties = writable_counties(current_user)
+    if len(counties) == 1:  # a county office drafts its own county's notices
+        defaults["county_id"] = counties[0].id
     form = NoticeForm(data=defaults if request.method == "GET" else None)
-    form.county_id.choices = [BLANK] + [unit_choice(u) for u in writable_counties(current_user)]
+    form.county_id.choices = [BLANK] + [unit_choice(u) for u in counties]
     if form.validate_on_submit():
         response = save(
             form,

@@ -114,6 +114,7 @@ def register_blueprints(app):
     from registry.directory.units import bp as counties_bp
     from registry.disclosure.public import bp as gongshi_bp
     from registry.disclosure.views import bp as disclosure_bp
+    from registry.evidence.views import bp as evidence_bp
     from registry.exchanges.views import bp as exchanges_bp
     from registry.main.views import bp as main_bp
     from registry.placements.views import bp as placements_bp
@@ -123,7 +124,7 @@ def register_blueprints(app):
 
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
-        agreements_bp, reports_bp, closing_bp, audit_bp, disclosure_bp, gongshi_bp,
+        agreements_bp, reports_bp, closing_bp, audit_bp, evidence_bp, disclosure_bp, gongshi_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -6,6 +6,7 @@ from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
 from registry.disclosure.models import Complaint, Notice, NoticeItem, Posting, PublicHit
+from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
@@ -17,6 +18,7 @@ from registry.tasks.models import Job, Notification, NotificationSetting
 
 __all__ = [
     "Agreement",
+    "Attachment",
     "AuditEvent",
     "Channel",
     "Complaint",

@@ -428,3 +428,45 @@ def test_the_staff_list_takes_hostile_filters(world, as_user):
             200,
             404,
         )
+
+
+@pytest.fixture
+def photo_storage(app, tmp_path):
+    """Evidence files in a temporary folder (never the worktree's instance/)."""
+    from registry.storage import LocalStorage
+
+    saved = app.extensions.get("evidence_storage")
+    app.extensions["evidence_storage"] = LocalStorage(tmp_path / "evidence")
+    yield
+    app.extensions["evidence_storage"] = saved
+
+
+def test_posting_photos_are_evidence_files_of_the_notice(app, world, as_user, published, photo_storage):
+    import io
+
+    from PIL import Image
+
+    with app.app_context():
+        notice = db.session.scalar(sa.select(Notice).where(Notice.public_no == published[0]))
+        posting = services.add_posting(notice, {"place": "某村村务公开栏", "posted_on": TODAY}, actor=None)
+        db.session.commit()
+        notice_id, posting_id = notice.id, posting.id
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(image, "JPEG")
+    county = as_user("county")
+    url = f"/evidence/disclosure_postings/{posting_id}"
+    uploaded = county.post(
+        url + "/upload", data={"file": (io.BytesIO(image.getvalue()), "公开栏.jpg")}, content_type="multipart/form-data"
+    )
+    assert uploaded.status_code in (302, 303)
+    assert "1 张" in county.get(f"/disclosure/{notice_id}").get_data(as_text=True)
+    assert "公开栏.jpg" in county.get(url).get_data(as_text=True)
+    # Staff outside the county, liaisons and readers cannot add photos; nobody anonymous sees them.
+    assert as_user("liaison").get(url).status_code == 404
+    refused = as_user("reader").post(
+        url + "/upload", data={"file": (io.BytesIO(image.getvalue()), "x.jpg")}, content_type="multipart/form-data"
+    )
+    assert refused.status_code == 403
+    anonymous = app.test_client()
+    assert anonymous.get(url).headers["Location"].startswith("/login")
+    assert "公开栏.jpg" not in anonymous.get(f"/gongshi/{published[0]}").get_data(as_text=True)

@@ -463,6 +463,12 @@ WRITES = {
         },
     ),  # fmt: skip
     "agreements.delete_entry": Write("/agreements/indicator-entries/{entry_b}/delete", lambda w, u: {"version": 1}),
+    # Evidence of a record outside the scope (a fund transaction follows its project): 404, nothing stored.
+    "evidence.upload": Write(
+        "/evidence/fund_transactions/{txn_b}/upload",
+        lambda w, u: {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "x.pdf")},
+    ),
+    "evidence.delete": Write("/evidence/projects/{project_b}/1/delete", lambda w, u: {}),
     # Disclosure notices lie in their county: a new one in another county, or any step on Cangxi's (notice_b).
     "disclosure.create": Write(
         "/disclosure/new",

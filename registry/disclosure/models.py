@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -159,8 +160,11 @@ class NoticeItem(db.Model):
     notice: Mapped[Notice] = relationship(back_populates="items")
 
 
+# Photos of the notice on the board are evidence files of the posting, in the notice's scope (docs/architecture.md,
+# "Evidence files"): staff who may write the notice upload them; the public never sees them.
+@attachable(follows="notice", noun="公告张贴记录")
 class Posting(db.Model):
-    """Where and when a published notice was put up (村/乡镇/县 公开栏, a portal)."""
+    """Where and when a published notice was put up (村/乡镇/县 公开栏, a portal); its photos are evidence files."""
 
     __tablename__ = "disclosure_postings"
 

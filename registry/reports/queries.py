@@ -18,6 +18,7 @@ from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import category_on
 from registry.database import among
+from registry.evidence.services import quarter_counts as evidence_counts
 from registry.exchanges import figures as exchanges
 from registry.exchanges.models import Direction, Field, PersonType
 from registry.extensions import db
@@ -323,6 +324,8 @@ class QuarterFigures:
     generated_at: datetime
     #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
     limited_to: str = ""
+    #: Per record type of the quarter: (name, records, records with evidence files) — reports/_evidence.html.
+    evidence: tuple[tuple[str, int, int], ...] = ()
     #: Sections other compositions add (``SECTIONS``): frozen data, each with the ``template`` that prints it.
     sections: tuple = ()
 
@@ -426,6 +429,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
+        evidence=evidence_counts(quarter.start, quarter.end, counties, pairings),
         sections=tuple(s for add in SECTIONS.values() if (s := add(unit, quarter, counties, pairings)) is not None),
     )  # fmt: skip
 

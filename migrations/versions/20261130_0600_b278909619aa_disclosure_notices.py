@@ -2,7 +2,7 @@
 and the public pages' per-address request counters
 
 Revision ID: b278909619aa
-Revises: bf0c50751a21
+Revises: 42ccecbdee10
 Create Date: 2026-11-30 05:56:54.300903
 
 """
@@ -14,7 +14,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = 'b278909619aa'
-down_revision = 'bf0c50751a21'
+down_revision = '42ccecbdee10'
 branch_labels = None
 depends_on = None
 

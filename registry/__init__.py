@@ -112,6 +112,8 @@ def register_blueprints(app):
     from registry.directory.audit import bp as audit_bp
     from registry.directory.pairings import bp as pairings_bp
     from registry.directory.units import bp as counties_bp
+    from registry.disclosure.public import bp as gongshi_bp
+    from registry.disclosure.views import bp as disclosure_bp
     from registry.evidence.views import bp as evidence_bp
     from registry.exchanges.views import bp as exchanges_bp
     from registry.findings.views import bp as findings_bp
@@ -124,8 +126,13 @@ def register_blueprints(app):
 
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
-        agreements_bp, reports_bp, closing_bp, audit_bp, evidence_bp,
+        agreements_bp, reports_bp, closing_bp, audit_bp, evidence_bp, disclosure_bp, gongshi_bp,
         problems_bp, findings_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)
+    # deferred: app factory — the disclosure status joins the quarterly report without the report knowing it.
+    from registry.disclosure.figures import report_section
+    from registry.reports.queries import SECTIONS
+
+    SECTIONS["disclosure"] = report_section

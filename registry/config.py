@@ -130,6 +130,13 @@ class Config:
     BACKUP_SCHEDULE = True
     BACKUP_KEEP_DAILY = 14
     BACKUP_KEEP_MONTHLY = 12
+    #: Disclosure notices (公告公示): the local supervision number printed next to 12317 (a notice may give its own),
+    #: requests per minute per address on the public pages (0: no limit), how long browsers and proxies may keep
+    #: a public page, and how many days before a window ends its county office is reminded to record the postings.
+    DISCLOSURE_PHONE = ""
+    DISCLOSURE_RATE_LIMIT = 120
+    DISCLOSURE_CACHE_SECONDS = 300
+    DISCLOSURE_REMIND_DAYS = 3
 
 
 PRODUCTION_OVERRIDES = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry import demo_problems, demo_projects
+from registry import demo_disclosure, demo_problems, demo_projects
 from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
@@ -263,6 +263,7 @@ def load() -> str:
     projects = demo_projects.load() + "\n" + demo_projects.load_records()
     _narratives()
     projects += "\n" + demo_problems.load()
+    projects += "\n" + demo_disclosure.load()
     # The projects were inserted with their ids: the next project must not take one of them.
     reset_id_sequences(db.session)
     added = pairings + organisations

@@ -5,6 +5,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
+from registry.disclosure.models import Complaint, Notice, NoticeItem, Posting, PublicHit
 from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.findings.models import Proposal
@@ -22,18 +23,22 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Channel",
+    "Complaint",
     "Confirmation",
     "Exchange",
     "FundTransaction",
     "Indicator",
     "IndicatorEntry",
     "Job",
+    "Notice",
+    "NoticeItem",
     "LoginThrottle",
     "Notification",
     "NotificationSetting",
     "Pairing",
     "Person",
     "Placement",
+    "Posting",
     "PlacementCell",
     "Problem",
     "ProblemLink",
@@ -49,6 +54,7 @@ __all__ = [
     "ReportStep",
     "ReportVersion",
     "ProjectFunds",
+    "PublicHit",
     "PurchaseTotals",
     "StatusChange",
     "Target",

@@ -47,6 +47,9 @@ PERMISSIONS = {
     "programmes.manage": frozenset({Role.ADMIN}),
     "users.manage": frozenset({Role.ADMIN}),
     "audit.view": frozenset({Role.ADMIN}),
+    #: Disclosure notices (公告公示): drafting, publishing, withdrawing, postings and complaints, within scope. The
+    #: county office issues its own ("谁分配、谁使用、谁公开"); East liaisons and readers do not.
+    "disclosure.manage": STAFF,
 }
 
 #: Pairing levels each staff role may create or change (within its scope).

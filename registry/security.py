@@ -56,7 +56,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """
 
     def should_set_cookie(self, app, session) -> bool:
-        if request.endpoint == "static" and not session.modified:
+        if (request.endpoint == "static" or is_public_cacheable(app)) and not session.modified:
             return False
         return super().should_set_cookie(app, session)
 
@@ -82,12 +82,19 @@ def apply_headers(app, response):
 
 
 def is_cacheable(app, response) -> bool:
-    """Only a static file served successfully, without a session cookie, keeps Flask's normal caching.
+    """Only a static file or a public page marked cacheable (the disclosure notices), served successfully without a
+    session cookie, keeps its caching; the public page sets its own ``Cache-Control: public, max-age=…``.
 
     A static 404 is the error page, which shows the signed-in user's name in the header.
     """
     return (
-        request.endpoint == "static"
+        (request.endpoint == "static" or is_public_cacheable(app))
         and response.status_code < 400
         and not app.session_interface.should_set_cookie(app, session)
     )
+
+
+def is_public_cacheable(app) -> bool:
+    """The request's view is public and marked ``cache_public`` (it shows nothing of any session)."""
+    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "is_public", False) and getattr(view, "cache_public", False))

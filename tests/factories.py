@@ -1,7 +1,7 @@
 """Plain factory functions: sensible defaults, keyword overrides, add and flush, return the object."""
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -162,6 +162,18 @@ def make_proposal(unit: Unit, **overrides):
     return proposal
 
 
+def make_notice(county: Unit, year: int, notice_type: str = "annual_plan", **overrides):
+    """A draft disclosure notice of the county's projects of ``year`` (a 10-day window from today, so it may still be
+    published)."""
+    from registry.disclosure.services import create_notice
+
+    data = {
+        "county_id": county.id, "year": year, "type": notice_type, "issuing_unit": f"{county.name}乡村振兴局",
+        "window_start": date.today(), "window_end": date.today() + timedelta(days=9),
+    } | overrides  # fmt: skip
+    return create_notice(data, actor=None)
+
+
 class World:
     """A small registry with one Zhejiang pairing (in Liangshan) and one Guangdong pairing (in Guangyuan).
 
@@ -238,6 +250,9 @@ class World:
         self.county = make_user(Role.COUNTY, self.zhaojue, username="county")
         self.liaison = make_user(Role.LIAISON, self.zhejiang, username="liaison")
         self.reader = make_user(Role.READER, self.liangshan, username="reader")
+        # Disclosure notices (drafts): Zhaojue's 2024 plan, and Cangxi's 2019 one outside the scoped users'.
+        self.notice_a = make_notice(self.zhaojue, 2024)
+        self.notice_b = make_notice(self.cangxi, 2019)
 
     def users(self):
         return {r: getattr(self, r) for r in ("admin", "province", "prefecture", "county", "liaison", "reader")}

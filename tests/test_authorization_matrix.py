@@ -11,7 +11,15 @@ import pytest
 OK, FORBIDDEN, MISSING = "ok", 403, 404
 ROLES = ("admin", "province", "prefecture", "county", "liaison", "reader")
 SCOPED = {"prefecture", "county", "liaison", "reader"}
-PUBLIC = {"static", "auth.login", "main.healthz", "closing.verify"}
+PUBLIC = {
+    "static",
+    "auth.login",
+    "main.healthz",
+    "closing.verify",
+    "gongshi.index",
+    "gongshi.notice",
+    "gongshi.notice_pdf",
+}
 
 
 @dataclass
@@ -285,6 +293,33 @@ RULES.update(
             {"placement_id": ("placement_a", "placement_b")},
             SICHUAN_STAFF,
         ),
+    }
+)
+
+#: Disclosure notices: Zhaojue's (A) and Cangxi's (B). A notice has no pairing, so East liaisons see none; managing
+#: them is Sichuan office staff's (and administrators'), within scope.
+NOTICE = {"notice_id": ("notice_a", "notice_b")}
+NOTICE_VIEW = scoped_records() | {"liaison": (MISSING, MISSING)}
+NOTICE_MANAGE = {
+    "admin": (OK, OK),
+    "province": (OK, OK),
+    "prefecture": (OK, MISSING),
+    "county": (OK, MISSING),
+    "liaison": (FORBIDDEN, FORBIDDEN),
+    "reader": (FORBIDDEN, FORBIDDEN),
+}
+RULES.update(
+    {
+        "disclosure.index": Rule(expect=everyone()),
+        "disclosure.compliance": Rule(expect=everyone()),
+        "disclosure.create": Rule(expect=only("admin", "province", "prefecture", "county")),
+        "disclosure.detail": Rule(params=NOTICE, expect=NOTICE_VIEW),
+        "disclosure.publish": Rule("POST", NOTICE, NOTICE_MANAGE),
+        "disclosure.withdraw": Rule("POST", NOTICE, NOTICE_MANAGE),
+        "disclosure.add_posting": Rule("POST", NOTICE, NOTICE_MANAGE),
+        "disclosure.add_complaint": Rule("POST", NOTICE, NOTICE_MANAGE),
+        # Which complaint is a posted field: without one the page says so (tests/test_disclosure.py answers real ones).
+        "disclosure.answer_complaint": Rule("POST", NOTICE, NOTICE_MANAGE),
     }
 )
 

@@ -201,3 +201,33 @@ def test_generate_all_reports_watch_the_progress_and_download_the_zip(page, live
         download.save_as(target)
         assert zipfile.ZipFile(target).namelist() == ["510824-苍溪县-2019Q2-东西部协作季度报告.pdf"]
     assert refused == []
+
+
+def test_an_anonymous_visitor_finds_a_countys_notice_and_opens_its_pdf(app, page, live_server, world):
+    """公告公示 as the public sees it: no login, the county chosen from the list, the notice, its A4 PDF."""
+    import sqlalchemy as sa
+
+    from registry.auth.models import User
+    from registry.disclosure.models import Notice
+    from registry.disclosure.services import publish
+    from registry.extensions import db
+
+    with app.app_context():
+        county = db.session.scalar(sa.select(User).where(User.username == "county"))
+        publish(db.session.get(Notice, world.notice_a), actor=county)
+        db.session.commit()
+    refused = _csp_refusals(page)
+    page.goto(live_server + "/gongshi/")
+    assert page.url == live_server + "/gongshi/"  # no login asked
+    page.select_option("#public-county", label="昭觉县")
+    page.click("#public-search")
+    page.wait_for_url("**/gongshi/?county=513431**")
+    page.click("text=昭觉县2024年东西部协作财政援助资金年度项目计划公告")
+    page.wait_for_selector("#notice-pdf")
+    body = page.locator("main").inner_text()
+    assert "产业帮扶车间建设" in body and "12317" in body and "共 10 天" in body
+    href = page.get_attribute("#notice-pdf", "href")
+    pdf = page.request.get(live_server + href)
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF") and pdf.headers["cache-control"].startswith("public")
+    assert refused == []

@@ -158,7 +158,6 @@ def test_overdue_problems_remind_the_county_and_the_prefecture(w):
     assert db.session.scalar(sa.select(sa.func.count(Problem.id))) == 2
 
 
-
 def test_purchases_without_evidence_fire_until_a_file_is_attached(w):
     import io
 

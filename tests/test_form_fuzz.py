@@ -41,6 +41,8 @@ FORM_PAGES = {
     "problems.add_link": "problems.detail",
     "problems.remove_link": "problems.detail",
     "findings.run": "findings.index",
+    # A draft notice's page offers publishing (the world's notices are drafts).
+    "disclosure.publish": "disclosure.detail",
 }
 #: Buttons without input whose every post is meant to write (or to be audited): only "no 500" is asserted.
 BUTTONS = {
@@ -65,6 +67,11 @@ STATE_FORMS = {
     "problems.return_": ("reason", "version"),
     "findings.accept": ("responsible_unit", "deadline", "measures", "version"),
     "findings.dismiss": ("reason", "version"),
+    # A published notice's forms (the world's notices are drafts, which refuse them).
+    "disclosure.withdraw": ("reason",),
+    "disclosure.add_posting": ("place", "posted_on", "note"),
+    "disclosure.add_complaint": ("received_on", "channel", "content"),
+    "disclosure.answer_complaint": ("complaint_id", "answered_on", "answer"),
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
 UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "problems.import_"}
@@ -153,6 +160,10 @@ BASELINES = {
     },
     "problems.progress": lambda w: {"text": "进展{n}", "entry_on": "2024-06-01"},
     "problems.add_link": lambda w: {"link-record_type": "purchases", "link-record_id": w.purchase_a},
+    "disclosure.create": lambda w: {
+        "county_id": w.zhaojue, "year": "2024", "type": "annual_plan", "issuing_unit": "昭觉县乡村振兴局{n}",
+        "window_start": "2024-06-01", "window_end": "2024-06-10",
+    },
 }  # fmt: skip
 
 #: Hostile values per rendered input type.

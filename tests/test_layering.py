@@ -27,8 +27,11 @@ LAYERS = {
     # (@attachable) and its pages use the panel; it knows no stream, only the gate and the registered models.
     "evidence": {"evidence"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
-    "compositions": {"agreements", "reports", "main", "directory", "closing", "findings"},
-    "app": {"__init__", "cli", "demo", "demo_projects", "demo_problems", "models", "templating", "security", "tasks"},
+    "compositions": {"agreements", "reports", "main", "directory", "closing", "findings", "disclosure"},
+    "app": {
+        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "models", "templating",
+        "security", "tasks",
+    },
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "evidence", "streams", "compositions", "app"]
 #: Layers whose packages may import each other (a stream may not import another stream).

@@ -303,3 +303,28 @@ def test_a_view_cannot_lose_the_headers(app):
         apply_headers(app, response)
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_public_disclosure_pages_have_the_headers_and_may_be_cached(app, world, client):
+    """The public notices (PUBLIC in the matrix, no login): every header, no inline code, and ``public`` caching
+    without a session cookie; anything else on the site stays ``no-store``."""
+    import sqlalchemy as sa
+
+    from registry.disclosure.models import Notice
+    from registry.disclosure.services import publish
+    from registry.extensions import db
+
+    with app.app_context():
+        notice = publish(db.session.get(Notice, world.notice_a), actor=None)
+        db.session.commit()
+        number = notice.public_no
+        assert db.session.scalar(sa.select(sa.func.count(Notice.id))) == 2
+    urls = ("/gongshi/", "/gongshi/?county=513431&year=2024&q=车间", f"/gongshi/{number}", f"/gongshi/{number}.pdf")
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_secure(response, cached=True, what=url)
+        assert response.headers["Cache-Control"].startswith("public, max-age="), url
+        if response.mimetype == "text/html":
+            assert inline_code(response.get_data(as_text=True)) == [], url
+    assert_secure(client.get("/gongshi/nosuchnotice"), what="missing notice")

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
 from registry.auth.models import Role
+from registry.disclosure.models import Complaint, Notice, Posting
 from registry.exchanges.models import Exchange
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
 from registry.extensions import db
@@ -73,13 +74,15 @@ def _state(app):
 
 
 def _read_state():
-    models = (Placement, Purchase, Exchange, Project, IndicatorEntry)
+    models = (Placement, Purchase, Exchange, Project, IndicatorEntry, Notice, Posting, Complaint)
     counts = {m.__name__: db.session.scalar(sa.select(sa.func.count(m.id))) for m in models}
     events = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
     rows = {
         m.__name__: sorted((r.id, r.version_id, r.pairing_id) for r in db.session.scalars(sa.select(m)))
         for m in (Placement, Purchase, Exchange, Project)
     }
+    notices = db.session.scalars(sa.select(Notice))
+    rows["Notice"] = sorted((n.id, n.version_id, n.county_id, n.state.value) for n in notices)
     db.session.remove()
     return counts, events, rows
 
@@ -508,6 +511,31 @@ WRITES = {
     "problems.remove_link": Write("/problems/{problem_b}/links/{link_a}/delete", lambda w, u: {}),
     "findings.accept": Write("/problems/findings/{proposal_b}/accept", lambda w, u: {"version": 1}),
     "findings.dismiss": Write("/problems/findings/{proposal_b}/dismiss", lambda w, u: {"reason": "越界", "version": 1}),
+    # Disclosure notices lie in their county: a new one in another county, or any step on Cangxi's (notice_b).
+    "disclosure.create": Write(
+        "/disclosure/new",
+        lambda w, u: {
+            "county_id": w.cangxi if u in ("county", "prefecture") else w.zhaojue,
+            "year": "2019" if u in ("county", "prefecture") else "2024",
+            "type": "annual_plan",
+            "issuing_unit": "越界单位",
+            "window_start": "2024-06-01",
+            "window_end": "2024-06-20",
+        },
+    ),
+    "disclosure.publish": Write("/disclosure/{notice_b}/publish", lambda w, u: {"version": 1}),
+    "disclosure.withdraw": Write("/disclosure/{notice_b}/withdraw", lambda w, u: {"reason": "越界", "version": 1}),
+    "disclosure.add_posting": Write(
+        "/disclosure/{notice_b}/postings", lambda w, u: {"place": "某村公开栏", "posted_on": "2019-06-02"}
+    ),
+    "disclosure.add_complaint": Write(
+        "/disclosure/{notice_b}/complaints",
+        lambda w, u: {"received_on": "2019-06-02", "channel": "phone", "content": "越界"},
+    ),
+    "disclosure.answer_complaint": Write(
+        "/disclosure/{notice_b}/answer",
+        lambda w, u: {"complaint_id": 1, "answered_on": "2019-06-03", "answer": "越界", "version": 1},
+    ),
 }
 
 #: Users whose write of a ``projects.*``/entry endpoint on record B (Cangxi, Guangdong) is outside scope.

@@ -13,7 +13,15 @@ from sqlalchemy.orm import joinedload
 from registry.database import among
 from registry.extensions import db
 from registry.periods import Period, Quarter
-from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus, StatusChange
+from registry.projects.models import (
+    FundSource,
+    FundStage,
+    FundTransaction,
+    Project,
+    ProjectFunds,
+    ProjectStatus,
+    StatusChange,
+)
 
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
@@ -199,3 +207,26 @@ def money_by_county(ids, pairings, period: Period, programme_ids) -> dict[tuple[
             .group_by(Project.county_id, FundTransaction.stage)
         )
     }
+
+
+# ---- per project, for documents that list projects one by one (disclosure notices) -------------------------------
+
+
+def source_totals(project_ids) -> dict[int, dict[FundSource, tuple[int, int, int]]]:
+    """{project id: {source: (计划, 到位, 拨付)}} from the running totals the fund services keep (exact to the 分)."""
+    found: dict[int, dict[FundSource, tuple[int, int, int]]] = {}
+    ids = list(project_ids)
+    if not ids:
+        return found
+    rows = db.session.execute(
+        sa.select(
+            ProjectFunds.project_id,
+            ProjectFunds.source,
+            ProjectFunds.planned_fen,
+            ProjectFunds.arrived_fen,
+            ProjectFunds.disbursed_fen,
+        ).where(ProjectFunds.project_id.in_(ids))
+    )
+    for project_id, source, planned, arrived, disbursed in rows:
+        found.setdefault(project_id, {})[source] = (planned, arrived, disbursed)
+    return found

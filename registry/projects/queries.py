@@ -83,3 +83,17 @@ def county_year_projects(county_id: int, year: int, user) -> list[Project]:
         .order_by(Project.code)
     )
     return db.session.scalars(stmt).all()
+
+
+def projects_of_year(county_ids, year: int, where=None) -> list[Project]:
+    """The projects of these counties and year (``where``, e.g. a scope clause, narrows them), their places loaded,
+    in code order: what documents listing a county's projects one by one start from."""
+    stmt = (
+        sa.select(Project)
+        .options(joinedload(Project.county), joinedload(Project.township), joinedload(Project.village))
+        .where(Project.county_id.in_(list(county_ids)), Project.year == year)
+        .order_by(Project.code)
+    )
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(db.session.scalars(stmt))

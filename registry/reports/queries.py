@@ -329,6 +329,8 @@ class QuarterFigures:
     evidence: tuple[tuple[str, int, int], ...] = ()
     #: 问题整改 (``registry.problems.figures.ProblemsSection``), shown by templates/reports/_problems.html.
     problems: object = None
+    #: Sections other compositions add (``SECTIONS``): frozen data, each with the ``template`` that prints it.
+    sections: tuple = ()
 
     @property
     def consumption_quarter(self) -> int:
@@ -355,6 +357,11 @@ class QuarterFigures:
 
 
 # ---- the query layer --------------------------------------------------------------------------------------------
+
+
+#: Sections of other compositions (the disclosure status…), registered by the app as it is built, so the report
+#: need not know their packages: name -> function (unit, quarter, county ids, pairings) -> frozen section or None.
+SECTIONS: dict = {}
 
 
 def data_version() -> int:
@@ -427,6 +434,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         limited_to=limited_to,
         evidence=evidence_counts(quarter.start, quarter.end, counties, pairings),
         problems=problem_figures.report_section(unit, quarter.start, cutoff, pairings),
+        sections=tuple(s for add in SECTIONS.values() if (s := add(unit, quarter, counties, pairings)) is not None),
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from flask import current_app, url_for
 from huey import crontab
 
 from registry.database import writing
+from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
 from registry.findings.reminders import overdue_problems
 from registry.findings.services import run_checks
@@ -26,6 +27,17 @@ from registry.tasks.queue import (
 )
 
 CONSUMER_BEAT = "consumer:beat"
+
+
+# Disclosure notices: windows about to end, and projects of the year no published notice lists yet.
+@reminders.reminder
+def disclosure_windows_ending(today):
+    return (reminders.Due(*due) for due in disclosure_figures.windows_ending(today))
+
+
+@reminders.reminder
+def disclosure_undisclosed_projects(today):
+    return (reminders.Due(*due) for due in disclosure_figures.undisclosed_projects(today))
 
 
 def init_app(app):

@@ -1,0 +1,1 @@
+"""公告公示: disclosure notices generated from project and fund records, their public pages, postings and complaints."""

@@ -1,0 +1,171 @@
+"""Disclosure figures for other modules: the quarterly report's section (the disclosure status of the quarter's
+projects) and the reminder checks (windows ending, projects of the year without a published notice).
+
+The app registers both as it is built (``registry/__init__.py``: the report's ``SECTIONS``; ``registry/tasks``:
+the reminders), so neither the reports nor the task package needs to know this package.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from registry.auth.models import User
+from registry.counties.models import Unit
+from registry.disclosure.models import Complaint, Notice, NoticeItem, NoticeState
+from registry.disclosure.queries import DUE, published_project_ids
+from registry.extensions import db
+from registry.periods import Quarter
+from registry.projects import queries as project_queries
+from registry.projects.models import Project
+from registry.roles import Role
+
+
+@dataclass(frozen=True)
+class DisclosureRow:
+    county: str
+    projects: int
+    disclosed: int
+    undisclosed_names: tuple[str, ...]
+    notices: int
+    open_complaints: int
+
+    @property
+    def undisclosed(self) -> int:
+        return self.projects - self.disclosed
+
+
+@dataclass(frozen=True)
+class DisclosureSection:
+    """The report's section: per county, the year's projects due for disclosure and how many a published notice
+    lists, as of the quarter's end."""
+
+    template: str
+    year: int
+    cutoff: date
+    rows: tuple[DisclosureRow, ...]
+
+    @property
+    def projects(self) -> int:
+        return sum(r.projects for r in self.rows)
+
+    @property
+    def disclosed(self) -> int:
+        return sum(r.disclosed for r in self.rows)
+
+
+def _pairing_clause(pairings):
+    return None if pairings is None else Project.pairing_id.in_(pairings)
+
+
+def report_section(unit: Unit, quarter: Quarter, counties: list[int], pairings=None) -> DisclosureSection:
+    """Per paired county of the report: the quarter's year's projects due for disclosure (by the quarter's end),
+    those a notice published by then lists, the undisclosed ones by name, and complaints still open."""
+    cutoff = min(quarter.end, date.today())
+    until = datetime.combine(cutoff + timedelta(days=1), time(), UTC)
+    rows = []
+    units = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(counties)))}
+    projects = project_queries.projects_of_year(counties, quarter.year, _pairing_clause(pairings))
+    by_county: dict[int, list[Project]] = {}
+    for p in projects:
+        if p.status in DUE:
+            by_county.setdefault(p.county_id, []).append(p)
+    published = db.session.execute(
+        sa.select(NoticeItem.project_id, Notice.id)
+        .join(Notice, Notice.id == NoticeItem.notice_id)
+        .where(
+            Notice.county_id.in_(counties),
+            Notice.year == quarter.year,
+            Notice.state != NoticeState.DRAFT,
+            Notice.published_at < until,
+            sa.or_(Notice.withdrawn_at.is_(None), Notice.withdrawn_at >= until),
+        )
+    ).all()
+    disclosed_ids = {project_id for project_id, _ in published}
+    open_by_county = dict(
+        db.session.execute(
+            sa.select(Notice.county_id, sa.func.count(Complaint.id))
+            .join(Notice, Notice.id == Complaint.notice_id)
+            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Complaint.answered_on.is_(None))
+            .group_by(Notice.county_id)
+        ).all()
+    )
+    notice_counts = dict(
+        db.session.execute(
+            sa.select(Notice.county_id, sa.func.count(Notice.id))
+            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Notice.state == NoticeState.PUBLISHED)
+            .group_by(Notice.county_id)
+        ).all()
+    )
+    for county_id in sorted(set(by_county) | set(notice_counts), key=lambda i: units[i].code):
+        due = by_county.get(county_id, [])
+        rows.append(
+            DisclosureRow(
+                county=units[county_id].name,
+                projects=len(due),
+                disclosed=sum(1 for p in due if p.id in disclosed_ids),
+                undisclosed_names=tuple(p.name for p in due if p.id not in disclosed_ids),
+                notices=notice_counts.get(county_id, 0),
+                open_complaints=open_by_county.get(county_id, 0),
+            )
+        )
+    return DisclosureSection("reports/_disclosure.html", quarter.year, cutoff, tuple(rows))
+
+
+# ---- reminders -------------------------------------------------------------------------------------------------
+
+
+def _county_staff() -> dict[int, list[int]]:
+    """{county id: ids of the active county-office users of that county}."""
+    staff: dict[int, list[int]] = {}
+    rows = db.session.execute(
+        sa.select(User.scope_unit_id, User.id).where(
+            User.is_active.is_(True), User.role == Role.COUNTY, User.scope_unit_id.is_not(None)
+        )
+    )
+    for county_id, user_id in rows:
+        staff.setdefault(county_id, []).append(user_id)
+    return staff
+
+
+def windows_ending(today: date) -> Iterable[tuple[int, str, str, str]]:
+    """(user id, key, title, link) for each published notice whose window ends within DISCLOSURE_REMIND_DAYS, to
+    its county office: record where it was posted (or see that it was) before the window closes."""
+    days = int(current_app.config["DISCLOSURE_REMIND_DAYS"])
+    notices = db.session.scalars(
+        sa.select(Notice).where(
+            Notice.state == NoticeState.PUBLISHED,
+            Notice.window_end >= today,
+            Notice.window_end <= today + timedelta(days=days),
+        )
+    ).all()
+    staff = _county_staff()
+    for notice in notices:
+        with current_app.test_request_context():
+            link = url_for("disclosure.detail", notice_id=notice.id) + "#postings"
+        posted = "已登记张贴 " + str(len(notice.postings)) + " 处" if notice.postings else "尚未登记张贴情况"
+        title = f"公告《{notice.title}》的公示期将于 {notice.window_end} 结束（{posted}）。"
+        for user_id in staff.get(notice.county_id, []):
+            yield user_id, f"disclosure:window:{notice.id}", title, link
+
+
+def undisclosed_projects(today: date) -> Iterable[tuple[int, str, str, str]]:
+    """(user id, key, title, link) per county office whose county has projects of this year, 立项 or later, that
+    no published notice lists yet (one reminder per county and number of such projects)."""
+    staff = _county_staff()
+    if not staff:
+        return
+    projects = project_queries.projects_of_year(list(staff), today.year)
+    disclosed = published_project_ids(list(staff), today.year)
+    waiting: dict[int, int] = {}
+    for p in projects:
+        if p.status in DUE and p.id not in disclosed:
+            waiting[p.county_id] = waiting.get(p.county_id, 0) + 1
+    for county_id, count in waiting.items():
+        with current_app.test_request_context():
+            link = url_for("disclosure.compliance", county=county_id, year=today.year)
+        title = f"本县 {today.year} 年有 {count} 个已立项的东西部协作项目尚未公告公示。"
+        for user_id in staff[county_id]:
+            yield user_id, f"disclosure:undisclosed:{county_id}:{today.year}:{count}", title, link

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from registry.agreements import calculators
 from registry.agreements.models import Measure, Target
 from registry.agreements.services import active_indicators, agreements_for, counties_within
+from registry.assets import figures as asset_figures
 from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import category_on
@@ -323,6 +324,8 @@ class QuarterFigures:
     generated_at: datetime
     #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
     limited_to: str = ""
+    #: 资产管护: assets formed this year, the register by state, checks overdue (``assets.figures``).
+    assets: asset_figures.AssetsSection | None = None
 
     @property
     def consumption_quarter(self) -> int:
@@ -419,6 +422,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
+        assets=asset_figures.report_section(counties, pairings, quarter, cutoff),
     )  # fmt: skip
 
 

@@ -7,8 +7,11 @@ starts one next to the web server. What a user sees of a job lives in the ``jobs
 
 from datetime import UTC, datetime
 
+from flask import current_app, url_for
 from huey import crontab
 
+from registry.assets import reminders as asset_reminders
+from registry.auth.models import User
 from registry.database import writing
 from registry.extensions import db
 from registry.tasks import backup, imports, jobs, reminders, reports
@@ -23,6 +26,32 @@ from registry.tasks.queue import (
 )
 
 CONSUMER_BEAT = "consumer:beat"
+
+
+def _county_staff_reminders(check):
+    """A module's check yielding (county id, key, title, endpoint, url args) as reminders to that county's office
+    staff (active county users scoped to it)."""
+
+    def run(today):
+        due = list(check(today))
+        if not due:
+            return
+        staff: dict = {}
+        for user in db.session.scalars(
+            db.select(User).where(User.is_active.is_(True), User.role == "county", User.scope_unit_id.is_not(None))
+        ):
+            staff.setdefault(user.scope_unit_id, []).append(user.id)
+        with current_app.test_request_context():
+            for county_id, key, title, endpoint, args in due:
+                for user_id in staff.get(county_id, ()):
+                    yield reminders.Due(user_id, key, title, url_for(endpoint, **args))
+
+    return run
+
+
+# Project assets: yearly 管护 checks overdue; projects accepted whose assets are not registered yet.
+reminders.reminder(_county_staff_reminders(asset_reminders.overdue_checks))
+reminders.reminder(_county_staff_reminders(asset_reminders.awaiting_registration))
 
 
 def init_app(app):

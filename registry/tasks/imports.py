@@ -10,6 +10,7 @@ import uuid
 
 from flask import current_app, redirect, url_for
 
+from registry.assets.transfer import import_assets_steps
 from registry.auth.models import User
 from registry.database import writing
 from registry.exchanges.transfer import import_exchanges_steps
@@ -30,6 +31,7 @@ IMPORTERS = {
     "placements": (import_placements_steps, "placements.edit", "劳务协作"),
     "purchases": (import_purchases_steps, "purchases.edit", "消费帮扶"),
     "exchanges": (import_exchanges_steps, "exchanges.edit", "人才交流"),
+    "assets": (import_assets_steps, "projects.edit", "项目资产"),
 }
 
 

@@ -105,13 +105,13 @@ def _normalise(data: dict) -> dict:
     return data
 
 
-def _resolve_sources(sources, batch: Batch | None) -> list[tuple[dict, int, int]]:
+def _resolve_sources(sources, cache: dict | None) -> list[tuple[dict, int, int]]:
     """(project facts, 东部 分, 其他 分) of each source given as (code or id, east, other)."""
     if not sources:
         raise ServiceError("请填写来源项目（项目编号及各资金来源形成资产的金额）。", "sources")
     codes = [c for c, _, _ in sources if isinstance(c, str)]
     ids = [c for c, _, _ in sources if isinstance(c, int)]
-    found = project_facts_by_code(codes, _cache(batch)) if codes else {}
+    found = project_facts_by_code(codes, cache) if codes else {}
     by_id = {f["id"]: f for f in facts("project", ids=ids)} if ids else {}
     resolved, seen = [], set()
     for key, east, other in sources:

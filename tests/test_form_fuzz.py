@@ -37,6 +37,8 @@ FORM_PAGES = {
     "tasks.report_batch": "reports.index",
     # The quarter close's first step is a form on the quarterly dashboard; the others appear in later states.
     "closing.submit": "reports.dashboard",
+    "assets.change_state": "assets.detail",
+    "assets.add_check": "assets.detail",
 }
 #: Buttons without input whose every post is meant to write (or to be audited): only "no 500" is asserted.
 BUTTONS = {
@@ -55,9 +57,10 @@ STATE_FORMS = {
     "closing.decide_unlock": ("request_id", "decision", "note"),
     "auth.unlock_login": (),
     "tasks.mark_read": (),  # its button shows only while a notification is unread
+    "assets.confirm": ("version",),  # its button shows only on a 待核实 record
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
-UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}
+UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "assets.import_"}
 #: Not a form: it ends the session, whatever is posted.
 NOT_FORMS = {
     "auth.logout",
@@ -130,6 +133,14 @@ BASELINES = {
         "current_password": PASSWORD, "new_password": "another-long-password", "confirm": "another-long-password",
     },
     "auth.login": lambda w: {"username": "admin", "password": PASSWORD},
+    "assets.create": lambda w: {
+        "number": "FZ-A-{n}", "name": "资产{n}", "sources": f"{w.done_a_code}:1000.00:0", "asset_class": "operating",
+        "quantity": "1", "completed_on": "2022-06-30", "owner_level": "village", "owner_name": "某村",
+        "caretaker": "某村委会", "caretaker_person": "某人", "operation_mode": "lease",
+    },
+    # Idle and back: the offered states exclude the current one, so the asset takes any number of accepted posts.
+    "assets.change_state": lambda w: {"to_state": Pick("idle", "normal"), "note": "原因{n}"},
+    "assets.add_check": lambda w: {"condition": "good"},
     # "生成全部报告": the button's value (buttons are not read as fields); an accepted batch is a shared job.
     "tasks.report_batch": lambda w: {"all": "1"},
 }  # fmt: skip
@@ -319,10 +330,12 @@ class Fuzzer:
 
 
 def _world_ids(app, world):
+    from registry.projects.models import Project
     from registry.purchases.models import Channel
 
     with app.app_context():
         world.channel = db.session.scalar(sa.select(sa.func.min(Channel.id)))
+        world.done_a_code = db.session.get(Project, world.done_a).code
     return world
 
 

@@ -113,7 +113,7 @@ def export(kind):
 def detail(asset_id):
     asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
     projects = {f["id"]: f for f in facts("project", ids=[s.project_id for s in asset.sources])}
-    state_form = StateForm(data={"changed_on": date.today(), "version": asset.version_id})
+    state_form = _state_choices(StateForm(data={"changed_on": date.today(), "version": asset.version_id}), asset)
     check_form = CheckForm(data={"checked_on": date.today()})
     last = queries.last_check_dates([asset.id]).get(asset.id)
     is_overdue = db.session.scalar(
@@ -124,6 +124,12 @@ def detail(asset_id):
         confirm_form=ConfirmForm(data={"version": asset.version_id}), history=history_of(asset), last=last,
         is_overdue=is_overdue, may_edit=can(current_user, "projects.edit") and may_write(current_user, asset),
     )  # fmt: skip
+
+
+def _state_choices(form, asset):
+    """The states an asset may change to: every one but its current state."""
+    form.to_state.choices = [choice(s.value, s.label) for s in AssetState if s is not asset.state]
+    return form
 
 
 def _choices(form, county_ids):
@@ -177,10 +183,13 @@ def edit(asset_id):
     asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
     if not may_write(current_user, asset):
         abort(403)
-    data = {"version": asset.version_id, "sources": services.sources_text(asset)} if request.method == "GET" else None
-    form = AssetForm(obj=asset, data=data)
     if request.method == "GET":
-        form.sources.data = data["sources"]
+        form = AssetForm(obj=asset, data={"version": asset.version_id})
+        form.sources.data = services.sources_text(asset)
+    else:
+        # Not bound to the record: a field left out of the post is blank (refused if required), never the record's
+        # own value (its ``sources`` are rows, the form's are text).
+        form = AssetForm()
     _choices(form, [asset.county_id])
     if form.validate_on_submit():
         response = save(
@@ -196,6 +205,8 @@ def edit(asset_id):
 def _post(asset_id, form_class, call, success, anchor=""):
     asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
     form = form_class()
+    if form_class is StateForm:
+        _state_choices(form, asset)
     if form.validate_on_submit():
         try:
             call(asset, form)

@@ -116,7 +116,10 @@ def _checks(rng, today) -> int:
         .where(Asset.handed_over_on.is_not(None), Asset.state != AssetState.DISPOSED)
         .order_by(Asset.id)
     ).all()
-    late = [a for a, county, handed in rows if county in ids and handed < today - timedelta(days=500)][:OVERDUE]
+    late = []
+    for county_id in ids:  # half of them in each showcase county
+        old = [a for a, county, handed in rows if county == county_id and handed < today - timedelta(days=500)]
+        late += old[: OVERDUE // len(ids)]
     checks = []
     for asset_id, _county, handed in rows:
         if asset_id in late:

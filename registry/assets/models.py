@@ -191,6 +191,7 @@ class Asset(TimestampMixin, VersionedMixin, db.Model):
         "disposal_proceeds_fen": "处置收入",
         "needs_review": "待核实",
         "note": "备注",
+        "sources": "来源项目（项目编号、东部财政援助、其他资金，分）",
     }
 
     def __str__(self):

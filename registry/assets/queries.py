@@ -118,7 +118,7 @@ def ledger(stmt: sa.Select) -> list[LedgerGroup]:
     groups: dict = {}
     for asset, township_name, village_name in rows:
         group = groups.setdefault(township_name or "", LedgerGroup(township_name or "（县级，未分乡镇）", {}, Cell()))
-        entry = group.villages.setdefault(village_name or "", [village_name or "（乡镇级）", [], Cell()])
+        entry = group.villages.setdefault(village_name or "", [village_name or "（未指定村）", [], Cell()])
         entry[1].append(asset)
         entry[2].add(1, asset.original_value_fen, asset.east_fen)
         group.subtotal.add(1, asset.original_value_fen, asset.east_fen)

@@ -25,7 +25,7 @@ LAYERS = {
     "gate": {"permissions"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing"},
-    "app": {"__init__", "cli", "demo", "demo_projects", "models", "templating", "security", "tasks"},
+    "app": {"__init__", "cli", "demo", "demo_projects", "demo_assets", "models", "templating", "security", "tasks"},
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "streams", "compositions", "app"]
 #: Layers whose packages may import each other (a stream may not import another stream).

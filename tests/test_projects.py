@@ -274,11 +274,12 @@ def test_exports_follow_the_filters_and_neutralise_formulas(app, client, world):
     workbook = load_workbook(io.BytesIO(_export(client, "xlsx")))
     sheet = workbook.active
     assert sheet["A1"].value == "项目编号" and sheet.max_row == 3  # project A and the finished one
-    assert sheet["P2"].value == '\'=HYPERLINK("http://evil")' and sheet["P2"].data_type == "s"
+    assert sheet["A2"].value == done  # codes in order: the finished 2022 project first, then project A
+    assert sheet["P3"].value == '\'=HYPERLINK("http://evil")' and sheet["P3"].data_type == "s"
     province = app.test_client()
     login(province, "province")
     filtered = _export(province, "csv", f"?county={world.cangxi}").decode("utf-8-sig")
-    assert len(list(csv.reader(io.StringIO(filtered)))) == 2 and "苍溪县" in filtered
+    assert len(list(csv.reader(io.StringIO(filtered)))) == 3 and "苍溪县" in filtered  # project B, finished B
 
 
 def test_liaison_edits_only_projects_of_its_pairings(app, client, world):

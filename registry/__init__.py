@@ -113,6 +113,7 @@ def register_blueprints(app):
     from registry.directory.audit import bp as audit_bp
     from registry.directory.pairings import bp as pairings_bp
     from registry.directory.units import bp as counties_bp
+    from registry.evidence.views import bp as evidence_bp
     from registry.exchanges.views import bp as exchanges_bp
     from registry.main.views import bp as main_bp
     from registry.placements.views import bp as placements_bp
@@ -122,7 +123,7 @@ def register_blueprints(app):
 
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
-        agreements_bp, reports_bp, closing_bp, audit_bp, assets_bp,
+        agreements_bp, reports_bp, closing_bp, audit_bp, evidence_bp, assets_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -33,6 +33,16 @@ class Config:
     #: WTForms' own Chinese messages (see forms.BaseForm.Meta); Flask-Babel is not used.
     WTF_I18N_ENABLED = False
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    #: Evidence files (附件): the largest file accepted (the request limit above stops a larger body unread).
+    EVIDENCE_MAX_BYTES = 16 * 1024 * 1024
+    #: Folder of evidence files when no bucket is set; instance/files/evidence when empty (backed up with it).
+    EVIDENCE_FOLDER = None
+    #: An S3-compatible bucket (MinIO, Ceph, a cloud's) for evidence files instead of the folder; credentials
+    #: from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Such a bucket needs its own backups.
+    EVIDENCE_S3_BUCKET = None
+    EVIDENCE_S3_ENDPOINT_URL = None
+    EVIDENCE_S3_REGION = None
+    EVIDENCE_S3_PREFIX = "evidence/"
     ITEMS_PER_PAGE = 25
     #: Login throttling, kept in the database so it holds across worker processes (see auth/throttle.py).
     #: After LOGIN_FAILURE_LIMIT failures for one username from one address, that pair waits

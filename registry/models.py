@@ -6,6 +6,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
+from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell
@@ -21,6 +22,7 @@ __all__ = [
     "AssetCheck",
     "AssetSource",
     "AssetStateChange",
+    "Attachment",
     "AuditEvent",
     "Channel",
     "Confirmation",

@@ -69,7 +69,9 @@ def database_url(tmp_path_factory):
 def app(database_url, tmp_path_factory):
     files = tmp_path_factory.mktemp("instance")
     app = create_app(
-        make_test_config(database_url) | {"TASKS_FOLDER": str(files / "jobs"), "BACKUP_FOLDER": str(files / "backups")}
+        make_test_config(database_url)
+        | {"TASKS_FOLDER": str(files / "jobs"), "BACKUP_FOLDER": str(files / "backups")}
+        | {"EVIDENCE_FOLDER": str(files / "evidence")}
     )
     with app.app_context():
         drop_everything(db.engine)

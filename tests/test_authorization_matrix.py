@@ -116,6 +116,21 @@ SICHUAN_STAFF = {
     "reader": (FORBIDDEN, FORBIDDEN),
 }
 REPORT = {"unit_id": ("zhaojue", "cangxi"), "quarter_text": ("=2024Q2", "=2019Q2")}
+#: Evidence files of a fund transaction (its project's scope); the matrix's world has no file: tests/test_evidence.py
+#: checks every record type with files, in and out of scope.
+EVIDENCE = {"record_type": ("=fund_transactions", "=fund_transactions"), "record_id": ("txn_a", "txn_b")}
+EVIDENCE_FILE = {**EVIDENCE, "attachment_id": ("=999999", "=999998")}
+RULES.update(
+    {
+        "evidence.index": Rule(params=EVIDENCE, expect=scoped_records()),
+        "evidence.upload": Rule("POST", EVIDENCE, PROJECT_WRITE),
+        "evidence.download": Rule(params=EVIDENCE_FILE, expect=NOBODY_ELSES),
+        # The role is asked first (readers: 403), then the record and its file (none here: 404).
+        "evidence.delete": Rule(
+            "POST", EVIDENCE_FILE, {r: (FORBIDDEN, FORBIDDEN) if r == "reader" else (MISSING, MISSING) for r in ROLES}
+        ),
+    }
+)
 RULES.update(
     {
         "projects.index": Rule(expect=everyone()),

@@ -61,11 +61,16 @@ STATE_FORMS = {
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
 UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "assets.import_"}
+#: Evidence files (附件): hostile files by test_hostile_evidence_files_write_nothing (and tests/test_evidence.py).
+FILE_UPLOADS = {"evidence.upload"}
 #: Not a form: it ends the session, whatever is posted.
 NOT_FORMS = {
     "auth.logout",
     # A public upload checked by content: tests/test_closing.py posts a non-PDF, a tampered copy and a wrong hash.
     "closing.verify",
+    # A button beside an evidence file (the world has none): tests/test_evidence.py posts it with and without a file,
+    # in and out of scope and in a locked quarter; nothing but the file's id in the URL is read.
+    "evidence.delete",
 }
 #: Public forms, posted anonymously; a failed login is recorded by design, so only "no 500" is asserted.
 ANONYMOUS = {"auth.login"}
@@ -342,7 +347,8 @@ def _world_ids(app, world):
 def test_every_post_endpoint_has_a_rule(app):
     for endpoint in post_endpoints(app):
         methods = set().union(*(r.methods for r in app.url_map.iter_rules(endpoint=endpoint)))
-        ruled = endpoint in FORM_PAGES or endpoint in BUTTONS or endpoint in UPLOADS | NOT_FORMS | STATE_FORMS.keys()
+        ruled = endpoint in FORM_PAGES or endpoint in BUTTONS or endpoint in UPLOADS | FILE_UPLOADS | NOT_FORMS
+        ruled = ruled or endpoint in STATE_FORMS
         assert "GET" in methods or ruled, f"POST endpoint {endpoint} has no fuzz rule (FORM_PAGES, BUTTONS…)"
         known = endpoint in RULES or endpoint in ANONYMOUS or endpoint in PUBLIC
         assert known, f"{endpoint} has no rule in the authorization matrix"
@@ -353,7 +359,8 @@ def _form_endpoints():
     from tests.conftest import make_test_config
 
     app = create_app(make_test_config("sqlite://"))
-    return [e for e in post_endpoints(app) if e not in BUTTONS and e not in UPLOADS | NOT_FORMS | STATE_FORMS.keys()]
+    ruled = BUTTONS.keys() | UPLOADS | FILE_UPLOADS | NOT_FORMS | STATE_FORMS.keys()
+    return [e for e in post_endpoints(app) if e not in ruled]
 
 
 @pytest.fixture
@@ -476,6 +483,31 @@ def test_hostile_uploads_write_nothing(app, world, as_user, endpoint):
         assert response.status_code < 500, f"{endpoint} {name}"
         with app.app_context():
             assert snapshot() == before, f"{endpoint}: the refused upload {name} wrote"
+
+
+@pytest.mark.parametrize("endpoint", sorted(FILE_UPLOADS))
+def test_hostile_evidence_files_write_nothing(app, world, as_user, endpoint):
+    import io
+
+    client = as_user("admin")
+    url = _url(app, endpoint, world)
+    hostile = [
+        ("", None),
+        ("x.jpg", b"#!/bin/sh\nrm -rf /\n"),
+        ("../../x.pdf", b"MZ\x90\x00"),
+        ("x.png", b"\x89PNG\r\n\x1a\n<?php ?>"),
+        ("\x00.docx", b"PK\x03\x04broken"),
+        ("empty.pdf", b""),
+        ("x" * 5000 + ".pdf", b"<html><script>alert(1)</script>"),
+    ]
+    for name, body in hostile:
+        data = {"file": (io.BytesIO(body), name)} if body is not None else {}
+        with app.app_context():
+            before = snapshot()
+        response = client.post(url, data=data, content_type="multipart/form-data")
+        assert response.status_code < 500, f"{endpoint} {name}"
+        with app.app_context():
+            assert snapshot() == before, f"{endpoint}: the refused upload {name!r} wrote"
 
 
 def test_dates_keep_to_the_configured_window(app, world, as_user):

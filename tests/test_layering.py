@@ -19,15 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent / "registry"
 LAYERS = {
     "kernel": {
         "extensions", "config", "database", "periods", "money", "labels", "roles", "services", "forms", "web",
-        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks",
+        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks", "storage",
     },
     "reference": {"counties", "pairings"},
     "gate": {"permissions"},
+    # Evidence files on any record type: below the streams so that each registers its models with one decorator
+    # (@attachable) and its pages use the panel; it knows no stream, only the gate and the registered models.
+    "evidence": {"evidence"},
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing"},
     "app": {"__init__", "cli", "demo", "demo_projects", "demo_assets", "models", "templating", "security", "tasks"},
 }  # fmt: skip
-ORDER = ["kernel", "reference", "gate", "streams", "compositions", "app"]
+ORDER = ["kernel", "reference", "gate", "evidence", "streams", "compositions", "app"]
 #: Layers whose packages may import each other (a stream may not import another stream).
 SHARED_LAYERS = {"kernel", "reference", "compositions", "app"}
 

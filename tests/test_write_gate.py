@@ -509,6 +509,12 @@ WRITES = {
         "/assets/{asset_b}/checks", lambda w, u: {"checked_on": "2024-06-01", "condition": "good"}
     ),
     "assets.confirm": Write("/assets/{asset_b}/confirm", lambda w, u: {"version": 1}),
+    # Evidence of a record outside the scope (a fund transaction follows its project): 404, nothing stored.
+    "evidence.upload": Write(
+        "/evidence/fund_transactions/{txn_b}/upload",
+        lambda w, u: {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "x.pdf")},
+    ),
+    "evidence.delete": Write("/evidence/projects/{project_b}/1/delete", lambda w, u: {}),
 }
 
 #: Users whose write of a ``projects.*``/entry endpoint on record B (Cangxi, Guangdong) is outside scope.

@@ -1,7 +1,7 @@
 """project assets register
 
 Revision ID: 078cf6d0e5e8
-Revises: bf0c50751a21
+Revises: 42ccecbdee10
 Create Date: 2026-11-30 05:57:37.581335
 
 """
@@ -13,7 +13,7 @@ import registry.database
 
 # revision identifiers, used by Alembic.
 revision = '078cf6d0e5e8'
-down_revision = 'bf0c50751a21'
+down_revision = '42ccecbdee10'
 branch_labels = None
 depends_on = None
 

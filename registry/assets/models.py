@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -78,6 +79,7 @@ class Condition(LabelledEnum):
 Condition.LABELS = {Condition.GOOD: "良好", Condition.FAIR: "一般", Condition.POOR: "较差"}
 
 
+@attachable  # 确权证明, 移交清单, photos
 class Asset(TimestampMixin, VersionedMixin, db.Model):
     """One asset in the register; it lies in its county and under the pairing its project came from."""
 
@@ -229,6 +231,7 @@ class AssetStateChange(db.Model):
     asset: Mapped[Asset] = relationship(back_populates="state_changes")
 
 
+@attachable(follows="asset", date="checked_on", noun="管护检查")  # the check's photos and record
 class AssetCheck(db.Model):
     """A yearly 管护 check: when, in what condition, what problems were found."""
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.counties.models import Side
 from registry.database import TimestampMixin, VersionedMixin, enum_column
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -43,6 +44,7 @@ class Field(LabelledEnum):
 Field.LABELS = {Field.EDUCATION: "教育", Field.HEALTH: "医疗", Field.AGRICULTURE: "农技", Field.OTHER: "其他"}
 
 
+@attachable
 class Exchange(TimestampMixin, VersionedMixin, db.Model):
     """One person's posting; in post from arrival to departure (open while still there)."""
 

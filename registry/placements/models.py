@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, VersionedMixin, enum_column
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -59,6 +60,7 @@ class Person(db.Model):
         return f"<Person {self.id}>"
 
 
+@attachable(personal=True)
 class Placement(TimestampMixin, VersionedMixin, db.Model):
     """One person's placement. The pairing follows from the origin county and the start date."""
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -110,6 +111,7 @@ class FundStage(LabelledEnum):
 FundStage.LABELS = {FundStage.PLANNED: "计划", FundStage.ARRIVED: "到位", FundStage.DISBURSED: "拨付"}
 
 
+@attachable
 class Project(TimestampMixin, VersionedMixin, db.Model):
     """An assistance project in one Sichuan county, under one pairing (and so one programme)."""
 
@@ -224,6 +226,7 @@ class StatusChange(db.Model):
     actor: Mapped["User | None"] = relationship()  # noqa: F821
 
 
+@attachable(follows="project", date="occurred_on", noun="资金记录")
 class FundTransaction(TimestampMixin, VersionedMixin, db.Model):
     """Money of one source at one stage on one day: 计划 (planned), 到位 (arrived) or 拨付 (disbursed)."""
 

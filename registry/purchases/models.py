@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.database import TimestampMixin, VersionedMixin, enum_column
+from registry.evidence import attachable
 from registry.extensions import db
 from registry.labels import LabelledEnum
 from registry.scoping import RecordScope
@@ -78,6 +79,7 @@ ProductCategory.LABELS = {
 }
 
 
+@attachable
 class Purchase(TimestampMixin, VersionedMixin, db.Model):
     """A purchase or a sale helped by the East side, of a Sichuan seller's product."""
 

@@ -19,6 +19,7 @@ from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import category_on
 from registry.database import among
+from registry.evidence.services import quarter_counts as evidence_counts
 from registry.exchanges import figures as exchanges
 from registry.exchanges.models import Direction, Field, PersonType
 from registry.extensions import db
@@ -326,6 +327,8 @@ class QuarterFigures:
     limited_to: str = ""
     #: 资产管护: assets formed this year, the register by state, checks overdue (``assets.figures``).
     assets: asset_figures.AssetsSection | None = None
+    #: Per record type of the quarter: (name, records, records with evidence files) — reports/_evidence.html.
+    evidence: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def consumption_quarter(self) -> int:
@@ -423,6 +426,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
         assets=asset_figures.report_section(counties, pairings, quarter, cutoff),
+        evidence=evidence_counts(quarter.start, quarter.end, counties, pairings),
     )  # fmt: skip
 
 

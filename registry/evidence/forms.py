@@ -1,0 +1,13 @@
+from flask_wtf.file import FileField
+from wtforms import HiddenField
+
+from registry.forms import BaseForm
+
+
+class UploadForm(BaseForm):
+    file = FileField("选择文件")
+    next = HiddenField()
+
+
+class DeleteForm(BaseForm):
+    next = HiddenField()

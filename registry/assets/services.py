@@ -25,7 +25,7 @@ from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Unit, UnitKind
 from registry.extensions import db
 from registry.money import MoneyError, parse_yuan, wan, yuan
-from registry.permissions import authorize_write
+from registry.permissions import authorize_write, check_locked_date
 from registry.services import ServiceError, check_version, facts, insert_unique, status_guard
 from registry.transfer import Batch, written
 from registry.transfer import cache_of as _cache
@@ -285,6 +285,8 @@ def change_state(asset: Asset, data: dict, *, actor, version=None) -> None:
         raise ServiceError(f"变更日期不能早于上一次状态变更日期 {last.isoformat()}。", "changed_on")
     if not note:
         raise ServiceError("请说明状态变更的原因。", "note")
+    # The report counts assets by state as of a quarter's end: a locked quarter's figures stay as approved.
+    check_locked_date(asset.county_id, on, field="changed_on")
     changes = {"state": [asset.state.value, to.value]}
     if to is AssetState.DISPOSED:
         method = (data.get("disposal_method") or "").strip()
@@ -322,6 +324,7 @@ def add_check(asset: Asset, data: dict, *, actor) -> AssetCheck:
         raise ServiceError("资产已处置，不再进行管护检查。", "checked_on")
     if data["condition"] is None:
         raise ServiceError("请选择状况。", "condition")
+    check_locked_date(asset.county_id, data["checked_on"], field="checked_on")  # overdue checks are reported
     data["problems"] = (data["problems"] or "").strip()
     data["checker"] = (data["checker"] or "").strip()
     check = AssetCheck(asset=asset, actor_id=getattr(actor, "id", None), **data)

@@ -416,3 +416,15 @@ def test_the_quarterly_report_has_an_asset_section(app, world, as_user):
         assert section.formed_total.count == 0 and section.overdue_checks == 1  # no check since July 2022
     page = as_user("county").get(f"/reports/{world.zhaojue}/2024Q2").get_data(as_text=True)
     assert "项目资产管护" in page and "年度管护检查逾期" in page
+
+
+def test_a_locked_quarter_takes_no_asset_check_or_state_change(w):
+    from registry.quarter_locks import QuarterLock
+
+    db.session.add(QuarterLock(unit_id=w.zhaojue.id, year=2024, quarter=2))
+    db.session.flush()
+    with pytest.raises(ServiceError, match="2024"):
+        add_check(w.asset_a, {"checked_on": date(2024, 5, 1), "condition": Condition.GOOD}, actor=None)
+    with pytest.raises(ServiceError, match="2024"):
+        change_state(w.asset_a, {"to_state": AssetState.IDLE, "changed_on": date(2024, 5, 1), "note": "x"}, actor=None)
+    add_check(w.asset_a, {"checked_on": date(2024, 7, 1), "condition": Condition.GOOD}, actor=None)

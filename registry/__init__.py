@@ -107,6 +107,7 @@ def register_blueprints(app):
     """Register one blueprint per domain package (the reference data's and the audit log's live in ``directory``)."""
     # deferred: app factory — the views (and through them every module's models) load when an app is built.
     from registry.agreements.views import bp as agreements_bp
+    from registry.assets.views import bp as assets_bp
     from registry.auth.views import bp as auth_bp
     from registry.closing.views import bp as closing_bp
     from registry.directory.audit import bp as audit_bp
@@ -127,7 +128,7 @@ def register_blueprints(app):
     blueprints = (
         main_bp, auth_bp, counties_bp, pairings_bp, projects_bp, placements_bp, purchases_bp, exchanges_bp,
         agreements_bp, reports_bp, closing_bp, audit_bp, evidence_bp, disclosure_bp, gongshi_bp,
-        problems_bp, findings_bp,
+        problems_bp, findings_bp, assets_bp,
     )  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

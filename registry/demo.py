@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry import demo_disclosure, demo_problems, demo_projects
+from registry import demo_assets, demo_disclosure, demo_problems, demo_projects
 from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
@@ -266,6 +266,8 @@ def load() -> str:
     projects += "\n" + demo_disclosure.load()
     # The projects were inserted with their ids: the next project must not take one of them.
     reset_id_sequences(db.session)
+    # Project assets: the legacy path for projects at 资产已移交, registration for accepted ones, checks.
+    projects += "\n" + demo_assets.load()
     added = pairings + organisations
     return f"演示数据：新增结对 {added}（其中学校/医院 {organisations}），新增账号 {users}。\n{projects}"
 

@@ -1,6 +1,7 @@
 """Every model, imported in one place so that Alembic and `flask shell` see the whole schema."""
 
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
+from registry.assets.models import Asset, AssetCheck, AssetSource, AssetStateChange
 from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
@@ -20,6 +21,10 @@ from registry.tasks.models import Job, Notification, NotificationSetting
 
 __all__ = [
     "Agreement",
+    "Asset",
+    "AssetCheck",
+    "AssetSource",
+    "AssetStateChange",
     "Attachment",
     "AuditEvent",
     "Channel",

@@ -43,3 +43,51 @@ def insert_unique(obj, message: str, field: str | None = None) -> None:
             db.session.flush()
     except sa.exc.IntegrityError as exc:
         raise ServiceError(message, field) from exc
+
+
+# ---- hooks between streams ---------------------------------------------------------------------------------------
+# A stream never imports another; where one stream's rule depends on another's records (a project may not reach
+# 资产已移交 before its assets are handed over), the owner of the step consults these registries and the other
+# stream registers into them. Both sides import only the kernel.
+
+#: kind ("project") -> guards ``(record, to_status: str) -> str | None``: a refusal message, or None.
+STATUS_GUARDS: dict[str, list] = {}
+#: kind ("project") -> reader ``(ids=None, statuses=None, codes=None) -> list[dict]``: plain facts of its records.
+FACTS: dict[str, object] = {}
+
+
+def status_guard(kind: str):
+    """Register a guard consulted by ``check_status_guards(kind, …)`` before every status step of ``kind``."""
+
+    def register(guard):
+        if guard not in STATUS_GUARDS.setdefault(kind, []):
+            STATUS_GUARDS[kind].append(guard)
+        return guard
+
+    return register
+
+
+def check_status_guards(kind: str, record, to: str, field: str | None = None) -> None:
+    """:raise ServiceError: the first guard's refusal of moving ``record`` to status ``to``."""
+    for guard in STATUS_GUARDS.get(kind, ()):
+        message = guard(record, to)
+        if message:
+            raise ServiceError(message, field)
+
+
+def provide_facts(kind: str):
+    """Register the reader of plain facts of ``kind`` (one per kind)."""
+
+    def register(reader):
+        FACTS[kind] = reader
+        return reader
+
+    return register
+
+
+def facts(kind: str, *, ids=None, statuses=None, codes=None) -> list[dict]:
+    """Plain facts (dicts) of records of ``kind``: those with the given ids, statuses or codes (all that apply)."""
+    reader = FACTS.get(kind)
+    if reader is None:
+        raise LookupError(f"no facts reader registered for {kind!r}")
+    return reader(ids=ids, statuses=statuses, codes=codes)

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from registry.agreements.models import Indicator
 from registry.agreements.services import create_agreement, create_entry
+from registry.assets.models import AssetClass
 from registry.auth.models import Role
 from registry.auth.services import create_user
 from registry.counties.models import CountyCategory, Unit, UnitKind
@@ -108,6 +109,22 @@ def make_exchange(county: Unit, **overrides):
         "arrival_date": date(2024, 3, 1),
     } | overrides  # fmt: skip
     return create_exchange(data, actor=None)
+
+
+def make_asset(project, **overrides):
+    """An asset formed from ``project`` (completed or later), handed over, 1,000,000.00 元 of which 800,000 East."""
+    from registry.assets.models import AssetClass, OperationMode, OwnerLevel
+    from registry.assets.services import create_asset
+
+    data = {
+        "number": overrides.pop("number", f"{project.code}-{next(_seq):02d}"), "name": "村级光伏电站",
+        "asset_class": AssetClass.OPERATING, "quantity": 1, "quantity_unit": "座",
+        "completed_on": date(project.year, 6, 30), "handed_over_on": date(project.year, 7, 15),
+        "owner_level": OwnerLevel.VILLAGE, "owner_name": "某村股份经济合作社", "caretaker": "某村村民委员会",
+        "caretaker_person": "吉克阿呷", "operation_mode": OperationMode.LEASE,
+        "sources": [(project.code, 80_000_000, 20_000_000)],
+    } | overrides  # fmt: skip
+    return create_asset(data, actor=None)
 
 
 #: Valid numbers (check digit per GB 11643) for tests; 513431 = 昭觉县.
@@ -238,6 +255,11 @@ class World:
             self.cangxi, sending_unit="佛山市顺德区人民政府", receiving_unit="苍溪县人民政府",
             arrival_date=date(2019, 3, 1), departure_date=date(2020, 12, 31),
         )  # fmt: skip
+        # Finished projects (no money of their own) and the assets formed from them, one per pairing.
+        self.done_a = make_project(self.zhaojue, self.a, year=2022, status=ProjectStatus.COMPLETED, name="光伏电站")
+        self.done_b = make_project(self.cangxi, self.b, year=2018, status=ProjectStatus.COMPLETED, name="产业路")
+        self.asset_a = make_asset(self.done_a)
+        self.asset_b = make_asset(self.done_b, name="产业路", asset_class=AssetClass.PUBLIC)
         # 整改台账: a Zhaojue problem (linked to project_a) and a Cangxi one; a data-check proposal in each.
         self.problem_a = make_problem(self.zhaojue)
         self.link_a = add_link(self.problem_a, "projects", self.project_a.id, actor=None)

@@ -113,6 +113,7 @@ PROJECT_WRITE = {
 }
 PROJECT = {"project_id": ("project_a", "project_b")}
 TRANSACTION = {**PROJECT, "transaction_id": ("txn_a", "txn_b")}
+ASSET = {"asset_id": ("asset_a", "asset_b")}
 #: Sichuan office staff within scope only: not administrators, liaisons or readers.
 SICHUAN_STAFF = {
     "admin": (FORBIDDEN, FORBIDDEN),
@@ -287,6 +288,19 @@ RULES.update(
         "tasks.notifications": Rule(expect=everyone()),
         "tasks.mark_read": Rule("POST", expect=everyone()),
         "tasks.set_email": Rule("POST", expect=everyone()),
+        # Project assets: read like records, written like projects (projects.edit, within scope).
+        "assets.index": Rule(expect=everyone()),
+        "assets.ledger": Rule(expect=everyone()),
+        "assets.repaired": Rule(expect=everyone()),
+        "assets.export": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "assets.template": Rule(expect=everyone()),
+        "assets.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "assets.create": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "assets.detail": Rule(params=ASSET, expect=scoped_records()),
+        "assets.edit": Rule(params=ASSET, expect=PROJECT_WRITE),
+        "assets.change_state": Rule("POST", ASSET, PROJECT_WRITE),
+        "assets.add_check": Rule("POST", ASSET, PROJECT_WRITE),
+        "assets.confirm": Rule("POST", ASSET, PROJECT_WRITE),
         # Full identity numbers: Sichuan office staff only, never administrators, liaisons or readers.
         "placements.reveal": Rule(
             "POST",

@@ -32,6 +32,7 @@ RECORDS = {
     "placements": ("placement_a", "placement_b"),
     "purchases": ("purchase_a", "purchase_b"),
     "exchanges": ("exchange_a", "exchange_b"),
+    "assets": ("asset_a", "asset_b"),
 }
 
 

@@ -43,6 +43,8 @@ FORM_PAGES = {
     "findings.run": "findings.index",
     # A draft notice's page offers publishing (the world's notices are drafts).
     "disclosure.publish": "disclosure.detail",
+    "assets.change_state": "assets.detail",
+    "assets.add_check": "assets.detail",
 }
 #: Buttons without input whose every post is meant to write (or to be audited): only "no 500" is asserted.
 BUTTONS = {
@@ -72,9 +74,10 @@ STATE_FORMS = {
     "disclosure.add_posting": ("place", "posted_on", "note"),
     "disclosure.add_complaint": ("received_on", "channel", "content"),
     "disclosure.answer_complaint": ("complaint_id", "answered_on", "answer"),
+    "assets.confirm": ("version",),  # its button shows only on a 待核实 record
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
-UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "problems.import_"}
+UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "problems.import_", "assets.import_"}
 #: Evidence files (附件): hostile files by test_hostile_evidence_files_write_nothing (and tests/test_evidence.py).
 FILE_UPLOADS = {"evidence.upload"}
 #: Not a form: it ends the session, whatever is posted.
@@ -152,6 +155,14 @@ BASELINES = {
         "current_password": PASSWORD, "new_password": "another-long-password", "confirm": "another-long-password",
     },
     "auth.login": lambda w: {"username": "admin", "password": PASSWORD},
+    "assets.create": lambda w: {
+        "number": "FZ-A-{n}", "name": "资产{n}", "sources": f"{w.done_a_code}:1000.00:0", "asset_class": "operating",
+        "quantity": "1", "completed_on": "2022-06-30", "owner_level": "village", "owner_name": "某村",
+        "caretaker": "某村委会", "caretaker_person": "某人", "operation_mode": "lease",
+    },
+    # Idle and back: the offered states exclude the current one, so the asset takes any number of accepted posts.
+    "assets.change_state": lambda w: {"to_state": Pick("idle", "normal"), "note": "原因{n}"},
+    "assets.add_check": lambda w: {"condition": "good"},
     # "生成全部报告": the button's value (buttons are not read as fields); an accepted batch is a shared job.
     "tasks.report_batch": lambda w: {"all": "1"},
     "problems.create": lambda w: {
@@ -351,10 +362,12 @@ class Fuzzer:
 
 
 def _world_ids(app, world):
+    from registry.projects.models import Project
     from registry.purchases.models import Channel
 
     with app.app_context():
         world.channel = db.session.scalar(sa.select(sa.func.min(Channel.id)))
+        world.done_a_code = db.session.get(Project, world.done_a).code
     return world
 
 

@@ -29,8 +29,8 @@ LAYERS = {
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing", "findings", "disclosure"},
     "app": {
-        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "models", "templating",
-        "security", "tasks",
+        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "demo_assets", "models",
+        "templating", "security", "tasks",
     },
 }  # fmt: skip
 ORDER = ["kernel", "reference", "gate", "evidence", "streams", "compositions", "app"]

@@ -21,7 +21,7 @@ from registry.projects.services import (
 )
 from registry.services import ServiceError
 from tests.conftest import login
-from tests.factories import World, make_project, make_transaction
+from tests.factories import World, make_asset, make_project, make_transaction
 
 S = ProjectStatus
 
@@ -79,6 +79,8 @@ def test_only_legal_transitions_are_offered_and_accepted(w):
     assert allowed_transitions(project) == [S.IN_PROGRESS, S.TERMINATED]  # resumes where it stopped
     change_status(project, S.IN_PROGRESS, date(2024, 7, 1), actor=None)
     for step, day in ((S.COMPLETED, 1), (S.ACCEPTED, 2), (S.HANDED_OVER, 3)):
+        if step is S.HANDED_OVER:  # its assets registered and handed over first (tests/test_assets.py)
+            make_asset(project, completed_on=date(2024, 10, 1), handed_over_on=date(2024, 10, 2))
         change_status(project, step, date(2024, 10, day), actor=None)
     assert project.actual_finish == date(2024, 10, 1) and allowed_transitions(project) == []
     assert [c.to_status for c in project.status_changes][-3:] == [S.COMPLETED, S.ACCEPTED, S.HANDED_OVER]
@@ -261,21 +263,23 @@ def _export(client, kind, query=""):
 def test_exports_follow_the_filters_and_neutralise_formulas(app, client, world):
     with app.app_context():
         db.session.get(Project, world.project_a).implementing_unit = '=HYPERLINK("http://evil")'
+        done = db.session.get(Project, world.done_a).code  # the finished project the world's asset came from
         db.session.commit()
     login(client, "prefecture")
     data = _export(client, "csv")
     assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    rows = [r for r in csv.reader(io.StringIO(data.decode("utf-8-sig"))) if r[0] != done]
     assert rows[0][:3] == ["项目编号", "项目名称", "市(州)"] and len(rows) == 2  # the Guangyuan project is out of scope
     assert rows[1][15] == '\'=HYPERLINK("http://evil")' and rows[1][12] == "10.0000"
     workbook = load_workbook(io.BytesIO(_export(client, "xlsx")))
     sheet = workbook.active
-    assert sheet["A1"].value == "项目编号" and sheet.max_row == 2
-    assert sheet["P2"].value == '\'=HYPERLINK("http://evil")' and sheet["P2"].data_type == "s"
+    assert sheet["A1"].value == "项目编号" and sheet.max_row == 3  # project A and the finished one
+    assert sheet["A2"].value == done  # codes in order: the finished 2022 project first, then project A
+    assert sheet["P3"].value == '\'=HYPERLINK("http://evil")' and sheet["P3"].data_type == "s"
     province = app.test_client()
     login(province, "province")
     filtered = _export(province, "csv", f"?county={world.cangxi}").decode("utf-8-sig")
-    assert len(list(csv.reader(io.StringIO(filtered)))) == 2 and "苍溪县" in filtered
+    assert len(list(csv.reader(io.StringIO(filtered)))) == 3 and "苍溪县" in filtered  # project B, finished B
 
 
 def test_liaison_edits_only_projects_of_its_pairings(app, client, world):

@@ -15,6 +15,8 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from registry.assets.models import Asset, AssetCheck
+from registry.assets.transfer import HEADERS as ASSET_HEADERS
 from registry.audit.models import AuditEvent
 from registry.auth.models import Role
 from registry.disclosure.models import Complaint, Notice, Posting
@@ -58,7 +60,10 @@ def gworld(app):
     with app.app_context():
         world = _extend(World())
         db.session.commit()
-        return SimpleNamespace(**{k: v.id for k, v in vars(world).items() if hasattr(v, "id")})
+        ids = SimpleNamespace(**{k: v.id for k, v in vars(world).items() if hasattr(v, "id")})
+        # Assets name their source projects by code (the form's and the import's 来源项目).
+        ids.done_a_code, ids.done_b_code = world.done_a.code, world.done_b.code
+        return ids
 
 
 def _client(app, username):
@@ -74,12 +79,12 @@ def _state(app):
 
 
 def _read_state():
-    models = (Placement, Purchase, Exchange, Project, IndicatorEntry, Notice, Posting, Complaint)
+    models = (Placement, Purchase, Exchange, Project, IndicatorEntry, Notice, Posting, Complaint, Asset, AssetCheck)
     counts = {m.__name__: db.session.scalar(sa.select(sa.func.count(m.id))) for m in models}
     events = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
     rows = {
         m.__name__: sorted((r.id, r.version_id, r.pairing_id) for r in db.session.scalars(sa.select(m)))
-        for m in (Placement, Purchase, Exchange, Project)
+        for m in (Placement, Purchase, Exchange, Project, Asset)
     }
     notices = db.session.scalars(sa.select(Notice))
     rows["Notice"] = sorted((n.id, n.version_id, n.county_id, n.state.value) for n in notices)
@@ -311,6 +316,18 @@ def _problem_form(w, user):
             "unit_id": _target(w, user)[0], "description": "越界问题", "amount_fen": "10"}  # fmt: skip
 
 
+def _asset_source(w, user) -> str:
+    """A finished project outside ``user``'s scope, as 来源项目: Cangxi's (Guangdong) for Zhaojue's offices and the
+    Zhejiang liaison, Zhaojue's (Zhejiang) for the Guangdong liaison."""
+    return f"{w.done_a_code if user == 'gd_liaison' else w.done_b_code}:1000:0"
+
+
+def _asset_form(w, user, **extra):
+    return {"number": "Z-1", "name": "越界资产", "sources": _asset_source(w, user), "asset_class": "public",
+            "quantity": "1", "completed_on": "2022-06-30", "owner_level": "village", "owner_name": "某村",
+            "caretaker": "某村委会", "caretaker_person": "某人", "operation_mode": "self", **extra}  # fmt: skip
+
+
 def _code(w, county_id):
     return {w.zhaojue: "513431", w.cangxi: "510824"}[county_id]
 
@@ -471,6 +488,38 @@ WRITES = {
         },
     ),  # fmt: skip
     "agreements.delete_entry": Write("/agreements/indicator-entries/{entry_b}/delete", lambda w, u: {"version": 1}),
+    # Assets lie where their source project lies: registering or moving one onto another office's project is refused.
+    "assets.create": Write("/assets/new", _asset_form),
+    "assets.edit": Write(
+        "/assets/{asset_a}/edit", lambda w, u: _asset_form(w, u, version=1), users=("county", "prefecture", "liaison")
+    ),
+    "assets.import_": Write(
+        "/assets/import",
+        lambda w, u: [
+            {
+                "资产编号": "Z-2",
+                "资产名称": "越界资产",
+                "资产类别": "公益性",
+                "来源项目": _asset_source(w, u),
+                "竣工日期": "2022-06-30",
+                "确权层级": "村集体",
+                "所有权人": "某村",
+                "管护主体": "某村委会",
+                "管护责任人": "某人",
+                "运营方式": "自营",
+            }
+        ],
+        headers=ASSET_HEADERS,
+    ),  # fmt: skip
+    # State changes, checks and 核实 act on an asset as it is: out of scope, the asset is missing (404).
+    "assets.change_state": Write(
+        "/assets/{asset_b}/state",
+        lambda w, u: {"to_state": "idle", "changed_on": "2024-06-01", "note": "闲置", "version": 1},
+    ),
+    "assets.add_check": Write(
+        "/assets/{asset_b}/checks", lambda w, u: {"checked_on": "2024-06-01", "condition": "good"}
+    ),
+    "assets.confirm": Write("/assets/{asset_b}/confirm", lambda w, u: {"version": 1}),
     # Evidence of a record outside the scope (a fund transaction follows its project): 404, nothing stored.
     "evidence.upload": Write(
         "/evidence/fund_transactions/{txn_b}/upload",
@@ -554,7 +603,8 @@ def test_no_write_lands_outside_the_writers_scope(app, gworld, endpoint, user):
     write = WRITES[endpoint]
     ids = dict(vars(gworld))
     if user == "gd_liaison":  # Cangxi's Guangdong records are this liaison's own: Zhejiang's are out of scope
-        ids |= {"project_b": gworld.project_a, "txn_b": gworld.txn_a, "entry_b": gworld.entry_a}
+        ids |= {"project_b": gworld.project_a, "txn_b": gworld.txn_a, "entry_b": gworld.entry_a,
+                "asset_b": gworld.asset_a}  # fmt: skip
     url = write.url.format(**ids)
     client = _client(app, user)
     payload = write.data(gworld, user)

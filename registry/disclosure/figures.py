@@ -46,6 +46,8 @@ class DisclosureSection:
     year: int
     cutoff: date
     rows: tuple[DisclosureRow, ...]
+    #: The section's heading in the report and on the dashboard (numbered by the report).
+    title: str = "资金项目公告公示情况"
 
     @property
     def projects(self) -> int:

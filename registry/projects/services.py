@@ -31,7 +31,7 @@ from registry.projects.models import (
     ProjectStatus,
     StatusChange,
 )
-from registry.services import ServiceError, check_version
+from registry.services import ServiceError, check_status_guards, check_version, provide_facts
 
 PROJECT_FIELDS = (
     "code", "name", "county_id", "township_id", "village_id", "pairing_id", "programme_id", "year", "category",
@@ -208,6 +208,8 @@ def change_status(project: Project, to: ProjectStatus, on: date, note: str = "",
     if last and on < last:
         raise ServiceError(f"变更日期不能早于上一次状态变更日期 {last.isoformat()}。", "changed_on")
     check_locked_date(project.county_id, on, field="changed_on")
+    # Rules other streams hold over a step (资产已移交 needs the project's assets registered and handed over).
+    check_status_guards("project", project, to.value, "to_status")
     old = project.status
     changes = {"status": [old.value, to.value]}
     if to is ProjectStatus.IN_PROGRESS and project.actual_start is None:
@@ -221,6 +223,61 @@ def change_status(project: Project, to: ProjectStatus, on: date, note: str = "",
                                 actor_id=getattr(actor, "id", None)))  # fmt: skip
     record("status", project, actor=actor, summary=f"{project.code}：{old.label} → {to.label}（{on.isoformat()}）",
            changes=changes)  # fmt: skip
+
+
+@provide_facts("project")
+def project_facts(ids=None, statuses=None, codes=None) -> list[dict]:
+    """Plain facts of projects for other streams (an asset's prefill, the legacy asset path): no ORM objects."""
+    stmt = sa.select(Project).order_by(Project.id)
+    if codes is not None:
+        stmt = stmt.where(Project.code.in_(list(codes)))
+    if ids is not None:
+        stmt = stmt.where(Project.id.in_(list(ids)))
+    if statuses is not None:
+        stmt = stmt.where(Project.status.in_(list(statuses)))
+    projects = db.session.scalars(stmt).all()
+    arrived = defaultdict(dict)
+    if projects:
+        rows = db.session.execute(
+            sa.select(ProjectFunds.project_id, ProjectFunds.source, ProjectFunds.disbursed_fen,
+                      ProjectFunds.arrived_fen, ProjectFunds.planned_fen)
+            .where(ProjectFunds.project_id.in_([p.id for p in projects]))
+        )  # fmt: skip
+        # What the asset was formed from: the money paid out (拨付), else arrived, else planned.
+        for project_id, source, disbursed, amount, planned in rows:
+            arrived[project_id][FundSource(source).value] = int(disbursed or amount or planned or 0)
+    steps = defaultdict(dict)
+    if projects:
+        for project_id, to, day in db.session.execute(
+            sa.select(StatusChange.project_id, StatusChange.to_status, StatusChange.changed_on)
+            .where(StatusChange.project_id.in_([p.id for p in projects]))
+            .order_by(StatusChange.id)
+        ):
+            steps[project_id][ProjectStatus(to).value] = day
+    return [
+        {
+            "id": p.id,
+            "code": p.code,
+            "name": p.name,
+            "county_id": p.county_id,
+            "township_id": p.township_id,
+            "village_id": p.village_id,
+            "pairing_id": p.pairing_id,
+            "programme_id": p.programme_id,
+            "year": p.year,
+            "category": p.category.value,
+            "category_label": p.category.label,
+            "status": p.status.value,
+            "status_label": p.status.label,
+            "actual_finish": p.actual_finish,
+            "accepted_on": steps[p.id].get("accepted"),
+            "handed_over_on": steps[p.id].get("handed_over"),
+            "funds": dict(arrived[p.id]),
+            "implementing_unit": p.implementing_unit,
+            "responsible_person": p.responsible_person,
+        }  # fmt: skip
+        for p in projects
+    ]
 
 
 # ---- funds ----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from registry.agreements import calculators
 from registry.agreements.models import Measure, Target
 from registry.agreements.services import active_indicators, agreements_for, counties_within
+from registry.assets import figures as asset_figures
 from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import category_on
@@ -325,6 +326,8 @@ class QuarterFigures:
     generated_at: datetime
     #: Whose pairings the figures are limited to, when the viewer sees only some (an East liaison).
     limited_to: str = ""
+    #: 资产管护: assets formed this year, the register by state, checks overdue (``assets.figures``).
+    assets: asset_figures.AssetsSection | None = None
     #: Per record type of the quarter: (name, records, records with evidence files) — reports/_evidence.html.
     evidence: tuple[tuple[str, int, int], ...] = ()
     #: 问题整改 (``registry.problems.figures.ProblemsSection``), shown by templates/reports/_problems.html.
@@ -432,6 +435,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         data_version=data_version(),
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
+        assets=asset_figures.report_section(counties, pairings, quarter, cutoff),
         evidence=evidence_counts(quarter.start, quarter.end, counties, pairings),
         problems=problem_figures.report_section(unit, quarter.start, cutoff, pairings),
         sections=tuple(s for add in SECTIONS.values() if (s := add(unit, quarter, counties, pairings)) is not None),

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from flask import current_app, url_for
 from huey import crontab
 
+from registry.assets import reminders as asset_reminders
+from registry.auth.models import User
 from registry.database import writing
 from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
@@ -38,6 +40,32 @@ def disclosure_windows_ending(today):
 @reminders.reminder
 def disclosure_undisclosed_projects(today):
     return (reminders.Due(*due) for due in disclosure_figures.undisclosed_projects(today))
+
+
+def _county_staff_reminders(check):
+    """A module's check yielding (county id, key, title, endpoint, url args) as reminders to that county's office
+    staff (active county users scoped to it)."""
+
+    def run(today):
+        due = list(check(today))
+        if not due:
+            return
+        staff: dict = {}
+        for user in db.session.scalars(
+            db.select(User).where(User.is_active.is_(True), User.role == "county", User.scope_unit_id.is_not(None))
+        ):
+            staff.setdefault(user.scope_unit_id, []).append(user.id)
+        with current_app.test_request_context():
+            for county_id, key, title, endpoint, args in due:
+                for user_id in staff.get(county_id, ()):
+                    yield reminders.Due(user_id, key, title, url_for(endpoint, **args))
+
+    return run
+
+
+# Project assets: yearly 管护 checks overdue; projects accepted whose assets are not registered yet.
+reminders.reminder(_county_staff_reminders(asset_reminders.overdue_checks))
+reminders.reminder(_county_staff_reminders(asset_reminders.awaiting_registration))
 
 
 def init_app(app):

@@ -10,6 +10,7 @@ import uuid
 
 from flask import current_app, redirect, url_for
 
+from registry.assets.transfer import import_assets_steps
 from registry.auth.models import User
 from registry.database import writing
 from registry.exchanges.transfer import import_exchanges_steps
@@ -32,6 +33,7 @@ IMPORTERS = {
     "purchases": (import_purchases_steps, "purchases.edit", "消费帮扶"),
     "exchanges": (import_exchanges_steps, "exchanges.edit", "人才交流"),
     "problems": (import_problems_steps, "problems.edit", "整改问题"),
+    "assets": (import_assets_steps, "projects.edit", "项目资产"),
 }
 
 

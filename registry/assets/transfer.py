@@ -1,0 +1,243 @@
+"""The register to and from spreadsheets: the export of the filtered list, its template, and the import that writes
+every row through the asset services with a ``transfer.Batch`` (all rows or none). Re-importing an export changes
+nothing; its read-only columns (原值, 东部财政援助, 状态…) are checked against the record, never written."""
+
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from registry.assets import services
+from registry.assets.models import Asset, AssetClass, OperationMode, OwnerLevel
+from registry.assets.queries import last_check_dates
+from registry.counties.models import Side, Unit, UnitKind
+from registry.extensions import db
+from registry.money import MoneyError, yuan
+from registry.permissions import visible_by_id
+from registry.services import ServiceError, facts
+from registry.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    open_table,
+    parse_amount,
+    parse_cells,
+    parse_date,
+    runner,
+)  # fmt: skip
+
+HEADERS = [
+    "编号", "资产编号", "资产名称", "资产类别", "数量", "计量单位", "来源项目", "原值(元)", "东部财政援助(元)",
+    "县代码", "县", "乡镇", "村", "坐落位置", "结对关系", "协作类型", "竣工日期", "移交日期", "确权层级", "所有权人",
+    "管护主体", "管护责任人", "联系电话", "运营方式", "收益年度", "年收益(元)", "分配给脱贫户(元)",
+    "分配给村集体(元)", "状态", "最近检查日期", "待核实", "备注",
+]  # fmt: skip
+TEXTS = {
+    "资产编号": ("number", 50), "资产名称": ("name", 200), "计量单位": ("quantity_unit", 20),
+    "坐落位置": ("location", 200), "所有权人": ("owner_name", 500), "管护主体": ("caretaker", 200),
+    "管护责任人": ("caretaker_person", 50), "联系电话": ("caretaker_phone", 30), "备注": ("note", 2000),
+}  # fmt: skip
+ENUMS = {"资产类别": ("asset_class", AssetClass), "确权层级": ("owner_level", OwnerLevel),
+         "运营方式": ("operation_mode", OperationMode)}  # fmt: skip
+MONEY = {"年收益(元)": "annual_income_fen", "分配给脱贫户(元)": "to_households_fen",
+         "分配给村集体(元)": "to_collective_fen"}  # fmt: skip
+SYNONYMS = {
+    "资产名": "资产名称", "资产类型": "资产类别", "原值": "原值(元)", "确权对象": "所有权人", "产权人": "所有权人",
+    "管护单位": "管护主体", "责任人": "管护责任人", "经营方式": "运营方式", "竣工时间": "竣工日期",
+    "移交时间": "移交日期", "区县代码": "县代码", "区划代码": "县代码",
+}  # fmt: skip
+FIELD_COLUMNS = {
+    **{attr: header for header, (attr, _) in TEXTS.items()}, **{attr: header for header, (attr, _) in ENUMS.items()},
+    **{attr: header for header, attr in MONEY.items()},
+    "sources": "来源项目", "quantity": "数量", "township_id": "乡镇", "village_id": "村", "completed_on": "竣工日期",
+    "handed_over_on": "移交日期", "income_year": "收益年度", "county_id": "县代码", "pairing_id": "来源项目",
+    "original_value_fen": "原值(元)", "east_fen": "东部财政援助(元)", "state": "状态",
+}  # fmt: skip
+
+
+def _money(fen: int) -> str:
+    return yuan(fen).replace(",", "")
+
+
+def export_rows(stmt):
+    """Rows of the export (the template's columns), by asset number; re-importing them changes nothing."""
+    assets = db.session.scalars(
+        stmt.options(
+            joinedload(Asset.county), joinedload(Asset.township), joinedload(Asset.village),
+            joinedload(Asset.pairing), joinedload(Asset.programme), joinedload(Asset.sources),
+        ).order_by(Asset.number)
+    ).unique().all()  # fmt: skip
+    codes = {f["id"]: f["code"] for f in facts("project", ids={s.project_id for a in assets for s in a.sources})}
+    last = last_check_dates([a.id for a in assets])
+    for a in assets:
+        sources = "；".join(f"{codes[s.project_id]}:{_money(s.east_fen)}:{_money(s.other_fen)}" for s in a.sources)
+        pairing = f"{a.pairing.east_unit.display_name} ↔ {a.pairing.west_unit.name}"
+        yield [
+            a.id, a.number, a.name, a.asset_class.label, f"{a.quantity.normalize():f}", a.quantity_unit, sources,
+            _money(a.original_value_fen), _money(a.east_fen), a.county.code, a.county.name,
+            a.township.name if a.township else "", a.village.name if a.village else "", a.location, pairing,
+            a.programme.name, a.completed_on, a.handed_over_on, a.owner_level.label, a.owner_name, a.caretaker,
+            a.caretaker_person, a.caretaker_phone, a.operation_mode.label, a.income_year or "",
+            _money(a.annual_income_fen), _money(a.to_households_fen), _money(a.to_collective_fen), a.state.label,
+            last.get(a.id) or "", "是" if a.needs_review else "", a.note,
+        ]  # fmt: skip
+
+
+def import_assets_steps(headers, rows, *, user, filename=""):
+    """Read every row and write it through the asset services; the caller commits only if no row failed.
+    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
+    result = ImportResult()
+    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    index, rows = table.index, table.rows
+    parsed = []
+    for number, cells in rows:
+        result.rows += 1
+        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+        errors, values = _parse(number, cell)
+        result.errors.extend(errors)
+        if not errors:
+            parsed.append((number, cell, values))
+        if result.rows % PROGRESS_EVERY == 0:
+            yield result.rows
+    ids = [int(cell["编号"]) for _, cell, _ in parsed if cell["编号"]]
+    existing = visible_by_id(user, Asset, ids)
+    batch = Batch(user, entity_type="assets", title="项目资产", filename=filename)
+    seen = {}
+    for done, (number, cell, values) in enumerate(parsed, start=1):
+        no = cell["编号"]
+        try:
+            current = None
+            if no:
+                current = existing.get(int(no))
+                if current is None:
+                    raise ServiceError("没有这条记录，或不在您的管辖范围内。")
+                if current.id in seen:
+                    raise ServiceError(f"与第 {seen[current.id]} 行是同一条记录。")
+                seen[current.id] = number
+            county_id = _county_of(values, current, batch)
+            _places(cell, values, county_id, batch)
+            if current is not None:
+                _check_read_only(cell, current, values)
+                if services.update_asset(current, values, actor=user, batch=batch):
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            else:
+                asset = services.create_asset(values, actor=user, batch=batch)
+                _check_read_only(cell, asset, values)
+                result.created += 1
+        except ServiceError as exc:
+            column = FIELD_COLUMNS.get(exc.field, "编号")
+            result.errors.append(RowError(number, column, cell.get(column, "") if column != "编号" else no, str(exc)))
+        if done % PROGRESS_EVERY == 0:
+            yield result.rows
+    return batch.close(result)
+
+
+import_assets = runner(import_assets_steps)
+
+
+def _parse(number, cell):
+    errors, values = [], {}
+
+    def fail(column, reason):
+        errors.append(RowError(number, column, cell[column], reason))
+
+    if cell["编号"] and not cell["编号"].isdigit():
+        fail("编号", "编号应为导出文件中的数字，新增记录请留空。")
+    parse_cells(cell, TEXTS, ENUMS, values, fail)
+    if cell["来源项目"]:
+        try:
+            values["sources"] = services.parse_sources(cell["来源项目"])
+        except ServiceError as exc:
+            fail("来源项目", str(exc))
+    if cell["数量"]:
+        try:
+            values["quantity"] = Decimal(cell["数量"].replace(",", ""))
+        except InvalidOperation:
+            fail("数量", "数量应为数字，例如 1 或 12.5。")
+    for header, attr in (("竣工日期", "completed_on"), ("移交日期", "handed_over_on")):
+        if cell[header]:
+            try:
+                values[attr] = parse_date(cell[header])
+            except ValueError as exc:
+                fail(header, str(exc))
+    if cell["收益年度"]:
+        if cell["收益年度"].isdigit():
+            values["income_year"] = int(cell["收益年度"])
+        else:
+            fail("收益年度", "收益年度应为四位数年份。")
+    for header, attr in MONEY.items():
+        if cell[header]:
+            try:
+                values[attr] = parse_amount(cell[header], "元")
+            except MoneyError as exc:
+                fail(header, str(exc))
+    return errors, values
+
+
+def _county_of(values, current, batch) -> int:
+    """The county the row's asset lies in: its first source project's (the new sources', else the record's)."""
+    if values.get("sources"):
+        code = values["sources"][0][0]
+        found = services.project_facts_by_code([code], batch.cache)
+        if code not in found:
+            raise ServiceError(f"没有项目编号为“{code}”的项目。", "sources")
+        return found[code]["county_id"]
+    if current is None:
+        raise ServiceError("请填写来源项目（项目编号及各资金来源形成资产的金额）。", "sources")
+    return current.county_id
+
+
+def _places(cell, values, county_id, batch) -> None:
+    """乡镇 and 村 by name within the asset's county; the 县代码 given must be that county's."""
+    places = batch.cache.setdefault("places", {})
+    if county_id not in places:
+        units = db.session.scalars(
+            sa.select(Unit).where(Unit.county_id == county_id, Unit.kind.in_((UnitKind.TOWNSHIP, UnitKind.VILLAGE)))
+        ).all()
+        places[county_id] = units
+    county = db.session.get(Unit, county_id)
+    if cell["县代码"] and cell["县代码"] != county.code:
+        raise ServiceError(
+            f"县代码 {cell['县代码']} 与来源项目所在县 {county.name}（{county.code}）不一致。", "county_id"
+        )
+    if county.side is not Side.WEST:
+        raise ServiceError("来源项目不在四川的县。", "county_id")
+    township = None
+    if cell["乡镇"]:
+        matches = [u for u in places[county_id] if u.kind is UnitKind.TOWNSHIP and u.name == cell["乡镇"]]
+        if len(matches) != 1:
+            raise ServiceError(f"{county.name}没有名为“{cell['乡镇']}”的乡镇。", "township_id")
+        township = matches[0]
+        values["township_id"] = township.id
+    if cell["村"]:
+        matches = [u for u in places[county_id] if u.kind is UnitKind.VILLAGE and u.name == cell["村"]
+                   and (township is None or u.parent_id == township.id)]  # fmt: skip
+        if len(matches) != 1:
+            where = township.name if township else county.name
+            reason = "有多个同名的村，请填写乡镇" if len(matches) > 1 else "没有该村"
+            raise ServiceError(f"{where}{reason}：“{cell['村']}”。", "village_id")
+        values["village_id"] = matches[0].id
+
+
+def _check_read_only(cell, asset: Asset, values) -> None:
+    """The export's derived columns, when given, must agree with the record as it will be."""
+    for header, attr in (("原值(元)", "original_value_fen"), ("东部财政援助(元)", "east_fen")):
+        if cell[header]:
+            try:
+                amount = parse_amount(cell[header], "元")
+            except MoneyError as exc:
+                raise ServiceError(f"{header}：{exc}", attr) from exc
+            if values.get("sources"):
+                expected = sum(e + o if attr == "original_value_fen" else e for _, e, o in values["sources"])
+            else:
+                expected = getattr(asset, attr)
+            if amount != expected:
+                raise ServiceError(
+                    f"{header} {cell[header]} 与来源项目金额之和 {_money(expected)} 不一致（原值由来源项目计算）。",
+                    attr,
+                )
+    if cell["状态"] and cell["状态"] != asset.state.label:
+        raise ServiceError(f"状态请在资产页面变更（当前为“{asset.state.label}”），导入不改变状态。", "state")

@@ -1,0 +1,285 @@
+"""Asset pages: the county 总账 (list, totals by class and owner level), the township/village 明细台账, the
+re-pairing view, the asset page with its state changes and 管护 checks, the register form, spreadsheets."""
+
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from registry.assets import commands, queries, services
+from registry.assets.forms import AssetForm, CheckForm, ConfirmForm, StateForm
+from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
+from registry.assets.transfer import HEADERS, export_rows, import_assets_steps
+from registry.audit.queries import history_of
+from registry.counties.models import Unit, UnitKind
+from registry.exports import csv_bytes, download, xlsx_bytes
+from registry.extensions import db
+from registry.forms import choice, unit_choice
+from registry.money import yuan
+from registry.pairings.models import Programme
+from registry.permissions import (
+    can,
+    get_visible_or_404,
+    may_write,
+    requires,
+    scope_filter,
+    visible_divisions,
+    writable_counties,
+)
+from registry.services import ServiceError, facts
+from registry.transfer.forms import import_page, template_download
+from registry.web import is_id, paginate, save, sort_clause
+
+bp = Blueprint("assets", __name__, url_prefix="/assets", cli_group="assets")
+
+
+def _args() -> dict:
+    return {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+
+
+def _places(county_ids) -> list[Unit]:
+    return db.session.scalars(
+        db.select(Unit)
+        .options(joinedload(Unit.parent))
+        .where(Unit.county_id.in_(county_ids), Unit.kind.in_((UnitKind.TOWNSHIP, UnitKind.VILLAGE)))
+        .order_by(Unit.name)
+    ).all()
+
+
+def _filters_context(args):
+    counties = visible_divisions(current_user, UnitKind.COUNTY)
+    townships = []
+    if is_id(args.get("county")):
+        townships = [u for u in _places([int(args["county"])]) if u.kind is UnitKind.TOWNSHIP]
+    return {
+        "counties": counties, "townships": townships, "classes": AssetClass, "levels": OwnerLevel,
+        "states": AssetState, "programmes": db.session.scalars(db.select(Programme).order_by(Programme.id)).all(),
+    }  # fmt: skip
+
+
+@bp.route("/")
+@requires("records.view")
+def index():
+    """The 总账: the filtered register with totals by class and owner level (万元)."""
+    args = _args()
+    stmt = queries.filtered(args, current_user)
+    totals = queries.totals(stmt)
+    sort, order = sort_clause(
+        {"number": (Asset.number, Asset.id), "value": (Asset.original_value_fen.desc(), Asset.id),
+         "completed": (Asset.completed_on, Asset.id)}, "number",
+    )  # fmt: skip
+    page = paginate(stmt.options(joinedload(Asset.county)).order_by(*order), args={**args, "sort": sort})
+    last = queries.last_check_dates([a.id for a in page.items])
+    overdue = {a.id for a in db.session.scalars(queries.overdue(queries.filtered(args, current_user), date.today()))
+               .all()} if page.items else set()  # fmt: skip
+    return render_template(
+        "assets/index.html", page=page, args=args, sort=sort, totals=totals, last=last, overdue=overdue,
+        **_filters_context(args),
+    )  # fmt: skip
+
+
+@bp.route("/ledger")
+@requires("records.view")
+def ledger():
+    """The 明细台账 of a county's townships and villages (or of one township), with subtotals."""
+    args = _args()
+    stmt = queries.filtered(args, current_user).options(joinedload(Asset.county))
+    return render_template(
+        "assets/ledger.html", groups=queries.ledger(stmt), totals=queries.totals(queries.filtered(args, current_user)),
+        args=args, **_filters_context(args),
+    )  # fmt: skip
+
+
+@bp.route("/repaired")
+@requires("records.view")
+def repaired():
+    """Assets of programmes that ended (粤川, after the 2021 re-pairing) and who looks after their county now."""
+    return render_template("assets/repaired.html", rows=queries.repaired(current_user))
+
+
+@bp.route("/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export(kind):
+    rows = export_rows(queries.filtered(_args(), current_user))
+    name = f"项目资产-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(HEADERS, rows), name, "csv")
+    return download(xlsx_bytes(HEADERS, rows, title="项目资产"), name, "xlsx")
+
+
+@bp.route("/<int:asset_id>")
+@requires("records.view")
+def detail(asset_id):
+    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+    projects = {f["id"]: f for f in facts("project", ids=[s.project_id for s in asset.sources])}
+    state_form = _state_choices(StateForm(data={"changed_on": date.today(), "version": asset.version_id}), asset)
+    check_form = CheckForm(data={"checked_on": date.today()})
+    last = queries.last_check_dates([asset.id]).get(asset.id)
+    is_overdue = db.session.scalar(
+        queries.overdue(db.select(Asset.id).where(Asset.id == asset.id), date.today())
+    ) is not None  # fmt: skip
+    return render_template(
+        "assets/detail.html", asset=asset, projects=projects, state_form=state_form, check_form=check_form,
+        confirm_form=ConfirmForm(data={"version": asset.version_id}), history=history_of(asset), last=last,
+        is_overdue=is_overdue, may_edit=can(current_user, "projects.edit") and may_write(current_user, asset),
+    )  # fmt: skip
+
+
+def _state_choices(form, asset):
+    """The states an asset may change to: every one but its current state."""
+    form.to_state.choices = [choice(s.value, s.label) for s in AssetState if s is not asset.state]
+    return form
+
+
+def _choices(form, county_ids):
+    places = _places(county_ids)
+    form.township_id.choices = [choice("", "（不指定）")] + [unit_choice(u) for u in places
+                                                               if u.kind is UnitKind.TOWNSHIP]  # fmt: skip
+    form.village_id.choices = [choice("", "（不指定）")] + [unit_choice(u) for u in places
+                                                              if u.kind is UnitKind.VILLAGE]  # fmt: skip
+
+
+def _data(form) -> dict:
+    data = dict(form.data)
+    data["sources"] = services.parse_sources(form.sources.data)
+    return data
+
+
+def _prefilled_form():
+    """A new asset's form, prefilled from ``?project=`` (a project the user may see) when given."""
+    project_id = request.args.get("project", "")
+    if request.method != "GET" or not is_id(project_id):
+        return AssetForm(), None
+    found = facts("project", ids=[int(project_id)])
+    visible = {c.id for c in writable_counties(current_user)}
+    if not found or found[0]["county_id"] not in visible:
+        abort(404)
+    project = found[0]
+    values = services.prefill(project)
+    code, east, other = values.pop("sources")[0]
+    values["sources"] = f"{code}:{yuan(east).replace(',', '')}:{yuan(other).replace(',', '')}"
+    return AssetForm(data=values), project
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("projects.edit")
+def create():
+    form, project = _prefilled_form()
+    _choices(form, [c.id for c in writable_counties(current_user)])
+    if form.validate_on_submit():
+        response = save(
+            form, lambda: services.create_asset(_data(form), actor=current_user),
+            lambda asset: f"资产 {asset.number} 已登记。", lambda asset: url_for(".detail", asset_id=asset.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("assets/form.html", form=form, asset=None, project=project)
+
+
+@bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])
+@requires("projects.edit")
+def edit(asset_id):
+    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+    if not may_write(current_user, asset):
+        abort(403)
+    if request.method == "GET":
+        form = AssetForm(obj=asset, data={"version": asset.version_id})
+        form.sources.data = services.sources_text(asset)
+    else:
+        # Not bound to the record: a field left out of the post is blank (refused if required), never the record's
+        # own value (its ``sources`` are rows, the form's are text).
+        form = AssetForm()
+    _choices(form, [asset.county_id])
+    if form.validate_on_submit():
+        response = save(
+            form,
+            lambda: services.update_asset(asset, _data(form), actor=current_user, version=form.version.data),
+            "资产已保存。", url_for(".detail", asset_id=asset.id),
+        )  # fmt: skip
+        if response:
+            return response
+    return render_template("assets/form.html", form=form, asset=asset, project=None)
+
+
+def _post(asset_id, form_class, call, success, anchor=""):
+    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+    form = form_class()
+    if form_class is StateForm:
+        _state_choices(form, asset)
+    if form.validate_on_submit():
+        try:
+            call(asset, form)
+        except ServiceError as exc:
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(success(asset), "success")
+    else:
+        flash("未保存：" + "；".join(e for errors in form.errors.values() for e in errors), "danger")
+    return redirect(url_for(".detail", asset_id=asset.id) + anchor)
+
+
+@bp.route("/<int:asset_id>/state", methods=["POST"])
+@requires("projects.edit")
+def change_state(asset_id):
+    return _post(
+        asset_id, StateForm,
+        lambda asset, form: services.change_state(asset, form.data, actor=current_user, version=form.version.data),
+        lambda asset: f"资产状态已变更为“{asset.state.label}”。", "#state",
+    )  # fmt: skip
+
+
+@bp.route("/<int:asset_id>/checks", methods=["POST"])
+@requires("projects.edit")
+def add_check(asset_id):
+    return _post(
+        asset_id, CheckForm, lambda asset, form: services.add_check(asset, form.data, actor=current_user),
+        lambda asset: "管护检查已登记。", "#checks",
+    )  # fmt: skip
+
+
+@bp.route("/<int:asset_id>/confirm", methods=["POST"])
+@requires("projects.edit")
+def confirm(asset_id):
+    return _post(
+        asset_id, ConfirmForm,
+        lambda asset, form: services.confirm_asset(asset, actor=current_user, version=form.version.data),
+        lambda asset: f"资产 {asset.number} 已核实。",
+    )  # fmt: skip
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
+    "有“编号”的行更新该条记录，没有编号的行新增记录；资产编号不能重复。",
+    "“来源项目”每项写成 项目编号:东部财政援助(元):其他资金(元)，多项用“；”分隔；原值为各项之和。",
+    "状态和管护检查在资产页面登记，导入不改变状态。空白单元格不会覆盖已有内容。",
+]
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    return template_download(HEADERS, "项目资产")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("projects.edit")
+def import_():
+    return import_page(
+        import_assets_steps, user=current_user, title="导入项目资产", back_label="项目资产", rules=IMPORT_RULES
+    )
+
+
+@bp.app_template_global()
+def project_assets(project_id: int) -> list[Asset]:
+    """The assets formed from a project, as its page lists them (those the viewer may see)."""
+    return db.session.scalars(
+        db.select(Asset)
+        .join(AssetSource, AssetSource.asset_id == Asset.id)
+        .where(AssetSource.project_id == project_id, scope_filter(current_user, Asset))
+        .order_by(Asset.number)
+    ).all()
+
+
+commands.register(bp)

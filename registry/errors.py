@@ -6,6 +6,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from registry.extensions import db
+from registry.forms import has_control_characters
 from registry.services import StaleEdit
 
 MESSAGES = {
@@ -34,6 +35,14 @@ def render_error(code: int, detail: str | None = None):
 
 
 def init_app(app):
+    @app.before_request
+    def refuse_control_characters_in_url():
+        # PostgreSQL cannot hold NUL in text, so a search term carrying one would fail deep in a query (500) on one
+        # engine and quietly match nothing on the other; no filter, search or page number legitimately has any.
+        if any(has_control_characters(k) or has_control_characters(v) for k, v in request.args.items(multi=True)):
+            return render_error(400, "网址的查询参数中含有控制字符（如 NUL），无法处理；请检查后重新输入。")
+        return None
+
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if exc.code in MESSAGES:

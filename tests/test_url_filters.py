@@ -40,3 +40,19 @@ def test_helpers():
 )  # fmt: skip
 def test_ids_beyond_the_database_range_are_404(as_user, path):
     assert as_user("admin").get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "user"),
+    [("/projects/", "admin"), ("/placements/", "admin"), ("/purchases/", "admin"), ("/admin/audit/", "admin"),
+     ("/problems/", "admin"), ("/assets/", "admin"), ("/disclosure/", "admin"), ("/gongshi/", None)],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["\x00", "昭觉\x00县", "\x1b[2J"])
+def test_control_characters_in_the_url_are_refused_in_chinese(as_user, client, path, user, value):
+    """A NUL in a search term would fail inside PostgreSQL (500) and match nothing on SQLite: both engines refuse
+    it alike, before any query, with the reason."""
+    browser = as_user(user) if user else client
+    response = browser.get(path, query_string={"q": value})
+    assert response.status_code == 400
+    assert "控制字符" in response.get_data(as_text=True)
+    assert browser.get(path, query_string={"q": "昭觉"}).status_code == 200

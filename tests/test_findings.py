@@ -1,7 +1,7 @@
 """Findings from the data: each rule fires on a constructed case and stays silent on a clean one; re-running
 proposes nothing twice; staff accept a proposal into the ledger (with its records linked) or dismiss it."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from registry.findings.reminders import overdue_problems
 from registry.problems.models import Category, Problem, Source
 from registry.projects.models import FundStage, ProjectStatus
 from registry.services import ServiceError
-from tests.factories import ID_A, World, make_placement, make_project, make_transaction, make_user
+from tests.factories import ID_A, World, make_asset, make_placement, make_project, make_transaction, make_user
 
 TODAY = date(2024, 12, 1)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -193,3 +193,64 @@ def test_progress_entries_take_evidence_through_the_problems_scope(app, world, a
     url, body = f"/evidence/problem_progress/{entry}/upload", {"file": (io.BytesIO(PDF), "x.pdf")}
     denied = as_user("liaison").post(url, data=body, content_type="multipart/form-data")
     assert denied.status_code == 403
+
+
+def test_assets_without_caretaker_fire_on_unmanaged_assets_only(w):
+    from registry.assets.models import Asset, AssetState
+    from registry.assets.services import PENDING, change_state, update_asset
+    from registry.projects.models import Project
+
+    zhaojue = {w.zhaojue.id}
+    assert rules.assets_without_caretaker(TODAY, zhaojue) == []  # asset_a: 管护 in place, handed over
+    # The legacy path's placeholder, kept when the draft was confirmed.
+    placeholder = make_asset(w.done_a, caretaker=PENDING)
+    # A 待核实 draft created 2024-08-01: more than 90 days before 2024-12-01 (one of 2024-10-01 is not yet).
+    stale = make_asset(w.done_a)
+    recent = make_asset(w.done_a)
+    db.session.execute(sa.update(Asset).where(Asset.id == stale.id)
+                       .values(needs_review=True, created_at=datetime(2024, 8, 1, tzinfo=UTC)))  # fmt: skip
+    db.session.execute(sa.update(Asset).where(Asset.id == recent.id)
+                       .values(needs_review=True, created_at=datetime(2024, 10, 1, tzinfo=UTC)))  # fmt: skip
+    # The project went to 资产已移交, then the asset's 移交 date was cleared.
+    over = make_project(w.zhaojue, w.a, year=2023, status=ProjectStatus.COMPLETED)
+    cleared = make_asset(over)
+    db.session.execute(sa.update(Project).where(Project.id == over.id).values(status=ProjectStatus.HANDED_OVER))
+    update_asset(cleared, {"handed_over_on": None}, actor=None)
+    # A blank 责任人 (written outside the services) on an asset since disposed: silent.
+    disposed = make_asset(w.done_a)
+    disposal = {"to_state": AssetState.DISPOSED, "changed_on": date(2024, 11, 1), "note": "拆除",
+                "disposal_method": "报废", "disposal_decision": "村民代表大会决议"}  # fmt: skip
+    change_state(disposed, disposal, actor=None)
+    db.session.execute(sa.update(Asset).where(Asset.id == disposed.id).values(caretaker_person=""))
+    db.session.expire_all()
+
+    found = rules.assets_without_caretaker(TODAY, zhaojue)
+    assert [f.key for f in found] == [f"county:{w.zhaojue.id}"]
+    item = found[0]
+    assert sorted(item.records) == sorted(["assets", a.id] for a in (placeholder, stale, cleared))
+    assert item.unit_id == w.zhaojue.id and item.amount_fen == 3 * 100_000_000
+    assert item.title.startswith("昭觉县有 3 项项目资产（原值 300.00 万元）管护未落实：")
+    assert "管护主体或责任人未明确 1 项" in item.title and "补录后超过 90 天仍待核实 1 项" in item.title
+    assert "未填写移交日期 1 项" in item.title
+    assert rules.assets_without_caretaker(TODAY, {w.cangxi.id}) == []  # asset_b is in order
+    # A blank 管护主体 on an asset in use is named too.
+    db.session.execute(sa.update(Asset).where(Asset.id == w.asset_a.id).values(caretaker=" "))
+    assert ["assets", w.asset_a.id] in rules.assets_without_caretaker(TODAY, zhaojue)[0].records
+
+
+def test_assets_proposal_is_not_repeated_and_accepting_links_the_assets(w):
+    from registry.assets.services import PENDING
+
+    first = make_asset(w.done_a, caretaker_person=PENDING)
+    second = make_asset(w.done_a, caretaker=PENDING)
+    new, _ = services.run_checks(actor=w.county, today=TODAY)
+    assert new == 3  # with project_a's idle money and purchase_a without evidence
+    assert services.run_checks(actor=w.county, today=TODAY)[0] == 0
+    proposals = db.session.scalars(sa.select(Proposal).where(Proposal.rule == "assets_without_caretaker")).all()
+    assert [(p.key, p.unit_id) for p in proposals] == [(f"county:{w.zhaojue.id}", w.zhaojue.id)]
+    problem = services.accept(proposals[0], {"responsible_unit": "县农业农村局", "deadline": date(2025, 3, 31)},
+                              actor=w.county, today=TODAY)  # fmt: skip
+    assert problem.category is Category.ASSET and problem.unit_id == w.zhaojue.id
+    assert {(k.record_type, k.record_id) for k in problem.links} == {("assets", first.id), ("assets", second.id)}
+    assert services.run_checks(actor=w.county, today=TODAY)[0] == 0  # accepted: found again, not proposed again
+    assert proposals[0].state is ProposalState.ACCEPTED

@@ -2,13 +2,13 @@
 owner level, the ledger rows by township and village, the re-pairing view and overdue checks."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from registry.assets.models import Asset, AssetClass, AssetState, OwnerLevel
-from registry.assets.services import last_checks, overdue_clause
+from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
+from registry.assets.services import PENDING, last_checks, overdue_clause
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
@@ -153,3 +153,36 @@ def overdue(stmt: sa.Select, today: date) -> sa.Select:
 def last_check_dates(ids) -> dict[int, date]:
     last = last_checks()
     return dict(db.session.execute(sa.select(last.c.asset_id, last.c.last).where(last.c.asset_id.in_(list(ids)))).all())
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """An asset whose 管护 is not in place, and why (any of the three)."""
+
+    id: int
+    county_id: int
+    number: str
+    value: int
+    no_caretaker: bool
+    review_stale: bool
+    not_handed_over: bool
+
+
+def unmanaged(counties, *, reviewed_before: datetime, handed_over_projects) -> list[Unmanaged]:
+    """Assets not 已处置 (in ``counties``, ids, or everywhere for None) whose 管护 is not in place: 管护主体 or 责任人
+    blank or still the legacy path's ``PENDING``; still 待核实 though created before ``reviewed_before``; or no 移交
+    date while a source project is among ``handed_over_projects`` (a SELECT of project ids: the caller knows the
+    projects stream). In county and number order."""
+    blank = sa.or_(*(sa.func.trim(c).in_(("", PENDING)) for c in (Asset.caretaker, Asset.caretaker_person)))
+    stale = sa.and_(Asset.needs_review.is_(True), Asset.created_at < reviewed_before)
+    no_handover = sa.and_(
+        Asset.handed_over_on.is_(None),
+        Asset.id.in_(sa.select(AssetSource.asset_id).where(AssetSource.project_id.in_(handed_over_projects))),
+    )
+    rows = db.session.execute(
+        sa.select(Asset.id, Asset.county_id, Asset.number, Asset.original_value_fen, blank, stale, no_handover)
+        .where(Asset.state != AssetState.DISPOSED, sa.or_(blank, stale, no_handover),
+               sa.true() if counties is None else Asset.county_id.in_(list(counties)))
+        .order_by(Asset.county_id, Asset.number)
+    )  # fmt: skip
+    return [Unmanaged(i, c, n, int(v), bool(b), bool(s), bool(h)) for i, c, n, v, b, s, h in rows]

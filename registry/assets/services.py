@@ -48,6 +48,9 @@ CHECK_EVERY_DAYS = 365
 #: Project categories whose assets are public goods by default, and those given to households.
 PUBLIC_CATEGORIES = {"education", "health", "infrastructure", "rural_construction"}
 HOUSEHOLD_CATEGORIES = {"relocation"}
+#: What the legacy path writes for a 管护主体 or 责任人 its project does not tell (``legacy_asset``); confirming the
+#: record does not require changing it, so the data checks look for it.
+PENDING = "（待核实）"
 
 
 def project_facts_by_code(codes, cache: dict | None = None) -> dict[str, dict]:
@@ -391,8 +394,8 @@ def legacy_asset(project: dict, *, actor, cache: dict | None = None) -> Asset:
         owner = db.session.get(Unit, project["village_id"]).name + "村集体"
     values |= {
         "owner_name": owner,
-        "caretaker": values["caretaker"] or "（待核实）",
-        "caretaker_person": values["caretaker_person"] or "（待核实）",
+        "caretaker": values["caretaker"] or PENDING,
+        "caretaker_person": values["caretaker_person"] or PENDING,
         "completed_on": values["completed_on"] or project["handed_over_on"] or date(project["year"], 12, 31),
         "note": f"由项目 {project['code']}（资产已移交）补录，待县级协作办核实所有权人、管护主体和原值。",
     }

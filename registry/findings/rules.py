@@ -2,15 +2,17 @@
 
 A rule is ``(today, counties) -> list[Found]``; ``counties`` (ids) limits it to an office's own counties, None
 checks everything (the periodic run). Each stays silent on records in order; tests build a case for each.
+The assets rule reads the assets stream through its ``queries`` module (``assets.queries.unmanaged``).
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
+from registry.assets import queries as assets
 from registry.counties.models import Unit
 from registry.evidence import services as evidence
 from registry.extensions import db
@@ -166,10 +168,43 @@ def purchases_without_evidence(today: date, counties=None) -> list[Found]:
     return found
 
 
+def assets_without_caretaker(today: date, counties=None) -> list[Found]:
+    """资产管护未落实: assets not 已处置 whose 管护 is not in place; one proposal per county naming the assets.
+
+    What can really happen (``assets.models``/``services``): 管护主体 and 责任人 are NOT NULL and the service refuses
+    them blank, but the legacy path (``flask assets from-projects``) writes “（待核实）” where the project does not
+    tell, and confirming the draft does not require changing it; so an asset is named when either is blank (a row
+    written outside the services: the database has no CHECK for it) or still “（待核实）”. Also when it is still
+    待核实 ``FINDINGS_REVIEW_DAYS`` (90) days after it was created, and when it has no 移交 date although a source
+    project is at 资产已移交 (the date cleared after the project went over, an asset added to such a project, or a
+    legacy draft whose project had no date): not handed over, nobody looks after it."""
+    days = int(current_app.config.get("FINDINGS_REVIEW_DAYS", 90))
+    reviewed_before = datetime.combine(today - timedelta(days=days), time.min, tzinfo=UTC)
+    handed_over = sa.select(Project.id).where(Project.status == ProjectStatus.HANDED_OVER)
+    groups = defaultdict(list)
+    for row in assets.unmanaged(counties, reviewed_before=reviewed_before, handed_over_projects=handed_over):
+        groups[row.county_id].append(row)
+    names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(set(groups)))).all())
+    found = []
+    for county_id, group in sorted(groups.items()):
+        total = sum(r.value for r in group)
+        reasons = [f"{label} {n} 项" for label, n in (
+            ("管护主体或责任人未明确", sum(r.no_caretaker for r in group)),
+            (f"补录后超过 {days} 天仍待核实", sum(r.review_stale for r in group)),
+            ("所属项目已“资产已移交”但未填写移交日期", sum(r.not_handed_over for r in group)),
+        ) if n]  # fmt: skip
+        title = (f"{names[county_id]}有 {len(group)} 项项目资产（原值 {wan(total)} 万元）管护未落实："
+                 + "，".join(reasons))  # fmt: skip
+        found.append(Found(key=f"county:{county_id}", unit_id=county_id, amount_fen=total, title=title,
+                           records=[["assets", r.id] for r in group[:MAX_RECORDS]]))  # fmt: skip
+    return found
+
+
 #: rule -> (its check, what it is called)
 RULES = {
     "funds_idle": (funds_idle, "资金到位未拨付"),
     "projects_late": (projects_late, "项目超期未完工"),
     "counted_twice": (counted_twice, "劳务人员重复计入"),
     "purchase_no_evidence": (purchases_without_evidence, "消费帮扶无佐证"),
+    "assets_without_caretaker": (assets_without_caretaker, "资产管护未落实"),
 }

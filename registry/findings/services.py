@@ -52,7 +52,7 @@ def run_checks(*, actor=None, today: date | None = None) -> tuple[int, int]:
 
 #: The ledger's category of each rule's problems.
 CATEGORIES = {"funds_idle": Category.FUNDS, "projects_late": Category.PROJECT, "counted_twice": Category.LABOUR,
-              "assets_unmanaged": Category.ASSET, "purchase_no_evidence": Category.CONSUMPTION}  # fmt: skip
+              "assets_without_caretaker": Category.ASSET, "purchase_no_evidence": Category.CONSUMPTION}  # fmt: skip
 
 
 def _decided(proposal: Proposal, actor, version) -> None:

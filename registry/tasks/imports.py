@@ -10,6 +10,7 @@ import uuid
 
 from flask import current_app, redirect, url_for
 
+from registry.agreements.transfer import import_entries_steps, import_targets_steps
 from registry.auth.models import User
 from registry.database import writing
 from registry.exchanges.transfer import import_exchanges_steps
@@ -34,6 +35,8 @@ IMPORTERS = {
     "exchanges": (import_exchanges_steps, "exchanges.edit", "人才交流"),
     "projects": (import_projects_steps, "projects.edit", "帮扶项目"),
     "funds": (import_transactions_steps, "projects.edit", "项目资金记录"),
+    "targets": (import_targets_steps, "agreements.manage", "协议目标"),
+    "entries": (import_entries_steps, "entries.manage", "指标完成登记"),
 }
 
 

@@ -368,7 +368,7 @@ def entry_columns(user) -> list[Column]:
                tuple(sorted({u.display_name for u in east})), strict=False),
         Column("日期", "完成的日期", "日期 YYYY-MM-DD", "是", "2024-05-01"),
         Column("数值", "金额类指标以万元填写，数量类指标填整数", "数字", "是", "1"),
-        Column("对象", "登记的对象，如企业名称", "文本，最多200字", "否", "宁波某服饰公司"),
+        Column("对象", "登记的对象，如企业名称", "文本，最多200字", "否", "宁波某机械公司"),
         Column("佐证", "佐证材料编号或名称", "文本，最多200字", "否", "", text=True),
         Column("备注", "说明", "文本", "否", ""),
     ]  # fmt: skip

@@ -22,7 +22,8 @@ from tests.conftest import login
 #: stream -> (template, import page, user, the importer's columns, coded columns, text columns, county columns)
 STREAMS = {
     "placements": ("/placements/template.xlsx", "/placements/import", "county", PLACEMENT_HEADERS,
-                   ["户类型", "就业去向", "有组织转移", "户籍县代码"], ["身份证号", "户籍县代码", "编号"], "户籍县代码"),
+                   ["户类型", "就业去向", "有组织转移", "户籍县代码"], ["身份证号", "户籍县代码", "编号"],
+                   "户籍县代码"),
     "purchases": ("/purchases/template.xlsx", "/purchases/import", "county", PURCHASE_HEADERS,
                   ["购买方类型", "销售方类型", "产品类别", "渠道", "计入方式", "销售方所在县代码"],
                   ["发票号/合同号", "销售方所在县代码"], "销售方所在县代码"),

@@ -57,7 +57,16 @@ STATE_FORMS = {
     "tasks.mark_read": (),  # its button shows only while a notification is unread
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
-UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_"}
+UPLOADS = {
+    "placements.import_", "purchases.import_", "exchanges.import_", "projects.import_", "projects.import_funds",
+    "agreements.import_targets", "agreements.import_entries",
+}  # fmt: skip
+#: Each upload's template, where it is not the upload's name with ``template`` for ``import_``.
+UPLOAD_TEMPLATES = {
+    "projects.import_funds": "projects.funds_template",
+    "agreements.import_targets": "agreements.targets_template",
+    "agreements.import_entries": "agreements.entries_template",
+}
 #: Not a form: it ends the session, whatever is posted.
 NOT_FORMS = {
     "auth.logout",
@@ -450,7 +459,7 @@ def test_hostile_uploads_write_nothing(app, world, as_user, endpoint):
 
     client = as_user("admin")
     url = _url(app, endpoint, world)
-    template = client.get(_url(app, endpoint.replace("import_", "template"), world))
+    template = client.get(_url(app, UPLOAD_TEMPLATES.get(endpoint, endpoint.replace("import_", "template")), world))
     assert template.status_code == 200
     headers = [c.value for c in next(load_workbook(io.BytesIO(template.data)).active.iter_rows(max_row=1))]
     for name, body in [("", None), *_hostile_files(headers)]:

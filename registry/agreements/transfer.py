@@ -22,7 +22,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import MoneyError
 from registry.pairings.models import Pairing, Programme
-from registry.permissions import programme_filter, scope_filter, writable_counties
+from registry.permissions import WriteScope, programme_filter, scope_filter, writable_counties
 from registry.projects.services import pairing_choices
 from registry.services import ServiceError
 from registry.transfer import (
@@ -244,11 +244,11 @@ def import_entries_steps(headers, rows, *, user, filename=""):
     for unit in db.session.scalars(sichuan):
         by_code[unit.code] = unit
         by_name[unit.name].append(unit)
-    parsed = []
+    parsed, scope = [], WriteScope(user)
     for number, cells in rows:
         result.rows += 1
         cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse_entry(number, cell, indicators, by_code, by_name)
+        errors, values = _parse_entry(number, cell, indicators, by_code, by_name, scope)
         result.errors.extend(errors)
         if not errors:
             parsed.append((number, cell, values))
@@ -282,7 +282,7 @@ def import_entries_steps(headers, rows, *, user, filename=""):
 import_entries = runner(import_entries_steps)
 
 
-def _parse_entry(number, cell, indicators, by_code, by_name):
+def _parse_entry(number, cell, indicators, by_code, by_name, scope):
     errors, values = [], {}
 
     def fail(column, reason):
@@ -317,6 +317,10 @@ def _parse_entry(number, cell, indicators, by_code, by_name):
         if len(cell[header]) > limit:
             fail(header, f"不能超过 {limit} 个字。")
         values[attr] = cell[header]
+    if county is not None and not scope.allows_county(county.id):
+        # The gate's refusal first: which partners the county had is no business of this row then.
+        fail("县代码", f"{county.name}不在您的管辖范围内，不能在该县登记指标完成情况。")
+        county = None
     if county is not None and "occurred_on" in values:
         choices = pairing_choices(county.id, values["occurred_on"])
         text = cell["东部结对单位"]

@@ -17,7 +17,7 @@ from registry.projects.transfer import (
     import_transactions,
 )
 from registry.tasks.imports import IMPORTERS, stream_of
-from registry.transfer.reader import read_table
+from registry.transfer.reader import LONG_NUMBER, read_table
 from tests.conftest import login
 from tests.factories import World, make_transaction
 
@@ -231,3 +231,37 @@ def test_generic_command_imports_every_registered_stream(app, runner, world, tmp
     with app.app_context():
         assert len(_ledger(world.project_a)) == 2
         assert db.session.get(FundTransaction, _ledger(world.project_a)[-1].id).source is FundSource.EAST_FISCAL
+
+
+def test_quirks_of_a_county_sheet_are_read_and_said(ctx):
+    """A title above the header, other column names, 万元 amounts, Chinese dates and a 合计 row are read (and said);
+    a voucher number Excel kept as a long number is refused with the reason."""
+    w = World()
+    db.session.flush()
+    code = w.project_a.code
+    lines = [
+        ["昭觉县2024年东西部协作资金到位情况表"],
+        ["项目代码", "来源", "阶段", "到位日期", "金额(万元)", "凭证号", "备注", "项目名称"],
+        [code, "东部财政援助资金", "到位", "2024年5月1日", "12.5", "PZ-9", "", "产业帮扶车间建设"],
+        [code, "东部财政援助资金", "拨付", "45413", "2", "PZ-10", "", ""],
+        ["合计", "", "", "", "14.5", "", "", ""],
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(lines)
+    headers, body = read_table(buffer.getvalue().encode("utf-8-sig"), "q.csv")
+    result = import_transactions(headers, body, user=w.county, filename="q.csv")
+    assert _reasons(result) == [] and result.created == 2
+    notes = "".join(result.notes)
+    assert "已忽略表头上方的 1 行标题" in notes and "按“文号/凭证”列读取" in notes and "（单位：万元）" in notes
+    assert "是合计行，已跳过" in notes
+    added = _ledger(w.project_a.id)[1:]
+    assert [(t.amount_fen, t.occurred_on) for t in added] == [
+        (12_500_000, date(2024, 5, 1)),
+        (2_000_000, date(2024, 5, 1)),
+    ]
+    buffer = io.StringIO()
+    row = [code, "东部财政援助资金", "到位", "2024-05-01", "10", "5.13431E+17", ""]
+    csv.writer(buffer).writerows([FUND_HEADERS, row])
+    headers, body = read_table(buffer.getvalue().encode("utf-8-sig"), "n.csv")
+    refused = import_transactions(headers, body, user=w.county, filename="n.csv")
+    assert [(e.column, e.reason) for e in refused.errors] == [("文号/凭证", LONG_NUMBER)]

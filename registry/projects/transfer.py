@@ -47,6 +47,7 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
+from registry.transfer.reader import LONG_NUMBER, LongNumber
 from registry.transfer.template import Column
 
 EXPORT_HEADERS = [
@@ -137,7 +138,9 @@ def import_projects_steps(headers, rows, *, user, filename=""):
         cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
         errors, values = _parse_project(number, cell, by_code, by_name)
         code = cell["项目编号"]
-        if not code:
+        if isinstance(code, LongNumber):
+            errors.append(RowError(number, "项目编号", code, LONG_NUMBER))
+        elif not code:
             errors.append(RowError(number, "项目编号", "", "必须填写：它是每个项目的唯一标识。"))
         elif len(code) > 40:
             errors.append(RowError(number, "项目编号", code, "不能超过 40 个字。"))
@@ -449,6 +452,9 @@ def _parse_transaction(number, cell, units):
     for header in ("项目编号", "资金来源", "环节", "日期", "金额(元)"):
         if not cell[header]:
             fail(header, "必须填写。")
+    for header in ("项目编号", "文号/凭证"):
+        if isinstance(cell[header], LongNumber):
+            fail(header, LONG_NUMBER)
     parse_cells(cell, {"文号/凭证": ("document_no", 100), "备注": ("note", 500)}, FUND_ENUMS, values, fail)
     if cell["日期"]:
         try:

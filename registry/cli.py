@@ -19,11 +19,12 @@ from registry.extensions import db
 from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
 from registry.placements.rotation import key_status, reencrypt
-from registry.placements.transfer import import_placements
 from registry.reports import batch
 from registry.reports.queries import paired_counties
 from registry.reports.services import parse_quarter
 from registry.services import ServiceError
+from registry.tasks.imports import IMPORTERS
+from registry.transfer import run_steps
 from registry.transfer.reader import read_table
 
 
@@ -112,25 +113,21 @@ def transfer_group():
     """Spreadsheet import and export from the command line."""
 
 
-@transfer_group.command("import-placements")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--user", "username", required=True, help="以该用户的身份和管辖范围导入（记入审计日志）。")
-@with_appcontext
-def import_placements_command(path, username):
-    """Import a placements XLSX or CSV: all rows or none, with progress."""
-
+def _import_file(stream: str, path: Path, username: str) -> None:
+    """Import a file of ``stream`` as ``username``: all rows or none, with progress, notes and row errors."""
+    steps_function, permission, label = IMPORTERS[stream]
     if not path.is_file():
         raise click.ClickException(f"文件不存在：{path}")
     user = db.session.scalar(sa.select(User).where(User.username == username, User.is_active.is_(True)))
-    if user is None or not can(user, "placements.edit"):
-        raise click.ClickException(f"用户 {username} 不存在、已停用或无权登记劳务协作。")
+    if user is None or not can(user, permission):
+        raise click.ClickException(f"用户 {username} 不存在、已停用或无权登记{label}。")
     try:
         headers, rows = read_table(path.read_bytes(), path.name)
 
         def progress(done):
             click.echo(f"\r已检查 {done} 行…", nl=False, err=True)
 
-        result = import_placements(headers, rows, user=user, filename=path.name, progress=progress)
+        result = run_steps(steps_function(headers, rows, user=user, filename=path.name), progress)
         click.echo("", err=True)
     except ServiceError as exc:
         db.session.rollback()
@@ -144,6 +141,25 @@ def import_placements_command(path, username):
         raise click.ClickException(f"未导入：{len(result.errors)} 处错误（共 {result.rows} 行）。")
     db.session.commit()
     click.echo(f"已导入 {result.rows} 行：新增 {result.created}，更新 {result.updated}，未变 {result.unchanged}。")
+
+
+@transfer_group.command("import")
+@click.argument("stream", type=click.Choice(list(IMPORTERS)))
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True, help="以该用户的身份和管辖范围导入（记入审计日志）。")
+@with_appcontext
+def import_command(stream, path, username):
+    """Import an XLSX or CSV of STREAM (placements, purchases, exchanges, projects, funds, targets, entries…)."""
+    _import_file(stream, path, username)
+
+
+@transfer_group.command("import-placements")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True, help="以该用户的身份和管辖范围导入（记入审计日志）。")
+@with_appcontext
+def import_placements_command(path, username):
+    """Import a placements XLSX or CSV (the same as ``flask transfer import placements``)."""
+    _import_file("placements", path, username)
 
 
 @click.group("reports")

@@ -150,6 +150,17 @@ RULES.update(
         "projects.add_transaction": Rule("POST", PROJECT, PROJECT_WRITE),
         "projects.edit_transaction": Rule(params=TRANSACTION, expect=PROJECT_WRITE),
         "projects.delete_transaction": Rule("POST", TRANSACTION, PROJECT_WRITE),
+        "projects.export_funds": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "projects.template": Rule(expect=everyone()),
+        "projects.funds_template": Rule(expect=everyone()),
+        "projects.import_": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "projects.import_funds": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
+        "agreements.export_targets": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "agreements.targets_template": Rule(expect=everyone()),
+        "agreements.import_targets": Rule(expect=only("admin", "province")),
+        "agreements.export_entries": Rule(params={"kind": ("=xlsx", "=csv")}, expect=everyone()),
+        "agreements.entries_template": Rule(expect=everyone()),
+        "agreements.import_entries": Rule(expect=only("admin", "province", "prefecture", "county", "liaison")),
         "agreements.index": Rule(expect=everyone()),
         # Agreements are programme-wide: a Zhejiang liaison does not see Guangdong's.
         "agreements.detail": Rule(

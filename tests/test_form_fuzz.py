@@ -77,7 +77,16 @@ STATE_FORMS = {
     "assets.confirm": ("version",),  # its button shows only on a 待核实 record
 }
 #: Spreadsheet imports: fuzzed with hostile files by test_hostile_uploads_write_nothing.
-UPLOADS = {"placements.import_", "purchases.import_", "exchanges.import_", "problems.import_", "assets.import_"}
+UPLOADS = {
+    "placements.import_", "purchases.import_", "exchanges.import_", "projects.import_", "projects.import_funds",
+    "agreements.import_targets", "agreements.import_entries", "problems.import_", "assets.import_",
+}  # fmt: skip
+#: Each upload's template, where it is not the upload's name with ``template`` for ``import_``.
+UPLOAD_TEMPLATES = {
+    "projects.import_funds": "projects.funds_template",
+    "agreements.import_targets": "agreements.targets_template",
+    "agreements.import_entries": "agreements.entries_template",
+}
 #: Evidence files (附件): hostile files by test_hostile_evidence_files_write_nothing (and tests/test_evidence.py).
 FILE_UPLOADS = {"evidence.upload"}
 #: Not a form: it ends the session, whatever is posted.
@@ -497,7 +506,7 @@ def test_hostile_uploads_write_nothing(app, world, as_user, endpoint):
 
     client = as_user("admin")
     url = _url(app, endpoint, world)
-    template = client.get(_url(app, endpoint.replace("import_", "template"), world))
+    template = client.get(_url(app, UPLOAD_TEMPLATES.get(endpoint, endpoint.replace("import_", "template")), world))
     assert template.status_code == 200
     headers = [c.value for c in next(load_workbook(io.BytesIO(template.data)).active.iter_rows(max_row=1))]
     for name, body in [("", None), *_hostile_files(headers)]:

@@ -267,9 +267,13 @@ def test_downloads(app, world, as_user):
     exported = admin.get("/placements/export.csv")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     assert_secure(exported, what="csv")
-    template = admin.get("/placements/template.xlsx")
-    assert template.status_code == 200
-    assert_secure(template, what="template")
+    for path in ("/placements/template.xlsx", "/projects/funds/template.xlsx", "/indicator-entries/template.xlsx"):
+        template = admin.get(path)
+        assert template.status_code == 200
+        assert_secure(template, what=path)
+    funds = admin.get("/projects/funds/export.csv")
+    assert funds.status_code == 200 and funds.mimetype == "text/csv"
+    assert_secure(funds, what="funds csv")
     pdf = admin.get(f"/reports/{world.zhaojue}/2024Q2.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert_secure(pdf, what="pdf")

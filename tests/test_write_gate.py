@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from registry.agreements.transfer import ENTRY_HEADERS
 from registry.assets.models import Asset, AssetCheck
 from registry.assets.transfer import HEADERS as ASSET_HEADERS
 from registry.audit.models import AuditEvent
@@ -29,6 +30,8 @@ from registry.placements.models import Placement
 from registry.placements.services import create_placement, update_placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.problems.transfer import HEADERS as PROBLEM_HEADERS
+from registry.projects.transfer import FUND_HEADERS
+from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from tests.conftest import login
@@ -268,6 +271,8 @@ NOT_RECORD_WRITES = {
     "pairings.create", "pairings.edit", "pairings.end", "pairings.create_programme", "pairings.edit_programme",
     "agreements.create", "agreements.edit", "agreements.targets", "agreements.create_indicator",
     "agreements.edit_indicator", "purchases.channels", "reports.narrative", "placements.reveal",
+    # Targets are the province's (agreements.manage), like agreements.targets.
+    "agreements.import_targets",
     # Closing a quarter writes report states, steps and versions, no scoped record (tests/test_closing.py).
     "closing.submit", "closing.review", "closing.approve", "closing.confirm", "closing.answer",
     "closing.request_unlock", "closing.decide_unlock", "closing.verify",
@@ -585,7 +590,56 @@ WRITES = {
         "/disclosure/{notice_b}/answer",
         lambda w, u: {"complaint_id": 1, "answered_on": "2019-06-03", "answer": "越界", "version": 1},
     ),
+    "agreements.import_entries": Write(
+        "/indicator-entries/import",
+        lambda w, u: [
+            {
+                "指标": "引导企业数",
+                "县代码": _code(w, _target(w, u)[0]),
+                "日期": _target(w, u)[1],
+                "数值": "1",
+                "对象": "越界企业",
+            }
+        ],
+        headers=ENTRY_HEADERS,
+    ),  # fmt: skip
+    # A project out of scope: Cangxi's in 2019 (pairing b), or Zhaojue's on the other province's pairing.
+    "projects.import_": Write(
+        "/projects/import",
+        lambda w, u: [
+            {
+                "项目编号": "XM-OUT-1",
+                "项目名称": "越界项目",
+                "县(市、区)": _code(w, _project_form(w, u)["county_id"]),
+                "年度": _project_form(w, u)["year"],
+                "项目类别": "产业发展",
+                "实施方式": "交钥匙",
+                "资金层级": "县级",
+                "计划开工": _project_form(w, u)["planned_start"],
+            }
+        ],
+        headers=PROJECT_HEADERS,
+    ),  # fmt: skip
+    # Money for a project out of scope (the Guangdong liaison's: Zhejiang's project a).
+    "projects.import_funds": Write(
+        "/projects/funds/import",
+        lambda w, u: [
+            {
+                "项目编号": _project_code(w.project_a if u == "gd_liaison" else w.project_b),
+                "资金来源": "东部财政援助资金",
+                "环节": "计划",
+                "日期": "2020-01-01",
+                "金额(元)": "1",
+            }
+        ],
+        headers=FUND_HEADERS,
+    ),  # fmt: skip
 }
+
+
+def _project_code(project_id):
+    return db.session.get(Project, project_id).code
+
 
 #: Users whose write of a ``projects.*``/entry endpoint on record B (Cangxi, Guangdong) is outside scope.
 CASES = [(endpoint, user) for endpoint, write in WRITES.items() for user in write.users]
@@ -607,7 +661,8 @@ def test_no_write_lands_outside_the_writers_scope(app, gworld, endpoint, user):
                 "asset_b": gworld.asset_a}  # fmt: skip
     url = write.url.format(**ids)
     client = _client(app, user)
-    payload = write.data(gworld, user)
+    with app.app_context():
+        payload = write.data(gworld, user)
     before = _state(app)
     if write.headers:
         data = {"file": (io.BytesIO(_csv(write.headers, payload)), "rows.csv")}

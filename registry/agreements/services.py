@@ -16,6 +16,7 @@ from registry.periods import Period
 from registry.permissions import authorize_write
 from registry.projects.services import pairing_choices
 from registry.services import ServiceError, check_version
+from registry.transfer import written
 
 AGREEMENT_FIELDS = ("programme_id", "year", "title", "signed_on", "note")
 INDICATOR_FIELDS = ("code", "name", "measure", "unit", "parent_id", "sort_order", "is_active", "description")
@@ -170,7 +171,7 @@ def target_unit_ok(unit: Unit | None) -> bool:
     )
 
 
-def set_targets(agreement: Agreement, unit: Unit, values: dict[int, int | None], *, actor) -> dict:
+def set_targets(agreement: Agreement, unit: Unit, values: dict[int, int | None], *, actor, batch=None) -> dict:
     """Set the targets of ``unit`` in one agreement: {indicator_id: value or None to remove}. One audit event."""
     if not target_unit_ok(unit):
         raise ServiceError("目标只能分解到四川省、市(州)或县(市、区)。", "unit_id")
@@ -195,12 +196,13 @@ def set_targets(agreement: Agreement, unit: Unit, values: dict[int, int | None],
             agreement.targets.append(Target(indicator_id=indicator_id, unit_id=unit.id, value=value))
         changes[indicator.name] = [old, value]
     if changes:
-        record(
+        written(
             "targets",
             agreement,
             actor=actor,
             summary=f"{agreement.title}：修改 {unit.full_name} 的目标",
             changes=changes,
+            batch=batch,
         )
     return changes
 
@@ -274,19 +276,20 @@ def _check_entry(data: dict):
     return indicator
 
 
-def create_entry(data: dict, *, actor) -> IndicatorEntry:
+def create_entry(data: dict, *, actor, batch=None) -> IndicatorEntry:
     data = {k: data.get(k) for k in ENTRY_FIELDS}
     indicator = _check_entry(data)
     authorize_write(actor, IndicatorEntry, data)
     entry = IndicatorEntry(**{k: v if v is not None else "" for k, v in data.items()})
     db.session.add(entry)
     db.session.flush()
-    record(
+    written(
         "create",
         entry,
         actor=actor,
         summary=f"登记指标完成情况：{indicator.name}",
         changes=snapshot(entry, ENTRY_FIELDS),
+        batch=batch,
     )
     return entry
 

@@ -10,9 +10,21 @@ from registry.agreements import queries, ranking, services
 from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure
+from registry.agreements.transfer import (
+    ENTRY_HEADERS,
+    ENTRY_RULES,
+    TARGET_HEADERS,
+    TARGET_RULES,
+    entry_columns,
+    entry_rows,
+    import_entries_steps,
+    import_targets_steps,
+    target_columns,
+    target_rows,
+)
 from registry.audit.queries import history_of
 from registry.counties.models import Unit
-from registry.exports import download, xlsx_bytes
+from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import MoneyError, parse_wan
@@ -27,6 +39,7 @@ from registry.permissions import (
 )
 from registry.projects.queries import attachable_pairings
 from registry.services import ServiceError
+from registry.transfer.forms import import_page, template_download
 from registry.web import attach_error, is_year, paginate, save
 
 bp = Blueprint("agreements", __name__)
@@ -311,3 +324,60 @@ def delete_entry(entry_id):
     db.session.commit()
     flash("已删除。", "success")
     return redirect(url_for(".entries"))
+
+
+# ---- spreadsheets: targets and allocations, indicator entries ----------------------------------------------------
+
+
+def _spreadsheet(kind, headers, rows, name, widths):
+    filename = f"{name}-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(headers, rows), filename, "csv")
+    return download(xlsx_bytes(headers, rows, title=name, widths=widths), filename, "xlsx")
+
+
+@bp.route("/agreements/targets/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export_targets(kind):
+    """Every target and allocation of the agreements the user sees; re-importing the file changes nothing."""
+    return _spreadsheet(kind, TARGET_HEADERS, target_rows(current_user), "协议目标", [6, 20, 10, 16, 28, 14])
+
+
+@bp.route("/agreements/targets/template.xlsx")
+@requires("records.view")
+def targets_template():
+    return template_download(target_columns(current_user), "协议目标", TARGET_RULES)
+
+
+@bp.route("/agreements/targets/import", methods=["GET", "POST"])
+@requires("agreements.manage")
+def import_targets():
+    """Upload targets and allocations: rows are matched by year, programme, unit and indicator."""
+    return import_page(
+        import_targets_steps, user=current_user, title="导入协议目标与分解", back_label="年度协议",
+        rules=TARGET_RULES, template=url_for(".targets_template"),
+    )  # fmt: skip
+
+
+@bp.route("/indicator-entries/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export_entries(kind):
+    """The indicator entries the user sees; re-importing the file adds nothing."""
+    widths = [24, 10, 12, 16, 11, 12, 24, 20, 30]
+    return _spreadsheet(kind, ENTRY_HEADERS, entry_rows(current_user), "指标完成登记", widths)
+
+
+@bp.route("/indicator-entries/template.xlsx")
+@requires("records.view")
+def entries_template():
+    return template_download(entry_columns(current_user), "指标完成登记", ENTRY_RULES)
+
+
+@bp.route("/indicator-entries/import", methods=["GET", "POST"])
+@requires("entries.manage")
+def import_entries():
+    """Upload indicator entries; a row equal to a registered entry is not added again."""
+    return import_page(
+        import_entries_steps, user=current_user, title="导入指标完成登记", back_label="指标完成登记",
+        rules=ENTRY_RULES, back=url_for(".entries"), template=url_for(".entries_template"),
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.exchanges import services
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.extensions import db
-from registry.permissions import visible_by_id
+from registry.permissions import visible_by_id, writable_counties
 from registry.services import ServiceError
 from registry.transfer import (
     PROGRESS_EVERY,
@@ -24,6 +24,7 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
+from registry.transfer.template import Column
 
 HEADERS = [
     "编号", "姓名", "方向", "类型", "领域", "派出方", "派出单位", "接收方", "接收单位", "县代码", "县", "挂职岗位",
@@ -154,3 +155,31 @@ def export_rows(stmt):
     stmt = stmt.options(joinedload(Exchange.county)).order_by(Exchange.arrival_date, Exchange.id)
     for exchange in db.session.scalars(stmt):
         yield export_row(exchange)
+
+
+def columns(user) -> list[Column]:
+    """The template's columns, explained; 县 limited to the counties ``user`` may register in."""
+    counties = writable_counties(user)
+
+    def labels(enum):
+        return tuple(m.label for m in enum)
+
+    return [
+        Column("编号", "导出文件中的记录编号；新增记录留空", "数字", "否（修改时填写）", "", text=True),
+        Column("姓名", "交流人员姓名", "文本，最多50字", "是", "王明"),
+        Column("方向", "交流方向", "从下拉列表选择", "是", labels(Direction)[0], labels(Direction)),
+        Column("类型", "人员类型", "从下拉列表选择", "是", labels(PersonType)[0], labels(PersonType)),
+        Column("领域", "专业领域（专业技术人才填写）", "从下拉列表选择", "否", "", labels(Field)),
+        Column("派出方", "派出的登记单位：区划代码或单位全称（与导出文件相同）；留空时按派出单位查找", "代码或全称",
+               "否", "330281", text=True),
+        Column("派出单位", "派出单位名称", "文本，最多200字", "否", "余姚市人民政府"),
+        Column("接收方", "接收的登记单位：区划代码或单位全称", "代码或全称", "否", "513431", text=True),
+        Column("接收单位", "接收单位名称", "文本，最多200字", "否", "昭觉县人民政府"),
+        Column("县代码", "挂职或服务所在县(市、区)的区划代码，限您可登记的县", "6位数字", "是", "513431",
+               tuple(c.code for c in counties), text=True),
+        Column("县", "县名，只供核对", "文本", "否", "昭觉县", tuple(c.name for c in counties), strict=False),
+        Column("挂职岗位", "挂职或服务岗位", "文本，最多100字", "否", "副县长"),
+        Column("到岗日期", "到岗日期", "日期 YYYY-MM-DD", "是", "2024-03-01"),
+        Column("离岗日期", "离岗日期，仍在岗留空", "日期 YYYY-MM-DD", "否", ""),
+        Column("备注", "说明", "文本，最多2000字", "否", ""),
+    ]  # fmt: skip

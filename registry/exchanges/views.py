@@ -11,7 +11,7 @@ from registry.counties.models import UnitKind
 from registry.exchanges import queries, services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
-from registry.exchanges.transfer import HEADERS, export_rows, import_exchanges_steps
+from registry.exchanges.transfer import HEADERS, columns, export_rows, import_exchanges_steps
 from registry.exports import csv_bytes, download, xlsx_bytes
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
@@ -117,7 +117,7 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return template_download(HEADERS, "人才交流")
+    return template_download(columns(current_user), "人才交流", IMPORT_RULES)
 
 
 @bp.route("/import", methods=["GET", "POST"])

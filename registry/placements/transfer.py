@@ -8,7 +8,7 @@ from registry import idnumbers
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import MoneyError, yuan
-from registry.permissions import WriteScope, visible_by_id
+from registry.permissions import WriteScope, visible_by_id, writable_counties
 from registry.placements import services
 from registry.placements.models import Destination, Household, Placement
 from registry.services import ServiceError
@@ -23,6 +23,7 @@ from registry.transfer import (
     runner,
 )
 from registry.transfer.reader import LONG_NUMBER, LongNumber
+from registry.transfer.template import Column
 
 HEADERS = [
     "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
@@ -422,3 +423,31 @@ def _write_row(row: _Row, user, batch: Batch, result: ImportResult, loaded: dict
         result.updated += 1
     else:
         result.unchanged += 1
+
+
+def columns(user) -> list[Column]:
+    """The template's columns, explained; 户籍县 limited to the counties ``user`` may register in."""
+    counties = writable_counties(user)
+    return [
+        Column("编号", "导出文件中的记录编号；新增记录留空", "数字", "否（修改时填写）", "", text=True),
+        Column("姓名", "务工人员姓名", "文本，最多50字", "是", "沙马拉则"),
+        Column("身份证号", "18位居民身份证号；导出的脱敏号码表示不修改", "18位，末位可为X；请保持文本格式",
+               "新增时必填", "513431198805051231", text=True),
+        Column("户类型", "务工人员的户类型", "从下拉列表选择", "是", "脱贫户", tuple(HOUSEHOLDS)),
+        Column("户籍县代码", "户籍所在县(市、区)的区划代码，限您可登记的县", "6位数字", "是（或填户籍县）", "513431",
+               tuple(c.code for c in counties), text=True),
+        Column("户籍县", "户籍县名称，填写代码时只供核对", "文本", "否", "昭觉县", tuple(c.name for c in counties),
+               strict=False),
+        Column("乡镇", "户籍乡镇", "文本，最多50字", "否", "竹核乡"),
+        Column("就业去向", "就业去向分类", "从下拉列表选择", "是", "到东部协作地就业", tuple(DESTINATIONS)),
+        Column("就业省份", "就业地所在省份", "文本，最多20字", "否", "浙江省"),
+        Column("就业城市", "就业地所在城市", "文本，最多30字", "否", "宁波市"),
+        Column("就业单位", "就业单位名称", "文本，最多200字", "否", "宁波某电子厂"),
+        Column("行业", "就业行业", "文本，最多50字", "否", "制造业"),
+        Column("有组织转移", "是否为有组织转移就业", "是或否", "否", "是", ("是", "否")),
+        Column("培训情况", "参加培训的情况", "文本，最多200字", "否", ""),
+        Column("就业开始", "本次就业的开始日期", "日期 YYYY-MM-DD", "是", "2024-05-01"),
+        Column("就业结束", "就业结束日期，仍在岗留空", "日期 YYYY-MM-DD", "否", ""),
+        Column("月工资(元)", "月工资，单位元；表头写“月工资(万元)”时按万元读取", "数字，最多两位小数", "否", "4800"),
+        Column("备注", "说明", "文本，最多2000字", "否", ""),
+    ]  # fmt: skip

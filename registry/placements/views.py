@@ -24,7 +24,7 @@ from registry.permissions import (
 from registry.placements import cells, queries, services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.placements.transfer import HEADERS, export_count, export_rows, import_placements_steps
+from registry.placements.transfer import HEADERS, columns, export_count, export_rows, import_placements_steps
 from registry.transfer.forms import import_page, template_download
 from registry.web import paginate, save, sort_clause
 
@@ -136,7 +136,7 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return template_download(HEADERS, "劳务协作")
+    return template_download(columns(current_user), "劳务协作", IMPORT_RULES)
 
 
 @bp.route("/export.<any(xlsx, csv):kind>")

@@ -32,6 +32,7 @@ from registry.projects.models import (
     StatusChange,
 )
 from registry.services import ServiceError, check_status_guards, check_version, provide_facts
+from registry.transfer import written
 
 PROJECT_FIELDS = (
     "code", "name", "county_id", "township_id", "village_id", "pairing_id", "programme_id", "year", "category",
@@ -120,7 +121,7 @@ def next_code(programme_prefix: str, county: Unit, year: int) -> str:
     return f"{stem}{max(numbers, default=0) + 1:03d}"
 
 
-def create_project(data: dict, *, actor) -> Project:
+def create_project(data: dict, *, actor, batch=None) -> Project:
     """Create a project in 储备 (or the given status on import); record its first status step."""
     data = _normalise({k: data.get(k) for k in PROJECT_FIELDS})
     if not data.get("code"):
@@ -137,11 +138,12 @@ def create_project(data: dict, *, actor) -> Project:
                      changed_on=min(date.today(), date(project.year, 1, 1), project.planned_start),
                      note="录入项目", actor_id=getattr(actor, "id", None))
     )  # fmt: skip
-    record("create", project, actor=actor, summary=f"新建项目 {project}", changes=snapshot(project, PROJECT_FIELDS))
+    written("create", project, actor=actor, summary=f"新建项目 {project}", changes=snapshot(project, PROJECT_FIELDS),
+            batch=batch)  # fmt: skip
     return project
 
 
-def update_project(project: Project, data: dict, *, actor, version=None) -> dict:
+def update_project(project: Project, data: dict, *, actor, version=None, batch=None) -> dict:
     check_version(project, version)
     merged = _normalise({k: data.get(k, getattr(project, k)) for k in PROJECT_FIELDS})
     if not merged.get("code"):
@@ -152,7 +154,7 @@ def update_project(project: Project, data: dict, *, actor, version=None) -> dict
         _check_project_unlocked(project, {project.county_id, merged["county_id"]})
     changes = apply_changes(project, merged, PROJECT_FIELDS)
     if changes:
-        record("update", project, actor=actor, summary=f"修改项目 {project}", changes=changes)
+        written("update", project, actor=actor, summary=f"修改项目 {project}", changes=changes, batch=batch)
     return changes
 
 
@@ -437,6 +439,14 @@ def check_money_rules(project: Project, transactions: list[FundTransaction]) -> 
 
     :raise ServiceError: naming the source, the first day it is broken and by how much.
     """
+    breach = first_breach(transactions)
+    if breach is not None:
+        raise ServiceError(breach[1], "amount_fen")
+
+
+def first_breach(transactions) -> tuple[object, str] | None:
+    """The first transaction (in date order) at which cumulative 拨付 of its source exceeds cumulative 到位, and
+    the refusal naming the source, the day and by how much; None when the ledger keeps the rule."""
     timeline = sorted(
         (t for t in transactions if t.stage in (FundStage.ARRIVED, FundStage.DISBURSED)),
         # Arrivals of a day count before that day's disbursements.
@@ -448,11 +458,11 @@ def check_money_rules(project: Project, transactions: list[FundTransaction]) -> 
         bucket[t.source] += t.amount_fen
         if disbursed[t.source] > arrived[t.source]:
             excess = disbursed[t.source] - arrived[t.source]
-            raise ServiceError(
+            return t, (
                 f"{t.source.label}：截至 {t.occurred_on.isoformat()} 累计拨付 {wan(disbursed[t.source], 4)} 万元，"
-                f"超过累计到位 {wan(arrived[t.source], 4)} 万元，超出 {wan(excess, 4)} 万元（{excess / 100:.2f} 元）。",
-                "amount_fen",
+                f"超过累计到位 {wan(arrived[t.source], 4)} 万元，超出 {wan(excess, 4)} 万元（{excess / 100:.2f} 元）。"
             )
+    return None
 
 
 def _validate_transaction(data: dict, project: Project):
@@ -543,7 +553,38 @@ def add_transaction(project: Project, data: dict, *, actor) -> FundTransaction:
     return transaction
 
 
-def update_transaction(transaction: FundTransaction, data: dict, *, actor, version=None) -> dict:
+def add_transactions(project: Project, rows: list[dict], *, actor, batch=None) -> list[FundTransaction]:
+    """Add several transactions to one ledger at once (an import): the money rule is checked once, over the
+    ledger with all of them, so their order in the file does not matter; each gets its own audit event."""
+    authorize_write(actor, Project, project, before=project)
+    lock_ledger(project)
+    datas = [{k: data.get(k) for k in TRANSACTION_FIELDS} for data in rows]
+    for data in datas:
+        _validate_transaction(data, project)
+        check_locked_date(project.county_id, data["occurred_on"], field="occurred_on")
+
+    def would_be():
+        return [*project.transactions, *(SimpleNamespace(**data) for data in datas)]
+
+    check_money_rules(project, would_be())
+    added = []
+    # Plans and arrivals first, then 拨付 by date: wherever the database checks the rule row by row, every
+    # intermediate ledger keeps it when the final one does.
+    for data in sorted(datas, key=lambda d: (d["stage"] is FundStage.DISBURSED, d["occurred_on"])):
+        transaction = FundTransaction(**{k: v for k, v in data.items() if v is not None})
+        transaction.document_no = transaction.document_no or ""
+        transaction.note = transaction.note or ""
+        added.append(transaction)
+    _write_ledger(project, lambda: project.transactions.extend(added), would_be)
+    refresh_fund_totals([project.id])
+    for transaction in added:
+        what = f"{transaction.source.label}{transaction.stage.label} {wan(transaction.amount_fen, 4)} 万元"
+        written("create", transaction, actor=actor, changes=snapshot(transaction, TRANSACTION_FIELDS),
+                summary=f"{project.code} 登记{what}", context=project, batch=batch)  # fmt: skip
+    return added
+
+
+def update_transaction(transaction: FundTransaction, data: dict, *, actor, version=None, batch=None) -> dict:
     project = transaction.project
     authorize_write(actor, Project, project, before=project)
     lock_ledger(project)
@@ -565,8 +606,8 @@ def update_transaction(transaction: FundTransaction, data: dict, *, actor, versi
     _write_ledger(project, write, would_be)
     refresh_fund_totals([project.id])
     if changes:
-        record("update", transaction, actor=actor, changes=changes,
-               summary=f"{project.code} 修改资金记录", context=project)  # fmt: skip
+        written("update", transaction, actor=actor, changes=changes,
+                summary=f"{project.code} 修改资金记录", context=project, batch=batch)  # fmt: skip
     return changes
 
 

@@ -31,8 +31,20 @@ from registry.projects.models import (
     ProjectCategory,
     ProjectStatus,
 )
-from registry.projects.transfer import EXPORT_HEADERS, export_rows
+from registry.projects.transfer import (
+    EXPORT_HEADERS,
+    FUND_EXPORT_HEADERS,
+    FUND_RULES,
+    PROJECT_RULES,
+    export_rows,
+    import_projects_steps,
+    import_transactions_steps,
+    project_columns,
+    transaction_columns,
+    transaction_rows,
+)
 from registry.services import ServiceError
+from registry.transfer.forms import import_page, template_download
 from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
@@ -94,6 +106,52 @@ def export(kind):
         return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
     widths = [22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10]
     return download(xlsx_bytes(EXPORT_HEADERS, rows, title="帮扶项目", widths=widths), name, "xlsx")
+
+
+@bp.route("/funds/export.<any(xlsx, csv):kind>")
+@requires("records.view")
+def export_funds(kind):
+    """The fund transactions of the filtered list's projects; re-importing the file adds nothing."""
+    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    rows = transaction_rows(queries.filtered_projects(args, current_user))
+    name = f"项目资金记录-{date.today().isoformat()}"
+    if kind == "csv":
+        return download(csv_bytes(FUND_EXPORT_HEADERS, rows), name, "csv")
+    widths = [22, 36, 18, 8, 11, 14, 24, 30]
+    return download(xlsx_bytes(FUND_EXPORT_HEADERS, rows, title="项目资金记录", widths=widths), name, "xlsx")
+
+
+@bp.route("/template.xlsx")
+@requires("records.view")
+def template():
+    """The project import template (counties and partners limited to the user's scope)."""
+    return template_download(project_columns(current_user), "帮扶项目", PROJECT_RULES)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("projects.edit")
+def import_():
+    """Upload a filled template or an edited export; rows are matched by 项目编号."""
+    return import_page(
+        import_projects_steps, user=current_user, title="导入帮扶项目", back_label="帮扶项目", rules=PROJECT_RULES
+    )
+
+
+@bp.route("/funds/template.xlsx")
+@requires("records.view")
+def funds_template():
+    """The fund transactions import template."""
+    return template_download(transaction_columns(current_user), "项目资金记录", FUND_RULES)
+
+
+@bp.route("/funds/import", methods=["GET", "POST"])
+@requires("projects.edit")
+def import_funds():
+    """Upload fund transactions of existing projects; rows equal to a registered transaction are not added."""
+    return import_page(
+        import_transactions_steps, user=current_user, title="导入项目资金记录", back_label="帮扶项目",
+        rules=FUND_RULES, template=url_for(".funds_template"),
+    )  # fmt: skip
 
 
 @bp.route("/<int:project_id>")

@@ -6,7 +6,7 @@ from sqlalchemy.orm import joinedload
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import MoneyError, yuan
-from registry.permissions import visible_by_id
+from registry.permissions import visible_by_id, writable_counties
 from registry.purchases import services
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.services import evidence_key
@@ -23,6 +23,7 @@ from registry.transfer import (
     runner,
 )  # fmt: skip
 from registry.transfer.reader import LONG_NUMBER, LongNumber
+from registry.transfer.template import Column
 
 #: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
 HEADERS = [
@@ -190,3 +191,34 @@ def export_rows(stmt):
             p.seller_kind.label, p.seller_county.code, p.seller_county.name, p.product, p.product_category.label,
             yuan(p.amount_fen).replace(",", ""), p.channel.name, p.counting_type.label, p.evidence_no, p.note,
         ]  # fmt: skip
+
+
+def columns(user) -> list[Column]:
+    """The template's columns, explained; 销售方所在县 limited to the counties ``user`` may register in."""
+    counties = writable_counties(user)
+    channels = tuple(db.session.scalars(sa.select(Channel.name).order_by(Channel.name)))
+
+    def labels(enum):
+        return tuple(m.label for m in enum)
+
+    return [
+        Column("日期", "购买日期", "日期 YYYY-MM-DD", "是", "2024-05-20"),
+        Column("购买方", "购买单位或个人", "文本，最多200字", "是", "宁波市某食堂"),
+        Column("购买方类型", "购买方的类型", "从下拉列表选择", "是", labels(BuyerKind)[0], labels(BuyerKind)),
+        Column("购买方省份", "购买方所在省份", "文本，最多20字", "否", "浙江省"),
+        Column("购买方城市", "购买方所在城市", "文本，最多30字", "否", "宁波市"),
+        Column("销售方", "销售企业或合作社", "文本，最多200字", "是", "昭觉县某农业合作社"),
+        Column("销售方类型", "销售方的类型", "从下拉列表选择", "是", labels(SellerKind)[0], labels(SellerKind)),
+        Column("销售方所在县代码", "销售方所在县(市、区)的区划代码，限您可登记的县", "6位数字", "是", "513431",
+               tuple(c.code for c in counties), text=True),
+        Column("销售方所在县", "县名，只供核对", "文本", "否", "昭觉县", tuple(c.name for c in counties), strict=False),
+        Column("产品", "产品名称", "文本，最多200字", "是", "苦荞茶"),
+        Column("产品类别", "产品类别", "从下拉列表选择", "是", labels(ProductCategory)[0], labels(ProductCategory)),
+        Column("金额(元)", "本笔金额，单位元；表头写“金额(万元)”时按万元读取", "大于0的数字，最多两位小数", "是",
+               "12800"),
+        Column("渠道", "消费帮扶渠道", "从下拉列表选择", "是", channels[0] if channels else "", channels),
+        Column("计入方式", "计入方式", "从下拉列表选择", "是", labels(CountingType)[0], labels(CountingType)),
+        Column("发票号/合同号", "发票号或合同号：每条记录的唯一标识，同一凭证只计入一次", "文本；请保持文本格式", "是",
+               "FP-2024-0101", text=True),
+        Column("备注", "说明", "文本，最多2000字", "否", ""),
+    ]  # fmt: skip

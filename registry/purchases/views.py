@@ -22,7 +22,7 @@ from registry.permissions import (
 from registry.purchases import queries, services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import CountingType, ProductCategory, Purchase
-from registry.purchases.transfer import HEADERS, export_rows, import_purchases_steps
+from registry.purchases.transfer import HEADERS, columns, export_rows, import_purchases_steps
 from registry.transfer.forms import import_page, template_download
 from registry.web import paginate, save, sort_clause
 
@@ -146,7 +146,7 @@ IMPORT_RULES = [
 @requires("records.view")
 def template():
     """The import template: the export's columns, no rows."""
-    return template_download(HEADERS, "消费帮扶")
+    return template_download(columns(current_user), "消费帮扶", IMPORT_RULES)
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -10,6 +10,7 @@ import uuid
 
 from flask import current_app, redirect, url_for
 
+from registry.agreements.transfer import import_entries_steps, import_targets_steps
 from registry.assets.transfer import import_assets_steps
 from registry.auth.models import User
 from registry.database import writing
@@ -19,6 +20,7 @@ from registry.extensions import db
 from registry.permissions import can
 from registry.placements.transfer import import_placements_steps
 from registry.problems.transfer import import_problems_steps
+from registry.projects.transfer import import_projects_steps, import_transactions_steps
 from registry.purchases.transfer import import_purchases_steps
 from registry.services import ServiceError
 from registry.tasks import jobs
@@ -27,13 +29,18 @@ from registry.tasks.queue import QueueUnavailable, app_task, enqueue
 from registry.transfer import run_steps
 from registry.transfer.reader import read_table
 
-#: stream -> (its importer, the permission it needs, what it imports)
+#: stream -> (its importer, the permission it needs, what it imports): the one registry of importers, read by the
+#: background task and by ``flask transfer import <stream>``.
 IMPORTERS = {
     "placements": (import_placements_steps, "placements.edit", "劳务协作"),
     "purchases": (import_purchases_steps, "purchases.edit", "消费帮扶"),
     "exchanges": (import_exchanges_steps, "exchanges.edit", "人才交流"),
     "problems": (import_problems_steps, "problems.edit", "整改问题"),
     "assets": (import_assets_steps, "projects.edit", "项目资产"),
+    "projects": (import_projects_steps, "projects.edit", "帮扶项目"),
+    "funds": (import_transactions_steps, "projects.edit", "项目资金记录"),
+    "targets": (import_targets_steps, "agreements.manage", "协议目标"),
+    "entries": (import_entries_steps, "entries.manage", "指标完成登记"),
 }
 
 

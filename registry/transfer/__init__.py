@@ -72,13 +72,15 @@ def runner(steps_function):
     return run
 
 
-def column_index(headers: list[str], expected: list[str]) -> dict[str, int]:
+def column_index(headers: list[str], expected: list[str], ignored=()) -> dict[str, int]:
     """{column: position} of a file whose header row must hold exactly the template's columns (any order).
+    ``ignored`` columns (figures an export shows but an import does not write) may be there or not; they are not
+    in the index.
 
     :raise ServiceError: naming the missing, unknown and repeated columns.
     """
     missing = [h for h in expected if h not in headers]
-    unknown = [h for h in headers if h and h not in expected]
+    unknown = [h for h in headers if h and h not in expected and h not in ignored]
     repeated = sorted({h for h in headers if h and headers.count(h) > 1})
     problems = [
         label + "、".join(names)
@@ -110,14 +112,17 @@ class Table:
     units: dict[str, str]
 
 
-def open_table(headers: list[str], rows, expected: list[str], synonyms: dict[str, str], result: ImportResult) -> Table:
+def open_table(
+    headers: list[str], rows, expected: list[str], synonyms: dict[str, str], result: ImportResult, ignored=()
+) -> Table:
     """Find the header row among the first ``HEADER_SEARCH`` rows, read its columns (template names, the
     stream's documented synonyms, and 万元 in place of 元), and skip 合计/小计/总计 rows; each of these is said in
     ``result.notes``. Anything else that does not fit the template stays the error ``column_index`` names.
+    ``ignored``: columns of the export the import reads past (see ``column_index``).
 
     :raise ServiceError: as ``column_index``.
     """
-    keys = {_header_key(k): v for k, v in synonyms.items()} | {_header_key(h): h for h in expected}
+    keys = {_header_key(k): v for k, v in synonyms.items()} | {_header_key(h): h for h in [*expected, *ignored]}
     rows = iter(rows)
     peeked = _peek(rows, HEADER_SEARCH)
     head = [(1, headers)] + [(n, c) for n, c in peeked if n <= HEADER_SEARCH]
@@ -140,7 +145,7 @@ def open_table(headers: list[str], rows, expected: list[str], synonyms: dict[str
         if unit:
             units[column] = unit
         names.append(column)
-    index = column_index(names, expected)
+    index = column_index(names, expected, ignored)
     return Table(index, _without_totals(itertools.chain(buffered, rows), result), units)
 
 

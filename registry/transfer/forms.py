@@ -11,6 +11,7 @@ from registry.extensions import db
 from registry.forms import BaseForm
 from registry.services import ServiceError
 from registry.transfer.reader import read_table
+from registry.transfer.template import template_workbook
 
 
 class ImportForm(BaseForm):
@@ -99,14 +100,15 @@ def _rollback() -> None:
         db.session.remove()
 
 
-def import_page(steps_function, *, user, title: str, back_label: str, rules: list[str]):
-    """The whole import endpoint of a blueprint that also has ``.index`` and ``.template`` views."""
+def import_page(steps_function, *, user, title: str, back_label: str, rules: list[str], back=None, template=None):
+    """The whole import endpoint of a blueprint that also has ``.index`` and ``.template`` views (or says which
+    pages are its ``back`` and ``template`` URLs)."""
     form = ImportForm()
     page = {
         "title": title,
-        "back": url_for(".index"),
+        "back": back or url_for(".index"),
         "back_label": back_label,
-        "template_url": url_for(".template"),
+        "template_url": template or url_for(".template"),
         "rules": rules,
     }
     if form.validate_on_submit():
@@ -114,6 +116,6 @@ def import_page(steps_function, *, user, title: str, back_label: str, rules: lis
     return render_template("transfer/import.html", form=form, **page)
 
 
-def template_download(headers: list[str], name: str):
-    """An empty workbook with the export's columns: the import template."""
-    return download(xlsx_bytes(headers, [], title=name), f"{name}-导入模板", "xlsx")
+def template_download(columns, name: str, rules=()):
+    """The import template: the stream's columns with drop-downs, text formats and a 填表说明 sheet."""
+    return download(template_workbook(columns, title=name, rules=rules), f"{name}-导入模板", "xlsx")

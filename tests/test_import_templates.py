@@ -9,15 +9,23 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from registry.agreements.transfer import ENTRY_HEADERS, TARGET_HEADERS
+from registry.assets.models import AssetClass, AssetState, OperationMode, OwnerLevel
+from registry.assets.transfer import IMPORT_HEADERS as ASSET_HEADERS
+from registry.counties.models import Unit, UnitKind
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
 from registry.extensions import db
+from registry.pairings.models import Pairing
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
-from registry.projects.models import Project
+from registry.problems.models import Category, Source
+from registry.problems.transfer import HEADERS as LEDGER_HEADERS
+from registry.problems.transfer import IMPORT_HEADERS as PROBLEM_HEADERS
+from registry.projects.models import Project, ProjectStatus
 from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.transfer.template import CHOICES_SHEET, INSTRUCTIONS, display_width
 from tests.conftest import login
+from tests.factories import make_local, make_project
 
 #: stream -> (template, import page, user, the importer's columns, coded columns, text columns, county columns)
 STREAMS = {
@@ -37,6 +45,17 @@ STREAMS = {
                 ["协作类型", "单位代码", "指标"], ["单位代码", "年度"], "单位代码"),
     "entries": ("/indicator-entries/template.xlsx", "/indicator-entries/import", "county", ENTRY_HEADERS,
                 ["指标", "县代码", "东部结对单位"], ["县代码", "佐证"], "县代码"),
+    "assets": ("/assets/template.xlsx", "/assets/import", "county", ASSET_HEADERS,
+               ["资产类别", "确权层级", "运营方式", "状态", "县代码"], ["编号", "资产编号", "来源项目", "县代码"],
+               "县代码"),
+    "problems": ("/problems/template.xlsx", "/problems/import", "county", PROBLEM_HEADERS,
+                 ["问题来源", "问题类别", "涉及单位代码", "涉及单位"], ["编号", "涉及单位代码"], "涉及单位代码"),
+}  # fmt: skip
+#: stream -> {coded column: exactly the labels its importer accepts}
+LABELS = {
+    "assets": {"资产类别": [m.label for m in AssetClass], "确权层级": [m.label for m in OwnerLevel],
+               "运营方式": [m.label for m in OperationMode], "状态": [m.label for m in AssetState]},
+    "problems": {"问题来源": [m.label for m in Source], "问题类别": [m.label for m in Category]},
 }  # fmt: skip
 
 
@@ -76,6 +95,8 @@ def test_the_template_guides(app, world, stream):
         assert sheet[f"{letter}2"].number_format == "@" and sheet[f"{letter}500"].number_format == "@", name
     for name in coded:
         assert _validation_of(sheet, get_column_letter(header.index(name) + 1)) is not None, name
+    for name, labels in LABELS.get(stream, {}).items():
+        assert _choices(workbook, _validation_of(sheet, get_column_letter(header.index(name) + 1))) == labels, name
     if county_column:
         choices = _choices(workbook, _validation_of(sheet, get_column_letter(header.index(county_column) + 1)))
         # The user's scope only: Zhaojue (and, for targets, its prefecture and the province), never Cangxi.
@@ -101,6 +122,14 @@ def test_the_template_with_its_example_row_imports(app, world, stream):
     if stream == "funds":
         with app.app_context():
             examples["项目编号"] = db.session.get(Project, world.project_a).code
+    if stream == "assets":
+        # The example's source project, as a completed project of the user's county, and its township and village.
+        with app.app_context():
+            zhaojue = db.session.get(Unit, world.zhaojue)
+            project = make_project(zhaojue, db.session.get(Pairing, world.a), year=2023, status=ProjectStatus.COMPLETED)
+            make_local(make_local(zhaojue, examples["乡镇"], UnitKind.TOWNSHIP), examples["村"], UnitKind.VILLAGE)
+            db.session.commit()
+            examples["来源项目"] = project.code + examples["来源项目"][examples["来源项目"].index(":") :]
     for position, name in enumerate(header, start=1):
         sheet.cell(row=2, column=position, value=examples.get(name) or None)
     buffer = io.BytesIO()
@@ -109,3 +138,41 @@ def test_the_template_with_its_example_row_imports(app, world, stream):
                            content_type="multipart/form-data")  # fmt: skip
     text = response.get_data(as_text=True)
     assert "已导入 1 行" in text and "新增 1 条" in text, text[-2500:]
+
+
+@pytest.mark.parametrize("stream", ["assets", "problems"])
+def test_the_import_page_shows_the_templates_rules(app, world, stream):
+    url, page, user, *_ = STREAMS[stream]
+    client = app.test_client()
+    login(client, user)
+    notes = load_workbook(io.BytesIO(client.get(url).data))[INSTRUCTIONS]
+    rules = [c.value for c in notes["A"] if isinstance(c.value, str) and c.value[:2] in {f"{n}." for n in range(10)}]
+    assert len(rules) >= 3
+    text = client.get(page).get_data(as_text=True)
+    for rule in rules:
+        assert rule.split(". ", 1)[1][:20] in text, rule
+
+
+def test_the_ledger_export_keeps_its_title_rows_and_imports_back(app, world):
+    """Only the template changed: the export sent upward keeps its title and date lines above the header."""
+    client = app.test_client()
+    login(client, "county")
+    url, page, *_ = STREAMS["problems"]
+    workbook = load_workbook(io.BytesIO(client.get(url).data))
+    sheet = workbook.worksheets[0]
+    examples = {row[0].value: row[4].value for row in workbook[INSTRUCTIONS].iter_rows(min_row=2)}
+    for position, cell in enumerate(sheet[1], start=1):
+        sheet.cell(row=2, column=position, value=examples.get(cell.value) or None)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    client.post(page, data={"file": (io.BytesIO(buffer.getvalue()), "filled.xlsx")},
+                content_type="multipart/form-data")  # fmt: skip
+    export = load_workbook(io.BytesIO(client.get("/problems/export.xlsx").data)).worksheets[0]
+    assert "整改台账" in export["A1"].value and "共 1 个问题" in export["A2"].value
+    assert [c.value for c in export[3]] == LEDGER_HEADERS and export.freeze_panes == "A4"
+    buffer = io.BytesIO()
+    export.parent.save(buffer)
+    response = client.post(page, data={"file": (io.BytesIO(buffer.getvalue()), "export.xlsx")},
+                           content_type="multipart/form-data")  # fmt: skip
+    text = response.get_data(as_text=True)
+    assert "已导入 1 行" in text and "未变 1 条" in text, text[-2500:]

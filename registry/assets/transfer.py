@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.assets import services
-from registry.assets.models import Asset, AssetClass, OperationMode, OwnerLevel
+from registry.assets.models import Asset, AssetClass, AssetState, OperationMode, OwnerLevel
 from registry.assets.queries import last_check_dates
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.money import MoneyError, yuan
-from registry.permissions import visible_by_id
+from registry.permissions import visible_by_id, writable_counties
 from registry.services import ServiceError, facts
 from registry.transfer import (
     PROGRESS_EVERY,
@@ -26,6 +26,7 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
+from registry.transfer.template import Column
 
 HEADERS = [
     "编号", "资产编号", "资产名称", "资产类别", "数量", "计量单位", "来源项目", "原值(元)", "东部财政援助(元)",
@@ -33,6 +34,9 @@ HEADERS = [
     "管护主体", "管护责任人", "联系电话", "运营方式", "收益年度", "年收益(元)", "分配给脱贫户(元)",
     "分配给村集体(元)", "状态", "最近检查日期", "待核实", "备注",
 ]  # fmt: skip
+#: Columns of the export an import reads past (derived from the source projects and the checks); not in the template.
+EXPORT_ONLY = ["县", "结对关系", "协作类型", "最近检查日期", "待核实"]
+IMPORT_HEADERS = [h for h in HEADERS if h not in EXPORT_ONLY]
 TEXTS = {
     "资产编号": ("number", 50), "资产名称": ("name", 200), "计量单位": ("quantity_unit", 20),
     "坐落位置": ("location", 200), "所有权人": ("owner_name", 500), "管护主体": ("caretaker", 200),
@@ -54,6 +58,62 @@ FIELD_COLUMNS = {
     "handed_over_on": "移交日期", "income_year": "收益年度", "county_id": "县代码", "pairing_id": "来源项目",
     "original_value_fen": "原值(元)", "east_fen": "东部财政援助(元)", "state": "状态",
 }  # fmt: skip
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入，并列出每个错误的行号、列和原因。",
+    "有“编号”的行更新该条记录，没有编号的行新增记录；资产编号不能重复。",
+    "“来源项目”每项写成 项目编号:东部财政援助(元):其他资金(元)，多项用“；”分隔；来源项目须已完工，且在同一县；"
+    "原值为各项之和，县、结对关系和协作类型取自第一个来源项目。",
+    "“原值(元)”“东部财政援助(元)”由来源项目计算，填写时须与之相符；“状态”只供核对，新增记录为“正常”，"
+    "状态和管护检查在资产页面登记，导入不改变状态。",
+    "导出文件中的“县”“结对关系”“协作类型”“最近检查日期”“待核实”列只供查看，导入时不读取。",
+    "空白单元格不会覆盖已有内容。",
+]
+
+
+def columns(user) -> list[Column]:
+    """The template's columns, explained; 县代码 limited to the counties ``user`` may register in."""
+    counties = writable_counties(user)
+    return [
+        Column("编号", "导出文件中的记录编号；新增记录留空", "数字", "否（修改时填写）", "", text=True),
+        Column("资产编号", "资产的唯一编号", "文本，最多50字", "是", "ZJ-513431-2024-001", text=True),
+        Column("资产名称", "资产名称", "文本，最多200字", "是", "村级光伏电站"),
+        Column("资产类别", "经营性、公益性或到户类", "从下拉列表选择", "是", "经营性", _labels(AssetClass)),
+        Column("数量", "资产数量", "大于0的数字", "否（默认1）", "1"),
+        Column("计量单位", "数量的单位", "文本，最多20字", "否", "座"),
+        Column("来源项目", "形成该资产的项目及金额：项目编号:东部财政援助(元):其他资金(元)，多项用“；”分隔",
+               "文本；项目须已完工", "新增时必填", "ZC-513431-2024-001:800000:200000", text=True),
+        Column("原值(元)", "各来源金额之和，由来源项目计算；填写时须与之相符", "数字，最多两位小数", "否", ""),
+        Column("东部财政援助(元)", "各来源东部财政援助之和，由来源项目计算；填写时须与之相符", "数字，最多两位小数",
+               "否", ""),
+        Column("县代码", "资产所在县(市、区)的区划代码，须是来源项目所在县，限您可登记的县", "6位数字", "否",
+               "513431", tuple(c.code for c in counties), text=True),
+        Column("乡镇", "资产所在乡镇，须在该县", "乡镇名称", "否", "三岔河乡"),
+        Column("村", "资产所在村，须在该县（同名时请填乡镇）", "村名称", "否", "三河村"),
+        Column("坐落位置", "资产的具体位置", "文本，最多200字", "否", "三岔河乡三河村二组"),
+        Column("竣工日期", "资产竣工日期，不晚于今天", "日期 YYYY-MM-DD", "新增时必填", "2024-06-30"),
+        Column("移交日期", "移交给所有权人的日期，不早于竣工日期", "日期 YYYY-MM-DD", "否", "2024-07-15"),
+        Column("确权层级", "资产确权到的层级；公益性资产不能确权到户", "从下拉列表选择", "是", "村集体",
+               _labels(OwnerLevel)),
+        Column("所有权人", "确权的单位或农户", "文本，最多500字", "是", "三河村股份经济合作社"),
+        Column("管护主体", "负责管护的单位", "文本，最多200字", "是", "三河村村民委员会"),
+        Column("管护责任人", "管护责任人姓名", "文本，最多50字", "是", "吉克阿呷"),
+        Column("联系电话", "管护责任人的电话", "文本，最多30字", "否", "13800000000", text=True),
+        Column("运营方式", "资产的运营方式", "从下拉列表选择", "是", "租赁", _labels(OperationMode)),
+        Column("收益年度", "年收益所属年度；填写年收益时必填", "4位整数", "否", "2024", text=True),
+        Column("年收益(元)", "该年度的资产收益", "不小于0的数字，最多两位小数", "否", "60000"),
+        Column("分配给脱贫户(元)", "年收益中分配给脱贫户的部分", "不小于0的数字，最多两位小数", "否", "30000"),
+        Column("分配给村集体(元)", "年收益中分配给村集体的部分；与分配给脱贫户之和不超过年收益",
+               "不小于0的数字，最多两位小数", "否", "20000"),
+        Column("状态", "资产的当前状态，只供核对：新增记录为“正常”，状态在资产页面变更", "从下拉列表选择", "否",
+               "正常", _labels(AssetState)),
+        Column("备注", "说明", "文本，最多2000字", "否", ""),
+    ]  # fmt: skip
+
+
+def _labels(enum) -> tuple[str, ...]:
+    return tuple(m.label for m in enum)
 
 
 def _money(fen: int) -> str:
@@ -88,7 +148,7 @@ def import_assets_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the asset services; the caller commits only if no row failed.
     A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
     result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    table = open_table(headers, rows, IMPORT_HEADERS, SYNONYMS, result, ignored=EXPORT_ONLY)
     index, rows = table.index, table.rows
     parsed = []
     for number, cells in rows:

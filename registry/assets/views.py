@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from registry.assets import commands, queries, services
 from registry.assets.forms import AssetForm, CheckForm, ConfirmForm, StateForm
 from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
-from registry.assets.transfer import HEADERS, export_rows, import_assets_steps
+from registry.assets.transfer import HEADERS, IMPORT_RULES, columns, export_rows, import_assets_steps
 from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
 from registry.exports import csv_bytes, download, xlsx_bytes
@@ -249,18 +249,11 @@ def confirm(asset_id):
     )  # fmt: skip
 
 
-IMPORT_RULES = [
-    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
-    "有“编号”的行更新该条记录，没有编号的行新增记录；资产编号不能重复。",
-    "“来源项目”每项写成 项目编号:东部财政援助(元):其他资金(元)，多项用“；”分隔；原值为各项之和。",
-    "状态和管护检查在资产页面登记，导入不改变状态。空白单元格不会覆盖已有内容。",
-]
-
-
 @bp.route("/template.xlsx")
 @requires("records.view")
 def template():
-    return template_download(HEADERS, "项目资产")
+    """The import template: the columns the import reads, explained, with drop-downs and the import's rules."""
+    return template_download(columns(current_user), "项目资产", IMPORT_RULES)
 
 
 @bp.route("/import", methods=["GET", "POST"])

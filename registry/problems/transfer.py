@@ -13,9 +13,9 @@ from sqlalchemy.orm import joinedload
 from registry.counties.models import DIVISION_KINDS, Side, Unit
 from registry.extensions import db
 from registry.money import MoneyError
-from registry.permissions import visible_by_id
+from registry.permissions import WriteScope, unit_filter, visible_by_id
 from registry.problems import services
-from registry.problems.models import Category, Problem, Source
+from registry.problems.models import Category, Problem, Source, State
 from registry.services import ServiceError
 from registry.transfer import (
     PROGRESS_EVERY,
@@ -28,11 +28,15 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
+from registry.transfer.template import Column
 
 HEADERS = [
     "编号", "问题来源", "年度", "批次", "发现日期", "涉及单位代码", "涉及单位", "问题类别", "问题描述", "涉及金额(元)",
     "牵头单位", "责任单位", "责任人", "整改措施", "整改时限", "状态", "是否超期", "整改到位资金(元)", "销号日期",
 ]  # fmt: skip
+#: Columns of the export an import reads past: they change only through progress entries and 销号.
+EXPORT_ONLY = ["状态", "是否超期", "整改到位资金(元)", "销号日期"]
+IMPORT_HEADERS = [h for h in HEADERS if h not in EXPORT_ONLY]
 TEXTS = {
     "批次": ("batch", 100), "问题描述": ("description", 4000), "牵头单位": ("lead_unit", 200),
     "责任单位": ("responsible_unit", 200), "责任人": ("responsible_person", 50), "整改措施": ("measures", 4000),
@@ -48,6 +52,59 @@ FIELD_COLUMNS = {
     "year": "年度", "found_on": "发现日期", "unit_id": "涉及单位代码", "amount_fen": "涉及金额(元)",
     "deadline": "整改时限",
 }  # fmt: skip
+
+
+IMPORT_RULES = [
+    "所有行检查通过才会写入；任何一行有错，一条也不写入，并列出每个错误的行号、列和原因。",
+    "有“编号”的行修改该问题，没有编号的行登记新问题（未整改）。",
+    "“涉及单位代码”填您可登记的县(市、区)、市(州)或省的区划代码；“涉及单位”只供核对，以代码为准。",
+    "“"
+    + "”“".join(EXPORT_ONLY)
+    + "”只导出、不导入：它们随整改进展和销号审核变化（当前可选状态："
+    + "、".join(m.label for m in State)
+    + "）。",
+    "导出的台账表头上方有标题行，可直接导入；空白单元格不会覆盖已有内容。",
+]
+
+
+def writable_units(user) -> list[Unit]:
+    """The Sichuan counties, prefectures and the province ``user`` may register problems in, in code order."""
+    ws = WriteScope(user)
+    stmt = (
+        sa.select(Unit).options(joinedload(Unit.parent))
+        .where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), unit_filter(user))
+        .order_by(Unit.code)
+    )  # fmt: skip
+    return [u for u in db.session.scalars(stmt) if ws.allows(u.id, None)]
+
+
+def columns(user) -> list[Column]:
+    """The template's columns, explained; 涉及单位 limited to the units ``user`` may register problems in."""
+    units = [u for u in writable_units(user) if u.code]
+    return [
+        Column("编号", "导出文件中的问题编号；新增问题留空", "数字", "否（修改时填写）", "", text=True),
+        Column("问题来源", "发现问题的途径", "从下拉列表选择", "是", "国家考核", _labels(Source)),
+        Column("年度", "问题所属年度", "4位整数（2000–2100）", "是", "2024", text=True),
+        Column("批次", "问题的批次（如考核或检查的名称）", "文本，最多100字", "否", "2023年度国家考核反馈"),
+        Column("发现日期", "发现问题的日期", "日期 YYYY-MM-DD", "是", "2024-03-15"),
+        Column("涉及单位代码", "问题涉及的县(市、区)、市(州)或省的区划代码，限您可登记的单位", "6位数字", "是",
+               "513431", tuple(u.code for u in units), text=True),
+        Column("涉及单位", "单位名称，只供核对（以单位代码为准）", "文本", "否", "昭觉县",
+               tuple(u.name for u in units), strict=False),
+        Column("问题类别", "问题所属类别", "从下拉列表选择", "是", "资金", _labels(Category)),
+        Column("问题描述", "问题的具体表现", "文本，最多4000字", "是", "部分协作资金拨付滞后"),
+        Column("涉及金额(元)", "问题涉及的金额；表头写“涉及金额(万元)”时按万元读取", "不小于0的数字，最多两位小数",
+               "否", "500000"),
+        Column("牵头单位", "牵头整改的单位", "文本，最多200字", "否", "昭觉县乡村振兴局"),
+        Column("责任单位", "负责整改的单位", "文本，最多200字", "否", "昭觉县财政局"),
+        Column("责任人", "整改责任人", "文本，最多50字", "否", "张三"),
+        Column("整改措施", "计划采取的整改措施", "文本，最多4000字", "否", "建立资金拨付台账，按月调度"),
+        Column("整改时限", "完成整改的期限，不早于发现日期", "日期 YYYY-MM-DD", "否", "2024-06-30"),
+    ]  # fmt: skip
+
+
+def _labels(enum) -> tuple[str, ...]:
+    return tuple(m.label for m in enum)
 
 
 def _yuan(fen: int) -> str:
@@ -72,7 +129,7 @@ def import_problems_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the problem services; nothing is written unless every row passes.
     A row with 编号 changes that problem if the user may see and write it; blank cells never overwrite."""
     result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    table = open_table(headers, rows, IMPORT_HEADERS, SYNONYMS, result, ignored=EXPORT_ONLY)
     index, units_of = table.index, table.units
     west = sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), Unit.code.is_not(None))
     divisions = {u.code: u for u in db.session.scalars(west)}

@@ -11,23 +11,28 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
-from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
+from registry.counties.models import UnitKind
 from registry.exports import csv_bytes, download, neutralise
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
-    WriteScope,
     get_visible_or_404,
     linkable_model,
     may_write,
     requires,
-    unit_filter,
     visible_divisions,
 )
 from registry.problems import queries, services
 from registry.problems.forms import ButtonForm, LinkForm, ProblemForm, ProgressForm, ReturnForm, StepForm
 from registry.problems.models import WORKING, Category, Problem, Source, State
-from registry.problems.transfer import HEADERS, export_rows, import_problems_steps
+from registry.problems.transfer import (
+    HEADERS,
+    IMPORT_RULES,
+    columns,
+    export_rows,
+    import_problems_steps,
+    writable_units,
+)
 from registry.services import ServiceError
 from registry.transfer.forms import import_page, template_download
 from registry.web import paginate, save, sort_clause
@@ -112,16 +117,8 @@ def export(kind):
 @bp.route("/template.xlsx")
 @requires("records.view")
 def template():
-    return template_download(HEADERS, "整改台账")
-
-
-IMPORT_RULES = [
-    "所有行检查通过才会写入；任何一行有错，一条也不写入。",
-    "有“编号”的行修改该问题，没有编号的行登记新问题（未整改）。",
-    "“涉及单位代码”填县(市、区)、市(州)或省的区划代码。",
-    "“状态”“是否超期”“整改到位资金”“销号日期”只导出、不导入：它们随整改进展和销号审核变化。",
-    "空白单元格不会覆盖已有内容。",
-]
+    """The import template (the columns the import reads, header in row 1); the export keeps its title rows."""
+    return template_download(columns(current_user), "整改台账", IMPORT_RULES)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -180,14 +177,7 @@ def detail(problem_id):
 
 
 def _units_choices(form):
-    ws = WriteScope(current_user)
-    stmt = (
-        db.select(Unit).options(joinedload(Unit.parent))
-        .where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), unit_filter(current_user))
-        .order_by(Unit.code)
-    )  # fmt: skip
-    units = [u for u in db.session.scalars(stmt) if ws.allows(u.id, None)]
-    form.unit_id.choices = [BLANK] + [unit_choice(u) for u in units]
+    form.unit_id.choices = [BLANK] + [unit_choice(u) for u in writable_units(current_user)]
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -64,14 +64,14 @@ format: $(VENV)/.installed
 
 test-sqlite: $(VENV)/.installed
 	@echo "== 测试：SQLite =="
-	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-postgres: $(VENV)/.installed
 	@if [ "$(SKIP_POSTGRES)" = 1 ]; then echo "== 跳过 PostgreSQL（SKIP_POSTGRES=1）=="; exit 0; fi; \
 	echo "== 测试：PostgreSQL ($(PG_TEST_URL)) =="; \
 	$(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
 	  || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
-	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -12,6 +12,8 @@ from tests.conftest import login
 
 
 def test_demo_load_is_realistic_idempotent_and_consistent(app, runner):
+    """One load serves every check of this module: the demo takes most of a minute to load (every record through
+    its service), so the checks of scope and of records added after it run on this same load."""
     result = runner.invoke(args=["demo", "load"])
     assert result.exit_code == 0, result.output
     assert "演示账号（密码均为 xiezuo-demo-2026）" in result.output and "zhejiang" in result.output
@@ -44,10 +46,11 @@ def test_demo_load_is_realistic_idempotent_and_consistent(app, runner):
         assert db.session.scalar(sa.select(sa.func.count(Placement.id))) > 5000
         keys = db.session.scalars(sa.select(Purchase.evidence_key)).all()
         assert len(keys) == len(set(keys)) > 500
+    _accounts_see_their_scope(app)
+    _every_kind_of_record_can_be_added_after_the_demo(app, runner)
 
 
-def test_demo_accounts_see_their_scope(app, runner):
-    runner.invoke(args=["demo", "load"])
+def _accounts_see_their_scope(app):
     client = app.test_client()
     login(client, "zhejiang", "xiezuo-demo-2026")
     listing = client.get("/pairings/?q=佛山").get_data(as_text=True)
@@ -58,7 +61,7 @@ def test_demo_accounts_see_their_scope(app, runner):
     assert "昭觉县" in projects and "布拖县</td>" not in projects
 
 
-def test_every_kind_of_record_can_be_added_after_the_demo(app, runner):
+def _every_kind_of_record_can_be_added_after_the_demo(app, runner):
     """The demo inserts rows with explicit ids; the id sequences (PostgreSQL) must have moved past them."""
     from datetime import date
 

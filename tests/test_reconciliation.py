@@ -33,6 +33,9 @@ from registry.reports import queries as Q
 from tests.conftest import TEST_DATABASE_URL, drop_everything, login, make_test_config
 from tests.factories import make_transaction, make_user
 
+#: The module loads the demo once (most of a minute); one xdist worker runs all of it (``--dist loadgroup``).
+pytestmark = pytest.mark.xdist_group("demo")
+
 YEARS = range(2017, 2027)
 EAST_FISCAL = FundSource.EAST_FISCAL.label
 

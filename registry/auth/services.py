@@ -198,3 +198,16 @@ def scope_units() -> list[Unit]:
     """The divisions an account's scope may be (province, prefectures, counties), in code order."""
     stmt = sa.select(Unit).options(joinedload(Unit.parent)).where(Unit.kind.in_(DIVISION_KINDS)).order_by(Unit.code)
     return db.session.scalars(stmt).all()
+
+
+def county_staff() -> dict[int, list[int]]:
+    """{county id: ids of the active county-office users scoped to that county}: who a county's reminders reach."""
+    staff: dict[int, list[int]] = {}
+    rows = db.session.execute(
+        sa.select(User.scope_unit_id, User.id).where(
+            User.is_active.is_(True), User.role == Role.COUNTY, User.scope_unit_id.is_not(None)
+        )
+    )
+    for county_id, user_id in rows:
+        staff.setdefault(county_id, []).append(user_id)
+    return staff

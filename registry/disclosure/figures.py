@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app, url_for
 
-from registry.auth.models import User
+from registry.auth.services import county_staff
 from registry.counties.models import Unit
 from registry.disclosure.models import Complaint, Notice, NoticeItem, NoticeState
 from registry.disclosure.queries import DUE, published_project_ids
@@ -20,7 +20,6 @@ from registry.extensions import db
 from registry.periods import Quarter
 from registry.projects import queries as project_queries
 from registry.projects.models import Project
-from registry.roles import Role
 
 
 @dataclass(frozen=True)
@@ -119,19 +118,6 @@ def report_section(unit: Unit, quarter: Quarter, counties: list[int], pairings=N
 # ---- reminders -------------------------------------------------------------------------------------------------
 
 
-def _county_staff() -> dict[int, list[int]]:
-    """{county id: ids of the active county-office users of that county}."""
-    staff: dict[int, list[int]] = {}
-    rows = db.session.execute(
-        sa.select(User.scope_unit_id, User.id).where(
-            User.is_active.is_(True), User.role == Role.COUNTY, User.scope_unit_id.is_not(None)
-        )
-    )
-    for county_id, user_id in rows:
-        staff.setdefault(county_id, []).append(user_id)
-    return staff
-
-
 def windows_ending(today: date) -> Iterable[tuple[int, str, str, str]]:
     """(user id, key, title, link) for each published notice whose window ends within DISCLOSURE_REMIND_DAYS, to
     its county office: record where it was posted (or see that it was) before the window closes."""
@@ -143,7 +129,7 @@ def windows_ending(today: date) -> Iterable[tuple[int, str, str, str]]:
             Notice.window_end <= today + timedelta(days=days),
         )
     ).all()
-    staff = _county_staff()
+    staff = county_staff()
     for notice in notices:
         with current_app.test_request_context():
             link = url_for("disclosure.detail", notice_id=notice.id) + "#postings"
@@ -156,7 +142,7 @@ def windows_ending(today: date) -> Iterable[tuple[int, str, str, str]]:
 def undisclosed_projects(today: date) -> Iterable[tuple[int, str, str, str]]:
     """(user id, key, title, link) per county office whose county has projects of this year, 立项 or later, that
     no published notice lists yet (one reminder per county and number of such projects)."""
-    staff = _county_staff()
+    staff = county_staff()
     if not staff:
         return
     projects = project_queries.projects_of_year(list(staff), today.year)

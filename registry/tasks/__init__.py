@@ -11,7 +11,7 @@ from flask import current_app, url_for
 from huey import crontab
 
 from registry.assets import reminders as asset_reminders
-from registry.auth.models import User
+from registry.auth.services import county_staff
 from registry.database import writing
 from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
@@ -50,11 +50,7 @@ def _county_staff_reminders(check):
         due = list(check(today))
         if not due:
             return
-        staff: dict = {}
-        for user in db.session.scalars(
-            db.select(User).where(User.is_active.is_(True), User.role == "county", User.scope_unit_id.is_not(None))
-        ):
-            staff.setdefault(user.scope_unit_id, []).append(user.id)
+        staff = county_staff()
         with current_app.test_request_context():
             for county_id, key, title, endpoint, args in due:
                 for user_id in staff.get(county_id, ()):

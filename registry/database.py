@@ -146,14 +146,13 @@ def reset_id_sequences(session) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for table in Base.metadata.sorted_tables:
-        column = table.c.get("id")
-        if column is None or not column.primary_key or not isinstance(column.type, sa.Integer):
-            continue
-        # is_called = false: the next nextval() returns exactly max(id) + 1 (1 for an empty table).
-        session.execute(
-            sa.text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), COALESCE(MAX(id), 0) + 1, false) "
-                f"FROM {table.name}"
-            )
-        )
+    # One statement for every table (is_called = false: the next nextval() returns exactly max(id) + 1, or 1 for
+    # an empty table); a round trip per table cost more than the work itself.
+    calls = [
+        f"setval(pg_get_serial_sequence('{table.name}', 'id'), "
+        f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+        for table in Base.metadata.sorted_tables
+        if (column := table.c.get("id")) is not None and column.primary_key and isinstance(column.type, sa.Integer)
+    ]
+    if calls:
+        session.execute(sa.text("SELECT " + ", ".join(calls)))

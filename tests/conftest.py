@@ -33,6 +33,19 @@ def make_test_config(database_url: str) -> dict:
         "ID_NUMBER_KEY": TEST_ID_NUMBER_KEY,
         # Tasks are queued in memory unless a test runs a consumer (tests/test_tasks*.py).
         "TASKS_QUEUE_URL": "memory://",
+    } | engine_options(database_url)
+
+
+def engine_options(database_url: str) -> dict:
+    """PostgreSQL under test does not wait for the disk at each commit (synchronous_commit=off only delays
+    durability, never visibility or constraints): the suite commits once per request, thousands of times."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "connect_args": {"options": "-c synchronous_commit=off"},
+        }
     }
 
 
@@ -88,20 +101,39 @@ KEEP = {"indicators": "is_builtin = false", "channels": "is_builtin = false"}
 
 
 def empty_tables():
-    """Delete every row but the migrations' reference rows; faster than rebuilding the schema for each test."""
+    """Delete every row but the migrations' reference rows; faster than rebuilding the schema for each test.
+
+    One query finds the tables that hold rows (most tests touch a few); only those are emptied, children first,
+    and on PostgreSQL their id sequences start again at 1 (TRUNCATE of every table cost ~0.15 s per test)."""
     engine = db.engine
     tables = list(reversed(db.metadata.sorted_tables))
+    exists = " UNION ALL ".join(
+        f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM {t.name} WHERE {KEEP.get(t.name, 'true')})" for t in tables
+    )
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            wiped = [t.name for t in tables if t.name not in KEEP]
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(wiped) + " RESTART IDENTITY")
-        if engine.dialect.name == "sqlite":
-            # SQLite checks the ledger rule (拨付 ≤ 到位) row by row: a ledger is emptied 拨付 first.
+        full = {row[0] for row in conn.exec_driver_sql(exists)}
+        if not full:
+            return
+        if "fund_transactions" in full:
+            # The ledger rule (拨付 ≤ 到位) is checked row by row: a ledger is emptied 拨付 first.
             conn.exec_driver_sql("DELETE FROM fund_transactions WHERE stage = 'disbursed'")
         for table in tables:
-            if engine.dialect.name != "postgresql" or table.name in KEEP:
+            if table.name in full:
                 where = KEEP.get(table.name)
                 conn.execute(table.delete().where(sa.text(where)) if where else table.delete())
+        if engine.dialect.name == "postgresql":
+            restart = [
+                f"setval(pg_get_serial_sequence('{t.name}', 'id'), 1, false)"
+                for t in tables
+                if t.name in full and t.name not in KEEP and _serial_id(t)
+            ]
+            if restart:
+                conn.exec_driver_sql("SELECT " + ", ".join(restart))
+
+
+def _serial_id(table) -> bool:
+    column = table.c.get("id")
+    return column is not None and column.primary_key and isinstance(column.type, sa.Integer)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from registry.auth.services import create_user
 from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
+from registry.database import refresh_planner_statistics
 from registry.extensions import db
 from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
@@ -104,6 +105,7 @@ def demo_load_command():
         db.session.rollback()
         raise click.ClickException(f"演示数据未导入：{exc}") from exc
     db.session.commit()
+    refresh_planner_statistics(db.session)
     click.echo(summary)
     click.echo(demo.logins_text())
 

@@ -138,6 +138,15 @@ def _sqlite_begin(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def refresh_planner_statistics(session) -> None:
+    """Gather PostgreSQL's planner statistics now, after a bulk load (the demo's): until autovacuum comes round,
+    the planner takes the new tables for empty, and the report's queries over them ran ~3.5× slower."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(sa.text("ANALYZE"))
+    session.commit()
+
+
 def reset_id_sequences(session) -> None:
     """Move every PostgreSQL id sequence past the largest id in its table.
 

@@ -1,7 +1,9 @@
 """Fixtures: one app per session on SQLite or PostgreSQL (REGISTRY_TEST_DATABASE_URL), schema from migrations,
 every table emptied after each test, and helpers to build data and log in."""
 
+import functools
 import os
+import shutil
 import uuid
 from types import SimpleNamespace
 
@@ -104,7 +106,7 @@ def empty_tables():
     """Delete every row but the migrations' reference rows; faster than rebuilding the schema for each test.
 
     One query finds the tables that hold rows (most tests touch a few); only those are emptied, children first,
-    and on PostgreSQL their id sequences start again at 1 (TRUNCATE of every table cost ~0.15 s per test)."""
+    and on PostgreSQL every id sequence starts again at 1 (TRUNCATE of every table cost ~0.15 s per test)."""
     engine = db.engine
     tables = list(reversed(db.metadata.sorted_tables))
     exists = " UNION ALL ".join(
@@ -112,8 +114,6 @@ def empty_tables():
     )
     with engine.begin() as conn:
         full = {row[0] for row in conn.exec_driver_sql(exists)}
-        if not full:
-            return
         if "fund_transactions" in full:
             # The ledger rule (拨付 ≤ 到位) is checked row by row: a ledger is emptied 拨付 first.
             conn.exec_driver_sql("DELETE FROM fund_transactions WHERE stage = 'disbursed'")
@@ -122,18 +122,24 @@ def empty_tables():
                 where = KEEP.get(table.name)
                 conn.execute(table.delete().where(sa.text(where)) if where else table.delete())
         if engine.dialect.name == "postgresql":
-            restart = [
-                f"setval(pg_get_serial_sequence('{t.name}', 'id'), 1, false)"
-                for t in tables
-                if t.name in full and t.name not in KEEP and _serial_id(t)
-            ]
-            if restart:
-                conn.exec_driver_sql("SELECT " + ", ".join(restart))
+            # Every sequence, not only the emptied tables': a rolled-back insert consumes ids too, and tests count
+            # on ids from 1 as TRUNCATE … RESTART IDENTITY gave them.
+            conn.exec_driver_sql(_restart_ids())
 
 
 def _serial_id(table) -> bool:
     column = table.c.get("id")
     return column is not None and column.primary_key and isinstance(column.type, sa.Integer)
+
+
+@functools.cache
+def _restart_ids() -> str:
+    calls = [
+        f"setval(pg_get_serial_sequence('{t.name}', 'id'), 1, false)"
+        for t in db.metadata.sorted_tables
+        if t.name not in KEEP and _serial_id(t)
+    ]
+    return "SELECT " + ", ".join(calls)
 
 
 @pytest.fixture(autouse=True)
@@ -161,6 +167,81 @@ def empty_database(tmp_path):
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+class DemoDatabase:
+    """The demo (``flask demo load``), loaded once per test process into a database of its own; each module that
+    needs it takes a copy (``CREATE DATABASE … TEMPLATE`` on PostgreSQL, a file copy on SQLite), so a test may add
+    records to its copy. Loading takes most of a minute (every record through its service); a copy, a second."""
+
+    def __init__(self, base_url: str, folder):
+        self.base_url, self.folder = base_url, folder
+        self.url = self._new_url("demo")
+        app = create_app(self.config(self.url))
+        with app.app_context():
+            drop_everything(db.engine)
+            upgrade()
+        result = app.test_cli_runner().invoke(args=["demo", "load"])
+        assert result.exit_code == 0, result.output
+        #: What the first load printed (the logins), for the test of the command itself.
+        self.output = result.output
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        self.copies = 0
+
+    def config(self, url: str) -> dict:
+        folders = {"TASKS_FOLDER": "jobs", "BACKUP_FOLDER": "backups", "EVIDENCE_FOLDER": "evidence"}
+        return make_test_config(url) | {key: str(self.folder / name) for key, name in folders.items()}
+
+    def _new_url(self, suffix: str, template: str | None = None) -> str:
+        if not TEST_DATABASE_URL:
+            path = self.folder / f"{suffix}.sqlite3"
+            if template:
+                shutil.copyfile(sa.engine.make_url(template).database, path)
+            return f"sqlite:///{path}"
+        base = sa.engine.make_url(self.base_url)
+        name = f"{base.database}_{suffix}"
+        admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            source = f' TEMPLATE "{sa.engine.make_url(template).database}"' if template else ""
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{source}')
+        admin.dispose()
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    def copy(self) -> str:
+        """A new database holding the loaded demo."""
+        self.copies += 1
+        return self._new_url(f"demo{self.copies}", template=self.url)
+
+    @staticmethod
+    def drop(url: str) -> None:
+        if TEST_DATABASE_URL:
+            admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_database(database_url, tmp_path_factory):
+    """The loaded demo; modules using it are one xdist group (``xdist_group("demo")``), so one process loads it."""
+    database = DemoDatabase(database_url, tmp_path_factory.mktemp("demo"))
+    yield database
+    DemoDatabase.drop(database.url)
+
+
+@pytest.fixture(scope="module")
+def demo_app(demo_database):
+    """An app on this module's own copy of the loaded demo."""
+    url = demo_database.copy()
+    app = create_app(demo_database.config(url))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    DemoDatabase.drop(url)
 
 
 @pytest.fixture

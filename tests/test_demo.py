@@ -1,5 +1,6 @@
 """The demo data: loads once, again without duplicates, and keeps every rule the services enforce."""
 
+import pytest
 import sqlalchemy as sa
 
 from registry.counties.models import Unit
@@ -10,13 +11,17 @@ from registry.projects.models import FundStage, FundTransaction, Project, Projec
 from registry.projects.services import check_money_rules
 from tests.conftest import login
 
+#: The suite loads the demo once per process (conftest.DemoDatabase); modules using it share one xdist worker.
+pytestmark = pytest.mark.xdist_group("demo")
 
-def test_demo_load_is_realistic_idempotent_and_consistent(app, runner):
-    """One load serves every check of this module: the demo takes most of a minute to load (every record through
-    its service), so the checks of scope and of records added after it run on this same load."""
-    result = runner.invoke(args=["demo", "load"])
-    assert result.exit_code == 0, result.output
-    assert "演示账号（密码均为 xiezuo-demo-2026）" in result.output and "zhejiang" in result.output
+
+def test_demo_load_is_realistic_idempotent_and_consistent(demo_database, demo_app):
+    """The demo takes most of a minute to load (every record through its service): the suite loads it once
+    (``flask demo load`` into an empty database, whose output is checked here) and this test works on a copy of
+    it, loading it again, checking scope, and adding records of every kind after it."""
+    app, runner = demo_app, demo_app.test_cli_runner()
+    output = demo_database.output
+    assert "演示账号（密码均为 xiezuo-demo-2026）" in output and "zhejiang" in output
     again = runner.invoke(args=["demo", "load"])
     assert "新增结对 0" in again.output and "项目 0 个" in again.output and "劳务协作 0 条" in again.output
     with app.app_context():

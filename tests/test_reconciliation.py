@@ -6,21 +6,20 @@ definition, the county rows of a prefecture or the province add up to its totals
 same figures computed from their pairings only. The figures are checked against each other and against a plain
 Python recomputation from the raw transactions (``Ledger``), so changing any one definition alone fails here.
 
-The demo is loaded once per test module (and xdist worker) into a database of its own, not the suite's ``app``
-database that every other test empties; the per-year tests share it. Dashboard = PDF cell by cell is checked for
-one county, one prefecture and the province (rendering hundreds of PDFs would add nothing the figures do not).
+The demo is loaded once per test process into a database of its own (conftest.DemoDatabase), not the suite's
+``app`` database that every other test empties; this module works on its own copy, which the per-year tests share.
+Dashboard = PDF cell by cell is checked for one county, one prefecture and the province (rendering hundreds of PDFs
+would add nothing the figures do not).
 """
 
-import os
 import re
 from collections import defaultdict
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from registry import create_app, demo
+from registry import demo
 from registry.agreements.services import counties_within
 from registry.auth.models import Role, User
 from registry.counties.models import Unit, UnitKind
@@ -30,10 +29,10 @@ from registry.permissions import report_pairings
 from registry.placements import figures as placements
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project
 from registry.reports import queries as Q
-from tests.conftest import TEST_DATABASE_URL, drop_everything, login, make_test_config
+from tests.conftest import login
 from tests.factories import make_transaction, make_user
 
-#: The module loads the demo once (most of a minute); one xdist worker runs all of it (``--dist loadgroup``).
+#: Modules using the loaded demo run on one xdist worker (``--dist loadgroup``), which loads it once.
 pytestmark = pytest.mark.xdist_group("demo")
 
 YEARS = range(2017, 2027)
@@ -43,39 +42,14 @@ EAST_FISCAL = FundSource.EAST_FISCAL.label
 # ---- the demo, once per module ------------------------------------------------------------------------------------
 
 
-def _database_url(tmp_path_factory) -> str:
-    if not TEST_DATABASE_URL:
-        return f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
-    base = sa.engine.make_url(TEST_DATABASE_URL)
-    name = f"{base.database}_demo_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory):
-    app = create_app(make_test_config(_database_url(tmp_path_factory)))
-    with app.app_context():
-        drop_everything(db.engine)
-        upgrade()
-        demo.load()
+def demo_app(demo_app):
+    """The suite's loaded demo (a copy for this module), with money moving across years and a city liaison."""
+    with demo_app.app_context():
         _money_across_years()
         make_user(Role.LIAISON, _unit("330200"), username="ningbo")
         db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if TEST_DATABASE_URL:
-        name = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
-        admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    return demo_app
 
 
 def _unit(code: str) -> Unit:

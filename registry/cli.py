@@ -124,7 +124,7 @@ def _import_file(stream: str, path: Path, username: str) -> None:
     if user is None or not can(user, permission):
         raise click.ClickException(f"用户 {username} 不存在、已停用或无权登记{label}。")
     try:
-        headers, rows = read_table(path.read_bytes(), path.name)
+        headers, rows = read_table(path, path.name)
 
         def progress(done):
             click.echo(f"\r已检查 {done} 行…", nl=False, err=True)

@@ -15,9 +15,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask import Response
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 #: A cell starting with one of these is read as a formula by spreadsheet programs (OWASP ASVS 1.2.10).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -139,6 +136,12 @@ def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None
 
 
 def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> None:
+    # Imported here: openpyxl (~13 MB, with lxml ~18 MB) is needed only to write a workbook, and the import worker
+    # that reads one (python-calamine) and uses this module's unescape must stay light (issue 14: peak < 300 MB).
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.freeze_panes = "A2"

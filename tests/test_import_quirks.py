@@ -149,6 +149,21 @@ def test_the_reader_marks_long_numbers_and_reads_other_numbers_as_text():
     assert isinstance(cells[0], LongNumber) and not isinstance(cells[4], LongNumber)
 
 
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_a_file_on_disk_reads_as_its_bytes_do(tmp_path, kind):
+    """Background and command-line imports pass the stored file's path (its bytes are never held as well)."""
+    rows = [["标题行"], ["a", "b"], ["", 4800], ["x", "=1+1"]]
+    data = _xlsx(rows) if kind == "xlsx" else "\n".join(",".join(map(str, r)) for r in rows).encode()
+    path = tmp_path / f"upload.{kind}"
+    path.write_bytes(data)
+    from_bytes = read_table(data, path.name)
+    from_path = read_table(path, path.name)
+    assert from_path[0] == from_bytes[0] and list(from_path[1]) == list(from_bytes[1])
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(ServiceError, match="无法读取该 Excel 文件"):
+        read_table(path, path.name)
+
+
 def test_dates_as_offices_type_them_and_excel_serials(w):
     for text in ("2024-03-01", "2024/3/1", "2024.3.1", "2024年3月1日", "45352"):
         assert parse_date(text) == date(2024, 3, 1), text

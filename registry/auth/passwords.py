@@ -3,7 +3,6 @@
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from zxcvbn import zxcvbn
 
 #: zxcvbn refuses longer input (its matching is quadratic); 72 characters is still room for a long passphrase.
 PASSWORD_MAX_LENGTH = 72
@@ -134,6 +133,10 @@ def password_problem(password: str | None, *, username: str = "") -> str | None:
         return f"密码不能超过 {PASSWORD_MAX_LENGTH} 个字符。"
     if username and username.lower() in password.lower():
         return "密码不能包含用户名。"
+    # Imported here: zxcvbn loads its frequency lists (~13 MB) on import, and only setting a password needs them,
+    # not every web, consumer and import process.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password, user_inputs=[*CHINESE_COMMON_WORDS, *([username] if username else [])])
     if result["score"] >= cfg["PASSWORD_MIN_SCORE"]:
         return None

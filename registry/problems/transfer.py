@@ -5,12 +5,14 @@ An import registers a batch of problems (or changes listed ones) through the pro
 they change only through progress entries and the steps of 销号.
 """
 
+import io
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import DIVISION_KINDS, Side, Unit
+from registry.exports import neutralise
 from registry.extensions import db
 from registry.money import MoneyError
 from registry.permissions import WriteScope, unit_filter, visible_by_id
@@ -212,3 +214,35 @@ def _parse(number, cell, divisions, units_of):
         except MoneyError as exc:
             fail("涉及金额(元)", str(exc))
     return errors, values
+
+
+def ledger_xlsx(rows, title: str, subtitle: str) -> bytes:
+    """The ledger as offices send it upward: a title row, a line saying what it holds, then the columns."""
+    # Imported here, as in registry.exports: only writing a workbook needs openpyxl.
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "整改台账"
+    sheet.append([title])
+    sheet.append([subtitle])
+    sheet.append(HEADERS)
+    last = get_column_letter(len(HEADERS))
+    sheet.merge_cells(f"A1:{last}1")
+    sheet.merge_cells(f"A2:{last}2")
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A1"].alignment = Alignment(horizontal="center")
+    for cell in sheet[3]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        sheet.append([neutralise(v) if isinstance(v, str) else v for v in row])
+    widths = [7, 10, 7, 20, 12, 12, 12, 9, 48, 14, 18, 18, 10, 40, 12, 10, 9, 14, 12]
+    for i, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    sheet.freeze_panes = "A4"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

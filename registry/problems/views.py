@@ -1,18 +1,15 @@
 """Ledger pages: the county's and the province's ledger (filters, counts per unit and state, the share closed by
 the deadline), a problem with its links, progress and steps, and the forms of each step to 销号."""
 
-import io
 from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import UnitKind
-from registry.exports import csv_bytes, download, neutralise
+from registry.exports import csv_bytes, download
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
@@ -31,6 +28,7 @@ from registry.problems.transfer import (
     columns,
     export_rows,
     import_problems_steps,
+    ledger_xlsx,
     writable_units,
 )
 from registry.services import ServiceError
@@ -70,33 +68,6 @@ def index():
         categories=Category, batches=queries.batches(current_user),
         units=visible_divisions(current_user, UnitKind.PREFECTURE) + visible_divisions(current_user, UnitKind.COUNTY),
     )  # fmt: skip
-
-
-def ledger_xlsx(rows, title: str, subtitle: str) -> bytes:
-    """The ledger as offices send it upward: a title row, a line saying what it holds, then the columns."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "整改台账"
-    sheet.append([title])
-    sheet.append([subtitle])
-    sheet.append(HEADERS)
-    last = chr(64 + len(HEADERS))
-    sheet.merge_cells(f"A1:{last}1")
-    sheet.merge_cells(f"A2:{last}2")
-    sheet["A1"].font = Font(bold=True, size=14)
-    sheet["A1"].alignment = Alignment(horizontal="center")
-    for cell in sheet[3]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-    for row in rows:
-        sheet.append([neutralise(v) if isinstance(v, str) else v for v in row])
-    widths = [7, 10, 7, 20, 12, 12, 12, 9, 48, 14, 18, 18, 10, 40, 12, 10, 9, 14, 12]
-    for i, width in enumerate(widths, start=1):
-        sheet.column_dimensions[chr(64 + i)].width = width
-    sheet.freeze_panes = "A4"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 @bp.route("/export.<any(xlsx, csv):kind>")

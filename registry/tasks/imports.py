@@ -89,7 +89,7 @@ def run(job_id: int) -> None:
         user = db.session.get(User, job.requested_by_id) if job.requested_by_id else None
         if user is None or not user.is_active or not can(user, permission):
             raise ServiceError("提交导入的用户已不存在、已停用或已无权导入。")
-        headers, rows = read_table(source.read_bytes(), params["filename"])
+        headers, rows = read_table(source, params["filename"])
         every = float(current_app.config["TASKS_HEARTBEAT_SECONDS"])
         with jobs.Heartbeat(job_id, every):
             result = run_steps(

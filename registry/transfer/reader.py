@@ -12,9 +12,11 @@ so does a CSV cell in the form Excel saves such a number in (5.13431E+17).
 
 import csv
 import io
+import os
 import re
 import zipfile
 from datetime import date, datetime
+from pathlib import Path
 
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -69,17 +71,25 @@ def _csv_text(cell: str) -> str:
     return text
 
 
-def read_table(data: bytes, filename: str):
+def read_table(data: bytes | os.PathLike, filename: str):
     """Return (headers, rows) where rows yields (spreadsheet row number, [cell texts]).
+
+    ``data`` is the file's content or, for a file on disk (a background import, the command line), its path: a
+    workbook is then read from the file and its bytes are never held in Python as well.
 
     :raise ServiceError: in Chinese when the file is not a readable XLSX or CSV, or a cell holds a control
         character (as in a form, only line breaks and tabs are text; NUL cannot even be stored).
     """
     name = (filename or "").lower()
-    if name.endswith(".xlsx") or data[:4] == b"PK\x03\x04":
+    if isinstance(data, os.PathLike):
+        with open(data, "rb") as file:
+            magic = file.read(4)
+    else:
+        magic = data[:4]
+    if name.endswith(".xlsx") or magic == b"PK\x03\x04":
         headers, rows = _read_xlsx(data)
     elif name.endswith(".csv") or name.endswith(".txt"):
-        headers, rows = _read_csv(data)
+        headers, rows = _read_csv(Path(data).read_bytes() if isinstance(data, os.PathLike) else data)
     else:
         raise ServiceError("只能导入 .xlsx 或 .csv 文件。")
     _refuse_control_characters(1, headers)
@@ -100,12 +110,15 @@ def _refuse_control_characters(number: int, cells: list[str]) -> list[str]:
     return cells
 
 
-def _read_xlsx(data: bytes):
+def _read_xlsx(data: bytes | os.PathLike):
+    on_disk = isinstance(data, os.PathLike)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
-            raise ServiceError("文件解压后过大，请拆分后分批导入。")
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        with zipfile.ZipFile(data if on_disk else io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED:
+                raise ServiceError("文件解压后过大，请拆分后分批导入。")
+        workbook = (
+            CalamineWorkbook.from_path(os.fspath(data)) if on_disk else CalamineWorkbook.from_filelike(io.BytesIO(data))
+        )
         sheet = workbook.get_sheet_by_index(0)
         # iter_rows yields every row from row 1 (so its position + 1 is the Excel row number) and builds each row's
         # Python values only when asked, unlike to_python; it starts at the first used column, so blank columns

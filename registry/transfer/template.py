@@ -10,11 +10,6 @@ import io
 import unicodedata
 from dataclasses import dataclass
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
-
 #: Rows of the data sheet the drop-downs and text format cover (a template is filled by hand or pasted into).
 TEMPLATE_ROWS = 2000
 #: Excel refuses a list validation whose comma-joined choices exceed 255 characters: longer lists go to 选项.
@@ -48,6 +43,13 @@ def display_width(text: str) -> int:
 
 def template_workbook(columns: list[Column], *, title: str, rules: list[str] = ()) -> bytes:
     """The import template of a stream: see the module's docstring. A bare header is a column without notes."""
+    # Imported here: every stream's transfer module imports this one, and the import worker, which never writes a
+    # workbook, should not carry openpyxl and lxml (~18 MB; issue 14: an import's peak under 300 MB).
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     columns = [c if isinstance(c, Column) else Column(c, "") for c in columns]
     workbook = Workbook()
     sheet = workbook.active
@@ -104,6 +106,8 @@ def _instructions(sheet, columns: list[Column], rules, bold, fill) -> None:
     for position, heading in enumerate(headings, start=1):
         cell = sheet.cell(row=1, column=position, value=heading)
         cell.font, cell.fill = bold, fill
+    from openpyxl.styles import Alignment  # loaded already by template_workbook, the only caller
+
     wrap = Alignment(wrap_text=True, vertical="top")
     for row, column in enumerate(columns, start=2):
         fmt = column.format

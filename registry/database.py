@@ -165,3 +165,19 @@ def reset_id_sequences(session) -> None:
     ]
     if calls:
         session.execute(sa.text("SELECT " + ", ".join(calls)))
+
+
+def keyset_batches(session, stmt, order: tuple, key, size: int = 2000):
+    """Yield ``stmt``'s records in ``order`` (columns whose last one is unique), ``size`` at a time: each batch is
+    read after the last key seen (``key(record)`` gives that record's values of ``order``) rather than at an
+    OFFSET, so a 100,000-row export reads each row once and holds one batch, never the whole result."""
+    last = None
+    while True:
+        page = stmt.order_by(None).order_by(*order)
+        if last is not None:
+            page = page.where(sa.tuple_(*order) > sa.tuple_(*last))
+        batch = session.scalars(page.limit(size)).all()
+        if not batch:
+            return
+        yield batch
+        last = key(batch[-1])

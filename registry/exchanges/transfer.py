@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
+from registry.database import keyset_batches
 from registry.exchanges import services
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.extensions import db
@@ -152,9 +153,10 @@ def _parse(number, cell, counties, units):
 
 def export_rows(stmt):
     """Rows of the export (the template's columns), in arrival order; re-importing them changes nothing."""
-    stmt = stmt.options(joinedload(Exchange.county)).order_by(Exchange.arrival_date, Exchange.id)
-    for exchange in db.session.scalars(stmt):
-        yield export_row(exchange)
+    order = (Exchange.arrival_date, Exchange.id)
+    stmt = stmt.options(joinedload(Exchange.county))
+    for batch in keyset_batches(db.session, stmt, order, lambda e: (e.arrival_date, e.id)):
+        yield from (export_row(exchange) for exchange in batch)
 
 
 def columns(user) -> list[Column]:

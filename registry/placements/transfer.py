@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from registry import idnumbers
 from registry.counties.models import Side, Unit, UnitKind
+from registry.database import keyset_batches
 from registry.extensions import db
 from registry.money import MoneyError, yuan
 from registry.permissions import WriteScope, visible_by_id, writable_counties
@@ -62,12 +63,7 @@ MASKED = re.compile(r"^\d{4}\*{10}[\dX]{4}$")
 def export_rows(stmt, *, reveal: bool):
     """Rows for the export in id order, numbers masked unless ``reveal``; read in batches after the last id
     seen (keyset), so a large export never re-reads what it has already passed, as OFFSET would."""
-    last_id = 0
-    while True:
-        batch = db.session.scalars(stmt.where(Placement.id > last_id).order_by(Placement.id).limit(2000)).all()
-        if not batch:
-            return
-        last_id = batch[-1].id
+    for batch in keyset_batches(db.session, stmt, (Placement.id,), lambda p: (p.id,)):
         county_ids = {p.origin_county_id for p in batch}
         counties = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(county_ids)))}
         for p in batch:

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
+from registry.database import keyset_batches
 from registry.extensions import db
 from registry.money import MoneyError, yuan
 from registry.permissions import visible_by_id, writable_counties
@@ -185,12 +186,17 @@ def _parse(number, cell, counties, channels, units):
 def export_rows(stmt):
     """Rows of the export (the template's columns), in date order; re-importing them changes nothing."""
     stmt = stmt.options(joinedload(Purchase.seller_county), joinedload(Purchase.channel))
-    for p in db.session.scalars(stmt.order_by(Purchase.purchased_on, Purchase.id)):
-        yield [
-            p.purchased_on, p.buyer_name, p.buyer_kind.label, p.buyer_province, p.buyer_city, p.seller_name,
-            p.seller_kind.label, p.seller_county.code, p.seller_county.name, p.product, p.product_category.label,
-            yuan(p.amount_fen).replace(",", ""), p.channel.name, p.counting_type.label, p.evidence_no, p.note,
-        ]  # fmt: skip
+    order = (Purchase.purchased_on, Purchase.id)
+    for batch in keyset_batches(db.session, stmt, order, lambda p: (p.purchased_on, p.id)):
+        yield from (_export_row(p) for p in batch)
+
+
+def _export_row(p: Purchase) -> list:
+    return [
+        p.purchased_on, p.buyer_name, p.buyer_kind.label, p.buyer_province, p.buyer_city, p.seller_name,
+        p.seller_kind.label, p.seller_county.code, p.seller_county.name, p.product, p.product_category.label,
+        yuan(p.amount_fen).replace(",", ""), p.channel.name, p.counting_type.label, p.evidence_no, p.note,
+    ]  # fmt: skip
 
 
 def columns(user) -> list[Column]:

@@ -9,10 +9,14 @@ then, each in a fresh process, the export the list page sends (``stream_csv`` / 
 ``export_rows`` of the province office's whole list) is produced and read to the end, and the process's peak
 memory (ru_maxrss) and the time are printed. Streamed, the peak stays about the same whatever the row count.
 
-Measured (``env -u DATABASE_URL .venv/bin/python -m bench.export_placements``, SQLite, shared machine at load ~10):
-    10000 rows csv: 12.0 s, 1.7 MB file, peak 140 MB (the app alone 126 MB)
-    10000 rows xlsx: 53.6 s, 0.9 MB file, peak 141 MB (the app alone 126 MB)
-The 100,000-row run had not finished before the deadline (its setup imports 100,000 rows first).
+Measured on the quiet 2-core machine (``env -u DATABASE_URL .venv/bin/python -m bench.export_placements --rows
+100000`` and ``--rows 10000``, SQLite, minutes apart):
+    10000 rows csv: 0.4 s, 1.7 MB file, peak 125 MB (the app alone 111 MB)
+    10000 rows xlsx: 1.9 s, 0.9 MB file, peak 136 MB (the app alone 111 MB)
+    100000 rows csv: 4.5 s, 16.9 MB file, peak 126 MB (the app alone 111 MB)
+    100000 rows xlsx: 21.1 s, 8.4 MB file, peak 136 MB (the app alone 111 MB)
+Ten times the rows, the same peak: the rows are read 2,000 at a time (``database.keyset_batches``) and written
+to a temporary file as they come. Purchases and people exchanged export the same way.
 """
 
 import argparse

@@ -10,20 +10,19 @@ process (the database is migrated and loaded by a process of its own first, so t
 and reports the ratios and each step's peak memory (ru_maxrss).
 Target (issue 14, item 4): the import faster than openpyxl's read-only read alone; peak memory under 300 MB.
 
-Measured on the shared 2-core machine while other test suites ran (load average 6-11, so every absolute time
-below is 3-8x a quiet machine's; compare the ratios, each taken within one run):
-    env -u DATABASE_URL .venv/bin/python -m bench.import_placements --file /tmp/speed/p100000.xlsx   (SQLite)
-    openpyxl read-only read: 658.28 s  peak 96 MB
-    registry reader (calamine): 35.81 s  peak 245 MB  openpyxl/calamine 18.4x
-    registry import (read + check + insert 100000 rows): 558.60 s  peak 305 MB (the app alone 134 MB)
-        import/openpyxl read 0.85  import/calamine read 15.60
-Before this work (same script, quieter machine): import 92.1 s = 4.15x the openpyxl read (22.2 s), peak 542 MB.
-Where the peak goes: the app and its imports ~125 MB, calamine's whole sheet ~113 MB (+ ~35 MB while loading);
-the import itself keeps one 2,000-row chunk and the keys of the rows seen so far (~25 MB at 100,000 rows).
-10,000 rows, same machine minutes apart: import 18.9-19.7 s vs openpyxl read 20.3-21.4 s (ratio ~0.93).
-(Taken before the last change moved the per-import pairing cache from pairings.county_pairing_id into the
-placement service; the path is the same, plus one discarded WriteScope object per row.)
-PostgreSQL figures were not taken (no quiet window before the deadline).
+Measured on the quiet 2-core machine, one run (``env -u DATABASE_URL .venv/bin/python -m bench.import_placements
+--rows 100000``, SQLite), after the import worker stopped loading openpyxl and zxcvbn and read the file from its path:
+    workbook: 100000 rows, 7.5 MB
+    openpyxl read-only read: 19.29 s  peak 98 MB
+    registry reader (calamine): 1.84 s  peak 232 MB  openpyxl/calamine 10.5x
+    registry import (read + check + insert 100000 rows): 25.17 s  peak 282 MB (the app alone 122 MB)
+        import/openpyxl read 1.30  import/calamine read 13.68
+Memory is within the target (< 300 MB); time is not (1.30x the openpyxl read, the target is < 1). At 30,000 rows
+the import takes ~6.7-7.0 s against openpyxl's 5.5-5.7 s; with the writes left out it takes ~3.9 s, so the INSERTs
+into placements and audit_events with their indexes are about 40% of it (writing them through the driver with
+plain tuples instead of SQLAlchemy's executemany changed nothing measurable). Earlier figures, on a machine at
+load 6-11, gave 0.85 (import 558.6 s, openpyxl 658.3 s): openpyxl suffered more from the load than the import.
+PostgreSQL figures were not taken.
 """
 
 import argparse

@@ -13,7 +13,7 @@ from registry.money import parse_wan
 from registry.projects.models import FundStage, ProjectStatus
 from registry.services import ServiceError
 from tests.conftest import login
-from tests.factories import World, make_pairing, make_project, make_transaction
+from tests.factories import make_pairing, make_project, make_transaction
 
 
 def _indicator(code):
@@ -25,9 +25,9 @@ def _by_code(rows):
 
 
 @pytest.fixture
-def butuo(ctx):
+def butuo(world_records):
     """布拖县 changed partner in 2021: Foshan's Shunde (粤川) until 31 March, Ningbo's Cixi (浙川) from 1 April."""
-    w = World()
+    w = world_records
     w.shunde_butuo = make_pairing(w.shunde, w.butuo, w.yc, valid_from=date(2016, 8, 1), valid_to=date(2021, 3, 31))
     w.cixi_butuo = make_pairing(w.cixi, w.butuo, w.zc, valid_from=date(2021, 4, 1))
     w.zc2021 = create_agreement({"programme_id": w.zc.id, "year": 2021, "title": "2021年浙川协议"}, actor=None)

@@ -32,14 +32,14 @@ from registry.services import STATUS_GUARDS, ServiceError
 from registry.tasks.models import Notification
 from registry.tasks.reminders import notify
 from registry.transfer.reader import read_table
-from tests.factories import World, make_asset, make_project, make_transaction
+from tests.factories import make_asset, make_project, make_transaction
 
 S = ProjectStatus
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def accepted(w, **kw):

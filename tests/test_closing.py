@@ -26,7 +26,6 @@ from registry.permissions import OutOfScope
 from registry.purchases.models import Purchase
 from registry.quarter_locks import QuarterLock
 from registry.services import ServiceError
-from tests.factories import World
 
 Q = Quarter.of(2024, 2)
 
@@ -255,8 +254,8 @@ def _user(username):
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def test_who_takes_which_step(w):

@@ -18,14 +18,14 @@ from registry.exchanges.services import check_sides, update_exchange
 from registry.extensions import db
 from registry.services import ServiceError
 from tests.conftest import login, make_test_config
-from tests.factories import World, make_division, make_exchange, make_local, make_pairing, make_programme
+from tests.factories import make_division, make_exchange, make_local, make_pairing, make_programme
 
 W2E = Direction.WEST_TO_EAST
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def _count():

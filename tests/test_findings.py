@@ -14,15 +14,15 @@ from registry.findings.reminders import overdue_problems
 from registry.problems.models import Category, Problem, Source
 from registry.projects.models import FundStage, ProjectStatus
 from registry.services import ServiceError
-from tests.factories import ID_A, World, make_asset, make_placement, make_project, make_transaction, make_user
+from tests.factories import ID_A, make_asset, make_placement, make_project, make_transaction, make_user
 
 TODAY = date(2024, 12, 1)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     world.county_cangxi = make_user(Role.COUNTY, world.cangxi, username="county_cangxi")
     db.session.flush()
     return world

@@ -309,6 +309,9 @@ class Fuzzer:
     def __init__(self, app, client, endpoint, url, page_url, baseline):
         self.app, self.client, self.endpoint, self.url, self.page_url = app, client, endpoint, url, page_url
         self.overrides, self.n = baseline, 0
+        #: The tables' state after the last refused post: nothing writes between two posts, so it is the next
+        #: post's state before (one snapshot a post instead of two; on PostgreSQL each is ~4 ms).
+        self.state = None
         self.refresh()
 
     def refresh(self):
@@ -328,8 +331,10 @@ class Fuzzer:
         return self.form.fields.get("version", ("", ""))[1] not in ("", None)
 
     def post(self, data, what, last=False):
-        with self.app.app_context():
-            before = snapshot()
+        if self.state is None:
+            with self.app.app_context():
+                self.state = snapshot()
+        before, self.state = self.state, None
         response = self.client.post(self.url, data=data)
         status = response.status_code
         assert status < 500, f"{self.endpoint} {what}: {status}"
@@ -342,6 +347,7 @@ class Fuzzer:
                 after = snapshot()
             changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
             assert not changed, f"{self.endpoint} {what} was refused ({status}) but wrote {changed}"
+            self.state = after
         return status, accepted
 
     def run(self):

@@ -84,8 +84,8 @@ def test_the_fingerprint_is_a_keyed_hmac_not_a_bare_hash():
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def test_the_stored_value_is_ciphertext_never_the_number(w):

@@ -19,7 +19,7 @@ from registry.placements.transfer import HEADERS, import_placements
 from registry.quarter_locks import QuarterLock
 from registry.services import ServiceError
 from registry.transfer.reader import read_table
-from tests.factories import ID_A, World
+from tests.factories import ID_A
 
 ID_B = "513431198805051231"
 
@@ -48,8 +48,8 @@ def _csv(rows) -> bytes:
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     db.session.flush()
     return world
 

@@ -16,7 +16,7 @@ from registry.placements.transfer import HEADERS, import_placements
 from registry.services import ServiceError
 from registry.transfer.reader import read_table
 from tests.conftest import login
-from tests.factories import ID_A, World
+from tests.factories import ID_A
 
 ID_B = "513431198805051231"
 
@@ -40,8 +40,8 @@ def _row(**cells):
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     db.session.flush()
     return world
 

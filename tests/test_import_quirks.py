@@ -21,7 +21,7 @@ from registry.purchases.transfer import import_purchases
 from registry.services import ServiceError
 from registry.transfer import parse_amount, parse_date
 from registry.transfer.reader import LONG_NUMBER, LongNumber, read_table
-from tests.factories import ID_A, World
+from tests.factories import ID_A
 
 ID_B = "513431198805051231"
 
@@ -58,8 +58,8 @@ def _purchase(**cells):
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     db.session.flush()
     return world
 

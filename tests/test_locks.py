@@ -28,7 +28,7 @@ from registry.purchases.services import create_purchase, update_purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.quarter_locks import QuarterLock
 from tests.conftest import login
-from tests.factories import World, make_project
+from tests.factories import make_project
 from tests.test_write_gate import _csv, _placement_data, _read_state
 
 LOCKED = (
@@ -44,8 +44,8 @@ def lock(county_id, *quarters):
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     lock(world.zhaojue.id, (2024, 1), (2024, 2))
     return world
 

@@ -14,12 +14,12 @@ from registry.pairings.services import create_pairing, end_pairing, partners_dur
 from registry.periods import Quarter
 from registry.services import ServiceError, StaleEdit
 from tests.conftest import login
-from tests.factories import World, make_pairing, make_user
+from tests.factories import make_pairing, make_user
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def _names(pairings):

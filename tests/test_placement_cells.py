@@ -21,7 +21,7 @@ from registry.placements.models import Destination, Household, Person, Placement
 from registry.placements.services import update_placement
 from registry.placements.transfer import HEADERS, import_placements
 from tests.conftest import TEST_DATABASE_URL
-from tests.factories import World, make_placement
+from tests.factories import make_placement
 
 
 def number(region: str, n: int) -> str:
@@ -61,8 +61,8 @@ def assert_cells_consistent():
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     db.session.flush()
     return world
 

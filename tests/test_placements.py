@@ -14,7 +14,7 @@ from registry.placements.models import Household, Placement
 from registry.placements.services import possible_duplicates, reveal_number, update_placement
 from registry.services import ServiceError
 from tests.conftest import login
-from tests.factories import ID_A, World, make_pairing, make_placement
+from tests.factories import ID_A, make_pairing, make_placement
 
 
 def test_valid_numbers_give_sex_and_age():
@@ -51,8 +51,8 @@ def test_masking():
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 def test_numbers_are_encrypted_at_rest_when_a_key_is_configured(app, w):

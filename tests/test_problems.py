@@ -16,12 +16,12 @@ from registry.problems.models import Category, Problem, ProblemStep, Source, Sta
 from registry.problems.transfer import HEADERS, import_problems
 from registry.services import ServiceError
 from tests.conftest import login
-from tests.factories import World, make_problem, make_user
+from tests.factories import make_problem, make_user
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     world.county_butuo = make_user(Role.COUNTY, world.butuo, username="county_butuo")
     world.county2 = make_user(Role.COUNTY, world.zhaojue, username="county2")
     world.province2 = make_user(Role.PROVINCE, username="province2")

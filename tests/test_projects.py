@@ -21,14 +21,14 @@ from registry.projects.services import (
 )
 from registry.services import ServiceError
 from tests.conftest import login
-from tests.factories import World, make_asset, make_project, make_transaction
+from tests.factories import make_asset, make_project, make_transaction
 
 S = ProjectStatus
 
 
 @pytest.fixture
-def w(ctx):
-    return World()
+def w(world_records):
+    return world_records
 
 
 # ---- money ---------------------------------------------------------------------------------------------------

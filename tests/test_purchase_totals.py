@@ -14,7 +14,7 @@ from registry.purchases.models import CountingType, ProductCategory, Purchase, P
 from registry.purchases.services import update_purchase
 from registry.purchases.transfer import HEADERS, import_purchases
 from tests.conftest import login
-from tests.factories import World, make_purchase
+from tests.factories import make_purchase
 
 
 def totals_as_stored() -> dict:
@@ -45,8 +45,8 @@ def assert_totals_consistent():
 
 
 @pytest.fixture
-def w(ctx):
-    world = World()
+def w(world_records):
+    world = world_records
     db.session.flush()
     return world
 

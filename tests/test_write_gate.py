@@ -34,7 +34,7 @@ from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from tests.conftest import login
+from tests.conftest import Snapshot, login, record_ids
 from tests.factories import ID_A, World, make_pairing, make_user
 
 ID_C = "513431198805051231"
@@ -55,18 +55,23 @@ def w(ctx):
     return world
 
 
-@pytest.fixture
-def gworld(app):
-    """The extended world, committed; returns the ids (for requests)."""
-    from types import SimpleNamespace
+def _build_gworld():
+    world = _extend(World())
+    ids = record_ids(world)
+    # Assets name their source projects by code (the form's and the import's 来源项目).
+    ids.done_a_code, ids.done_b_code = world.done_a.code, world.done_b.code
+    return ids
 
-    with app.app_context():
-        world = _extend(World())
-        db.session.commit()
-        ids = SimpleNamespace(**{k: v.id for k, v in vars(world).items() if hasattr(v, "id")})
-        # Assets name their source projects by code (the form's and the import's 来源项目).
-        ids.done_a_code, ids.done_b_code = world.done_a.code, world.done_b.code
-        return ids
+
+@pytest.fixture(scope="session")
+def gworld_snapshot(app):
+    return Snapshot(app, "gworld", _build_gworld)
+
+
+@pytest.fixture
+def gworld(gworld_snapshot):
+    """The extended world, committed; returns the ids (for requests)."""
+    return gworld_snapshot.restore()
 
 
 def _client(app, username):

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import event_values, record
+from registry.database import insert_returning_pg
 from registry.extensions import db
 from registry.money import MoneyError, parse_wan, parse_yuan
 from registry.services import ServiceError
@@ -293,9 +294,12 @@ class Batch:
         for model, group in itertools.groupby(self._rows, key=lambda row: row[0]):
             group = list(group)
             table, key = model.__table__, group[0][4]
-            returned = connection.execute(
-                sa.insert(table).returning(table.c.id, *(table.c[k] for k in key)), [row[1] for row in group]
-            )
+            values = [row[1] for row in group]
+            if connection.dialect.name == "postgresql":
+                returned = insert_returning_pg(connection, table, values, ("id", *key))
+            else:
+                statement = sa.insert(table).returning(table.c.id, *(table.c[k] for k in key))
+                returned = connection.execute(statement, values)
             id_of = {tuple(rest): id_ for id_, *rest in returned}
             ids = [id_of[tuple(row[1][k] for k in key)] for row in group]
             connection.execute(sa.insert(AuditEvent.__table__), [

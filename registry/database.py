@@ -190,7 +190,8 @@ def insert_returning_pg(connection, table: sa.Table, rows: list[dict], returning
     text psycopg rewrites placeholder by placeholder on every statement (too long for its cache): that took over
     half of a 100,000-placement import. Here psycopg prepares one single-row INSERT and sends all rows in pipeline
     mode (``executemany(returning=True)``). Values go through each column type's bind processor and a column's
-    Python default fills what the rows leave out, as SQLAlchemy would do.
+    Python default fills what the rows leave out, as SQLAlchemy would do, except that a callable default is taken
+    once per call, not per row (the rows of one chunk share their created_at to the microsecond).
     """
     if not rows:
         return []

@@ -106,6 +106,13 @@ def stream_xlsx(headers: list[str], rows, filename: str, *, title: str, widths: 
     return _file_response(handle.name, filename, "xlsx")
 
 
+def stream_table(kind: str, headers: list[str], rows, filename: str, *, title: str, widths=None) -> Response:
+    """A list's export as the ``kind`` (``csv`` or ``xlsx``) its URL asks for, streamed (see the two above)."""
+    if kind == "csv":
+        return stream_csv(headers, rows, filename)
+    return stream_xlsx(headers, rows, filename, title=title, widths=widths)
+
+
 def _file_response(path: str, filename: str, kind: str) -> Response:
     """Send a finished temporary file in blocks and delete it once sent (or when the response is closed unsent).
     The body needs no request, database or open file until it is read."""

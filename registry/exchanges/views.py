@@ -12,7 +12,7 @@ from registry.exchanges import queries, services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
 from registry.exchanges.transfer import HEADERS, columns, export_rows, import_exchanges_steps
-from registry.exports import stream_csv, stream_xlsx
+from registry.exports import stream_table
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
     get_visible_or_404,
@@ -53,9 +53,7 @@ def export(kind):
     rows = export_rows(queries.filtered(args, current_user)[0])
     name = f"人才交流-{date.today().isoformat()}"
     # Streamed: the rows are read in batches while the file is written (a decade of records in flat memory).
-    if kind == "csv":
-        return stream_csv(HEADERS, rows, name)
-    return stream_xlsx(HEADERS, rows, name, title="人才交流")
+    return stream_table(kind, HEADERS, rows, name, title="人才交流")
 
 
 @bp.route("/<int:exchange_id>")

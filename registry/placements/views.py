@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 from registry.audit.queries import history_of
 from registry.audit.services import record
 from registry.counties.models import UnitKind
-from registry.exports import stream_csv, stream_xlsx
+from registry.exports import stream_table
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
@@ -157,9 +157,7 @@ def export(kind):
     # Streamed: the rows are read in batches while the file is written (100,000 rows in flat memory).
     rows = export_rows(stmt, reveal=full)
     name = f"劳务协作-{date.today().isoformat()}"
-    if kind == "csv":
-        return stream_csv(HEADERS, rows, name)
-    return stream_xlsx(HEADERS, rows, name, title="劳务协作", widths=EXPORT_WIDTHS)
+    return stream_table(kind, HEADERS, rows, name, title="劳务协作", widths=EXPORT_WIDTHS)
 
 
 @bp.route("/import", methods=["GET", "POST"])

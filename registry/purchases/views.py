@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import UnitKind
-from registry.exports import stream_csv, stream_xlsx
+from registry.exports import stream_table
 from registry.forms import BLANK, choice, unit_choice
 from registry.permissions import (
     can,
@@ -60,9 +60,7 @@ def export(kind):
     rows = export_rows(queries.filtered(args, current_user))
     name = f"消费帮扶-{date.today().isoformat()}"
     # Streamed: the rows are read in batches while the file is written (a decade of records in flat memory).
-    if kind == "csv":
-        return stream_csv(HEADERS, rows, name)
-    return stream_xlsx(HEADERS, rows, name, title="消费帮扶")
+    return stream_table(kind, HEADERS, rows, name, title="消费帮扶")
 
 
 @bp.route("/<int:purchase_id>")

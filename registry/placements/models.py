@@ -80,12 +80,13 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="valid_period"),
         sa.CheckConstraint("monthly_wage_fen IS NULL OR monthly_wage_fen >= 0", name="wage_not_negative"),
         # One record per person and placement: the importers match on this key, and the database holds it
-        # even when two imports run at once.
+        # even when two imports run at once. Its index also serves every look-up by person (and person and
+        # county), so there is no second index on those columns: each index is written on every insert.
         sa.UniqueConstraint("id_fingerprint", "origin_county_id", "start_date", name="uq_placements_person_start"),
         sa.Index("ix_placements_county_start", "origin_county_id", "start_date"),
-        sa.Index("ix_placements_person", "id_fingerprint", "origin_county_id"),
         sa.Index("ix_placements_start", "start_date", "id"),
-        # The list filtered by destination, newest first: reads one page from the index, however deep.
+        # The list filtered by destination, newest first: reads one page from the index, however deep (and
+        # serves any look-up by destination alone).
         sa.Index("ix_placements_destination_start", "destination_class", "start_date", "id"),
     )
 
@@ -104,7 +105,7 @@ class Placement(TimestampMixin, VersionedMixin, db.Model):
     origin_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
     origin_township: Mapped[str] = mapped_column(sa.String(50), default="")
     pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
-    destination_class: Mapped[Destination] = mapped_column(enum_column(Destination, 20), index=True)
+    destination_class: Mapped[Destination] = mapped_column(enum_column(Destination, 20))
     destination_province: Mapped[str] = mapped_column(sa.String(20), default="")
     destination_city: Mapped[str] = mapped_column(sa.String(30), default="")
     employer: Mapped[str] = mapped_column(sa.String(200), default="")

@@ -19,6 +19,7 @@ Databases from before the key may still hold numbers as typed: ``reveal`` reads 
 import base64
 import hashlib
 import hmac
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -56,14 +57,20 @@ class IdNumber:
         return mask(self.number)
 
 
+#: Full-width digits and Ｘ, as some input methods type them.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘ", "0123456789X")
+
+
 def check_digit(first17: str) -> str:
-    return CHECK_DIGITS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    if len(first17) != 17:
+        raise ValueError("check_digit takes the first 17 digits")
+    return CHECK_DIGITS[sum(map(operator.mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def parse(text: str, *, today: date | None = None) -> IdNumber:
     """Validate an 18-digit number (lower-case x and surrounding/full-width spaces accepted)."""
     number = (text or "").strip().replace("\u3000", "").replace(" ", "").upper()
-    number = number.translate(str.maketrans("０１２３４５６７８９Ｘ", "0123456789X"))
+    number = number.translate(_FULL_WIDTH)
     if not number:
         raise IdNumberError("请填写身份证号。")
     if len(number) != 18 or not _SHAPE.match(number):

@@ -68,10 +68,13 @@ def locked_quarter(county_id, day, cache: dict | None = None) -> Quarter | None:
     quarter is open."""
     if county_id is None or not isinstance(day, date):
         return None
-    quarter = Quarter.containing(day)
     locked = _locked_set(cache)
     if locked is not None:
-        return quarter if (county_id, quarter.year, quarter.number) in locked else None
+        # An import asks this twice a row: the quarter is built only for a locked one.
+        if (county_id, day.year, (day.month - 1) // 3 + 1) not in locked:
+            return None
+        return Quarter.containing(day)
+    quarter = Quarter.containing(day)
     hit = db.session.scalar(
         sa.select(QuarterLock.id).where(
             QuarterLock.unit_id == county_id, QuarterLock.year == quarter.year, QuarterLock.quarter == quarter.number

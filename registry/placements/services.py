@@ -78,7 +78,9 @@ def _identity(text, batch: Batch | None = None) -> dict:
         if "protect" not in batch.cache:
             batch.cache["protect"] = idnumbers.protector()
             batch.cache["fingerprint_key"] = idnumbers.fingerprint_key()
-        fingerprint = idnumbers.keyed_fingerprint(batch.cache["fingerprint_key"], person.number)
+        fingerprint = batch.cache.get("fingerprints", {}).get(person.number) or idnumbers.keyed_fingerprint(
+            batch.cache["fingerprint_key"], person.number
+        )
         stored = batch.cache["protect"](person.number)
     people = batch.cache.get("people") if batch is not None else None
     return {
@@ -113,8 +115,6 @@ def _normalise(data: dict) -> dict:
     return data
 
 
-#: The table's unique key: one record per person, origin county and start date.
-NATURAL_KEY = ("id_fingerprint", "origin_county_id", "start_date")
 #: The refusal of a second record of the same person, origin county and start date (the table's unique key).
 DUPLICATE = "该人员在此户籍县、此就业开始日期的记录已被登记：同一人的同一次就业只登记一条，请修改原记录。"
 
@@ -132,9 +132,11 @@ def _refuse_duplicate(fingerprint: str, county_id: int, start: date, placement_i
         raise ServiceError(DUPLICATE, "start_date")
 
 
-def prepare_import(batch: Batch, fingerprints) -> None:
-    """Load once what every row of an import needs: the people ids of its identity numbers."""
-    batch.cache["people"] = person_ids_for(fingerprints)
+def prepare_import(batch: Batch, fingerprints: dict[str, str]) -> None:
+    """Load once for a chunk of an import what its rows need: ``fingerprints`` ({number: fingerprint}, which the
+    importer computed to match the rows, so they are not computed twice) and the people ids of those."""
+    batch.cache["fingerprints"] = fingerprints
+    batch.cache["people"] = person_ids_for(fingerprints.values())
 
 
 def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placement | None:
@@ -153,7 +155,7 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
     if batch is not None:
         values = fields | identity
         changes = {k: _json(values[k]) for k in AUDITED}
-        batch.insert(Placement, values, key=NATURAL_KEY, summary=summary, changes=changes)
+        batch.insert(Placement, values, summary=summary, changes=changes)
         batch.touch(refresh_cells, [(fields["origin_county_id"], fields["start_date"].year)])
         return None
     _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])

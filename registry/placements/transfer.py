@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from registry import idnumbers
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import keyset_batches
+from registry.database import any_of, keyset_batches
 from registry.extensions import db
 from registry.money import MoneyError, yuan
 from registry.permissions import WriteScope, visible_by_id, writable_counties
@@ -215,7 +215,9 @@ def _write_chunk(chunk: list[_Row], user, batch: Batch, matched: ImportResult, e
     """Match a chunk of checked rows and write them with the placement services."""
     if not chunk:
         return
-    services.prepare_import(batch, (row.fingerprint for row in chunk if row.fingerprint))
+    services.prepare_import(
+        batch, {row.values["id_number"].number: row.fingerprint for row in chunk if row.fingerprint}
+    )
     _match(chunk, user, batch, matched)
     # The records the rows update, loaded together (their rows then find them in the session).
     loaded = _load([row.record_id for row in chunk if row.record_id is not None and not row.error])
@@ -240,11 +242,12 @@ def _taken_since(matching: _Matching) -> list[tuple[int, str]]:
     """(row, masked number) of the rows this import was about to create whose key is now in the database (the
     masked number is the record's: the same fingerprint is the same number)."""
     fingerprints = sorted({f for f, _, _ in matching.creates})
+    dialect = db.session.get_bind().dialect.name
     taken = []
     for start in range(0, len(fingerprints), 5000):
         rows = db.session.execute(
             sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date, Placement.id_masked)
-            .where(Placement.id_fingerprint.in_(fingerprints[start : start + 5000]))
+            .where(any_of(Placement.id_fingerprint, fingerprints[start : start + 5000], dialect))
         )  # fmt: skip
         taken.extend((matching.seen[(f, c, s)], masked) for f, c, s, masked in rows if (f, c, s) in matching.creates)
     return sorted(taken)
@@ -343,12 +346,13 @@ def _match(parsed: list[_Row], user, batch: Batch, result: ImportResult) -> None
     ids = [row.values["id"] for row in parsed if "id" in row.values]
     visible = visible_by_id(user, Placement, ids)
     fingerprints = sorted({row.fingerprint for row in parsed if row.fingerprint})
+    dialect = db.session.get_bind().dialect.name
     natural = {}
     for start in range(0, len(fingerprints), 5000):
         rows = db.session.execute(
             sa.select(Placement.id_fingerprint, Placement.origin_county_id, Placement.start_date, Placement.id,
                       Placement.pairing_id)
-            .where(Placement.id_fingerprint.in_(fingerprints[start : start + 5000]))
+            .where(any_of(Placement.id_fingerprint, fingerprints[start : start + 5000], dialect))
         )  # fmt: skip
         natural.update(
             ((f, c, s), (i, p)) for f, c, s, i, p in rows if i not in matching.original and (f, c, s) not in

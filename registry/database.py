@@ -1,6 +1,8 @@
 """Declarative base, UTC timestamps, shared column mixins and SQLite connection pragmas."""
 
+import itertools
 import sqlite3
+from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -193,9 +195,17 @@ def keyset_batches(session, stmt, order: tuple, key, size: int = 2000):
         last = key(batch[-1])
 
 
-def bulk_insert(connection, table: sa.Table, rows: list[dict], *, ids: bool = False) -> list[int]:
-    """INSERT ``rows`` (dicts with the same keys) into ``table`` at driver speed; with ``ids``, return the new rows'
-    ids in the order of ``rows``.
+def bulk_insert(connection, table: sa.Table, rows: Iterable[dict], *, ids: bool = False) -> list[int]:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` at driver speed; with ``ids`` (``rows`` then a
+    list), return the new rows' ids in the order of ``rows``. ``prepare_bulk_insert`` then its write."""
+    new_ids, write = prepare_bulk_insert(connection, table, rows, ids=ids)
+    write()
+    return new_ids
+
+
+def prepare_bulk_insert(connection, table: sa.Table, rows: Iterable[dict], *, ids: bool = False):
+    """Prepare an INSERT of ``rows`` (dicts with the same keys) into ``table`` at driver speed: returns the new rows'
+    ids in the order of ``rows`` (with ``ids``, ``rows`` then a list; else []) and a function that writes them.
 
     An import's bulk path (``transfer.Batch``): it writes 100,000 placements and as many audit events. SQLAlchemy's
     own executemany builds a parameter dictionary per row through its compiled statement (about a third of such an
@@ -203,23 +213,34 @@ def bulk_insert(connection, table: sa.Table, rows: list[dict], *, ids: bool = Fa
     INSERT whose text psycopg rewrites placeholder by placeholder (over half of the import). Here each value goes
     through its column type's bind processor only, and a column's Python default fills what the rows leave out, as
     SQLAlchemy would do, except that a callable default is taken once per call, not per row (the rows of one chunk
-    share their created_at to the microsecond). The rows are then written
+    share their created_at to the microsecond). The rows are written
 
-    - on PostgreSQL by ``COPY … FROM STDIN``, its fastest way in, with ids drawn beforehand from the table's
-      sequence in one query (a sequence never gives the same id twice, whoever else is inserting);
+    - on PostgreSQL by ``COPY … FROM STDIN``, its fastest way in, with ids drawn here from the table's sequence in
+      one query (a sequence never gives the same id twice, whoever else is inserting);
     - on SQLite by the driver's executemany of one prepared INSERT. SQLite's driver drops what an executemany
       returns, so the ids are given: the transaction has already written (a batch's own audit event comes first),
       so it holds SQLite's single write lock and nobody else can insert until it ends; the rows take the ids after
       the largest, as SQLite itself would number them (these tables have no AUTOINCREMENT). The caller must hold
       that write lock.
 
-    Constraints hold as for any INSERT: a unique key's refusal is raised as SQLAlchemy's IntegrityError.
+    Everything that needs SQLAlchemy (the ids, the columns) is done here; the write uses only the driver's
+    connection, turning each row into the driver's values as the driver takes it (a COPY's rows are built while
+    the server is still writing the ones before). So the write may run in another thread, as long as nothing else
+    uses the connection meanwhile (``transfer.Batch`` sees to that). Constraints hold as for any INSERT: a unique
+    key's refusal is raised by the write as SQLAlchemy's IntegrityError.
     """
-    if not rows:
-        return []
+    if ids:
+        rows = list(rows)  # counted first: an id is drawn for each
+        first = rows[0] if rows else None
+    else:
+        rows = iter(rows)
+        first = next(rows, None)
+        rows = itertools.chain([first], rows)
+    if first is None:
+        return [], lambda: None
     dialect = connection.dialect
     postgresql = dialect.name == "postgresql"
-    given = rows[0].keys()
+    given = first.keys()
     new_ids: list[int] = []
     if ids:
         if postgresql:
@@ -229,10 +250,8 @@ def bulk_insert(connection, table: sa.Table, rows: list[dict], *, ids: bool = Fa
             )
             new_ids = sorted(drawn.scalars())
         else:
-            first = (connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
-            new_ids = list(range(first, first + len(rows)))
-        rows = [row | {"id": id_} for id_, row in zip(new_ids, rows, strict=True)]
-        given = rows[0].keys()
+            start = (connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+            new_ids = list(range(start, start + len(rows)))
     columns = [c for c in table.columns if c.name in given or (c.default is not None and not c.primary_key)]
     # (name of the row's value or None, its bind processor, the value every row shares): defaults are processed
     # once, not per row.
@@ -244,11 +263,16 @@ def bulk_insert(connection, table: sa.Table, rows: list[dict], *, ids: bool = Fa
         else:
             value = _default_value(column)
             slots.append((None, None, process(value) if process is not None else value))
-    params = [
-        tuple([shared if name is None else row[name] if process is None else process(row[name])
-               for name, process, shared in slots])
-        for row in rows
-    ]  # fmt: skip
+
+    def values(row) -> list:
+        return [shared if name is None else row[name] if process is None else process(row[name])
+                for name, process, shared in slots]  # fmt: skip
+
+    if ids:
+        columns.insert(0, table.c.id)
+        params = ((id_, *values(row)) for id_, row in zip(new_ids, rows, strict=True))
+    else:
+        params = (tuple(values(row)) for row in rows)
     preparer = dialect.identifier_preparer
     names = ", ".join(preparer.quote(c.name) for c in columns)
     if postgresql:
@@ -256,20 +280,24 @@ def bulk_insert(connection, table: sa.Table, rows: list[dict], *, ids: bool = Fa
     else:
         sql = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
     # The same DBAPI connection, so the same transaction (and the import's SAVEPOINT) as the session's.
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        if postgresql:
-            with cursor.copy(sql) as copy:
-                for values in params:
-                    copy.write_row(values)
-        else:
-            cursor.executemany(sql, params)
-    except dialect.loaded_dbapi.Error as exc:
-        # As SQLAlchemy would raise it (a unique key's refusal is an IntegrityError the importer handles).
-        raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
-    finally:
-        cursor.close()
-    return new_ids
+    driver = connection.connection.driver_connection
+
+    def write() -> None:
+        cursor = driver.cursor()
+        try:
+            if postgresql:
+                with cursor.copy(sql) as copy:
+                    for row in params:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(sql, params)
+        except dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy would raise it (a unique key's refusal is an IntegrityError the importer handles).
+            raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
+        finally:
+            cursor.close()
+
+    return new_ids, write
 
 
 #: SQLite's page cache while an import writes, in KiB (its default is 2,000). The unique key of placements and

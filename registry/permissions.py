@@ -281,7 +281,12 @@ def _authorize_scope(user, model, after, *, before, cache) -> None:
     scope = declared_scope(model)
     if scope.write and not can(user, scope.write):
         raise OutOfScope(f"您的角色不能登记或修改{scope.noun}。")
-    ws = cache.setdefault("write_scope", WriteScope(user)) if cache is not None else WriteScope(user)
+    if cache is None:
+        ws = WriteScope(user)
+    elif "write_scope" in cache:
+        ws = cache["write_scope"]
+    else:
+        ws = cache["write_scope"] = WriteScope(user)  # once per import, not once per row as setdefault would
     if before is not None and not ws.allows(*_values(before, scope)):
         raise OutOfScope(f"该{scope.noun}不在您的管辖范围内，不能修改。")
     if after is None:

@@ -4,6 +4,7 @@ selects, and the import's collector and SQLite cache settings are put back after
 
 import gc
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -118,3 +119,51 @@ def test_an_import_that_fails_still_puts_the_collector_back():
     with pytest.raises(RuntimeError):
         transfer.run_steps(steps())
     assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+
+def _slow(monkeypatch, seconds=0.2):
+    """Make each bulk write take a while, so that a statement surely arrives while it runs."""
+    prepare = transfer.prepare_bulk_insert
+
+    def slow_prepare(*args, **kwargs):
+        ids, write = prepare(*args, **kwargs)
+
+        def slow_write():
+            time.sleep(seconds)
+            write()
+
+        return ids, slow_write
+
+    monkeypatch.setattr(transfer, "prepare_bulk_insert", slow_prepare)
+
+
+def test_a_statement_after_a_batch_flush_sees_the_rows_it_wrote(ctx, monkeypatch):
+    """On PostgreSQL the rows go in from a thread of their own; whatever the import asks next waits for them."""
+    _slow(monkeypatch)
+    batch = transfer.Batch(None, entity_type="people", title="测试")
+    batch.insert(Person, {"fingerprint": "c" * 64}, summary="c", changes={})
+    batch.flush()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Person.fingerprint == "c" * 64)) == 1
+    batch.finish(transfer.ImportResult(rows=1, created=1))
+    events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.batch_id == batch.event.id)).all()
+    assert [(e.entity_type, e.entity_id) for e in events] == [("people", batch.created[0])]
+    connection = db.session.connection()
+    assert not sa.event.contains(connection, "before_cursor_execute", batch._writer._before_use)
+
+
+def test_a_refused_bulk_write_is_raised_and_the_batch_leaves_nothing(ctx, monkeypatch):
+    _slow(monkeypatch)
+    db.session.add(Person(fingerprint="a" * 64))
+    db.session.flush()
+    batch = transfer.Batch(None, entity_type="people", title="测试")
+    batch.insert(Person, {"fingerprint": "b" * 64}, summary="b", changes={})
+    batch.insert(Person, {"fingerprint": "a" * 64}, summary="a", changes={})
+    with pytest.raises(sa.exc.IntegrityError):
+        batch.flush()  # SQLite: the write refuses here
+        batch.settle()  # PostgreSQL: the write's thread hands its refusal over here
+    result = transfer.ImportResult(rows=2)
+    batch.abandon(result)
+    assert db.session.scalars(sa.select(Person.fingerprint)).all() == ["a" * 64]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
+    # The connection is the session's again: nothing waits on a writer any more.
+    assert db.session.scalar(sa.select(sa.literal(1))) == 1

@@ -79,7 +79,10 @@ def county_pairing_on(county_id: int, day: date) -> Pairing | None:
 def county_pairing_id(county_id: int, day: date, cache: dict | None = None) -> int | None:
     """Id of ``county_pairing_on``; with ``cache`` (an import's), every county's pairings are loaded once."""
     if cache is not None:
-        return cache.setdefault("county_pairings", CountyPairings()).on(county_id, day)
+        # Not ``setdefault``, whose argument would load every pairing again for each record.
+        if "county_pairings" not in cache:
+            cache["county_pairings"] = CountyPairings()
+        return cache["county_pairings"].on(county_id, day)
     pairing = county_pairing_on(county_id, day)
     return pairing.id if pairing else None
 

@@ -8,7 +8,7 @@ from registry import idnumbers
 from registry.audit.services import apply_changes, json_value, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
-from registry.pairings.services import CountyPairings, county_pairing_id
+from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write
 from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, slice_of
 from registry.placements.models import Placement
@@ -93,16 +93,6 @@ def _identity(text, batch: Batch | None = None) -> dict:
     }
 
 
-def _pairing_id(county_id: int, day: date, batch: Batch | None) -> int | None:
-    """``county_pairing_id``; an import loads every county's pairings once (here, not through the cache argument,
-    whose ``setdefault`` would load them again for every row)."""
-    if batch is None:
-        return county_pairing_id(county_id, day)
-    if "county_pairings" not in batch.cache:
-        batch.cache["county_pairings"] = CountyPairings()
-    return batch.cache["county_pairings"].on(county_id, day)
-
-
 def _json(value):
     """``json_value`` with the plain values (most of a row) passed straight through."""
     return value if value is None or type(value) in (str, int, bool) else json_value(value)
@@ -149,7 +139,7 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
     fields = _normalise({k: data.get(k) for k in FIELDS})
     _check(fields, batch)
     identity = _identity(data.get("id_number", ""), batch)
-    fields["pairing_id"] = _pairing_id(fields["origin_county_id"], fields["start_date"], batch)
+    fields["pairing_id"] = county_pairing_id(fields["origin_county_id"], fields["start_date"], _cache(batch))
     authorize_write(actor, Placement, fields, cache=_cache(batch))
     summary = f"登记劳务协作 {fields['person_name']}（{identity['id_masked']}）"
     if batch is not None:
@@ -176,7 +166,7 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None, b
         identity = _identity(data["id_number"], batch)
         if identity["id_fingerprint"] != placement.id_fingerprint:
             merged.update(identity)
-    merged["pairing_id"] = _pairing_id(merged["origin_county_id"], merged["start_date"], batch)
+    merged["pairing_id"] = county_pairing_id(merged["origin_county_id"], merged["start_date"], _cache(batch))
     authorize_write(actor, Placement, merged, before=placement, cache=_cache(batch))
     fingerprint = merged.get("id_fingerprint", placement.id_fingerprint)
     key = (fingerprint, merged["origin_county_id"], merged["start_date"])

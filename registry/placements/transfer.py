@@ -215,6 +215,7 @@ def _write_chunk(chunk: list[_Row], user, batch: Batch, matched: ImportResult, e
     """Match a chunk of checked rows and write them with the placement services."""
     if not chunk:
         return
+    batch.settle()  # the last chunk's rows are written before this one is matched against the records
     services.prepare_import(
         batch, {row.values["id_number"].number: row.fingerprint for row in chunk if row.fingerprint}
     )

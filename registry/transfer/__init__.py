@@ -22,9 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import sqlalchemy as sa
+
 from registry.audit.models import AuditEvent
 from registry.audit.services import event_values, record
-from registry.database import bulk_insert, restore_cache, widen_cache
+from registry.database import prepare_bulk_insert, restore_cache, widen_cache
 from registry.extensions import db
 from registry.money import MoneyError, parse_wan, parse_yuan
 from registry.services import ServiceError
@@ -214,7 +216,8 @@ def _column_of(header: str, keys: dict[str, str], expected: list[str]) -> tuple[
 def _without_totals(rows, result: ImportResult):
     for number, cells in rows:
         first = next((c for c in cells if c), "")
-        if _header_key(first) in TOTAL_LABELS:
+        # Every total's label has 计: folding each row's first cell (NFKC, blanks) only then, not for every row.
+        if "计" in first and _header_key(first) in TOTAL_LABELS:
             result.notes.append(f"第 {number} 行是{_header_key(first)}行，已跳过。")
             continue
         yield number, cells
@@ -267,10 +270,11 @@ class Batch:
     import (``cache``).
 
     A service may hand it new records as rows of column values (``insert``) instead of model instances: they are
-    written ``AUDIT_EVERY`` at a time by one bulk INSERT (``database.bulk_insert``), their audit events by one
-    more, and no instance is kept, so a 100,000-row import neither builds 100,000 objects nor flushes them one by
-    one. The
-    service has checked each row exactly as for a form before handing it over.
+    written ``AUDIT_EVERY`` at a time by one bulk INSERT (``database.prepare_bulk_insert``), their audit events by
+    one more, and no instance is kept, so a 100,000-row import neither builds 100,000 objects nor flushes them one
+    by one. The service has checked each row exactly as for a form before handing it over. Those two INSERTs run
+    in a thread of their own (``_Writer``) while the import reads and checks the next rows; any other use of the
+    connection waits for them.
     """
 
     def __init__(self, actor, *, entity_type: str, title: str, filename: str = ""):
@@ -293,6 +297,7 @@ class Batch:
         self.event = record("import", None, actor=actor, entity_type=entity_type, summary=f"导入{title} {filename}")
         db.session.flush()
         self._cache = widen_cache(db.session.connection())
+        self._writer = _Writer(db.session.connection())
 
     def audit(self, action: str, entity, *, summary: str, changes: dict, context=None) -> None:
         """Record ``entity``'s create or update as part of this import (its event is written at the next flush)."""
@@ -311,6 +316,9 @@ class Batch:
         self._touched[refresh].update(slices)
 
     def flush(self) -> None:
+        # The rows of the last flush are written first (and a refusal of theirs raised here, not inside the ORM's
+        # flush, which would take it for its own).
+        self.settle()
         db.session.flush()
         for action, entity, summary, changes, context in self._pending:
             (self.created if action == "create" else self.updated).append(entity.id)
@@ -320,21 +328,30 @@ class Batch:
         self._pending.clear()
         self._insert_rows()
 
+    def settle(self) -> None:
+        """Wait until the rows handed to the writer are written; raise the error that refused them, if any."""
+        self._writer.settle()
+
     def _insert_rows(self) -> None:
         """The queued rows of ``insert``: one bulk INSERT per model, its ids in the rows' order, then one of their
-        events (``database.bulk_insert``)."""
+        events, prepared here and written by the writer thread."""
         connection = db.session.connection()
         label = f"经导入新增（{self.filename or self.title}）："
+        writes = []
         for model, group in itertools.groupby(self._rows, key=lambda row: row[0]):
             group = list(group)
-            ids = bulk_insert(connection, model.__table__, [row[1] for row in group], ids=True)
-            bulk_insert(connection, AuditEvent.__table__, [
+            ids, write = prepare_bulk_insert(connection, model.__table__, [row[1] for row in group], ids=True)
+            # The events are built here, in the request's thread: event_values reads the actor and the request.
+            events = [
                 event_values("create", None, actor=self.actor, entity_type=model.__tablename__, entity_id=id_,
                              summary=label + summary, changes=changes, batch=self.event)
                 for id_, (_, _, summary, changes) in zip(ids, group, strict=True)
-            ])  # fmt: skip
+            ]  # fmt: skip
+            writes += [write, prepare_bulk_insert(connection, AuditEvent.__table__, events)[1]]
             self.created.extend(ids)
         self._rows.clear()
+        if writes:
+            self._writer.start(writes)
 
     def finish(self, result: ImportResult) -> None:
         """Write what is still pending, rebuild the derived tables once, and complete the import's own event."""
@@ -350,12 +367,14 @@ class Batch:
             "updated": self.updated,
         }
         self._savepoint.commit()
+        self._writer.close()
         restore_cache(db.session.connection(), self._cache)
 
     def abandon(self, result: ImportResult) -> None:
         """Undo every write of the import (some row failed): nothing was created, changed or left unchanged."""
         self._pending.clear()
         self._rows.clear()
+        self._writer.close(raise_error=False)  # whatever it was writing is undone with the rest
         self._savepoint.rollback()
         restore_cache(db.session.connection(), self._cache)
         result.created = result.updated = result.unchanged = 0
@@ -367,6 +386,75 @@ class Batch:
         else:
             self.finish(result)
         return result
+
+
+class _Writer:
+    """Runs a batch's bulk INSERTs on PostgreSQL in a thread of its own while the import reads and checks the next
+    rows, so that the server's work on a COPY overlaps with ours instead of being waited for (a 100,000-placement
+    import: 18 s -> 16 s). On SQLite the inserts run in the import's own thread: SQLite works inside this process,
+    and a second thread only traded the inserts' time for waits on the interpreter lock.
+
+    The writes use the driver connection of the import's transaction: nothing else may use it meanwhile, so every
+    statement SQLAlchemy sends on that connection, and the transaction's commit or rollback, first waits for them
+    (connection events call ``settle``). A write's error (a unique key's refusal: another user registered the
+    same record meanwhile) is raised by the next ``settle``, once.
+    """
+
+    EVENTS = ("before_cursor_execute", "commit", "rollback")
+
+    def __init__(self, connection):
+        self._connection = connection
+        self._threaded = connection.dialect.name == "postgresql"
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if self._threaded:
+            for name in self.EVENTS:
+                sa.event.listen(connection, name, self._before_use)
+
+    def start(self, writes: list) -> None:
+        """Run ``writes`` (functions of no argument) one after the other: in a new thread on PostgreSQL, at once
+        on SQLite."""
+        self.settle()
+        if not self._threaded:
+            for write in writes:
+                write()
+            return
+
+        def run():
+            try:
+                for write in writes:
+                    write()
+            except BaseException as exc:  # noqa: BLE001 - handed to the import's thread by settle
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="import-writer", daemon=True)
+        self._thread.start()
+
+    def settle(self) -> None:
+        """Wait for the running writes; raise their error, if any."""
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _before_use(self, *args, **kwargs) -> None:
+        self.settle()
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the running writes (raising their error only if ``raise_error``) and stop listening."""
+        try:
+            self.settle()
+        except BaseException:
+            if raise_error:
+                raise
+        finally:
+            if self._threaded:
+                for name in self.EVENTS:
+                    sa.event.remove(self._connection, name, self._before_use)
+                self._threaded = False
 
 
 def cache_of(batch: Batch | None) -> dict | None:

@@ -124,3 +124,34 @@ def test_list_exports_stream_batch_by_batch_and_import_back_unchanged(app, world
     again = client.post(f"/{stream}/import", data={"file": (io.BytesIO(body), f"x.{kind}")},
                         content_type="multipart/form-data")  # fmt: skip
     assert "新增 0 条，更新 0 条" in again.get_data(as_text=True) or "更新 0 条，未变" in again.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_the_project_and_fund_exports_stream_every_record_once_in_order(app, world, monkeypatch, kind):
+    """The fund ledger is read one transaction per batch here (after the last project code, date and id seen);
+    the project list is sent from a file too."""
+    from registry import database
+    from registry.projects.models import FundTransaction, Project
+
+    monkeypatch.setattr(database.keyset_batches, "__defaults__", (1,))
+    client = app.test_client()
+    login(client, "province")
+    with app.app_context():
+        order = (Project.code, FundTransaction.occurred_on, FundTransaction.id)
+        ledger = db.session.execute(
+            sa.select(Project.code, FundTransaction.occurred_on).join(Project).order_by(*order)
+        ).all()
+        codes = db.session.scalars(sa.select(Project.code).order_by(Project.code)).all()
+    assert len(ledger) >= 2  # a batch boundary is crossed
+    for url, expected in (("/projects/funds/export", [(c, d.isoformat()) for c, d in ledger]),
+                          ("/projects/export", codes)):  # fmt: skip
+        response = client.get(f"{url}.{kind}")
+        assert response.status_code == 200 and response.is_streamed
+        body = response.get_data()
+        if kind == "csv":
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))[1:]
+        else:
+            rows = [[str(v) if v is not None else "" for v in r]
+                    for r in load_workbook(io.BytesIO(body)).active.iter_rows(min_row=2, values_only=True)]  # fmt: skip
+        got = [(r[0], r[4][:10]) for r in rows] if "funds" in url else [r[0] for r in rows]
+        assert got == expected

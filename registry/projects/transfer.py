@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
+from registry.database import keyset_batches
 from registry.extensions import db
 from registry.money import MoneyError, rate, wan, yuan
 from registry.pairings.models import Pairing
@@ -473,18 +474,20 @@ def _parse_transaction(number, cell, units):
 
 
 def transaction_rows(stmt):
-    """The fund transactions of the projects ``stmt`` selects, by project code and date: the fund export."""
+    """The fund transactions of the projects ``stmt`` selects, by project code and date: the fund export, read in
+    keyset batches (``keyset_batches``), so the whole ledger is never held at once."""
     ids = stmt.with_only_columns(Project.id).order_by(None)
     query = (
         sa.select(FundTransaction)
         .options(joinedload(FundTransaction.project))
         .join(Project, Project.id == FundTransaction.project_id)
         .where(FundTransaction.project_id.in_(ids))
-        .order_by(Project.code, FundTransaction.occurred_on, FundTransaction.id)
     )
-    for t in db.session.scalars(query):
-        yield [t.project.code, t.project.name, t.source.label, t.stage.label, t.occurred_on,
-               yuan(t.amount_fen).replace(",", ""), t.document_no, t.note]  # fmt: skip
+    order = (Project.code, FundTransaction.occurred_on, FundTransaction.id)
+    for batch in keyset_batches(db.session, query, order, lambda t: (t.project.code, t.occurred_on, t.id)):
+        for t in batch:
+            yield [t.project.code, t.project.name, t.source.label, t.stage.label, t.occurred_on,
+                   yuan(t.amount_fen).replace(",", ""), t.document_no, t.note]  # fmt: skip
 
 
 def transaction_columns(user) -> list[Column]:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
-from registry.exports import csv_bytes, download, xlsx_bytes
+from registry.exports import stream_table
 from registry.extensions import db
 from registry.forms import BLANK, choice, posted_version, unit_choice
 from registry.money import rate
@@ -101,11 +101,8 @@ def export(kind):
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
     stmt = queries.filtered_projects(args, current_user)
     name = f"帮扶项目-{date.today().isoformat()}"
-    rows = export_rows(stmt)
-    if kind == "csv":
-        return download(csv_bytes(EXPORT_HEADERS, rows), name, "csv")
     widths = [22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10]
-    return download(xlsx_bytes(EXPORT_HEADERS, rows, title="帮扶项目", widths=widths), name, "xlsx")
+    return stream_table(kind, EXPORT_HEADERS, export_rows(stmt), name, title="帮扶项目", widths=widths)
 
 
 @bp.route("/funds/export.<any(xlsx, csv):kind>")
@@ -113,12 +110,11 @@ def export(kind):
 def export_funds(kind):
     """The fund transactions of the filtered list's projects; re-importing the file adds nothing."""
     args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
+    # Streamed: ten years of a prefecture's fund ledger is tens of thousands of rows.
     rows = transaction_rows(queries.filtered_projects(args, current_user))
     name = f"项目资金记录-{date.today().isoformat()}"
-    if kind == "csv":
-        return download(csv_bytes(FUND_EXPORT_HEADERS, rows), name, "csv")
     widths = [22, 36, 18, 8, 11, 14, 24, 30]
-    return download(xlsx_bytes(FUND_EXPORT_HEADERS, rows, title="项目资金记录", widths=widths), name, "xlsx")
+    return stream_table(kind, FUND_EXPORT_HEADERS, rows, name, title="项目资金记录", widths=widths)
 
 
 @bp.route("/template.xlsx")

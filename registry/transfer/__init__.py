@@ -272,9 +272,9 @@ class Batch:
     A service may hand it new records as rows of column values (``insert``) instead of model instances: they are
     written ``AUDIT_EVERY`` at a time by one bulk INSERT (``database.prepare_bulk_insert``), their audit events by
     one more, and no instance is kept, so a 100,000-row import neither builds 100,000 objects nor flushes them one
-    by one. The service has checked each row exactly as for a form before handing it over. Those two INSERTs run
-    in a thread of their own (``_Writer``) while the import reads and checks the next rows; any other use of the
-    connection waits for them.
+    by one. The service has checked each row exactly as for a form before handing it over. On PostgreSQL those two
+    INSERTs run in a thread of their own (``_Writer``) while the import reads and checks the next rows; any other
+    use of the connection waits for them.
     """
 
     def __init__(self, actor, *, entity_type: str, title: str, filename: str = ""):

@@ -10,23 +10,27 @@ process (the database is migrated and loaded by a process of its own first, so t
 and reports the ratios and each step's peak memory (ru_maxrss).
 Target (issue 14, item 4): the import faster than openpyxl's read-only read alone; peak memory under 300 MB.
 
-Measured on the quiet 2-core machine, one run (``env -u DATABASE_URL .venv/bin/python -m bench.import_placements
---rows 100000``, SQLite), after the import worker stopped loading openpyxl and zxcvbn and read the file from its path:
-    workbook: 100000 rows, 7.5 MB
-    openpyxl read-only read: 19.29 s  peak 98 MB
-    registry reader (calamine): 1.84 s  peak 232 MB  openpyxl/calamine 10.5x
-    registry import (read + check + insert 100000 rows): 25.17 s  peak 282 MB (the app alone 122 MB)
-        import/openpyxl read 1.30  import/calamine read 13.68
-Memory is within the target (< 300 MB); time is not (1.30x the openpyxl read, the target is < 1). At 30,000 rows
-the import takes ~6.7-7.0 s against openpyxl's 5.5-5.7 s; with the writes left out it takes ~3.9 s, so the INSERTs
-into placements and audit_events with their indexes are about 40% of it (writing them through the driver with
-plain tuples instead of SQLAlchemy's executemany changed nothing measurable). Earlier figures, on a machine at
-load 6-11, gave 0.85 (import 558.6 s, openpyxl 658.3 s): openpyxl suffered more from the load than the import.
-PostgreSQL 15 (``--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_import``, same session):
-    before: import 65.84 s  peak 325 MB  import/openpyxl read 3.30 (openpyxl 19.94 s): psycopg rewrote the
-        placeholders of SQLAlchemy's long multi-row INSERT text on every statement, over half of the import;
-    after (``database.insert_returning_pg``: one prepared INSERT, rows pipelined by executemany(returning=True)):
-        openpyxl read-only read 20.92 s, calamine 2.04 s, import 33.27 s  peak 274 MB  import/openpyxl read 1.59
+Measured on the 2-core machine, one run each, the same session (``env -u DATABASE_URL .venv/bin/python -m
+bench.import_placements --rows 100000``; PostgreSQL 15 with ``--database-url
+postgresql+psycopg://postgres@127.0.0.1:5432/bench_import``):
+    SQLite:     openpyxl read-only read 20.41 s  peak 100 MB; calamine 1.80 s  peak 235 MB;
+                import 16.93 s  peak 289 MB (the app alone 123 MB)  import/openpyxl read 0.83
+    PostgreSQL: openpyxl read-only read 19.59 s; calamine 1.82 s;
+                import 16.86 s  peak 267 MB  import/openpyxl read 0.86
+Both targets are met: faster than openpyxl's read alone, under 300 MB. Before this, the same import took 22.2 s on
+SQLite (1.33x openpyxl's read, peak 285 MB) and 33.3 s on PostgreSQL (1.59x). What changed, each measured alone at
+100,000 rows on SQLite unless said: rows written through the driver with only the column types' bind processors
+(``database.prepare_bulk_insert``; SQLAlchemy's per-row parameter handling had been a third of the inserts) 22.7 s
+-> 20.5 s; the cyclic garbage collector frozen and slowed during imports (``transfer.fewer_collections``: it kept
+traversing the app and the import's key sets) 19.3 s -> 16.8 s; a 16 MiB SQLite page cache while a batch writes
+(the random fingerprint keys of the unique index and of ``people``) 17.8 s -> 15.7 s; the two placement indexes
+that repeated another's first columns dropped 19.6 s -> 17.7 s; people added by Core statements, one fingerprint per
+number, county pairings and the write scope loaded once per import; on PostgreSQL, COPY instead of pipelined
+INSERTs (placements 6.2 s -> 3.9 s, their audit events 3.4 s -> 2.1 s) and that COPY run in a thread of its own
+while the next rows are read (18.0 s -> 16.2 s). The machine's speed drifted by up to a fifth during the session
+(openpyxl's read took 16.7-20.4 s), so compare figures of one run. Paired runs of whole processes (the import's
+includes starting Python and the app, about 2 s, and copying a migrated database), five pairs, SQLite: import
+16.6-19.7 s (timed part), openpyxl's whole process 19.1-20.6 s, whole-process ratio median 1.00.
 """
 
 import argparse

@@ -83,7 +83,9 @@ def fewer_collections():
     the app's modules, SQLAlchemy's mappers and the import's own growing key sets. That was about a sixth of a
     100,000-placement import. Here what exists when the first import starts is frozen (``gc.freeze``: out of the
     collector's reach until the last import ends) and collections come every ``IMPORT_GC_THRESHOLD`` allocations
-    instead; cycles are still collected. Imports in several threads share one setting, restored by the last.
+    instead; cycles are still collected. Imports in several threads share one setting, restored by the last. In a
+    process serving other requests meanwhile, cyclic garbage that already existed when the first import started
+    is collected only after the last one ends (the frozen objects rejoin the oldest generation then).
     """
     global _gc_imports, _gc_threshold
     with _gc_lock:

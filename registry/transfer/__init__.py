@@ -84,8 +84,9 @@ def fewer_collections():
     100,000-placement import. Here what exists when the first import starts is frozen (``gc.freeze``: out of the
     collector's reach until the last import ends) and collections come every ``IMPORT_GC_THRESHOLD`` allocations
     instead; cycles are still collected. Imports in several threads share one setting, restored by the last. In a
-    process serving other requests meanwhile, cyclic garbage that already existed when the first import started
-    is collected only after the last one ends (the frozen objects rejoin the oldest generation then).
+    process serving other requests meanwhile, objects that existed when the first import started and become
+    cyclic garbage during it are collected only after the last one ends (the frozen objects rejoin the oldest
+    generation then); objects made meanwhile are collected as usual.
     """
     global _gc_imports, _gc_threshold
     with _gc_lock:

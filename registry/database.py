@@ -195,14 +195,6 @@ def keyset_batches(session, stmt, order: tuple, key, size: int = 2000):
         last = key(batch[-1])
 
 
-def bulk_insert(connection, table: sa.Table, rows: Iterable[dict], *, ids: bool = False) -> list[int]:
-    """INSERT ``rows`` (dicts with the same keys) into ``table`` at driver speed; with ``ids`` (``rows`` then a
-    list), return the new rows' ids in the order of ``rows``. ``prepare_bulk_insert`` then its write."""
-    new_ids, write = prepare_bulk_insert(connection, table, rows, ids=ids)
-    write()
-    return new_ids
-
-
 def prepare_bulk_insert(connection, table: sa.Table, rows: Iterable[dict], *, ids: bool = False):
     """Prepare an INSERT of ``rows`` (dicts with the same keys) into ``table`` at driver speed: returns the new rows'
     ids in the order of ``rows`` (with ``ids``, ``rows`` then a list; else []) and a function that writes them.

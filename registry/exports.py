@@ -148,12 +148,13 @@ def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[in
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])
     sheet.freeze_panes = "A2"
     for index, width in enumerate(widths or [], start=1):
-        sheet.column_dimensions[_column_letter(index)].width = width
+        sheet.column_dimensions[get_column_letter(index)].width = width
     bold = Font(bold=True)
     header_cells = []
     for header in headers:
@@ -169,14 +170,6 @@ def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[in
 def _xlsx_value(value):
     # Text is stored as text, never as a formula: openpyxl would otherwise turn "=…" into a formula cell.
     return neutralise(value) if isinstance(value, str) else value
-
-
-def _column_letter(index: int) -> str:
-    letters = ""
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
 
 
 def download(data: bytes, filename: str, kind: str, *, inline: bool = False) -> Response:

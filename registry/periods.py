@@ -55,7 +55,12 @@ class Quarter(Period):
 
     @classmethod
     def containing(cls, day: date) -> "Quarter":
-        return cls.of(day.year, (day.month - 1) // 3 + 1)
+        return cls.of(*cls.key_of(day))
+
+    @staticmethod
+    def key_of(day: date) -> tuple[int, int]:
+        """(year, quarter number) of ``day``, without building the Quarter (an import asks it for every row)."""
+        return day.year, (day.month - 1) // 3 + 1
 
     def __str__(self):
         return f"{self.year}Q{self.number}"

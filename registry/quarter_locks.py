@@ -71,7 +71,7 @@ def locked_quarter(county_id, day, cache: dict | None = None) -> Quarter | None:
     locked = _locked_set(cache)
     if locked is not None:
         # An import asks this twice a row: the quarter is built only for a locked one.
-        if (county_id, day.year, (day.month - 1) // 3 + 1) not in locked:
+        if (county_id, *Quarter.key_of(day)) not in locked:
             return None
         return Quarter.containing(day)
     quarter = Quarter.containing(day)

@@ -1,6 +1,6 @@
-"""The kernel's bulk write path for imports: ``database.bulk_insert`` writes what an ORM insert writes and numbers
-the rows as the database would, a refused row is SQLAlchemy's IntegrityError, ``any_of`` selects what ``IN``
-selects, and the import's collector and SQLite cache settings are put back afterwards."""
+"""The kernel's bulk write path for imports: ``database.prepare_bulk_insert`` writes what an ORM insert writes and
+numbers the rows as the database would, a refused row is SQLAlchemy's IntegrityError, ``any_of`` selects what
+``IN`` selects, and the import's collector and SQLite cache settings are put back afterwards."""
 
 import gc
 import threading
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from registry import transfer
 from registry.audit.models import AuditEvent
-from registry.database import any_of, bulk_insert, restore_cache, widen_cache
+from registry.database import any_of, prepare_bulk_insert, restore_cache, widen_cache
 from registry.extensions import db
 from registry.placements.models import Person
 
@@ -25,6 +25,13 @@ EVENT = {
 
 def _events(n, offset=0):
     return [EVENT | {"entity_id": offset + i, "summary": f"导入 第{offset + i}行"} for i in range(n)]
+
+
+def bulk_insert(connection, table, rows, *, ids=False):
+    """Prepare the INSERT, then write it at once (as Batch does on SQLite)."""
+    new_ids, write = prepare_bulk_insert(connection, table, rows, ids=ids)
+    write()
+    return new_ids
 
 
 def test_rows_are_written_as_the_orm_writes_them_and_their_ids_come_back_in_order(ctx):

@@ -92,7 +92,9 @@ def prepare_import(batch: Batch, keys) -> dict:
             sa.select(Purchase).where(Purchase.evidence_key.in_(keys[start : start + 5000]))
         ):
             found[purchase.evidence_key] = purchase
-    batch.cache["evidence"] = found
+    # A dict of its own: the import's new purchases go into the cache (_holder_of), while the caller's stays what
+    # was counted before the import (it names the rows another user registered meanwhile).
+    batch.cache["evidence"] = dict(found)
     return found
 
 

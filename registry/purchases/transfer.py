@@ -102,12 +102,9 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
         if result.rows % PROGRESS_EVERY == 0:
             yield result.rows
     batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename)
-    # The keys counted before this import: the dict prepare_import returns also receives the purchases the import
-    # creates (services._holder_of finds them there), so it cannot tell the rows that were new afterwards.
-    known: set[str] = set()
+    existing = {}
     try:
         existing = services.prepare_import(batch, (key for _, key, _ in parsed))
-        known = set(existing)
         visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
         for done, (number, key, values) in enumerate(parsed, start=1):
             current = existing.get(key)
@@ -132,7 +129,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
         # Another import (or form) counted one of our new evidence numbers after we looked them up: undo
         # everything and name the rows, which a second import will then match and update.
         batch.abandon(result)
-        new = {key: (number, values) for number, key, values in parsed if key not in known}
+        new = {key: (number, values) for number, key, values in parsed if key not in existing}
         keys, taken = list(new), set()
         for start in range(0, len(keys), 5000):
             chunk = keys[start : start + 5000]

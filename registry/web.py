@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, request, url_for
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from registry.extensions import db
 from registry.services import ServiceError
@@ -103,16 +105,34 @@ def paginate(stmt, *, args: dict, per_page: int | None = None, total: int | None
 
 
 def sort_clause(sorts: dict, default: str):
-    """Map ``?sort=key`` or ``?sort=-key`` to ORDER BY expressions; unknown keys fall back to the default."""
+    """Map ``?sort=key`` or ``?sort=-key`` to ORDER BY expressions; unknown keys fall back to the default.
+
+    The key names the direction, once: a table's columns are bare (``Asset.original_value_fen``, never
+    ``….desc()``), and a list that opens highest first says so in its default (``"-value"``). A column that
+    already carries a direction would read ``DESC ASC`` in SQL, an error on every engine, so it is refused here
+    on the list's first request, whichever key that request asks for."""
+    for name, columns in sorts.items():
+        for column in columns if isinstance(columns, tuple | list) else (columns,):
+            if _ordered(column):
+                raise TypeError(f"sort key {name!r}: give the bare column, the key's sign names the direction")
     key = request.args.get("sort", default)
     descending = key.startswith("-")
-    columns = sorts.get(key.lstrip("-"))
+    columns = sorts.get(key[1:] if descending else key)
     if columns is None:
         key, descending = default, default.startswith("-")
-        columns = sorts[default.lstrip("-")]
+        columns = sorts[default[1:] if descending else default]
     if not isinstance(columns, tuple | list):
         columns = (columns,)
     return key, [c.desc() if descending else c.asc() for c in columns]
+
+
+#: Modifiers that make a column an ORDER BY term (``.desc()``, ``.asc()``, ``.nulls_first()``, ``.nulls_last()``).
+_ORDERINGS = frozenset({operators.asc_op, operators.desc_op, operators.nulls_first_op, operators.nulls_last_op})
+
+
+def _ordered(column) -> bool:
+    """True if ``column`` already names an order (a direction, or where NULLs go)."""
+    return isinstance(column, UnaryExpression) and column.modifier in _ORDERINGS
 
 
 #: Largest id a URL filter may name: PostgreSQL's INTEGER, so a longer number filters nothing instead of failing.

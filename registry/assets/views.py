@@ -66,7 +66,7 @@ def index():
     stmt = queries.filtered(args, current_user)
     totals = queries.totals(stmt)
     sort, order = sort_clause(
-        {"number": (Asset.number, Asset.id), "value": (Asset.original_value_fen.desc(), Asset.id),
+        {"number": (Asset.number, Asset.id), "value": (Asset.original_value_fen, Asset.id),
          "completed": (Asset.completed_on, Asset.id)}, "number",
     )  # fmt: skip
     page = paginate(stmt.options(joinedload(Asset.county)).order_by(*order), args={**args, "sort": sort})

@@ -210,7 +210,7 @@ def test_a_row_cannot_name_a_record_the_same_import_created(w, monkeypatch):
 def test_a_refusal_of_the_whole_file_midway_leaves_nothing(w, monkeypatch):
     monkeypatch.setattr(transfer, "CHUNK", 1)
     monkeypatch.setattr("registry.transfer.AUDIT_EVERY", 1)
-    monkeypatch.setattr(transfer, "MAX_ROWS", 2)
+    monkeypatch.setattr("registry.transfer.MAX_ROWS", 2)
     before = db.session.scalar(sa.select(sa.func.count(Placement.id)))
     rows = [_row(身份证号=_number("513431", n)) for n in (51, 52, 53)]
     with pytest.raises(ServiceError, match="一次最多导入 2 行"):

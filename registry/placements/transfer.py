@@ -41,7 +41,6 @@ SYNONYMS = {
     "就业地城市": "就业城市", "就业企业": "就业单位", "工作单位": "就业单位", "是否有组织转移": "有组织转移",
     "户别": "户类型",
 }  # fmt: skip
-MAX_ROWS = 200_000
 TEXT_LIMITS = {
     "姓名": 50,
     "乡镇": 50,
@@ -177,8 +176,6 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     try:
         for number, cells in table.rows:
             result.rows += 1
-            if result.rows > MAX_ROWS:
-                raise ServiceError(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
             cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
             errors, values = _parse_row(number, cell, counties)
             read_errors.extend(errors)

@@ -10,7 +10,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.audit.services import apply_changes, record, snapshot
+from registry.audit.services import apply_changes, json_value, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.locks import lock_counties
@@ -98,23 +98,23 @@ def prepare_import(batch: Batch, keys) -> dict:
     return found
 
 
-def create_purchase(data: dict, *, actor, batch: Batch | None = None) -> Purchase:
+def create_purchase(data: dict, *, actor, batch: Batch | None = None) -> Purchase | None:
     """Register a purchase; the write gate checks the seller's county and the pairing its date puts it in."""
     data = {k: data.get(k) for k in FIELDS}
     _check(data, actor=actor, batch=batch)
     authorize_write(actor, Purchase, data, cache=_cache(batch))
+    summary = f"登记消费帮扶 {data['seller_name']} {wan(data['amount_fen'], 4)} 万元"
+    if batch is not None:
+        # An import: the checked row is written with many others (Batch.insert), no instance is kept; the
+        # importer has already matched its evidence key (the unique key still refuses one counted meanwhile).
+        batch.insert(Purchase, data, summary=summary, changes={k: json_value(data[k]) for k in FIELDS})
+        batch.touch(refresh_totals, [(data["seller_county_id"], data["purchased_on"].year)])
+        return None
     purchase = Purchase(**data)
-    if batch is None:
-        # The same evidence may have been counted by another request since the check.
-        insert_unique(purchase, f"凭证号 {data['evidence_no']} 已被登记，同一凭证不能重复计入。", "evidence_no")
-        refresh_totals([slice_of(purchase)])
-    else:
-        db.session.add(purchase)
-        if "evidence" in batch.cache:
-            batch.cache["evidence"][purchase.evidence_key] = purchase
-        batch.touch(refresh_totals, [slice_of(purchase)])
-    written("create", purchase, actor=actor, batch=batch, changes=snapshot(purchase, FIELDS),
-            summary=f"登记消费帮扶 {purchase.seller_name} {wan(purchase.amount_fen, 4)} 万元")  # fmt: skip
+    # The same evidence may have been counted by another request since the check.
+    insert_unique(purchase, f"凭证号 {data['evidence_no']} 已被登记，同一凭证不能重复计入。", "evidence_no")
+    refresh_totals([slice_of(purchase)])
+    written("create", purchase, actor=actor, changes=snapshot(purchase, FIELDS), summary=summary)
     return purchase
 
 

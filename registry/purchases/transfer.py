@@ -67,81 +67,106 @@ FIELD_COLUMNS = {
 }  # fmt: skip
 
 
+#: Rows read, matched and written together: an import holds one chunk of rows at a time, never the whole file.
+CHUNK = 2000
+
+
 def import_purchases_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the purchase services; the caller commits only if no row failed.
 
     The evidence number is the key: a row naming a purchase already counted updates it, if the user may see and
     write it; one counted by another office is refused without a word about it. Blank cells never overwrite.
+
+    Rows are read, matched and written ``CHUNK`` at a time, like placements: new purchases go to the batch as rows
+    of values (``Batch.insert``), so memory stays flat however long the file. A key is matched against the
+    purchases counted before the import (a repeat within the file is refused by the rows seen so far), so every
+    chunk is matched as the whole file would have been. Errors come in that order: the rows' own, then the
+    services'.
     """
     result = ImportResult()
     table = open_table(headers, rows, HEADERS, SYNONYMS, result)
-    index, rows = table.index, table.rows
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
-    parsed, seen = [], {}
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse(number, cell, counties, channels, table.units)
-        key = evidence_key(cell["发票号/合同号"])
-        if isinstance(cell["发票号/合同号"], LongNumber):
-            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], LONG_NUMBER))
-        elif not key:
-            errors.append(
-                RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
-            )
-        elif key in seen:
-            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], f"与第 {seen[key]} 行重复。"))
-        else:
-            seen[key] = number
-        result.errors.extend(errors)
-        if not errors:
-            values["evidence_no"] = cell["发票号/合同号"]
-            parsed.append((number, key, values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
     batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename)
-    existing = {}
+    #: {evidence key: the row that has it}, and {key: (row, evidence number)} of the purchases this import creates.
+    seen: dict[str, int] = {}
+    new: dict[str, tuple[int, str]] = {}
+    read_errors, write_errors = [], []
+    chunk = []
     try:
-        existing = services.prepare_import(batch, (key for _, key, _ in parsed))
-        visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
-        for done, (number, key, values) in enumerate(parsed, start=1):
-            current = existing.get(key)
-            try:
-                if current is None:
-                    services.create_purchase(values, actor=user, batch=batch)
-                    result.created += 1
-                elif current.id not in visible:
-                    raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")
-                elif services.update_purchase(current, values, actor=user, batch=batch):
-                    result.updated += 1
-                else:
-                    result.unchanged += 1
-            except ServiceError as exc:
-                column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
-                shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
-                result.errors.append(RowError(number, column, shown, str(exc)))
-            if done % PROGRESS_EVERY == 0:
+        for number, cells in table.rows:
+            result.rows += 1
+            cell = {h: (cells[i] if i < len(cells) else "") for h, i in table.index.items()}
+            errors, values = _parse(number, cell, counties, channels, table.units)
+            key = evidence_key(cell["发票号/合同号"])
+            if isinstance(cell["发票号/合同号"], LongNumber):
+                errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], LONG_NUMBER))
+            elif not key:
+                errors.append(
+                    RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
+                )
+            elif key in seen:
+                errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], f"与第 {seen[key]} 行重复。"))
+            else:
+                seen[key] = number
+            read_errors.extend(errors)
+            if not errors:
+                values["evidence_no"] = cell["发票号/合同号"]
+                chunk.append((number, key, values))
+            if len(chunk) >= CHUNK:
+                _write_chunk(chunk, user, batch, new, write_errors, result)
+                chunk = []
+            if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
+        _write_chunk(chunk, user, batch, new, write_errors, result)
+        result.errors = read_errors + write_errors
         return batch.close(result)
     except sa.exc.IntegrityError:
         # Another import (or form) counted one of our new evidence numbers after we looked them up: undo
         # everything and name the rows, which a second import will then match and update.
         batch.abandon(result)
-        new = {key: (number, values) for number, key, values in parsed if key not in existing}
         keys, taken = list(new), set()
         for start in range(0, len(keys), 5000):
-            chunk = keys[start : start + 5000]
-            taken.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(chunk))))
+            part = keys[start : start + 5000]
+            taken.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(part))))
         if not taken:
             raise
+        result.errors = read_errors + write_errors
         result.errors.extend(
-            RowError(number, "发票号/合同号", values["evidence_no"], TAKEN)
-            for key, (number, values) in sorted(new.items(), key=lambda item: item[1][0])
-            if key in taken
+            RowError(number, "发票号/合同号", text, TAKEN) for key, (number, text) in new.items() if key in taken
         )
         return result
+    except BaseException:
+        # A refusal of the whole file (too many rows, a control character) or a fault: nothing stays written.
+        batch.abandon(result)
+        raise
+
+
+def _write_chunk(chunk: list, user, batch: Batch, new: dict, errors: list, result: ImportResult) -> None:
+    """Match a chunk of checked rows by evidence key and write them with the purchase services."""
+    if not chunk:
+        return
+    batch.settle()
+    existing = services.prepare_import(batch, (key for _, key, _ in chunk))
+    visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
+    for number, key, values in chunk:
+        current = existing.get(key)
+        try:
+            if current is None:
+                services.create_purchase(values, actor=user, batch=batch)
+                new[key] = (number, values["evidence_no"])
+                result.created += 1
+            elif current.id not in visible:
+                raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")
+            elif services.update_purchase(current, values, actor=user, batch=batch):
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        except ServiceError as exc:
+            column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
+            shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
+            errors.append(RowError(number, column, shown, str(exc)))
 
 
 #: A new purchase another user counted while this import ran (the database's unique key refused ours).

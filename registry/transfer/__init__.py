@@ -135,6 +135,15 @@ def column_index(headers: list[str], expected: list[str], ignored=()) -> dict[st
     return {h: headers.index(h) for h in expected}
 
 
+#: The most data rows one import takes (below the header; total rows not counted): a longer file is refused before
+#: its rows are read (``open_table``).
+MAX_ROWS = 200_000
+
+
+def too_many_rows() -> ServiceError:
+    return ServiceError(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
+
+
 #: Rows searched for the header row: county sheets put a title (and a date line) above it.
 HEADER_SEARCH = 10
 #: A row whose first filled cell is one of these sums the rows above it; it is not a record.
@@ -163,7 +172,11 @@ def open_table(
     ``result.notes``. Anything else that does not fit the template stays the error ``column_index`` names.
     ``ignored``: columns of the export the import reads past (see ``column_index``).
 
-    :raise ServiceError: as ``column_index``.
+    More than ``MAX_ROWS`` data rows are refused here, before any is read, when ``rows`` says where the sheet ends
+    (``reader.Rows.last``: the rows are counted, without checking them, only if the sheet may be too long); rows
+    of any other kind are counted as they are read and refused at the first one too many.
+
+    :raise ServiceError: as ``column_index``, or that the file has too many rows.
     """
     keys = {_header_key(k): v for k, v in synonyms.items()} | {_header_key(h): h for h in [*expected, *ignored]}
     rows = iter(rows)
@@ -171,6 +184,7 @@ def open_table(
     head = [(1, headers)] + [(n, c) for n, c in peeked if n <= HEADER_SEARCH]
     # Rows read ahead that are not the header row go back in front of the rest.
     buffered = peeked
+    header_row = 1
 
     def score(cells):
         return len({_column_of(c, keys, expected)[0] for c in cells if c} & set(expected))
@@ -178,6 +192,7 @@ def open_table(
     best = max(range(len(head)), key=lambda i: (score(head[i][1]), -i))
     if best and score(head[best][1]) > score(headers):
         number, headers = head[best]
+        header_row = number
         result.notes.append(f"已忽略表头上方的 {number - 1} 行标题（表头在第 {number} 行）。")
         buffered = [(n, c) for n, c in peeked if n > number]
     names, units = [], {}
@@ -189,7 +204,20 @@ def open_table(
             units[column] = unit
         names.append(column)
     index = column_index(names, expected, ignored)
-    return Table(index, _without_totals(itertools.chain(buffered, rows), result), units)
+    last = getattr(rows, "last", None)
+    if last is not None and last - header_row > MAX_ROWS:
+        # The sheet may be too long (blank, title and total rows count in ``last``): count its data rows.
+        count = sum(1 for n, _ in _without_totals(rows.again(), None) if n > header_row)
+        if count > MAX_ROWS:
+            raise too_many_rows()
+    return Table(index, _limited(_without_totals(itertools.chain(buffered, rows), result)), units)
+
+
+def _limited(rows):
+    for count, row in enumerate(rows, start=1):
+        if count > MAX_ROWS:
+            raise too_many_rows()
+        yield row
 
 
 def _peek(rows, count):
@@ -216,12 +244,13 @@ def _column_of(header: str, keys: dict[str, str], expected: list[str]) -> tuple[
     return header, ""
 
 
-def _without_totals(rows, result: ImportResult):
+def _without_totals(rows, result: ImportResult | None):
     for number, cells in rows:
         first = next((c for c in cells if c), "")
         # Every total's label has 计: folding each row's first cell (NFKC, blanks) only then, not for every row.
         if "计" in first and _header_key(first) in TOTAL_LABELS:
-            result.notes.append(f"第 {number} 行是{_header_key(first)}行，已跳过。")
+            if result is not None:
+                result.notes.append(f"第 {number} 行是{_header_key(first)}行，已跳过。")
             continue
         yield number, cells
 

@@ -10,7 +10,7 @@ from registry.exports import download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BaseForm
 from registry.services import ServiceError
-from registry.transfer.reader import read_table
+from registry.transfer.reader import importable, read_table
 from registry.transfer.template import template_workbook
 
 
@@ -35,9 +35,11 @@ def stream_upload(form, steps_function, *, user, page: dict):
     """
     upload = form.file.data
     data, filename = upload.read(), upload.filename
-    # Above the threshold a background task imports it (registry/tasks registers the hook): the page redirects.
+    # Above the threshold a background task imports it (registry/tasks registers the hook): the page redirects. A
+    # file of another type is not queued: the page says so at once (read_table's refusal).
     background = current_app.extensions.get("registry.background_import")
-    if background is not None and len(data) > current_app.config["IMPORT_BACKGROUND_BYTES"]:
+    large = len(data) > current_app.config["IMPORT_BACKGROUND_BYTES"]
+    if background is not None and large and importable(data[:4], filename):
         response = background(data, filename, steps_function, user=user, page=page)
         if response is not None:
             return response

@@ -71,8 +71,30 @@ def _csv_text(cell: str) -> str:
     return text
 
 
+class Rows:
+    """A sheet's rows below its first: iterating yields (spreadsheet row number, [cell texts]) of the non-blank
+    ones. ``last`` is the number of the sheet's last row, known before any row is read (from the workbook's used
+    range, or a CSV's line breaks: never fewer than there are), so an import can refuse a file that is too long
+    before reading it (``transfer.open_table``); ``again()`` reads the rows once more from the start, for an exact
+    count when ``last`` alone does not settle it."""
+
+    def __init__(self, make, last: int):
+        self._make = make
+        self._rows = make(False)  # goes on from the header row
+        self.last = last
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._rows)
+
+    def again(self):
+        return self._make(True)
+
+
 def read_table(data: bytes | os.PathLike, filename: str):
-    """Return (headers, rows) where rows yields (spreadsheet row number, [cell texts]).
+    """Return (headers, rows) where rows (a ``Rows``) yields (spreadsheet row number, [cell texts]).
 
     ``data`` is the file's content or, for a file on disk (a background import, the command line), its path: a
     workbook is then read from the file and its bytes are never held in Python as well.
@@ -80,20 +102,38 @@ def read_table(data: bytes | os.PathLike, filename: str):
     :raise ServiceError: in Chinese when the file is not a readable XLSX or CSV, or a cell holds a control
         character (as in a form, only line breaks and tabs are text; NUL cannot even be stored).
     """
-    name = (filename or "").lower()
     if isinstance(data, os.PathLike):
         with open(data, "rb") as file:
             magic = file.read(4)
     else:
         magic = data[:4]
-    if name.endswith(".xlsx") or magic == b"PK\x03\x04":
-        headers, rows = _read_xlsx(data)
-    elif name.endswith(".csv") or name.endswith(".txt"):
-        headers, rows = _read_csv(Path(data).read_bytes() if isinstance(data, os.PathLike) else data)
+    kind = importable(magic, filename)
+    if kind == "xlsx":
+        headers, body, last = _read_xlsx(data)
+    elif kind == "csv":
+        headers, body, last = _read_csv(Path(data).read_bytes() if isinstance(data, os.PathLike) else data)
     else:
-        raise ServiceError("只能导入 .xlsx 或 .csv 文件。")
+        raise ServiceError(NOT_IMPORTABLE)
     _refuse_control_characters(1, headers)
-    return headers, ((number, _refuse_control_characters(number, cells)) for number, cells in rows)
+
+    def rows(again: bool):
+        return ((number, _refuse_control_characters(number, cells)) for number, cells in body(again))
+
+    return headers, Rows(rows, last)
+
+
+NOT_IMPORTABLE = "只能导入 .xlsx 或 .csv 文件。"
+
+
+def importable(head: bytes, filename: str) -> str | None:
+    """The kind ("xlsx" or "csv") of a file the importers read, judged from its first bytes and its name, else None: the
+    check an upload passes before it is queued or read."""
+    name = (filename or "").lower()
+    if name.endswith(".xlsx") or head[:4] == b"PK\x03\x04":
+        return "xlsx"
+    if name.endswith(".csv") or name.endswith(".txt"):
+        return "csv"
+    return None
 
 
 #: Every C0 and C1 control character but tab and line breaks (``has_control_characters`` with TEXTAREA_ALLOWED):
@@ -128,22 +168,24 @@ def _read_xlsx(data: bytes | os.PathLike):
         first = next(values, None)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, CalamineError) as exc:
         raise ServiceError("无法读取该 Excel 文件，请确认是 .xlsx 格式（不是 .xls 或加密文件）。") from exc
+    workbook.close()  # the sheet keeps its cells
     if first is None:
-        workbook.close()
         raise ServiceError("文件是空的。")
     headers = [_cell_text(v) for v in padding + first]
 
-    def body():
-        try:
-            for number, row in enumerate(values, start=2):
-                # Text (most cells) straight to _text; numbers, dates and blanks through _cell_text.
-                cells = [_text(v) if type(v) is str and v else _cell_text(v) for v in row]
-                if any(cells):
-                    yield number, padding + cells
-        finally:
-            workbook.close()
+    def body(again: bool):
+        rows = values
+        if again:  # from the first row below the header
+            rows = sheet.iter_rows()
+            next(rows, None)
+        for number, row in enumerate(rows, start=2):
+            # Text (most cells) straight to _text; numbers, dates and blanks through _cell_text.
+            cells = [_text(v) if type(v) is str and v else _cell_text(v) for v in row]
+            if any(cells):
+                yield number, padding + cells
 
-    return headers, body()
+    # sheet.end is the last used cell (0-based): rows beyond it, however formatted, hold nothing.
+    return headers, body, (sheet.end[0] + 1 if sheet.end else 1)
 
 
 def _read_csv(data: bytes):
@@ -163,13 +205,18 @@ def _read_csv(data: bytes):
     except csv.Error as exc:
         raise ServiceError(f"CSV 格式错误：{exc}") from exc
 
-    def body():
+    def body(again: bool):
+        records = reader
+        if again:  # from the first record below the header
+            records = csv.reader(io.StringIO(text, newline=""))
+            next(records, None)
         try:
-            for number, cells in enumerate(reader, start=2):
+            for number, cells in enumerate(records, start=2):
                 cells = [_csv_text(c) for c in cells]
                 if any(cells):
                     yield number, cells
         except csv.Error as exc:
             raise ServiceError(f"CSV 第 {reader.line_num} 行格式错误：{exc}") from exc
 
-    return headers, body()
+    # A record ends at a line break (or the end of the text): there are never more records than breaks + 1.
+    return headers, body, text.count("\n") + 1

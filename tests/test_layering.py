@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "registry"
 LAYERS = {
     "kernel": {
         "extensions", "config", "database", "periods", "money", "labels", "roles", "services", "forms", "web",
-        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks", "storage",
+        "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks", "storage", "search",
     },
     "reference": {"counties", "pairings"},
     "gate": {"permissions"},

@@ -5,12 +5,14 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from registry import search
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.permissions import scope_filter
+from registry.placements.cells import Header
 from registry.placements.models import Destination, Household, Placement, PlacementCell
 from registry.placements.services import possible_duplicates
-from registry.web import is_id, is_year, like_pattern
+from registry.web import is_id, is_year
 
 FILTER_KEYS = ("q", "county", "prefecture", "household", "destination", "year")
 
@@ -36,13 +38,32 @@ def filtered(args: dict, user) -> sa.Select:
     """The placement SELECT of the list and its export: scope first, then the filters."""
     stmt = sa.select(Placement).where(scope_filter(user, Placement), *_by_columns(args, Placement))
     if args.get("q"):
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(sa.or_(Placement.person_name.like(pattern), Placement.employer.like(pattern)))
+        # Names and employers, through the keyword index (registry/search.py): the LIKE's results, without a scan.
+        stmt = stmt.where(search.keyword(Placement, args["q"]))
     if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Placement.start_date <= date(year, 12, 31),
                           sa.or_(Placement.end_date.is_(None), Placement.end_date >= date(year, 1, 1)))  # fmt: skip
     return stmt
+
+
+def keyword_header(stmt: sa.Select) -> Header:
+    """The list header of a keyword search (the cells hold no names), from one pass over its placements: each
+    matching placement's person, household and destination read once and counted here (people once each)."""
+    rows = db.session.execute(
+        stmt.with_only_columns(Placement.person_id, Placement.household, Placement.destination_class).order_by(None)
+    )
+    people, lifted, by_destination, count = set(), set(), {}, 0
+    for person, household, destination in rows:
+        count += 1
+        people.add(person)
+        if household == Household.LIFTED:
+            lifted.add(person)
+        by_destination.setdefault(destination, set()).add(person)
+    return Header(
+        placements=count, people=len(people), lifted=len(lifted),
+        by_destination=[(d, len(by_destination[d])) for d in Destination if d in by_destination],
+    )  # fmt: skip
 
 
 def cell_filter(args: dict, user) -> list:

@@ -39,8 +39,9 @@ def index():
     args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
     stmt = queries.filtered(args, current_user)
     if args["q"]:
-        # Names and employers are not in the cells: a keyword search counts over its (fewer) placements in SQL.
-        header = cells.header_from_placements(stmt)
+        # Names and employers are not in the cells: a keyword search counts its placements, found through the
+        # keyword index, in one pass.
+        header = queries.keyword_header(stmt)
     else:
         header = cells.header_from_cells(*queries.cell_filter(args, current_user))
     sort, order = sort_clause(

@@ -4,10 +4,11 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from registry import search
 from registry.extensions import db
 from registry.permissions import scope_filter
 from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
-from registry.web import is_id, is_year, like_pattern
+from registry.web import is_id, is_year
 
 
 def _by_columns(args: dict, table) -> list:
@@ -29,9 +30,8 @@ def filtered(args: dict, user) -> sa.Select:
     """The purchase SELECT of the list and its export: scope first, then the filters."""
     stmt = sa.select(Purchase).where(scope_filter(user, Purchase), *_by_columns(args, Purchase))
     if args.get("q"):
-        pattern = like_pattern(args["q"])
-        stmt = stmt.where(sa.or_(Purchase.seller_name.like(pattern), Purchase.buyer_name.like(pattern),
-                                 Purchase.product.like(pattern), Purchase.evidence_no.like(pattern)))  # fmt: skip
+        # Sellers, buyers, products and evidence numbers, through the keyword index (registry/search.py).
+        stmt = stmt.where(search.keyword(Purchase, args["q"]))
     if is_year(args.get("year")):
         year = int(args["year"])
         stmt = stmt.where(Purchase.purchased_on.between(date(year, 1, 1), date(year, 12, 31)))

@@ -1,6 +1,7 @@
 """Declarative base, UTC timestamps, shared column mixins and SQLite connection pragmas."""
 
 import itertools
+import logging
 import sqlite3
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -150,13 +151,93 @@ def _sqlite_begin(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def refresh_planner_statistics(session) -> None:
-    """Gather PostgreSQL's planner statistics now, after a bulk load (the demo's): until autovacuum comes round,
-    the planner takes the new tables for empty, and the report's queries over them ran ~3.5× slower."""
-    if session.get_bind().dialect.name != "postgresql":
+#: Rows SQLite's ANALYZE reads per index (``PRAGMA analysis_limit``): enough for the planner's estimates, and a
+#: 200,000-row table is analysed in about 10 ms instead of half a second.
+ANALYSIS_LIMIT = 1000
+_log = logging.getLogger(__name__)
+
+
+def refresh_statistics(engine, tables: Iterable[str] | None = None) -> None:
+    """Refresh the query planner's statistics of ``tables`` (names; every table when None) after a bulk write, on a
+    connection and in a short transaction of their own, so never inside the write's transaction.
+
+    Without them the planner guesses: SQLite has no statistics at all until ANALYZE runs (with them one data check
+    went from 116 s to 2.2 s and the province home page from 28 s to 9.6 s), and PostgreSQL takes freshly loaded
+    tables for empty until autovacuum comes round.
+
+    - SQLite: ``ANALYZE`` of each table with ``PRAGMA analysis_limit`` (ANALYSIS_LIMIT rows per index, a few
+      milliseconds each), then ``PRAGMA optimize``. ``PRAGMA optimize`` alone is not enough: it looks only at tables
+      this connection has queried and skips a table that has never been analysed. ANALYZE takes the write lock for
+      those milliseconds (waiting like any writer).
+    - PostgreSQL: ``ANALYZE t1, t2, …`` (or the whole database), which takes a lock that blocks neither reads nor
+      writes, only another ANALYZE or VACUUM of the same table.
+
+    Statistics are an optimisation: a failure (the database busy beyond its timeout) is logged, never raised, so
+    it cannot fail the import or job that asked for it.
+    """
+    names = None if tables is None else sorted(set(tables))
+    if names == []:
         return
-    session.execute(sa.text("ANALYZE"))
-    session.commit()
+    try:
+        connection = engine.raw_connection()
+    except Exception:  # noqa: BLE001 - statistics never fail their caller
+        _log.warning("planner statistics not refreshed: no connection", exc_info=True)
+        return
+    try:
+        quote = engine.dialect.identifier_preparer.quote
+        if engine.dialect.name == "sqlite":
+            # The driver runs each statement in its own transaction (isolation_level None, see _sqlite_pragmas).
+            driver = connection.driver_connection
+            previous = driver.execute("PRAGMA analysis_limit").fetchone()[0]
+            driver.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+            try:
+                for name in names if names is not None else [None]:
+                    driver.execute("ANALYZE" if name is None else f"ANALYZE {quote(name)}")
+                driver.execute("PRAGMA optimize")
+            finally:
+                driver.execute(f"PRAGMA analysis_limit = {int(previous)}")
+        else:
+            cursor = connection.cursor()
+            cursor.execute("ANALYZE" if names is None else "ANALYZE " + ", ".join(quote(n) for n in names))
+            cursor.close()
+            connection.commit()
+    except Exception:  # noqa: BLE001 - statistics never fail their caller
+        _log.warning("planner statistics of %s not refreshed", names or "every table", exc_info=True)
+        try:
+            connection.rollback()
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        connection.close()
+
+
+def refresh_planner_statistics(session, tables: Iterable[str] | None = None) -> None:
+    """``refresh_statistics`` of the session's database after a bulk job (the demo's load, the nightly checks) has
+    committed: every table, or ``tables``."""
+    refresh_statistics(session.get_bind(), tables)
+
+
+#: session.info key: tables whose statistics are refreshed when the session's transaction commits.
+_ANALYZE_KEY = "registry.analyze_after_commit"
+
+
+def analyze_after_commit(session, tables: Iterable[str]) -> None:
+    """Refresh ``tables``' statistics once ``session``'s transaction commits (an import: its caller commits, be it
+    the page, the command line or the task); nothing if it is rolled back instead."""
+    session.info.setdefault(_ANALYZE_KEY, set()).update(tables)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+def _analyze_committed(session) -> None:
+    tables = session.info.pop(_ANALYZE_KEY, None)
+    if tables:
+        refresh_statistics(session.get_bind(), tables)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _forget_analyze(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a SAVEPOINT within it
+        session.info.pop(_ANALYZE_KEY, None)
 
 
 def reset_id_sequences(session) -> None:

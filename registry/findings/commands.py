@@ -3,7 +3,7 @@
 import click
 from flask.cli import with_appcontext
 
-from registry.database import writing
+from registry.database import refresh_planner_statistics, writing
 from registry.extensions import db
 from registry.findings.services import run_checks
 
@@ -20,4 +20,5 @@ def check_command():
     with writing():
         new, total = run_checks(actor=None)
         db.session.commit()
+    refresh_planner_statistics(db.session)  # a large job: the planner's statistics of what it wrote
     click.echo(f"数据核查完成：发现 {total} 条线索，其中新增 {new} 条。")

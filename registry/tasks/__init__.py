@@ -12,7 +12,7 @@ from huey import crontab
 
 from registry.assets import reminders as asset_reminders
 from registry.auth.services import county_staff
-from registry.database import writing
+from registry.database import refresh_planner_statistics, writing
 from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
 from registry.findings.reminders import overdue_problems
@@ -133,6 +133,13 @@ reminders.reminder(lambda today: (reminders.Due(*due) for due in overdue_problem
 def notify():
     with writing():
         reminders.notify()
+
+
+# 01:50 China time: the planner statistics of every table, after the night's checks and reminders have written and
+# before the backup (registry.database.refresh_statistics; imports refresh the tables they wrote themselves).
+@app_periodic_task(crontab(minute="50", hour="17"), name="registry.statistics")
+def nightly_statistics():
+    refresh_planner_statistics(db.session)
 
 
 @app_periodic_task(crontab(minute="0", hour="18"), name="registry.backup")

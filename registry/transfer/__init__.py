@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import event_values, record
-from registry.database import prepare_bulk_insert, restore_cache, widen_cache
+from registry.database import analyze_after_commit, prepare_bulk_insert, restore_cache, widen_cache
 from registry.extensions import db
 from registry.money import MoneyError, parse_wan, parse_yuan
 from registry.services import ServiceError
@@ -326,10 +326,25 @@ class Batch:
         # Everything the import writes lies inside this SAVEPOINT, so a failed import leaves nothing behind
         # whoever called it (page, command line, task) and whatever that caller does next.
         self._savepoint = db.session.begin_nested()
+        #: The tables the import writes (every INSERT, UPDATE and DELETE it sends, and its bulk inserts): their
+        #: planner statistics are refreshed once the import is committed (``database.analyze_after_commit``).
+        self.tables: set[str] = {AuditEvent.__tablename__}
+        self._connection = db.session.connection()
+        sa.event.listen(self._connection, "before_execute", self._note_table)
         self.event = record("import", None, actor=actor, entity_type=entity_type, summary=f"导入{title} {filename}")
         db.session.flush()
-        self._cache = widen_cache(db.session.connection())
-        self._writer = _Writer(db.session.connection())
+        self._cache = widen_cache(self._connection)
+        self._writer = _Writer(self._connection)
+
+    def _note_table(self, _connection, statement, *args) -> None:
+        if isinstance(statement, sa.sql.dml.UpdateBase):
+            name = getattr(statement.table, "name", None)
+            if name:
+                self.tables.add(name)
+
+    def _stop_noting(self) -> None:
+        if sa.event.contains(self._connection, "before_execute", self._note_table):
+            sa.event.remove(self._connection, "before_execute", self._note_table)
 
     def audit(self, action: str, entity, *, summary: str, changes: dict, context=None) -> None:
         """Record ``entity``'s create or update as part of this import (its event is written at the next flush)."""
@@ -380,6 +395,7 @@ class Batch:
                 for id_, (_, _, summary, changes) in zip(ids, group, strict=True)
             ]  # fmt: skip
             writes += [write, prepare_bulk_insert(connection, AuditEvent.__table__, events)[1]]
+            self.tables.add(model.__tablename__)
             self.created.extend(ids)
         self._rows.clear()
         if writes:
@@ -400,13 +416,16 @@ class Batch:
         }
         self._savepoint.commit()
         self._writer.close()
+        self._stop_noting()
         restore_cache(db.session.connection(), self._cache)
+        analyze_after_commit(db.session(), self.tables)
 
     def abandon(self, result: ImportResult) -> None:
         """Undo every write of the import (some row failed): nothing was created, changed or left unchanged."""
         self._pending.clear()
         self._rows.clear()
         self._writer.close(raise_error=False)  # whatever it was writing is undone with the rest
+        self._stop_noting()
         self._savepoint.rollback()
         restore_cache(db.session.connection(), self._cache)
         result.created = result.updated = result.unchanged = 0

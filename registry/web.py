@@ -51,13 +51,17 @@ def attach_error(form, exc) -> None:
 
 @dataclass
 class Page:
-    """One page of a list: rows, totals and the links the template prints."""
+    """One page of a list: rows, totals and the links the template prints.
+
+    ``more`` is set when the total was counted only so far (``paginate``'s bounded count): ``total`` is then a
+    lower bound and the last page number is not known, so the template says “更多” instead of a page count."""
 
     items: list
     total: int
     page: int
     per_page: int
     args: dict
+    more: bool = False
 
     @property
     def pages(self) -> int:
@@ -69,20 +73,22 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.page < self.pages or self.more
 
     def url(self, page: int) -> str:
         return url_for(request.endpoint, **{**request.view_args, **self.args, "page": page})
 
     def window(self, size: int = 2):
-        """Page numbers around the current one, with None for gaps."""
+        """Page numbers around the current one, with None for gaps (the last page only when it is known)."""
+        last_page = self.pages
+        numbers = sorted({1, *range(max(1, self.page - size), min(last_page, self.page + size) + 1)}
+                         | (set() if self.more else {last_page}))  # fmt: skip
         shown, last = [], 0
-        for n in range(1, self.pages + 1):
-            if n in (1, self.pages) or abs(n - self.page) <= size:
-                if last and n - last > 1:
-                    shown.append(None)
-                shown.append(n)
-                last = n
+        for n in numbers:
+            if last and n - last > 1:
+                shown.append(None)
+            shown.append(n)
+            last = n
         return shown
 
 
@@ -93,15 +99,60 @@ def int_arg(name: str, default: int = 1, minimum: int = 1) -> int:
         return default
 
 
+#: A list without a given total is counted only up to this many pages past the requested one (“更多” beyond).
+COUNT_AHEAD_PAGES = 10
+
+
 def paginate(stmt, *, args: dict, per_page: int | None = None, total: int | None = None) -> Page:
-    """Run ``stmt`` for the requested page; the count runs over the same filtered statement unless given."""
+    """Run ``stmt`` (ordered) for the requested page, as fast for the last page as for the first.
+
+    The total is ``total`` when the caller knows it (a list header read from derived data), else a bounded count
+    of the same filtered statement: rows up to ``COUNT_AHEAD_PAGES`` past the requested page, so a huge list is
+    never counted to its end (the page says “更多”). A page in the second half of a known total is read from the
+    other end: the order reversed, the rows reversed back, so its OFFSET is never more than half the list (the
+    last page is the first page read backwards). That needs an order that ends with the primary key (a total
+    order); other orders are read forwards."""
     per_page = per_page or current_app.config["ITEMS_PER_PAGE"]
+    requested = int_arg("page")
+    more = False
     if total is None:
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+        bound = (requested + COUNT_AHEAD_PAGES) * per_page
+        total = db.session.scalar(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).limit(bound + 1).subquery())
+        )
+        more = total > bound
+        total = min(total, bound)
     pages = max(1, -(-total // per_page))
-    page = min(int_arg("page"), pages)
-    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
-    return Page(items=items, total=total, page=page, per_page=per_page, args=args)
+    page = min(requested, pages)
+    offset = (page - 1) * per_page
+    size = min(per_page, total - offset) if not more else per_page
+    backwards = _reversed_order(stmt) if not more and offset > total // 2 else None
+    if backwards is not None and size > 0:
+        rows = stmt.order_by(None).order_by(*backwards).limit(size).offset(total - offset - size)
+        items = list(reversed(db.session.scalars(rows).unique().all()))
+    else:
+        items = db.session.scalars(stmt.limit(per_page).offset(offset)).unique().all()
+    return Page(items=items, total=total, page=page, per_page=per_page, args=args, more=more)
+
+
+def _reversed_order(stmt):
+    """``stmt``'s ORDER BY with every direction turned, when it ends with the primary key of the entity it selects
+    (so that reading backwards gives exactly the same rows); else None."""
+    clauses = list(stmt._order_by_clauses)
+    entity = stmt.column_descriptions[0].get("entity") if stmt.column_descriptions else None
+    table = getattr(entity, "__table__", None)
+    if not clauses or table is None or len(table.primary_key.columns) != 1:
+        return None
+    turned = []
+    for clause in clauses:
+        modifier = getattr(clause, "modifier", None)
+        if modifier not in (sa.sql.operators.asc_op, sa.sql.operators.desc_op):
+            return None
+        turned.append(clause.element.asc() if modifier is sa.sql.operators.desc_op else clause.element.desc())
+    last, key = clauses[-1].element, table.primary_key.columns[0]
+    if getattr(last, "table", None) is not table or getattr(last, "name", None) != key.name:
+        return None
+    return turned
 
 
 def sort_clause(sorts: dict, default: str):

@@ -172,7 +172,7 @@ def make_proposal(unit: Unit, **overrides):
     from registry.findings.models import Proposal
 
     data = {"rule": "projects_late", "key": f"project:{next(_seq)}", "unit_id": unit.id,
-            "title": "项目超过计划完工日期未完工", "records": []} | overrides  # fmt: skip
+            "title": "项目超过计划完工日期未完工"} | overrides  # fmt: skip
     proposal = Proposal(**data)
     db.session.add(proposal)
     db.session.flush()

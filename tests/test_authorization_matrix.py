@@ -374,6 +374,7 @@ RULES.update(
         "problems.remove_link": Rule("POST", PROBLEM | {"link_id": ("link_a", "link_a")}, PROBLEM_WRITE),
         # Proposals lie in a county and belong to no pairing: liaisons see none.
         "findings.index": Rule(expect=everyone()),
+        "findings.detail": Rule(params=PROPOSAL, expect=scoped_records() | {"liaison": (MISSING, MISSING)}),
         "findings.run": Rule("POST", expect=STAFF_ONLY),
         "findings.accept": Rule("POST", PROPOSAL, PROBLEM_WRITE),
         "findings.dismiss": Rule("POST", PROPOSAL, PROBLEM_WRITE),

@@ -1,4 +1,10 @@
-"""Running the checks, and what staff decide on each proposal: accept it into the ledger, or dismiss it."""
+"""Running the checks, and what staff decide on each proposal: accept it into the ledger, or dismiss it.
+
+A run is set-based from end to end (``run_checks``): the rules stage what they find (``rules.stage``), the
+records a decided proposal of the same group already named are taken out, and the open proposals and their
+records are brought in line by a few ``INSERT … SELECT`` / ``DELETE … WHERE NOT EXISTS`` statements — the Python
+side handles groups (a few thousand at a province's volume), never records.
+"""
 
 from datetime import date
 
@@ -7,12 +13,16 @@ import sqlalchemy as sa
 from registry.audit.services import record
 from registry.database import utcnow
 from registry.extensions import db
-from registry.findings.models import Proposal, ProposalState
+from registry.findings import rules as checks
+from registry.findings.models import Proposal, ProposalRecord, ProposalState
 from registry.findings.rules import RULES
-from registry.permissions import WriteScope, authorize_write, scope_of, visible_record
+from registry.findings.staging import FOUND, Staging
+from registry.permissions import WriteScope, authorize_write, scope_of
 from registry.problems import services as problems
 from registry.problems.models import Category, Problem, Source
 from registry.services import ServiceError, check_version
+
+OPEN = ProposalState.PROPOSED.value
 
 
 def own_counties(actor) -> set | None:
@@ -22,37 +32,105 @@ def own_counties(actor) -> set | None:
     return WriteScope(actor).counties
 
 
+def _in_scope(counties):
+    return sa.true() if counties is None else Proposal.unit_id.in_(list(counties))
+
+
+def _lock_run(conn) -> None:
+    """One run at a time on PostgreSQL (two would both add the same new group); SQLite's write lock does it."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(23008)")
+
+
+def _drop_decided(staging: Staging) -> None:
+    """Take out the records a decided proposal of the same group named (they stay decided), then what was staged
+    aside for them alone, so that a decided group comes back only with records it did not name."""
+    f, p, r = FOUND.c, Proposal.__table__.c, ProposalRecord.__table__.c
+    decided = sa.exists().where(
+        p.rule == f.rule, p.key == f.key, p.state != OPEN,
+        r.proposal_id == p.id, r.record_type == f.record_type, r.record_id == f.record_id,
+    )  # fmt: skip
+    if not staging.execute(sa.delete(FOUND).where(f.aside == 0, decided)).rowcount:
+        return
+    kept = FOUND.alias("kept")
+    staging.execute(sa.delete(FOUND).where(f.aside == 1, ~sa.exists().where(
+        kept.c.rule == f.rule, kept.c.key == f.key, kept.c.aside == 0,
+        sa.or_(f.subject.is_(None), kept.c.subject == f.subject),
+    )))  # fmt: skip
+
+
 def run_checks(*, actor=None, today: date | None = None) -> tuple[int, int]:
-    """Run every rule (over the actor's own counties); add the proposals not found before. Returns (new, found).
-    A proposal already there (whatever its state) is only marked as seen again: nothing is proposed twice."""
+    """Run every rule (over the actor's own counties) and bring the open proposals in line with what they find:
+    a group found with records no decided proposal named is one open proposal (updated if there, added if not);
+    its records are exactly those found now (fixed ones drop out); an open proposal whose group is no longer
+    found goes. Decided proposals are never changed. Returns (new proposals, open proposals found)."""
     today = today or date.today()
     counties = own_counties(actor)
-    known = {(p.rule, p.key): p for p in db.session.scalars(sa.select(Proposal))}
-    new = total = 0
     now = utcnow()
-    for rule, (check, _label) in RULES.items():
-        for item in check(today, counties):
-            total += 1
-            proposal = known.get((rule, item.key))
-            if proposal is not None:
-                proposal.seen_at = now
-                if proposal.state is ProposalState.PROPOSED:
-                    proposal.title, proposal.records, proposal.amount_fen = item.title, item.records, item.amount_fen
-                continue
-            proposal = Proposal(rule=rule, key=item.key, unit_id=item.unit_id, title=item.title[:500],
-                                amount_fen=item.amount_fen, records=item.records, seen_at=now)  # fmt: skip
-            db.session.add(proposal)
-            known[(rule, item.key)] = proposal
-            new += 1
     db.session.flush()
+    proposals, records = Proposal.__table__, ProposalRecord.__table__
+    p, r, f = proposals.c, records.c, FOUND.c
+    with Staging(db.session) as staging:
+        _lock_run(staging.conn)
+        checks.stage(staging, RULES.values(), today, counties)
+        _drop_decided(staging)
+        found = checks.groups(staging)
+        titles = checks.titles(found, today)
+
+        scope = sa.and_(p.state == OPEN, _in_scope(counties))
+        open_ = {(rule, key): (pid, title, amount, count) for pid, rule, key, title, amount, count in staging.execute(
+            sa.select(p.id, p.rule, p.key, p.title, p.amount_fen, p.record_count).where(scope))}  # fmt: skip
+        added, changed, seen = [], [], []
+        for g in found:
+            title = titles[(g.rule, g.key)]
+            there = open_.get((g.rule, g.key))
+            if there is None:
+                added.append({"rule": g.rule, "key": g.key, "unit_id": g.unit_id, "title": title, "amount_fen":
+                              g.amount_fen, "record_count": g.count, "state": OPEN, "reason": "", "found_at": now,
+                              "seen_at": now, "created_at": now, "updated_at": now, "version_id": 1})  # fmt: skip
+            elif there[1:] != (title, g.amount_fen, g.count):
+                changed.append({"pid": there[0], "t": title, "a": g.amount_fen, "n": g.count})
+            else:
+                seen.append(there[0])
+        if added:
+            staging.execute(proposals.insert(), added)
+        if changed:
+            staging.execute(
+                proposals.update().where(p.id == sa.bindparam("pid")).values(
+                    title=sa.bindparam("t"), amount_fen=sa.bindparam("a"), record_count=sa.bindparam("n"),
+                    seen_at=now, updated_at=now, version_id=p.version_id + 1),
+                changed,
+            )  # fmt: skip
+        for start in range(0, len(seen), 5000):
+            staging.execute(proposals.update().where(p.id.in_(seen[start : start + 5000])).values(seen_at=now))
+
+        # Each staged record to its open proposal; then the proposals' records are made exactly those.
+        staging.execute(sa.update(FOUND).values(proposal_id=sa.select(p.id).where(
+            p.rule == f.rule, p.key == f.key, p.state == OPEN).scalar_subquery()))  # fmt: skip
+        in_scope = sa.select(p.id).where(scope)
+        staging.execute(sa.delete(records).where(r.proposal_id.in_(in_scope), ~sa.exists().where(
+            f.proposal_id == r.proposal_id, f.record_type == r.record_type, f.record_id == r.record_id)))  # fmt: skip
+        staging.execute(records.insert().from_select(
+            ["proposal_id", "record_type", "record_id"],
+            sa.select(f.proposal_id, f.record_type, f.record_id).distinct().where(~sa.exists().where(
+                r.proposal_id == f.proposal_id, r.record_type == f.record_type, r.record_id == f.record_id)),
+        ))  # fmt: skip
+        # Open proposals whose group is no longer found: every record fixed, nothing left to decide.
+        gone = sa.select(p.id).where(scope, p.id.not_in(sa.select(f.proposal_id).where(f.proposal_id.is_not(None))))
+        gone_ids = staging.execute(gone).scalars().all()
+        for start in range(0, len(gone_ids), 5000):
+            chunk = gone_ids[start : start + 5000]
+            staging.execute(sa.delete(records).where(r.proposal_id.in_(chunk)))
+            staging.execute(sa.delete(proposals).where(p.id.in_(chunk)))
+    db.session.expire_all()
+    new, total = len(added), len(found)
     record("check", None, actor=actor, entity_type="problem_proposals",
-           summary=f"数据核查：发现 {total} 条线索，其中新增 {new} 条")  # fmt: skip
+           summary=f"数据核查：发现 {total} 条线索，其中新增 {new} 条，{len(gone_ids)} 条已全部纠正")  # fmt: skip
     return new, total
 
 
 #: The ledger's category of each rule's problems.
-CATEGORIES = {"funds_idle": Category.FUNDS, "projects_late": Category.PROJECT, "counted_twice": Category.LABOUR,
-              "assets_without_caretaker": Category.ASSET, "purchase_no_evidence": Category.CONSUMPTION}  # fmt: skip
+CATEGORIES = {name: rule.category for name, rule in RULES.items()}
 
 
 def _decided(proposal: Proposal, actor, version) -> None:
@@ -67,6 +145,8 @@ def _decided(proposal: Proposal, actor, version) -> None:
 def accept(proposal: Proposal, data: dict, *, actor, version=None, today: date | None = None) -> Problem:
     """纳入台账: a problem (自查, this year's 数据核查 batch) made from the proposal, linked to the records that
     triggered it which the actor may see."""
+    from registry.findings.queries import visible_record_ids
+
     today = today or date.today()
     _decided(proposal, actor, version)
     problem = problems.create_problem(
@@ -77,9 +157,8 @@ def accept(proposal: Proposal, data: dict, *, actor, version=None, today: date |
          "measures": data.get("measures") or ""},
         actor=actor,
     )  # fmt: skip
-    for table, record_id in proposal.records:
-        if visible_record(actor, table, record_id) is not None:
-            problems.add_link(problem, table, record_id, actor=actor)
+    for table, record_id in visible_record_ids(actor, proposal.id):
+        problems.add_link(problem, table, record_id, actor=actor)
     proposal.state, proposal.problem_id = ProposalState.ACCEPTED, problem.id
     db.session.flush()
     record("accept", proposal, actor=actor, summary=f"核查线索纳入整改台账（问题 {problem.id}）：{proposal.title[:80]}",

@@ -3,16 +3,15 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from registry.exports import stream_table
 from registry.extensions import db
 from registry.findings import queries, services
 from registry.findings.forms import AcceptForm, DismissForm, RunForm
 from registry.findings.models import Proposal, ProposalState
 from registry.findings.rules import RULES
 from registry.permissions import get_visible_or_404, may_write, requires
-from registry.problems.queries import record_label
-from registry.problems.services import LINK_TYPES
 from registry.services import ServiceError
-from registry.web import paginate
+from registry.web import int_arg, paginate
 
 bp = Blueprint("findings", __name__, url_prefix="/problems/findings")
 
@@ -24,12 +23,36 @@ def index():
     args["state"] = args["state"] or ProposalState.PROPOSED.value
     page = paginate(queries.filtered(args, current_user).order_by(Proposal.found_at.desc(), Proposal.id.desc()),
                     args=args)  # fmt: skip
-    rows = [(p, [(LINK_TYPES.get(t, t), record_label(r)) for t, r in queries.visible_records(current_user, p)])
-            for p in page.items]  # fmt: skip
+    shown = queries.preview(current_user, [p.id for p in page.items], PREVIEW)
+    rows = [(p, shown[p.id]) for p in page.items]
     return render_template(
-        "findings/index.html", page=page, rows=rows, args=args, rules=RULES, states=ProposalState,
+        "findings/index.html", page=page, rows=rows, args=args, rules=RULES, states=ProposalState, preview=PREVIEW,
         counts=queries.counts(current_user), run_form=RunForm(), accept_form=AcceptForm(), dismiss_form=DismissForm(),
         writable={p.id for p in page.items if may_write(current_user, p)},
+    )  # fmt: skip
+
+
+#: Records shown under each proposal on the list (the proposal's page lists them all, a page at a time).
+PREVIEW = 10
+#: Records per page of a proposal's page.
+PER_PAGE = 50
+
+
+@bp.route("/<int:proposal_id>")
+@requires("records.view")
+def detail(proposal_id):
+    """One proposal with its records, a page at a time, or all of them as CSV or XLSX (``?export=csv``)."""
+    proposal = get_visible_or_404(Proposal, proposal_id)
+    kind = request.args.get("export")
+    if kind in ("csv", "xlsx"):
+        headers, rows = queries.download(current_user, proposal.id)
+        return stream_table(kind, headers, rows, f"核查线索{proposal.id}", title="核查线索")
+    page = max(1, int_arg("page"))
+    sections = queries.sections(current_user, proposal.id, page=page, per_page=PER_PAGE)
+    pages = max([1, *(-(-s.total // PER_PAGE) for s in sections)])
+    return render_template(
+        "findings/detail.html", p=proposal, sections=sections, page=min(page, pages), pages=pages, rules=RULES,
+        accept_form=AcceptForm(), dismiss_form=DismissForm(), writable=may_write(current_user, proposal),
     )  # fmt: skip
 
 

@@ -10,11 +10,13 @@ PORT ?= 5000
 TEST_WORKERS ?= 2
 # PostgreSQL the suite also runs against (CI: PostgreSQL 15, trust auth). SKIP_POSTGRES=1 skips it locally.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The database of PG_TEST_URL's server the bench smoke run empties and uses (created if missing).
+BENCH_DATABASE ?= bench_smoke
 # Debian packages: CJK font and HarfBuzz subsetting for PDFs (WeasyPrint); Chromium and poppler for tests.
 RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 TEST_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils
 
-.PHONY: run test lint format test-sqlite test-postgres system-run system-test db-upgrade demo clean
+.PHONY: run test lint format test-sqlite test-postgres bench-smoke system-run system-test db-upgrade demo clean
 
 # The web server and one task consumer together; Ctrl-C (or either one exiting) stops both. A background job of
 # a script ignores SIGINT, so the web server is stopped with TERM; the consumer with INT (finishes running tasks).
@@ -26,7 +28,7 @@ run: system-run $(VENV)/.installed db-upgrade demo
 	$(FLASK) tasks consumer -w 2 & worker=$$!; \
 	wait -n $$web $$worker; stop
 
-test: system-test $(VENV)/.installed lint test-sqlite test-postgres
+test: system-test $(VENV)/.installed lint test-sqlite test-postgres bench-smoke
 
 # Installs what is missing when run as root; otherwise says what to install.
 system-run system-test: system-%:
@@ -72,6 +74,20 @@ test-postgres: $(VENV)/.installed
 	$(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
 	  || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
 	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# Every script in bench/ in a small size (bench/smoke.py), on SQLite and PostgreSQL at once: fails when a bench
+# raises or prints no FIGURE line; never compares a figure with its target.
+bench-smoke: $(VENV)/.installed
+	@if [ "$(SKIP_POSTGRES)" = 1 ]; then \
+	  echo "== 基准冒烟：SQLite（跳过 PostgreSQL：SKIP_POSTGRES=1）=="; \
+	  env -u DATABASE_URL $(BIN)/python -m bench.smoke; \
+	else \
+	  echo "== 基准冒烟：SQLite 与 PostgreSQL（$(PG_TEST_URL) 服务器上的数据库 $(BENCH_DATABASE)）=="; \
+	  $(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
+	    || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
+	  env -u DATABASE_URL $(BIN)/python -m bench.smoke --sqlite --database-url "$(PG_TEST_URL)" \
+	    --database-name "$(BENCH_DATABASE)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

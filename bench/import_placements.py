@@ -2,6 +2,7 @@
 
 Usage:
     .venv/bin/python -m bench.import_placements [--rows 100000] [--database-url URL] [--file existing.xlsx]
+        [--in-process] [--smoke]
 
 Writes a workbook in the import template's layout (valid, distinct identity numbers across a few counties),
 times (1) openpyxl read-only iteration over it, (2) the registry's reader (python-calamine, every cell to text)
@@ -9,6 +10,7 @@ and (3) the registry's import (read + check + bulk insert + audit events + cells
 process (the database is migrated and loaded by a process of its own first, so the import's peak is the import's),
 and reports the ratios and each step's peak memory (ru_maxrss).
 Target (issue 14, item 4): the import faster than openpyxl's read-only read alone; peak memory under 300 MB.
+``--in-process`` runs the steps in this process (no step's own peak then); ``--smoke``: 200 rows, in-process.
 
 Measured on the 2-core machine, one run each, the same session (``env -u DATABASE_URL .venv/bin/python -m
 bench.import_placements --rows 100000``; PostgreSQL 15 with ``--database-url
@@ -45,6 +47,7 @@ from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 
+from bench import figure, parse_args
 from registry.idnumbers import check_digit
 from registry.placements.transfer import HEADERS
 
@@ -75,25 +78,26 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bare_read(path: str):
+def bare_read(path: str) -> tuple:
+    """openpyxl's read-only read alone: (seconds, rows, peak MB)."""
     started = time.perf_counter()
     workbook = load_workbook(path, read_only=True, data_only=True)
     count = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
     workbook.close()
-    print(f"{time.perf_counter() - started:.2f} {count} {_peak_mb():.0f}")
+    return round(time.perf_counter() - started, 3), count, round(_peak_mb())
 
 
-def calamine_read(path: str):
+def calamine_read(path: str) -> tuple:
     """The registry's reader alone: python-calamine, and every row turned into the importers' text cells."""
     from registry.transfer.reader import read_table
 
     started = time.perf_counter()
     headers, rows = read_table(Path(path), path)
     count = 1 + sum(1 for _ in rows)
-    print(f"{time.perf_counter() - started:.2f} {count} {_peak_mb():.0f}")
+    return round(time.perf_counter() - started, 3), count, round(_peak_mb())
 
 
-def setup(url: str):
+def setup(url: str) -> tuple:
     """The database the import writes into: schema, divisions and the importing user (in a process of its own, so
     the migrations' memory is not counted as the import's)."""
     from bench import fresh_app
@@ -106,10 +110,14 @@ def setup(url: str):
         load_divisions()
         db.session.add(User(username="bench", display_name="bench", password_hash="x", role=Role.PROVINCE))
         db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return ()
 
 
-def registry_import(path: str, url: str):
-    """The import as a worker runs it: the app, then the file read, checked and written, then one commit."""
+def registry_import(path: str, url: str) -> tuple:
+    """The import as a worker runs it: the app, then the file read, checked and written, then one commit:
+    (seconds, records created, peak MB, peak MB before the import)."""
     import sqlalchemy as sa
 
     from registry import create_app
@@ -129,44 +137,62 @@ def registry_import(path: str, url: str):
         db.session.commit()
         elapsed = time.perf_counter() - started
         assert not result.errors, result.errors[:3]
-        print(f"{elapsed:.2f} {result.created} {_peak_mb():.0f} {before:.0f}")
+        db.session.remove()
+        db.engine.dispose()
+        return round(elapsed, 3), result.created, round(_peak_mb()), round(before)
 
 
-def main():
+STEPS = {
+    "read": lambda a: bare_read(a.file),
+    "calamine": lambda a: calamine_read(a.file),
+    "setup": lambda a: setup(a.database_url),
+    "import": lambda a: registry_import(a.file, a.database_url),
+}
+
+
+def step(name: str, path: Path, url: str | None, in_process: bool) -> list[float]:
+    """One step's numbers, from a fresh process of its own (``--step``) or, ``in_process``, from this one."""
+    if in_process:
+        return [float(x) for x in STEPS[name](argparse.Namespace(file=str(path), database_url=url))]
+    command = [sys.executable, "-m", "bench.import_placements", "--file", str(path), "--step", name]
+    if url:
+        command += ["--database-url", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()  # noqa: S603
+    return [float(x) for x in out]
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--database-url")
-    parser.add_argument("--step", choices=["read", "calamine", "setup", "import"])
+    parser.add_argument("--database-url", help="a database to EMPTY and use (default: a new SQLite file)")
+    parser.add_argument("--step", choices=list(STEPS))
     parser.add_argument("--file", help="an existing workbook in the template's layout (else one is written)")
-    args = parser.parse_args()
-    if args.step == "read":
-        return bare_read(args.file)
-    if args.step == "calamine":
-        return calamine_read(args.file)
-    if args.step == "setup":
-        return setup(args.database_url)
-    if args.step == "import":
-        return registry_import(args.file, args.database_url)
+    parser.add_argument("--in-process", action="store_true", help="every step in this process (smoke runs)")
+    args = parse_args(parser, {"rows": 200, "in_process": True}, argv)
+    if args.step:
+        print(" ".join(str(x) for x in STEPS[args.step](args)))
+        return
     tmp = Path(tempfile.mkdtemp())
     path = Path(args.file) if args.file else tmp / "placements.xlsx"
     if not args.file:
         make_workbook(path, args.rows)
     url = args.database_url or f"sqlite:///{tmp / 'import.sqlite3'}"
     print(f"workbook: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB")
-    run = [sys.executable, "-m", "bench.import_placements", "--file", str(path)]
-    read = subprocess.run([*run, "--step", "read"], capture_output=True, text=True, check=True).stdout.split()
-    fast = subprocess.run([*run, "--step", "calamine"], capture_output=True, text=True, check=True).stdout.split()
-    subprocess.run([*run, "--step", "setup", "--database-url", url], capture_output=True, check=True)
-    imported = subprocess.run([*run, "--step", "import", "--database-url", url], capture_output=True, text=True,
-                              check=True).stdout.split()  # fmt: skip
-    read_s, fast_s, import_s = float(read[0]), float(fast[0]), float(imported[0])
-    print(f"openpyxl read-only read: {read_s:.2f} s  peak {read[2]} MB")
-    print(f"registry reader (calamine): {fast_s:.2f} s  peak {fast[2]} MB  openpyxl/calamine {read_s / fast_s:.1f}x")
-    print(
-        f"registry import (read + check + insert {imported[1]} rows): {import_s:.2f} s  peak {imported[2]} MB "
-        f"(the app alone {imported[3]} MB)  "
-        f"import/openpyxl read {import_s / read_s:.2f}  import/calamine read {import_s / fast_s:.2f}"
-    )
+    read_s, _, read_peak = step("read", path, url, args.in_process)
+    fast_s, _, fast_peak = step("calamine", path, url, args.in_process)
+    step("setup", path, url, args.in_process)
+    import_s, created, import_peak, app_peak = step("import", path, url, args.in_process)
+    engine = url.split(":", 1)[0].split("+")[0]
+    where = "this process" if args.in_process else "the import's own process"
+    figure("import_placements.openpyxl_read", read_s, "s", note=f"read-only read alone; peak {read_peak:.0f} MB")
+    figure("import_placements.calamine_read", fast_s, "s", baseline=read_s,
+           note=f"the registry's reader; peak {fast_peak:.0f} MB")  # fmt: skip
+    figure("import_placements.import", import_s, "s", baseline=read_s,
+           note=f"read + check + insert {created:.0f} rows, {engine}, in {where}")  # fmt: skip
+    figure("import_placements.import_ratio", import_s / read_s, "x", target="<1x", baseline="openpyxl_read",
+           note=f"import ÷ openpyxl's read; import ÷ calamine's read {import_s / fast_s:.2f}")  # fmt: skip
+    figure("import_placements.import_peak", round(import_peak), "MB", target="<300MB",
+           note=f"ru_maxrss of {where}; the app alone {app_peak:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python -m bench.load [--database-url URL] [--workers 2] [--threads 4] [--concurrency 8]
-        [--requests 480] [--pdfs 4]
+        [--requests 480] [--pdfs 4] [--disbursements 8] [--overlap-rows 300] [--smoke]
 
 The database (a new SQLite file under /tmp when no URL is given) is EMPTIED, migrated and loaded with the demo
 data; then gunicorn (``--workers`` processes of ``--threads`` threads) serves it on 127.0.0.1 only, and:
@@ -12,14 +12,18 @@ data; then gunicorn (``--workers`` processes of ``--threads`` threads) serves it
    targets for the dashboard: p50 < 100 ms and p99 < 300 ms;
 2. PDFs: ``--pdfs`` reports of different counties at once, while /healthz is asked every 20 ms; target: /healthz
    under 50 ms throughout;
-3. 拨付: 8 simultaneous POSTs on one project, each a fifth of what is left of its 到位 — five may pass;
-4. two overlapping imports of placements (half of their rows the same people, counties and start dates);
+3. 拨付: ``--disbursements`` simultaneous POSTs on one project, each a fifth of what is left of its 到位 — five may
+   pass;
+4. two overlapping imports of ``--overlap-rows`` placements each (half of their rows the same people, counties and
+   start dates);
 5. ``kill -9`` of every gunicorn worker while a 4,000-row import is being checked: nothing of it may remain;
 
 and checks afterwards, from the data whatever enforces them: 拨付 ≤ 到位 per project and source; fund totals,
 placement cells and purchase totals equal to the records they summarise; no two placements with one natural key
 (person, county, start date). It prints req/s, p50, p99 and errors per kind of request, and each invariant.
 Everything is bounded: a fixed number of requests, 60 s per request at most, the server stopped at the end.
+``--smoke``: the smaller demo, one worker of 2 threads, 2 clients, 8 GETs, 1 PDF, 3 拨付, imports of 20 rows, and
+still the kill -9 (seconds, figures not targets).
 """
 
 import argparse
@@ -47,7 +51,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench import fresh_app
+from bench import demo_app, figure, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "xiezuo-demo-2026"
@@ -218,25 +222,17 @@ def pct(times, q):
 # ---- the scenario ----------------------------------------------------------------------------------------------
 
 
-def prepare(url: str | None):
-    """A fresh database with the demo data; returns its URL and what the scenario needs from it."""
-    app = fresh_app(url, "load")
-    from registry import demo
+def prepare(url: str | None, smoke: bool):
+    """A fresh database with the demo data (planner statistics gathered, as autovacuum would soon after a load this
+    size); returns its URL and what the scenario needs from it."""
+    app = demo_app(url, "load", smoke=smoke)
     from registry.counties.models import Unit
-    from registry.counties.services import DATA_DIR, load_divisions
-    from registry.database import writing
     from registry.extensions import db
     from registry.projects.models import FundSource, FundStage, FundTransaction, Project
     from registry.reports.queries import paired_counties
     from registry.reports.services import latest_quarter
 
-    with app.app_context(), writing():
-        load_divisions(DATA_DIR)
-        demo.load()
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("ANALYZE")  # as autovacuum would soon after a load this size
+    with app.app_context():
         quarter = latest_quarter()
         zhaojue = db.session.scalar(sa.select(Unit).where(Unit.code == "513431"))
         sichuan = db.session.scalar(sa.select(Unit).where(Unit.code == "510000"))
@@ -343,9 +339,9 @@ def pdfs_and_health(server: Server, info: dict, count: int, tally: Tally) -> Non
         poller.join()
 
 
-def parallel_disbursements(server: Server, info: dict, tally: Tally) -> tuple[int, int]:
+def parallel_disbursements(server: Server, info: dict, count: int, tally: Tally) -> tuple[int, int]:
     share = info["left"] // 5
-    clients = [Client(server.base).login("sheng") for _ in range(8)]
+    clients = [Client(server.base).login("sheng") for _ in range(count)]
     page = f"/projects/{info['project']}"
     fields = {"source": info["source"], "stage": "disbursed", "amount_fen": f"{share / 100:.2f}",
               "occurred_on": date.today().isoformat(), "document_no": "BENCH", "note": "并发拨付"}  # fmt: skip
@@ -388,8 +384,9 @@ def placement_csv(county_code: str, county_name: str, rows: range, seed: int) ->
     return ("\ufeff" + out.getvalue()).encode()
 
 
-def overlapping_imports(server: Server, tally: Tally) -> None:
-    files = [placement_csv("513431", "昭觉县", range(0, 300), 1), placement_csv("513431", "昭觉县", range(150, 450), 2)]
+def overlapping_imports(server: Server, rows: int, tally: Tally) -> None:
+    files = [placement_csv("513431", "昭觉县", range(0, rows), 1),
+             placement_csv("513431", "昭觉县", range(rows // 2, rows + rows // 2), 2)]  # fmt: skip
     clients = [Client(server.base).login("sheng") for _ in files]
     barrier = threading.Barrier(len(files))
 
@@ -478,7 +475,7 @@ def check_invariants(engine) -> int:
     return broken
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="emptied and reloaded; default: a new SQLite file under /tmp")
     parser.add_argument("--workers", type=int, default=2)
@@ -486,10 +483,14 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=480)
     parser.add_argument("--pdfs", type=int, default=4)
-    args = parser.parse_args()
+    parser.add_argument("--disbursements", type=int, default=8)
+    parser.add_argument("--overlap-rows", type=int, default=300)
+    smoke = {"workers": 1, "threads": 2, "concurrency": 2, "requests": 8, "pdfs": 1, "disbursements": 3,
+             "overlap_rows": 20}  # fmt: skip
+    args = parse_args(parser, smoke, argv)
 
     started = time.perf_counter()
-    app, info = prepare(args.database_url)
+    app, info = prepare(args.database_url, args.smoke)
     print(f"demo data on {info['dialect']} in {time.perf_counter() - started:.1f} s; gunicorn -w {args.workers} "
           f"--threads {args.threads} on 127.0.0.1; concurrency {args.concurrency}")  # fmt: skip
     engine = sa.create_engine(info["url"])
@@ -507,33 +508,44 @@ def main():
         print(f"1. reads: {args.requests} GETs in {wall:.1f} s ({args.requests / wall:.1f} req/s)")
         reads.report(wall)
         board = reads.times["县季度看板"]
-        print(f"   dashboard p50 {statistics.median(board) * 1000:.0f} ms (target < 100), "
-              f"p99 {pct(board, 0.99) * 1000:.0f} ms (target < 300)")  # fmt: skip
+        figure("load.reads", args.requests / wall, "req/s",
+               note=f"{args.requests} GETs, {args.concurrency} clients, {info['dialect']}")  # fmt: skip
+        figure("load.dashboard_p50", statistics.median(board) * 1000, "ms", target="<100ms")
+        figure("load.dashboard_p99", pct(board, 0.99) * 1000, "ms", target="<300ms")
 
         rendering = Tally()
         pdfs_and_health(server, info, args.pdfs, rendering)
         health = rendering.times.get("/healthz（PDF 生成中）", [])
         print(f"2. {args.pdfs} PDFs at once, /healthz every 20 ms meanwhile:")
         rendering.report()
-        print(f"   /healthz max {max(health, default=0) * 1000:.0f} ms (target < 50)")
+        figure("load.healthz_max", max(health, default=0) * 1000, "ms", target="<50ms",
+               note=f"while {args.pdfs} PDFs render")  # fmt: skip
 
         writes = Tally()
-        passed, refused = parallel_disbursements(server, info, writes)
-        print(f"3. 8 parallel 拨付 of 1/5 of what is left: {passed} recorded, {refused} refused (expected 5 and 3)")
-        overlapping_imports(server, writes)
-        print("4. two overlapping imports of 300 placements each (150 rows in common)")
+        expected = min(args.disbursements, 5)
+        passed, refused = parallel_disbursements(server, info, args.disbursements, writes)
+        print(f"3. {args.disbursements} parallel 拨付 of 1/5 of what is left: {passed} recorded, {refused} refused "
+              f"(expected {expected} and {args.disbursements - expected})")  # fmt: skip
+        figure("load.disbursements_recorded", passed, target=str(expected),
+               note=f"of {args.disbursements} at once, each 1/5 of what is left")  # fmt: skip
+        overlapping_imports(server, args.overlap_rows, writes)
+        print(f"4. two overlapping imports of {args.overlap_rows} placements each "
+              f"({args.overlap_rows - args.overlap_rows // 2} rows in common)")  # fmt: skip
         before, after = killed_import(server, count_placements, writes)
         print(f"5. kill -9 of every worker during a 4,000-row import: placements {before} → {after} "
               f"({'nothing half-written' if after == before else 'CHANGED'})")  # fmt: skip
+        figure("load.killed_import_rows_left", after - before, target="0",
+               note=f"placements {before} → {after} around a 4,000-row import whose workers got kill -9")  # fmt: skip
         writes.report()
         errors = reads.error_count() + rendering.error_count() + writes.error_count()
-        errors += (after != before) + (passed != 5)
+        errors += (after != before) + (passed != expected)
     finally:
         server.stop()
     print("invariants:")
     broken = check_invariants(engine)
     engine.dispose()
-    print(f"errors {errors}, broken invariants {broken}; server log: {log}")
+    figure("load.errors", errors, target="0", note=f"server log: {log}")
+    figure("load.broken_invariants", broken, target="0")
     sys.exit(1 if errors or broken else 0)
 
 

@@ -1,10 +1,12 @@
 """Benchmark: placement and purchase list pages with 1,000,000 placements and 300,000 purchases.
 
 Usage:
-    .venv/bin/python -m bench.records_list [--placements 1000000] [--purchases 300000] [--database-url URL]
+    .venv/bin/python -m bench.records_list [--placements 1000000] [--purchases 300000] [--runs 15]
+        [--database-url URL] [--smoke]
 
 Bulk-loads synthetic records over 68 counties, logs in as the province office and reports the in-process
 server time (median of N runs) of filtered list pages. Target (issue 4): median under 50 ms.
+``--smoke``: 2,000 placements, 600 purchases, 1 run (seconds, figures not targets).
 """
 
 import argparse
@@ -14,7 +16,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from bench import fresh_app
+from bench import figure, fresh_app, parse_args
 from bench.projects_list import PASSWORD, timed
 from registry.extensions import db
 
@@ -102,35 +104,38 @@ def build(n_placements: int, n_purchases: int, seed: int = 5):
     return counties
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--placements", type=int, default=1_000_000)
     parser.add_argument("--purchases", type=int, default=300_000)
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", help="a database to EMPTY and use (default: a new SQLite file)")
     parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
+    args = parse_args(parser, {"placements": 2000, "purchases": 600, "runs": 1}, argv)
     app = fresh_app(args.database_url, "records")
     with app.app_context():
         started = time.perf_counter()
         counties = build(args.placements, args.purchases)
         county = counties[3].id
+        engine = db.engine.dialect.name
         print(f"loaded {args.placements} placements, {args.purchases} purchases in "
-              f"{time.perf_counter() - started:.1f} s on {db.engine.dialect.name}")  # fmt: skip
+              f"{time.perf_counter() - started:.1f} s on {engine}")  # fmt: skip
     client = app.test_client()
     client.post("/login", data={"username": "province", "password": PASSWORD})
     cases = [
-        ("placements, no filter", "/placements/"),
-        ("placements, county + year", f"/placements/?county={county}&year=2023"),
-        ("placements, destination, page 10", "/placements/?destination=workshop&page=10"),
-        ("purchases, no filter", "/purchases/"),
-        ("purchases, county + year", f"/purchases/?county={county}&year=2023"),
-        ("purchases, channel + type", "/purchases/?channel=2&counting_type=purchase"),
-    ]
-    print(f"{'case':36} {'median ms':>10} {'max ms':>8}")
-    for label, page in cases:
-        timed(client, page, 2)
+        ("placements_no_filter", "placements, no filter", "/placements/"),
+        ("placements_county_year", "placements, county + year", f"/placements/?county={county}&year=2023"),
+        ("placements_destination_page10", "placements, destination, page 10",
+         "/placements/?destination=workshop&page=10"),
+        ("purchases_no_filter", "purchases, no filter", "/purchases/"),
+        ("purchases_county_year", "purchases, county + year", f"/purchases/?county={county}&year=2023"),
+        ("purchases_channel_type", "purchases, channel + type", "/purchases/?channel=2&counting_type=purchase"),
+    ]  # fmt: skip
+    for name, label, page in cases:
+        timed(client, page, 1 if args.smoke else 2)
         median, worst = timed(client, page, args.runs)
-        print(f"{label:36} {median:10.1f} {worst:8.1f}")
+        figure(f"records_list.{name}", median, "ms", target="<50ms",
+               note=f"{label}: median of {args.runs}, max {worst:.1f} ms; {args.placements} placements, "
+                    f"{engine}")  # fmt: skip
 
 
 if __name__ == "__main__":

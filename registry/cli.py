@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from registry import demo
+from registry import demo, demo_scale
 from registry.auth.models import User
 from registry.auth.services import create_user
 from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
@@ -19,6 +19,7 @@ from registry.database import refresh_planner_statistics
 from registry.extensions import db
 from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
+from registry.placements import months as placement_months
 from registry.placements.rotation import key_status, reencrypt
 from registry.reports import batch
 from registry.reports.queries import paired_counties
@@ -88,15 +89,47 @@ def geo_load_command(data_dir):
     )
 
 
+@click.group("figures")
+def figures_group():
+    """Derived figures: rows every page counts from."""
+
+
+@figures_group.command("refresh")
+@click.option("--all", "everything", is_flag=True, help="全部重建（默认只补建缺少的和已过期的）。")
+@with_appcontext
+def figures_refresh_command(everything):
+    """Build the monthly people-in-work rows that are missing or behind this year (after an upgrade; the nightly
+    task does the same), or all of them with ``--all``."""
+    counties = placement_months.rebuild_all() if everything else placement_months.extend_spans()
+    db.session.commit()
+    refresh_planner_statistics(db.session)
+    click.echo(f"每月在岗人数：已重建 {counties} 个县。")
+
+
 @click.group("demo")
 def demo_group():
     """Demonstration data for trying the registry out."""
 
 
 @demo_group.command("load")
+@click.option(
+    "--scale",
+    type=click.Choice(["demo", "province"]),
+    default="demo",
+    show_default=True,
+    help="province：在演示数据之上按真实省份的规模导入五年的记录（约需数分钟）。",
+)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0.0001, 1.0),
+    default=1.0,
+    show_default=True,
+    help="省级规模乘以该比例（如 0.01）。",
+)
 @with_appcontext
-def demo_load_command():
-    """Load programmes, the documented pairings, sample organisations and one account per role."""
+def demo_load_command(scale, fraction):
+    """Load programmes, the documented pairings, sample organisations and one account per role; with
+    ``--scale province`` also a province's volume of records through the importers (``registry.demo_scale``)."""
     if current_app.config.get("PRODUCTION"):
         raise click.ClickException("生产环境（PRODUCTION=True）不能导入演示数据。")
     try:
@@ -107,6 +140,13 @@ def demo_load_command():
     db.session.commit()
     refresh_planner_statistics(db.session)
     click.echo(summary)
+    if scale == "province":
+        try:
+            click.echo(demo_scale.load_province(fraction, echo=lambda text: click.echo(text, err=True)))
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"省级规模数据未导入完：{exc}") from exc
+        refresh_planner_statistics(db.session)
     click.echo(demo.logins_text())
 
 
@@ -369,6 +409,7 @@ def init_app(app):
     app.cli.add_command(create_admin_command)
     app.cli.add_command(geo_group)
     app.cli.add_command(demo_group)
+    app.cli.add_command(figures_group)
     app.cli.add_command(transfer_group)
     app.cli.add_command(reports_group)
     app.cli.add_command(idnumbers_group)

@@ -11,13 +11,14 @@ from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.findings.models import Proposal
 from registry.pairings.models import Pairing, Programme
-from registry.placements.models import Person, Placement, PlacementCell
+from registry.placements.models import Person, Placement, PlacementCell, PlacementMonth, PlacementMonthSpan
 from registry.problems.models import Problem, ProblemLink, ProblemStep, ProgressEntry
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
 from registry.quarter_locks import QuarterLock
 from registry.reports.models import QuarterNarrative
 from registry.tasks.models import Job, Notification, NotificationSetting
+from registry.versions import DataVersion
 
 __all__ = [
     "Agreement",
@@ -30,6 +31,7 @@ __all__ = [
     "Channel",
     "Complaint",
     "Confirmation",
+    "DataVersion",
     "Exchange",
     "FundTransaction",
     "Indicator",
@@ -45,6 +47,8 @@ __all__ = [
     "Placement",
     "Posting",
     "PlacementCell",
+    "PlacementMonth",
+    "PlacementMonthSpan",
     "Problem",
     "ProblemLink",
     "ProblemStep",

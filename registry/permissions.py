@@ -22,6 +22,7 @@ from registry.quarter_locks import lock_message, locked_quarter
 from registry.roles import Role
 from registry.scoping import RecordScope
 from registry.services import ServiceError
+from registry.versions import touch
 
 ALL_ROLES = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.PREFECTURE, Role.COUNTY})
@@ -274,7 +275,10 @@ def authorize_write(user, model, after=None, *, before=None, cache: dict | None 
     """
     if user is not None:
         _authorize_scope(user, model, after, before=before, cache=cache)
-    check_quarter_lock(declared_scope(model), after, before=before, cache=cache)
+    scope = declared_scope(model)
+    check_quarter_lock(scope, after, before=before, cache=cache)
+    # Cached figures of both counties (and of the units above them) are now out of date (``registry.versions``).
+    touch(*(_values(state, scope)[0] for state in (before, after) if state is not None))
 
 
 def _authorize_scope(user, model, after, *, before, cache) -> None:

@@ -68,7 +68,7 @@ def test_any_write_changes_the_version_and_the_next_dashboard_shows_it(app, scop
     client = as_user("county")
     assert client.get(f"/reports/{scoped.zhaojue}/2024Q3").status_code == 200
     with app.app_context():
-        before = cache.data_version()
+        before = cache.unit_version(db.session.get(Unit, scoped.zhaojue))
         zhaojue = db.session.get(Unit, scoped.zhaojue)
         county = db.session.get(User, scoped.county)
         cached = cache.figures(zhaojue, Q, county)
@@ -80,11 +80,11 @@ def test_any_write_changes_the_version_and_the_next_dashboard_shows_it(app, scop
         else:
             save_narrative(zhaojue, Q, {"highlights": "新建帮扶车间三个"}, actor=county)
         db.session.commit()
-        assert cache.data_version() != before
+        assert cache.unit_version(zhaojue) != before
         after = cache.figures(zhaojue, Q, county)
         assert after != cached and same(after, queries.quarter_figures(zhaojue, Q))
         # Entries of the old version went when the new one was stored.
-        assert {r.version for r in rows()} == {cache.data_version()}
+        assert {r.version for r in rows()} == {cache.unit_version(zhaojue)}
     page = client.get(f"/reports/{scoped.zhaojue}/2024Q3").get_data(as_text=True)
     if write == "placement":
         assert after.people_year_to_date == cached.people_year_to_date + 1
@@ -198,3 +198,72 @@ def test_pairings_of_a_liaison_are_part_of_the_scope(app, scoped):
         db.session.commit()
         after = cache.scope_for(liaison)
         assert len(after.pairings) == 2 and after.key != before.key
+
+
+def _versions(world) -> dict[str, str]:
+    units = {name: db.session.get(Unit, getattr(world, name)) for name in ("zhaojue", "butuo", "cangxi", "liangshan",
+                                                                           "guangyuan", "sichuan")}  # fmt: skip
+    return {name: cache.unit_version(unit) for name, unit in units.items()}
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+@pytest.mark.parametrize(
+    ("write", "changed"),
+    [
+        ("placement in 昭觉", {"zhaojue", "liangshan", "sichuan"}),
+        ("placement in 苍溪", {"cangxi", "guangyuan", "sichuan"}),
+        ("fund transaction of a 昭觉 project", {"zhaojue", "liangshan", "sichuan"}),
+        ("narrative of 昭觉", {"zhaojue", "butuo", "cangxi", "liangshan", "guangyuan", "sichuan"}),
+        ("a new pairing", {"zhaojue", "butuo", "cangxi", "liangshan", "guangyuan", "sichuan"}),
+        ("a login", set()),
+        ("a write rolled back", set()),
+    ],
+)
+def test_a_write_changes_the_versions_of_exactly_the_units_it_concerns(app, scoped, write, changed):
+    """A county's cached figures survive writes in other counties and prefectures; the units above a county see its
+    writes; what is not tied to a unit (narratives are keyed by unit and quarter but read by every summary,
+    pairings) changes every unit's."""
+    with app.app_context():
+        before = _versions(scoped)
+        zhaojue, cangxi = db.session.get(Unit, scoped.zhaojue), db.session.get(Unit, scoped.cangxi)
+        admin = db.session.get(User, scoped.admin)
+        if write == "placement in 昭觉":
+            make_placement(zhaojue, person_name="阿伍", id_number="513431199203041233", start_date=date(2024, 8, 1))
+        elif write == "placement in 苍溪":
+            make_placement(cangxi, person_name="王芳", id_number="510824199203041239", start_date=date(2024, 8, 1))
+        elif write == "fund transaction of a 昭觉 project":
+            make_transaction(db.session.get(Project, scoped.project_a), FundStage.PLANNED, 1_00, on=date(2024, 8, 2))
+        elif write == "narrative of 昭觉":
+            save_narrative(zhaojue, Q, {"highlights": "亮点"}, actor=admin)
+        elif write == "a new pairing":
+            from tests.factories import make_pairing
+
+            pairing = db.session.get(Pairing, scoped.a)
+            make_pairing(db.session.get(Unit, scoped.cixi), db.session.get(Unit, scoped.butuo), pairing.programme)
+        elif write == "a write rolled back":
+            make_placement(zhaojue, person_name="阿伍", id_number="513431199203041233", start_date=date(2024, 8, 1))
+            db.session.rollback()
+        if write == "a login":
+            app.test_client().post("/auth/login", data={"username": "county", "password": "x"})
+        else:
+            db.session.commit()
+        assert _changed(before, _versions(scoped)) == changed
+
+
+def test_a_cached_dashboard_survives_a_write_elsewhere(app, scoped, monkeypatch):
+    with app.app_context():
+        zhaojue, cangxi = db.session.get(Unit, scoped.zhaojue), db.session.get(Unit, scoped.cangxi)
+        county = db.session.get(User, scoped.county)
+        first = cache.figures(zhaojue, Q, county)
+        db.session.commit()  # a new transaction: the cache was written on a connection of its own meanwhile
+        make_placement(cangxi, person_name="王芳", id_number="510824199203041239", start_date=date(2024, 8, 1))
+        db.session.commit()
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("a write in 苍溪 should leave 昭觉's figures cached")
+
+        monkeypatch.setattr(queries, "quarter_figures", refuse)
+        assert cache.figures(zhaojue, Q, county) == first

@@ -8,6 +8,7 @@ from flask import has_request_context, request
 
 from registry.audit.models import AuditEvent
 from registry.extensions import db
+from registry.versions import touch_for_audit
 
 
 def json_value(value):
@@ -53,8 +54,10 @@ def event_values(
 ) -> dict:
     """The columns of one audit event (``record`` adds it to the session; an import inserts many at once).
 
-    ``entity_id`` stands in for ``entity.id`` when the record was inserted without a model instance.
+    ``entity_id`` stands in for ``entity.id`` when the record was inserted without a model instance. Every event
+    also marks what its write makes out of date for the figure caches (``registry.versions``).
     """
+    touch_for_audit(entity, entity_type, context)
     return {
         "actor_id": getattr(actor, "id", None),
         "actor_name": (actor.display_name or actor.username) if actor is not None else "系统",

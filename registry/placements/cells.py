@@ -25,7 +25,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from registry.database import any_of
 from registry.extensions import db
 from registry.locks import lock_counties
-from registry.placements.models import Destination, Household, Person, Placement, PlacementCell
+from registry.placements.models import (
+    Destination,
+    Household,
+    Person,
+    Placement,
+    PlacementCell,
+    PlacementMonth,
+    PlacementMonthSpan,
+)
+from registry.placements.months import refresh_months
 
 CHUNK = 5000
 #: First key of the PostgreSQL advisory locks serialising rebuilds of placement cells (see lock_counties).
@@ -115,12 +124,16 @@ def refresh_cells(slices: Iterable[tuple[int, int]]) -> None:
         ]  # fmt: skip
         for start in range(0, len(cells), CHUNK):
             db.session.execute(sa.insert(PlacementCell), cells[start : start + CHUNK])
+    # The monthly people rows the period figures read, from the first touched year on (under the same lock).
+    refresh_months({county_id: min(years) for county_id, years in years_by_county.items()})
 
 
 def refresh_all_cells() -> None:
     """Rebuild every cell (after a bulk load that bypassed the services)."""
     db.session.flush()
     db.session.execute(sa.delete(PlacementCell))  # cells of counties that no longer have placements go too
+    db.session.execute(sa.delete(PlacementMonth))
+    db.session.execute(sa.delete(PlacementMonthSpan))
     year = sa.extract("year", Placement.start_date)
     slices = db.session.execute(sa.select(Placement.origin_county_id, year).group_by(Placement.origin_county_id, year))
     refresh_cells((county_id, int(y)) for county_id, y in slices)

@@ -1,7 +1,8 @@
 """The placements module's figures: the labour indicators and the report's people-in-work counts.
 
 Arguments as in ``registry.projects.figures``: county ids, a period and ``pairings`` (a SELECT of pairing ids to
-count, or None for every record). A person counts once (by identity fingerprint) however many placements.
+count, or None for every record). A person counts once (by person id: one per identity number) however many
+placements; people in work during a period are counted from the monthly bitmaps (``registry.placements.months``).
 """
 
 import sqlalchemy as sa
@@ -10,27 +11,17 @@ from registry.database import among
 from registry.extensions import db
 from registry.pairings.models import Pairing
 from registry.periods import Period
+from registry.placements import months
 from registry.placements.models import Destination, Household, Placement
 
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
 
 def _people_placed(counties, programme_id, period, pairings=None, *, lifted_only: bool) -> int:
-    """People in work through a placement during the period, each counted once however many placements."""
-    stmt = (
-        sa.select(sa.func.count(sa.distinct(Placement.id_fingerprint)))
-        .join(Pairing, Pairing.id == Placement.pairing_id)
-        .where(
-            Placement.origin_county_id.in_(counties),
-            Pairing.programme_id == programme_id,
-            among(Placement.pairing_id, pairings),
-            Placement.start_date <= period.end,
-            sa.or_(Placement.end_date.is_(None), Placement.end_date >= period.start),
-        )
-    )
-    if lifted_only:
-        stmt = stmt.where(Placement.household == Household.LIFTED)
-    return db.session.scalar(stmt)
+    """People in work through a placement of the programme during the period, each counted once however many
+    placements (from the monthly bitmaps, ``registry.placements.months``)."""
+    people = months.people_in_work(counties, period, pairings=pairings, programme_id=programme_id)
+    return len(people.lifted if lifted_only else people.all)
 
 
 def labour_total(counties, programme_id, period, pairings=None) -> int:
@@ -43,7 +34,36 @@ def labour_lifted(counties, programme_id, period, pairings=None) -> int:
     return _people_placed(counties, programme_id, period, pairings, lifted_only=True)
 
 
+def labour_by_county(counties, programme_id, period, pairings=None) -> dict[int, tuple[int, int]]:
+    """County id -> (帮助农村劳动力就业人数, 其中脱贫劳动力) of the programme during the period, for many counties at
+    once (the ranking reads every county's from one pass over the monthly rows)."""
+    people = months.people_in_work(counties, period, pairings=pairings, programme_id=programme_id)
+    return {county: (len(all_), len(lifted)) for county, (all_, lifted) in people.by_county.items()}
+
+
 # ---- report figures ----------------------------------------------------------------------------------------------
+
+
+def people_in_work(counties, pairings, period: Period) -> tuple[int, int]:
+    """Distinct people in work during the period, and of them people of 脱贫户 households."""
+    people = months.people_in_work(counties, period, pairings=pairings)
+    return len(people.all), len(people.lifted)
+
+
+def people_by_destination(counties, pairings, period: Period, *, lifted_only: bool = False) -> dict[Destination, int]:
+    """Destination class -> distinct people in work there during the period."""
+    people = months.people_in_work(counties, period, pairings=pairings)
+    index = 1 if lifted_only else 0
+    return {d: len(maps[index]) for d, maps in people.by_destination.items() if len(maps[index])}
+
+
+def people_by_county(ids, pairings, period: Period) -> dict[int, tuple[int, int]]:
+    """County id -> (distinct people in work during the period, of them 脱贫户)."""
+    people = months.people_in_work(ids, period, pairings=pairings)
+    return {county: (len(all_), len(lifted)) for county, (all_, lifted) in people.by_county.items()}
+
+
+# ---- the same counted over the placements (tests compare the two) ------------------------------------------------
 
 
 def _in_work(counties, pairings, period: Period):
@@ -61,41 +81,19 @@ def _in_work(counties, pairings, period: Period):
     )
 
 
-def _lifted_people():
-    return sa.case((Placement.household == Household.LIFTED, Placement.id_fingerprint))
-
-
-def people_in_work(counties, pairings, period: Period) -> tuple[int, int]:
-    """Distinct people in work during the period, and of them people of 脱贫户 households."""
-    people, lifted_people = db.session.execute(
-        _in_work(counties, pairings, period).add_columns(
-            sa.func.count(sa.distinct(Placement.id_fingerprint)), sa.func.count(sa.distinct(_lifted_people()))
-        )
-    ).one()
-    return int(people), int(lifted_people)
-
-
-def people_by_destination(counties, pairings, period: Period, *, lifted_only: bool = False) -> dict[Destination, int]:
-    """Destination class -> distinct people in work there during the period."""
-    stmt = _in_work(counties, pairings, period).add_columns(
-        Placement.destination_class, sa.func.count(sa.distinct(Placement.id_fingerprint))
-    )
-    if lifted_only:
-        stmt = stmt.where(Placement.household == Household.LIFTED)
-    return {Destination(d): int(n) for d, n in db.session.execute(stmt.group_by(Placement.destination_class))}
-
-
-def people_by_county(ids, pairings, period: Period) -> dict[int, tuple[int, int]]:
-    """County id -> (distinct people in work during the period, of them 脱贫户)."""
-    return {
-        county_id: (int(n), int(m))
-        for county_id, n, m in db.session.execute(
-            _in_work(ids, pairings, period)
-            .add_columns(
-                Placement.origin_county_id,
-                sa.func.count(sa.distinct(Placement.id_fingerprint)),
-                sa.func.count(sa.distinct(_lifted_people())),
-            )
-            .group_by(Placement.origin_county_id)
-        )
-    }
+def counted_in_sql(counties, pairings, period: Period, programme_id=None) -> dict:
+    """{"all", "lifted", ("destination", d), ("county", c)...}: the figures above by COUNT(DISTINCT) over the
+    placements, the definition the monthly bitmaps must equal."""
+    stmt = _in_work(counties, pairings, period)
+    if programme_id is not None:
+        stmt = stmt.join(Pairing, Pairing.id == Placement.pairing_id).where(Pairing.programme_id == programme_id)
+    people = sa.func.count(sa.distinct(Placement.person_id))
+    lifted = sa.func.count(sa.distinct(sa.case((Placement.household == Household.LIFTED, Placement.person_id))))
+    result = dict(zip(("all", "lifted"), db.session.execute(stmt.add_columns(people, lifted)).one(), strict=True))
+    for d, n, m in db.session.execute(stmt.add_columns(Placement.destination_class, people, lifted)
+                                      .group_by(Placement.destination_class)):  # fmt: skip
+        result[("destination", Destination(d))] = (n, m)
+    for c, n, m in db.session.execute(stmt.add_columns(Placement.origin_county_id, people, lifted)
+                                      .group_by(Placement.origin_county_id)):  # fmt: skip
+        result[("county", c)] = (n, m)
+    return result

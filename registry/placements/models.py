@@ -175,3 +175,42 @@ class PlacementCell(db.Model):
 
     def __repr__(self):
         return f"<PlacementCell {self.origin_county_id} {self.start_year}-{self.end_year} {self.placements}>"
+
+
+class PlacementMonth(db.Model):
+    """People in work per month: derived data, never typed (``registry.placements.months``).
+
+    One row per (origin county, month, pairing, destination class) holding, as serialized roaring bitmaps of
+    ``Person`` ids, the people with a placement of that group in work at any time during the month, and those of
+    them from 脱贫户 households. Every figure that counts people in work during a period (the dashboards, the PDFs,
+    the agreements' progress, the ranking, the home pages) unions the bitmaps of the period's months instead of
+    counting distinct identity numbers over the placements. ``month`` is ``year * 12 + month - 1``.
+    """
+
+    __scope__ = RecordScope(county="origin_county_id", pairing="pairing_id")
+
+    __tablename__ = "placement_months"
+    __table_args__ = (sa.Index("ix_placement_months_county_month", "origin_county_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
+    month: Mapped[int]
+    pairing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pairings.id"), index=True)
+    destination_class: Mapped[Destination] = mapped_column(enum_column(Destination, 20))
+    #: pyroaring.BitMap.serialize() of the Person ids in work during the month.
+    people: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    #: The same for people of 脱贫户 households.
+    lifted: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class PlacementMonthSpan(db.Model):
+    """Up to which month a county's ``PlacementMonth`` rows are built: placements still in work (no end date) are
+    counted in every month up to here. A period ending later is counted from the placements themselves until the
+    nightly task has moved the span on (``registry.placements.months.extend_spans``)."""
+
+    __scope__ = RecordScope(county="origin_county_id")
+
+    __tablename__ = "placement_month_spans"
+
+    origin_county_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), primary_key=True)
+    last_month: Mapped[int]

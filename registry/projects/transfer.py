@@ -119,6 +119,10 @@ def _pairing(county: Unit, start: date, text: str) -> int:
         found = [p for p in choices if text in (p.east_unit.display_name, p.east_unit.name, p.east_unit.full_name)]
     else:
         found = choices if len(choices) == 1 else []
+    if len(found) > 1:
+        # A county paired with the same East city at county level and through its prefecture (宁波市 with 盐源县
+        # and with 凉山州): the name means the county's own pairing, the most specific one.
+        found = [p for p in found if p.west_unit_id == county.id] or found
     if len(found) == 1:
         return found[0].id
     names = "、".join(p.east_unit.display_name for p in choices) or "无"

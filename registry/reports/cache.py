@@ -4,10 +4,9 @@ A dashboard or PDF asks ``figures(unit, quarter, user)`` / ``pdf(unit, quarter, 
 changed since the same report was last made for the same scope, the stored result is returned; otherwise it is
 made, stored and returned.
 
-The data version is read from the audit log, because every write leaves an audit event in its own transaction
-(services call ``audit.services.record``). It is the newest event id *and* the number of events among the
-newest ``VERSION_WINDOW`` ids: PostgreSQL hands out ids when rows are inserted, not when they are committed, so a
-transaction holding id 100 may commit after one holding 101 — the newest id would not change, the count does.
+The data version of a unit is the digest of the versions (``registry.versions``) of the unit, the units within it
+and above it, and of everything not tied to a unit: a write in 昭觉 makes 昭觉's, 凉山州's and the province's figures
+out of date and leaves every other county's and prefecture's cached (``related_units``).
 
 The scope is "all" for everyone who sees every record of the unit, or a digest of an East liaison's pairing ids
 and the label on their report: a liaison's figures are never served to a county user or another liaison.
@@ -27,8 +26,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
+from registry import versions
 from registry.audit.models import AuditEvent
 from registry.auth.models import User
+from registry.counties.models import Unit, UnitKind
 from registry.database import utcnow
 from registry.extensions import db
 from registry.periods import Quarter
@@ -68,6 +69,19 @@ def scope_for(user) -> Scope:
     ids = sorted(db.session.scalars(pairings))
     digest = hashlib.sha256(f"{','.join(map(str, ids))}|{label}".encode()).hexdigest()[:40]
     return Scope(ids, label, f"pairings:{digest}")
+
+
+def related_units(unit) -> list[int]:
+    """The units whose records a figure of ``unit`` may read: itself, those within it and those above it."""
+    ids = {unit.id, unit.province_id, unit.prefecture_id} - {None}
+    below = {UnitKind.PROVINCE: Unit.province_id, UnitKind.PREFECTURE: Unit.prefecture_id}.get(unit.kind)
+    if below is not None:
+        ids.update(db.session.scalars(sa.select(Unit.id).where(below == unit.id, Unit.id != unit.id)))
+    return sorted(ids)
+
+
+def unit_version(unit) -> str:
+    return versions.digest(related_units(unit))
 
 
 def data_version() -> str:
@@ -137,7 +151,7 @@ class Key:
 
 def _key(kind: str, unit, quarter: Quarter, scope: str) -> Key:
     # Read before the figures are made: they are then at least as new as the version they are stored under.
-    return Key(kind, unit.id, str(quarter), scope, min(quarter.end, date.today()), data_version())
+    return Key(kind, unit.id, str(quarter), scope, min(quarter.end, date.today()), unit_version(unit))
 
 
 def _where(key: Key):
@@ -186,7 +200,11 @@ def _store(key: Key, value) -> None:
             try:
                 with conn.begin():
                     conn.execute(insert(table).values(**row, created_at=utcnow()).on_conflict_do_nothing())
-                    conn.execute(table.delete().where(table.c.version != key.version))
+                    # The same entry made from older data (other units' entries stay: their data did not change).
+                    conn.execute(table.delete().where(
+                        table.c.kind == key.kind, table.c.unit_id == key.unit_id, table.c.quarter == key.quarter,
+                        table.c.scope == key.scope, table.c.version != key.version,
+                    ))  # fmt: skip
                     sizes = conn.execute(sa.select(table.c.id, table.c.size).order_by(table.c.id.desc())).all()
                     total, drop = 0, []
                     for row_id, size in sizes:

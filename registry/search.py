@@ -91,7 +91,14 @@ def keyword(model, query: str):
         name = fts_table(table.name)
         indexed = sa.select(sa.literal_column("rowid")).select_from(sa.table(name))
         mark = sa.select(sa.literal_column("mark")).select_from(sa.table(f"{name}_mark")).scalar_subquery()
-        candidates = sa.or_(table.c.id.in_(indexed.where(sa.literal_column(name).match(tokens))), table.c.id > mark)
+        # One IN over both parts (UNION ALL), not an OR of two conditions: with the OR, SQLite walked the list's
+        # order index checking every row; with one IN it reads the candidates by rowid and sorts the few found.
+        above = table.alias("unindexed")
+        candidates = table.c.id.in_(
+            sa.union_all(
+                indexed.where(sa.literal_column(name).match(tokens)), sa.select(above.c.id).where(above.c.id > mark)
+            )
+        )
     return sa.and_(candidates, like)
 
 

@@ -17,7 +17,7 @@ from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
 from registry.findings.reminders import overdue_problems
 from registry.findings.services import run_checks
-from registry.tasks import backup, imports, jobs, reminders, reports
+from registry.tasks import backup, exports, imports, jobs, reminders, reports
 from registry.tasks.queue import (
     app_periodic_task,
     configure,
@@ -73,6 +73,8 @@ def init_app(app):
     commands.init_app(app)
     # The import pages (kernel: transfer.forms) call this above IMPORT_BACKGROUND_BYTES, without knowing tasks.
     app.extensions["registry.background_import"] = imports.background_import
+    # The list export pages (streams) call this to hand a large export to a job (tasks/exports.py).
+    app.extensions["registry.background_export"] = exports.background_export
 
     @app.context_processor
     def _tasks_helpers():

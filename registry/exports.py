@@ -14,7 +14,8 @@ from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response
+import sqlalchemy as sa
+from flask import Response, current_app
 
 #: A cell starting with one of these is read as a formula by spreadsheet programs (OWASP ASVS 1.2.10).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -32,6 +33,19 @@ def neutralise(value):
     ``unescape`` can tell the escape from the text: the import of an unchanged export changes nothing.
     """
     if isinstance(value, str) and _formula_like(value):
+        return "'" + value
+    return value
+
+
+#: First characters of text ``neutralise`` may change (the formula prefixes and the apostrophe before them): a
+#: large export's row loop writes ``neutralise(t) if t and t[0] in SUSPECT else t`` for each typed text, deciding
+#: the common case with one set look-up and no call.
+SUSPECT = frozenset("".join(FORMULA_PREFIXES) + "'")
+
+
+def text_cell(value):
+    """``neutralise`` for a column of free text (str or None), the common case decided by one set look-up."""
+    if value and value[0] in SUSPECT and _formula_like(value):
         return "'" + value
     return value
 
@@ -135,6 +149,119 @@ def _remove(path: str) -> None:
     Path(path).unlink(missing_ok=True)
 
 
+# ---- large exports at driver speed: rows as tuples, converted per column ---------------------------------------
+#
+# The list exports read plain column tuples (no ORM objects) in keyset batches, and each stream converts a row with
+# per-column converters decided once (labels from a dict, counties from a dict, money and dates formatted, only the
+# typed text columns neutralised). A batch is a list of finished rows: CSV writes it with one ``writerows`` (the
+# csv module's C loop), XLSX appends its rows to openpyxl's write-only sheet. ``bench``: /tmp/h6/bench_exports.py.
+
+#: Rows read per keyset batch of an export.
+EXPORT_BATCH = 5000
+
+
+def keyset_rows(session, stmt, order: tuple, key, size: int = EXPORT_BATCH):
+    """``stmt``'s rows (a Core SELECT of columns) in ``order`` (columns ending with a unique one), ``size`` at a
+    time after the last key seen (``key(row)`` gives a row's values of ``order``), never at an OFFSET.
+
+    The rows are the driver's own tuples: the statements are built once (the next batch's with bound keys, so
+    SQLAlchemy compiles it once) and executed on the session's connection, and each batch is fetched from the
+    DBAPI cursor, without SQLAlchemy's result rows or the ORM's loading. Columns that need a result processor
+    must be read through ``type_coerce`` (dates and enums as stored: see ``date_cell``)."""
+    ordered = stmt.order_by(None).order_by(*order).limit(size)
+    names = [f"keyset_{n}" for n in range(len(order))]
+    after = ordered.where(
+        sa.tuple_(*order) > sa.tuple_(*(sa.bindparam(n, type_=c.type) for n, c in zip(names, order, strict=True)))
+    )
+    connection = session.connection()
+    params: dict = {}
+    page = ordered
+    while True:
+        result = connection.execute(page, params)
+        try:
+            batch = result.cursor.fetchall()
+        finally:
+            result.close()
+        if not batch:
+            return
+        yield batch
+        page, params = after, dict(zip(names, key(batch[-1]), strict=True))
+
+
+def date_cell(kind: str, dialect: str):
+    """The converter of a date column read with ``type_coerce(column, String)`` (SQLite then gives the stored ISO
+    text, PostgreSQL a date): ISO text in a CSV, a date in an XLSX (a date cell, as before)."""
+    if kind == "csv":
+        return (lambda v: v) if dialect == "sqlite" else (lambda v: v and v.isoformat())
+    return (lambda v: v and date.fromisoformat(v)) if dialect == "sqlite" else (lambda v: v)
+
+
+def plain_yuan(fen):
+    """``money.yuan`` without thousands separators (how exports write 元, and imports read them back)."""
+    if fen is None:
+        return ""
+    if fen < 0:
+        return "-" + plain_yuan(-fen)
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def write_csv(path, headers: list[str], batches, on_batch=None) -> int:
+    """Write a CSV (UTF-8 with BOM, CRLF) of finished batches to ``path``; returns the rows written."""
+    count = 0
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(headers)
+        for batch in batches:
+            writer.writerows(batch)
+            count += len(batch)
+            if on_batch:
+                on_batch(count)
+    return count
+
+
+def write_xlsx(path, headers: list[str], batches, *, title: str, widths=None, on_batch=None) -> int:
+    """Write an XLSX of finished batches (``_write_xlsx``'s sheet) to ``path``; returns the rows written."""
+    count = 0
+
+    def rows():
+        nonlocal count
+        for batch in batches:
+            yield from batch
+            count += len(batch)
+            if on_batch:
+                on_batch(count)
+
+    with open(path, "wb") as handle:
+        _write_xlsx(handle, headers, rows(), title=title, widths=widths, ready=True)
+    return count
+
+
+def write_table(path, kind: str, headers: list[str], batches, *, title: str, widths=None, on_batch=None) -> int:
+    if kind == "csv":
+        return write_csv(path, headers, batches, on_batch)
+    return write_xlsx(path, headers, batches, title=title, widths=widths, on_batch=on_batch)
+
+
+def stream_batches(kind: str, headers: list[str], batches, filename: str, *, title: str, widths=None) -> Response:
+    """A list's export from finished batches, written to a temporary file and sent from it in blocks."""
+    handle = tempfile.NamedTemporaryFile(suffix=f".{kind}", delete=False)
+    handle.close()
+    try:
+        write_table(handle.name, kind, headers, batches, title=title, widths=widths)
+    except BaseException:
+        _remove(handle.name)
+        raise
+    return _file_response(handle.name, filename, kind)
+
+
+def background_export(stream: str, kind: str, args: dict, stmt, *, user, full: bool = False):
+    """A large export handed to a background job (``registry/tasks/exports.py``, registered by the app as the
+    extension ``registry.background_export``): the job page's redirect, or None to export in the request (a list
+    under the threshold, no task queue)."""
+    hook = current_app.extensions.get("registry.background_export")
+    return hook(stream, kind, args, stmt, user=user, full=full) if hook else None
+
+
 def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> bytes:
     """A one-sheet workbook in write-only mode, header row bold and frozen, in memory (small files only)."""
     buffer = io.BytesIO()
@@ -142,7 +269,7 @@ def xlsx_bytes(headers: list[str], rows, *, title: str, widths: list[int] | None
     return buffer.getvalue()
 
 
-def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[int] | None = None) -> None:
+def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[int] | None = None, ready=False) -> None:
     # Imported here: openpyxl (~13 MB, with lxml ~18 MB) is needed only to write a workbook, and the import worker
     # that reads one (python-calamine) and uses this module's unescape must stay light (issue 14: peak < 300 MB).
     from openpyxl import Workbook
@@ -162,8 +289,12 @@ def _write_xlsx(target, headers: list[str], rows, *, title: str, widths: list[in
         cell.font = bold
         header_cells.append(cell)
     sheet.append(header_cells)
-    for row in rows:
-        sheet.append([_xlsx_value(v) for v in row])
+    if ready:  # finished rows (``write_xlsx``): their text is already neutralised
+        for row in rows:
+            sheet.append(row)
+    else:
+        for row in rows:
+            sheet.append([_xlsx_value(v) for v in row])
     workbook.save(target)
 
 

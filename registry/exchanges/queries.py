@@ -5,9 +5,9 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry import search
+from registry import exports, search
 from registry.counties.models import Side, Unit
-from registry.exchanges.models import Direction, Exchange, PersonType
+from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.exchanges.services import in_post
 from registry.extensions import db
 from registry.periods import Period
@@ -71,3 +71,41 @@ def end_choices(counties) -> list[Unit]:
         .order_by(Unit.side, Unit.full_name)
     )
     return db.session.scalars(stmt).all()
+
+
+def export_batches(stmt: sa.Select, kind: str):
+    """The export's rows (``transfer.HEADERS``) of ``stmt``'s postings in arrival order, in finished batches for
+    ``exports.write_table``: plain column tuples, per-column converters chosen once (see the placements')."""
+    text, day, raw = exports.text_cell, exports.date_cell(kind, db.engine.dialect.name), sa.String
+    n, s = exports.neutralise, exports.SUSPECT  # typed text: neutralised only when its first character is suspect
+    columns = (
+        sa.type_coerce(Exchange.arrival_date, raw), Exchange.id, Exchange.person_name,
+        sa.type_coerce(Exchange.direction, raw), sa.type_coerce(Exchange.person_type, raw),
+        sa.type_coerce(Exchange.field, raw), Exchange.sending_unit_id, Exchange.sending_unit,
+        Exchange.receiving_unit_id, Exchange.receiving_unit, Exchange.county_id, Exchange.position,
+        sa.type_coerce(Exchange.departure_date, raw), Exchange.note,
+    )  # fmt: skip
+    directions = {m.value: m.label for m in Direction}
+    types = {m.value: m.label for m in PersonType}
+    fields = {m.value: m.label for m in Field} | {None: ""}
+    # A unit as the import reads it back (transfer.unit_cell): a division's code, an organisation's full name.
+    units = {
+        u.id: (u.code, u.name, text(u.code or u.full_name))
+        for u in db.session.execute(sa.select(Unit.id, Unit.code, Unit.name, Unit.full_name))
+    }
+    units[None] = ("", "", "")
+    order = (sa.type_coerce(Exchange.arrival_date, raw), Exchange.id)
+    selected = stmt.with_only_columns(*columns)
+    for batch in exports.keyset_rows(db.session, selected, order, lambda r: (r[0], r[1])):
+        rows = []
+        for (arrival, eid, name, direction, person_type, field, sending_id, sending, receiving_id, receiving, county,
+             position, departure, note) in batch:  # fmt: skip
+            code, county_name, _ = units[county]
+            rows.append((
+                eid, n(name) if name and name[0] in s else name, directions[direction], types[person_type],
+                fields[field], units[sending_id][2], n(sending) if sending and sending[0] in s else sending,
+                units[receiving_id][2], n(receiving) if receiving and receiving[0] in s else receiving, code,
+                county_name, n(position) if position and position[0] in s else position, day(arrival),
+                day(departure), n(note) if note and note[0] in s else note,
+            ))  # fmt: skip
+        yield rows

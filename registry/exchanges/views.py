@@ -11,8 +11,8 @@ from registry.counties.models import UnitKind
 from registry.exchanges import queries, services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
-from registry.exchanges.transfer import HEADERS, columns, export_rows, import_exchanges_steps
-from registry.exports import stream_table
+from registry.exchanges.transfer import HEADERS, columns, import_exchanges_steps
+from registry.exports import background_export, stream_batches
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
     get_visible_or_404,
@@ -50,10 +50,14 @@ def index():
 def export(kind):
     """The filtered list as XLSX or CSV."""
     args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
-    rows = export_rows(queries.filtered(args, current_user)[0])
+    stmt = queries.filtered(args, current_user)[0]
+    # Above EXPORT_BACKGROUND_ROWS the file is made by a background job (the page shows its progress).
+    job = background_export("exchanges", kind, args, stmt, user=current_user)
+    if job is not None:
+        return job
     name = f"人才交流-{date.today().isoformat()}"
-    # Streamed: the rows are read in batches while the file is written (a decade of records in flat memory).
-    return stream_table(kind, HEADERS, rows, name, title="人才交流")
+    # Written as read: plain rows in keyset batches, per-column converters (a decade of records in flat memory).
+    return stream_batches(kind, HEADERS, queries.export_batches(stmt, kind), name, title="人才交流")
 
 
 @bp.route("/<int:exchange_id>")

@@ -5,7 +5,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry import search
+from registry import exports, idnumbers, search
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.permissions import scope_filter
@@ -85,3 +85,45 @@ def duplicate_groups(user, limit: int = 500) -> list[list[Placement]]:
     for row in db.session.scalars(stmt.limit(limit)):
         groups.setdefault(row.id_fingerprint, []).append(row)
     return list(groups.values())
+
+
+def export_batches(stmt: sa.Select, kind: str, *, reveal: bool):
+    """The export's rows (``transfer.HEADERS``) of ``stmt``'s placements in id order, in finished batches for
+    ``exports.write_table``: plain column tuples read after the last id seen, converted by per-column functions
+    chosen once (labels and counties from dicts, only typed text neutralised); numbers masked unless ``reveal``.
+    The same cells as ``transfer.export_rows`` gave, at a fraction of the cost (issue 23: at driver speed)."""
+    dialect = db.engine.dialect.name
+    day = exports.date_cell(kind, dialect)
+    raw = sa.String  # enums and dates read as stored: their labels and text come from here, not from the ORM
+    columns = (
+        Placement.id, Placement.person_name, Placement.id_stored if reveal else Placement.id_masked,
+        sa.type_coerce(Placement.household, raw), Placement.origin_county_id, Placement.origin_township,
+        sa.type_coerce(Placement.destination_class, raw), Placement.destination_province, Placement.destination_city,
+        Placement.employer, Placement.industry, sa.type_coerce(Placement.organised, sa.Integer), Placement.training,
+        sa.type_coerce(Placement.start_date, raw), sa.type_coerce(Placement.end_date, raw),
+        Placement.monthly_wage_fen, Placement.note,
+    )  # fmt: skip
+    households = {h.value: h.label for h in Household}
+    destinations = {d.value: d.label for d in Destination}
+    counties = {u.id: (u.code, u.name) for u in db.session.execute(sa.select(Unit.id, Unit.code, Unit.name))}
+    number = idnumbers.reveal if reveal else (lambda v: v)
+    yes, wages = {True: "是", False: "否"}, {None: ""}  # SQLite gives 1 and 0, which are True and False here
+    n, s = exports.neutralise, exports.SUSPECT  # typed text: neutralised only when its first character is suspect
+    for batch in exports.keyset_rows(db.session, stmt.with_only_columns(*columns), (Placement.id,), lambda r: (r[0],)):
+        rows = []
+        for (pid, name, stored, household, county, town, destination, province, city, employer, industry, organised,
+             training, start, end, fen, note) in batch:  # fmt: skip
+            code, county_name = counties[county]
+            wage = wages.get(fen)
+            if wage is None:
+                wage = wages[fen] = exports.plain_yuan(fen)
+            rows.append((
+                pid, n(name) if name and name[0] in s else name, number(stored), households[household], code,
+                county_name, n(town) if town and town[0] in s else town, destinations[destination],
+                n(province) if province and province[0] in s else province, n(city) if city and city[0] in s else city,
+                n(employer) if employer and employer[0] in s else employer,
+                n(industry) if industry and industry[0] in s else industry, yes[organised],
+                n(training) if training and training[0] in s else training, day(start), day(end), wage,
+                n(note) if note and note[0] in s else note,
+            ))  # fmt: skip
+        yield rows

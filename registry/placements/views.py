@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 from registry.audit.queries import history_of
 from registry.audit.services import record
 from registry.counties.models import UnitKind
-from registry.exports import stream_table
+from registry.exports import background_export, stream_batches
 from registry.extensions import db
 from registry.forms import BLANK, unit_choice
 from registry.permissions import (
@@ -24,7 +24,7 @@ from registry.permissions import (
 from registry.placements import cells, queries, services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
-from registry.placements.transfer import HEADERS, columns, export_count, export_rows, import_placements_steps
+from registry.placements.transfer import HEADERS, columns, export_count, import_placements_steps
 from registry.transfer.forms import import_page, template_download
 from registry.web import paginate, save, sort_clause
 
@@ -155,10 +155,14 @@ def export(kind):
         record("export_id", None, actor=current_user, entity_type="placements",
                summary=f"导出含完整身份证号的劳务协作记录 {count} 条")  # fmt: skip
         db.session.commit()
-    # Streamed: the rows are read in batches while the file is written (100,000 rows in flat memory).
-    rows = export_rows(stmt, reveal=full)
+    # Above EXPORT_BACKGROUND_ROWS the file is made by a background job (the page shows its progress).
+    job = background_export("placements", kind, args, stmt, user=current_user, full=full)
+    if job is not None:
+        return job
+    # Written as read: plain rows in keyset batches, per-column converters (a million rows in flat memory).
+    batches = queries.export_batches(stmt, kind, reveal=full)
     name = f"劳务协作-{date.today().isoformat()}"
-    return stream_table(kind, HEADERS, rows, name, title="劳务协作", widths=EXPORT_WIDTHS)
+    return stream_batches(kind, HEADERS, batches, name, title="劳务协作", widths=EXPORT_WIDTHS)
 
 
 @bp.route("/import", methods=["GET", "POST"])

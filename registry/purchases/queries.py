@@ -4,10 +4,19 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry import search
+from registry import exports, search
+from registry.counties.models import Unit
 from registry.extensions import db
 from registry.permissions import scope_filter
-from registry.purchases.models import Channel, CountingType, ProductCategory, Purchase, PurchaseTotals
+from registry.purchases.models import (
+    BuyerKind,
+    Channel,
+    CountingType,
+    ProductCategory,
+    Purchase,
+    PurchaseTotals,
+    SellerKind,
+)
 from registry.web import is_id, is_year
 
 
@@ -74,3 +83,42 @@ def sums(args: dict, stmt: sa.Select, user) -> tuple[int, int, list]:
 
 def channels() -> list:
     return db.session.scalars(sa.select(Channel).order_by(Channel.sort_order, Channel.id)).all()
+
+
+def _labels(enum) -> dict:
+    return {m.value: m.label for m in enum}
+
+
+def export_batches(stmt: sa.Select, kind: str):
+    """The export's rows (``transfer.HEADERS``) of ``stmt``'s purchases in date order, in finished batches for
+    ``exports.write_table``: plain column tuples, per-column converters chosen once (see the placements')."""
+    day, raw = exports.date_cell(kind, db.engine.dialect.name), sa.String
+    n, s = exports.neutralise, exports.SUSPECT  # typed text: neutralised only when its first character is suspect
+    columns = (
+        sa.type_coerce(Purchase.purchased_on, raw), Purchase.id, Purchase.buyer_name,
+        sa.type_coerce(Purchase.buyer_kind, raw), Purchase.buyer_province, Purchase.buyer_city, Purchase.seller_name,
+        sa.type_coerce(Purchase.seller_kind, raw), Purchase.seller_county_id, Purchase.product,
+        sa.type_coerce(Purchase.product_category, raw), Purchase.amount_fen, Purchase.channel_id,
+        sa.type_coerce(Purchase.counting_type, raw), Purchase.evidence_no, Purchase.note,
+    )  # fmt: skip
+    buyers, sellers = _labels(BuyerKind), _labels(SellerKind)
+    categories, counting = _labels(ProductCategory), _labels(CountingType)
+    counties = {u.id: (u.code, u.name) for u in db.session.execute(sa.select(Unit.id, Unit.code, Unit.name))}
+    names = {c.id: exports.text_cell(c.name) for c in db.session.execute(sa.select(Channel.id, Channel.name))}
+    order = (sa.type_coerce(Purchase.purchased_on, raw), Purchase.id)
+    yuan = exports.plain_yuan
+    selected = stmt.with_only_columns(*columns)
+    for batch in exports.keyset_rows(db.session, selected, order, lambda r: (r[0], r[1])):
+        rows = []
+        for (on, _, buyer, buyer_kind, province, city, seller, seller_kind, county, product, category, fen, channel,
+             counted, evidence, note) in batch:  # fmt: skip
+            code, county_name = counties[county]
+            rows.append((
+                day(on), n(buyer) if buyer and buyer[0] in s else buyer, buyers[buyer_kind],
+                n(province) if province and province[0] in s else province, n(city) if city and city[0] in s else city,
+                n(seller) if seller and seller[0] in s else seller, sellers[seller_kind], code, county_name,
+                n(product) if product and product[0] in s else product, categories[category], yuan(fen),
+                names[channel], counting[counted], n(evidence) if evidence and evidence[0] in s else evidence,
+                n(note) if note and note[0] in s else note,
+            ))  # fmt: skip
+        yield rows

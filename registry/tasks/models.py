@@ -17,10 +17,11 @@ from registry.extensions import db
 class JobKind(StrEnum):
     REPORTS = "reports"
     IMPORT = "import"
+    EXPORT = "export"
 
     @property
     def label(self) -> str:
-        return {JobKind.REPORTS: "批量生成季度报告", JobKind.IMPORT: "导入"}[self]
+        return {JobKind.REPORTS: "批量生成季度报告", JobKind.IMPORT: "导入", JobKind.EXPORT: "导出"}[self]
 
 
 class JobState(StrEnum):

@@ -11,7 +11,7 @@ from registry.counties.models import Unit
 from registry.database import utcnow
 from registry.extensions import db
 from registry.periods import local_datetime
-from registry.permissions import report_visible, requires
+from registry.permissions import can, report_visible, requires
 from registry.reports import cache
 from registry.reports.services import parse_quarter
 from registry.tasks import jobs, reminders, reports
@@ -147,6 +147,8 @@ def download(job_id):
         for unit_id in job.params["units"]:
             if not report_visible(current_user, db.session.get(Unit, unit_id), quarter):
                 abort(404)
+    if job.kind is JobKind.EXPORT and job.params.get("full") and not can(current_user, "idnumbers.view"):
+        abort(404)  # full identity numbers: only while the user may still see them
     path = jobs.folder() / job.result_file
     if not path.is_file():
         abort(404)

@@ -328,6 +328,7 @@ def stage(staging: Staging, rules, today: date, counties) -> None:
         .where(f.partner_id.is_not(None))
         .distinct()
     )
+    staging.index()
 
 
 def groups(staging: Staging) -> list[Group]:

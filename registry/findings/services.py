@@ -104,20 +104,21 @@ def run_checks(*, actor=None, today: date | None = None) -> tuple[int, int]:
         for start in range(0, len(seen), 5000):
             staging.execute(proposals.update().where(p.id.in_(seen[start : start + 5000])).values(seen_at=now))
 
-        # Each staged record to its open proposal; then the proposals' records are made exactly those.
-        staging.execute(sa.update(FOUND).values(proposal_id=sa.select(p.id).where(
-            p.rule == f.rule, p.key == f.key, p.state == OPEN).scalar_subquery()))  # fmt: skip
-        in_scope = sa.select(p.id).where(scope)
-        staging.execute(sa.delete(records).where(r.proposal_id.in_(in_scope), ~sa.exists().where(
-            f.proposal_id == r.proposal_id, f.record_type == r.record_type, f.record_id == r.record_id)))  # fmt: skip
+        # The open proposals' records made exactly those staged for their group.
+        same_group = sa.and_(p.rule == f.rule, p.key == f.key)
+        still = sa.exists().where(p.id == r.proposal_id, same_group, f.record_type == r.record_type,
+                                  f.record_id == r.record_id)  # fmt: skip
+        staging.execute(sa.delete(records).where(r.proposal_id.in_(sa.select(p.id).where(scope)), ~still))
         staging.execute(records.insert().from_select(
             ["proposal_id", "record_type", "record_id"],
-            sa.select(f.proposal_id, f.record_type, f.record_id).distinct().where(~sa.exists().where(
-                r.proposal_id == f.proposal_id, r.record_type == f.record_type, r.record_id == f.record_id)),
+            sa.select(p.id, f.record_type, f.record_id).distinct()
+            .select_from(FOUND).join(proposals, sa.and_(same_group, p.state == OPEN))
+            .where(~sa.exists().where(r.proposal_id == p.id, r.record_type == f.record_type,
+                                      r.record_id == f.record_id)),
         ))  # fmt: skip
         # Open proposals whose group is no longer found: every record fixed, nothing left to decide.
-        gone = sa.select(p.id).where(scope, p.id.not_in(sa.select(f.proposal_id).where(f.proposal_id.is_not(None))))
-        gone_ids = staging.execute(gone).scalars().all()
+        found_keys = {(g.rule, g.key) for g in found}
+        gone_ids = [there[0] for group, there in open_.items() if group not in found_keys]
         for start in range(0, len(gone_ids), 5000):
             chunk = gone_ids[start : start + 5000]
             staging.execute(sa.delete(records).where(r.proposal_id.in_(chunk)))

@@ -22,9 +22,6 @@ FOUND = sa.Table(
     sa.Column("subject", sa.Integer),
     sa.Column("amount_fen", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("partner_id", sa.Integer),
-    sa.Column("proposal_id", sa.Integer),
-    sa.Index("ix_findings_found_group", "rule", "key", "aside", "subject"),
-    sa.Index("ix_findings_found_record", "proposal_id", "record_type", "record_id"),
     prefixes=["TEMPORARY"],
 )
 
@@ -48,6 +45,13 @@ class Staging:
         if exc[0] is None:
             self.conn.exec_driver_sql("DROP TABLE IF EXISTS findings_found")
         return False
+
+    def index(self) -> None:
+        """Index the rows once they are all staged (one build instead of an update per inserted row): the
+        comparisons with the proposals look up a group's record."""
+        self.conn.exec_driver_sql(
+            'CREATE INDEX ix_findings_found_group ON findings_found (rule, "key", record_type, record_id)'
+        )
 
     def add(self, select: sa.Select) -> None:
         """Stage the rows of ``select`` (its columns: ``COLUMNS``, in order, as many as it names)."""

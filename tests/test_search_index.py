@@ -165,3 +165,10 @@ def test_the_list_pages_search_with_the_index(app, world_records, query):
     assert f'<span class="num">{expected}</span><span>就业记录</span>' in body
     for stream in ("purchases", "exchanges"):
         assert client.get(f"/{stream}/", query_string={"q": query}).status_code == 200
+
+
+def test_the_command_brings_the_index_up_to_date(app, world, runner):
+    result = runner.invoke(args=["tasks", "search-index"])
+    assert result.exit_code == 0 and "关键词索引新增" in result.output
+    with app.app_context():
+        assert search.unindexed("placements") == search.unindexed("purchases") == 0

@@ -1,4 +1,5 @@
-"""`flask tasks consumer` (run the queue), `flask tasks notify`, `flask backup now` and `flask backup restore`."""
+"""`flask tasks consumer` (run the queue), `flask tasks notify`, `flask tasks search-index`, `flask backup now` and
+`flask backup restore`."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from registry import search
 from registry.database import writing
 from registry.extensions import db
 from registry.services import ServiceError
@@ -50,6 +52,13 @@ def notify_command():
     with writing():
         count = reminders.notify()
     click.echo(f"新增通知 {count} 条。")
+
+
+@tasks_group.command("search-index")
+@with_appcontext
+def search_index_command():
+    """Bring the keyword index up to date now (SQLite; the consumer does it every minute): after a bulk load."""
+    click.echo(f"关键词索引新增 {search.catch_up()} 条记录。")
 
 
 @click.group("backup")

@@ -16,6 +16,7 @@ from registry.projects.models import FundStage, Project
 from registry.reports import cache, pdf, queries
 from registry.reports.models import ReportCache
 from registry.reports.services import save_narrative
+from tests.conftest import PASSWORD
 from tests.factories import make_placement, make_transaction
 
 Q = Quarter.parse("2024Q3")
@@ -247,7 +248,8 @@ def test_a_write_changes_the_versions_of_exactly_the_units_it_concerns(app, scop
             make_placement(zhaojue, person_name="阿伍", id_number="513431199203041233", start_date=date(2024, 8, 1))
             db.session.rollback()
         if write == "a login":
-            app.test_client().post("/auth/login", data={"username": "county", "password": "x"})
+            response = app.test_client().post("/login", data={"username": "county", "password": PASSWORD})
+            assert response.status_code == 302 and "/login" not in response.headers["Location"]
         else:
             db.session.commit()
         assert _changed(before, _versions(scoped)) == changed

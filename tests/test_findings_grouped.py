@@ -5,6 +5,7 @@ records appear; a county sees only its own groups."""
 
 import csv
 import io
+import json
 from datetime import date
 
 import pytest
@@ -203,3 +204,62 @@ def test_an_office_run_touches_only_its_counties(w):
                      {"end_date": date(2024, 6, 2)}, actor=None)  # fmt: skip
     services.run_checks(actor=w.county, today=TODAY)
     assert [p.unit_id for p in proposals()] == [w.zhaojue.id, w.butuo.id]
+
+
+def test_the_migration_groups_the_per_person_proposals(empty_database):
+    """Proposals of the per-person era: records become rows; the open per-person ones of one county pair and
+    month merge into one, a decided one keeps its decision under the group's key."""
+    from datetime import datetime
+
+    from flask_migrate import upgrade
+
+    from registry import create_app
+    from tests.conftest import make_test_config
+
+    app = create_app(make_test_config(empty_database))
+    with app.app_context():
+        upgrade(revision="a6c1d2e3f4b5")
+        now = datetime(2026, 11, 20, 1, 0)
+        with db.engine.begin() as conn:
+            for uid, name in ((1, "昭觉县"), (2, "布拖县")):
+                conn.execute(sa.text(
+                    "INSERT INTO units (id, name, full_name, kind, side, is_active, note, created_at, updated_at,"
+                    " version_id) VALUES (:i, :n, :n, 'county', 'west', true, '', :t, :t, 1)"),
+                    {"i": uid, "n": name, "t": now})  # fmt: skip
+            old = [  # id, key, state, reason, records
+                (1, "person:aaa:1:2", "proposed", "", [["placements", 11], ["placements", 21]]),
+                (2, "person:bbb:1:2", "proposed", "", [["placements", 12], ["placements", 22]]),
+                (3, "person:ccc:1:2", "dismissed", "已核实", [["placements", 13], ["placements", 23]]),
+                (4, "person:aaa:2:1", "proposed", "", [["placements", 21], ["placements", 11]]),
+                (5, "project:7", "proposed", "", [["projects", 7], ["fund_transactions", 70]]),
+            ]
+            for pid, key, state, reason, named_ in old:
+                rule = "funds_idle" if key.startswith("project") else "counted_twice"
+                unit = 2 if key.endswith(":2:1") else 1
+                conn.execute(sa.text(
+                    "INSERT INTO problem_proposals (id, rule, key, unit_id, title, amount_fen, records, state, reason,"
+                    " found_at, seen_at, created_at, updated_at, version_id) VALUES (:i, :r, :k, :u, 't', 0, :rec,"
+                    " :s, :why, :t, :t, :t, :t, 1)"),
+                    {"i": pid, "r": rule, "k": key, "u": unit, "rec": json.dumps(named_), "s": state, "why": reason,
+                     "t": now})  # fmt: skip
+        upgrade(revision="a76555f3f1af")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, key, state, record_count FROM problem_proposals ORDER BY id"))
+            assert [tuple(r) for r in rows] == [
+                (1, "pair:1:2:2026-11", "proposed", 4), (3, "pair:1:2:2026-11", "dismissed", 2),
+                (4, "pair:2:1:2026-11", "proposed", 2), (5, "project:7", "proposed", 2),
+            ]  # fmt: skip
+            merged = conn.execute(sa.text("SELECT record_id FROM problem_proposal_records WHERE proposal_id = 1"))
+            assert sorted(r[0] for r in merged) == [11, 12, 21, 22]
+        # And back: the records a JSON list again, (rule, key) unique again.
+        from flask_migrate import downgrade
+
+        downgrade(revision="a6c1d2e3f4b5")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, key, records FROM problem_proposals ORDER BY id")).all()
+        assert [(i, k) for i, k, _ in rows] == [(1, "pair:1:2:2026-11"), (3, "pair:1:2:2026-11#3"),
+                                                (4, "pair:2:1:2026-11"), (5, "project:7")]  # fmt: skip
+        first = rows[0][2]
+        first = json.loads(first) if isinstance(first, str) else first
+        assert sorted(i for _t, i in first) == [11, 12, 21, 22]
+        db.engine.dispose()

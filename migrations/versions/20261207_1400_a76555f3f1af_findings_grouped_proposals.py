@@ -62,6 +62,22 @@ def _delete(conn, ids) -> None:
 
 
 def upgrade():
+    # Read first: on SQLite, the batch below recreates problem_proposals, and dropping the old table deletes (ON
+    # DELETE CASCADE) the rows of any table referring to it; so problem_proposal_records is made after it.
+    conn = op.get_bind()
+    rows = conn.execute(sa.select(proposals.c.id, proposals.c.rule, proposals.c.key, proposals.c.unit_id,
+                                  proposals.c.state, proposals.c.records, proposals.c.found_at)
+                        .order_by(proposals.c.id)).all()
+    listed = {pid: _listed(value) for pid, _rule, _key, _unit, _state, value, _found in rows}
+
+    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('record_count', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.drop_constraint(batch_op.f('uq_problem_proposals_rule_key'), type_='unique')
+        batch_op.drop_column('records')
+    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
+        batch_op.alter_column('record_count', server_default=None)
+        batch_op.create_index('ix_problem_proposals_rule_key', ['rule', 'key'], unique=False)
+
     op.create_table('problem_proposal_records',
     sa.Column('proposal_id', sa.Integer(), nullable=False),
     sa.Column('record_type', sa.String(length=64), nullable=False),
@@ -72,15 +88,6 @@ def upgrade():
     with op.batch_alter_table('problem_proposal_records', schema=None) as batch_op:
         batch_op.create_index('ix_problem_proposal_records_record', ['record_type', 'record_id'], unique=False)
 
-    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('record_count', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.drop_constraint(batch_op.f('uq_problem_proposals_rule_key'), type_='unique')
-
-    conn = op.get_bind()
-    rows = conn.execute(sa.select(proposals.c.id, proposals.c.rule, proposals.c.key, proposals.c.unit_id,
-                                  proposals.c.state, proposals.c.records, proposals.c.found_at)
-                        .order_by(proposals.c.id)).all()
-    listed = {pid: _listed(value) for pid, _rule, _key, _unit, _state, value, _found in rows}
     _insert(conn, ({"proposal_id": pid, "record_type": t, "record_id": i}
                    for pid, named in listed.items() for t, i in dict.fromkeys(named)))
 
@@ -113,20 +120,12 @@ def upgrade():
     counted = (sa.select(sa.func.count()).select_from(records)
                .where(records.c.proposal_id == proposals.c.id).scalar_subquery())
     conn.execute(proposals.update().values(record_count=counted))
-
-    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
-        batch_op.alter_column('record_count', server_default=None)
-        batch_op.create_index('ix_problem_proposals_rule_key', ['rule', 'key'], unique=False)
-        batch_op.create_index('uq_problem_proposals_open', ['rule', 'key'], unique=True, sqlite_where=sa.text("state = 'proposed'"), postgresql_where=sa.text("state = 'proposed'"))
-        batch_op.drop_column('records')
+    # No CREATE INDEX on SQLite recreates the table: made once the keys are the groups'.
+    op.create_index('uq_problem_proposals_open', 'problem_proposals', ['rule', 'key'], unique=True, sqlite_where=sa.text("state = 'proposed'"), postgresql_where=sa.text("state = 'proposed'"))
 
 
 def downgrade():
-    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('records', sa.JSON(), nullable=False, server_default='[]'))
-        batch_op.drop_index('uq_problem_proposals_open', sqlite_where=sa.text("state = 'proposed'"), postgresql_where=sa.text("state = 'proposed'"))
-        batch_op.drop_index('ix_problem_proposals_rule_key')
-
+    # Read first (see upgrade: recreating problem_proposals on SQLite empties the tables referring to it).
     conn = op.get_bind()
     named = {}
     for pid, t, i in conn.execute(sa.select(records.c.proposal_id, records.c.record_type, records.c.record_id)
@@ -134,6 +133,15 @@ def downgrade():
         listed = named.setdefault(pid, [])
         if len(listed) < 200:  # the old MAX_RECORDS
             listed.append([t, i])
+    with op.batch_alter_table('problem_proposal_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_problem_proposal_records_record')
+    op.drop_table('problem_proposal_records')
+
+    op.drop_index('uq_problem_proposals_open', 'problem_proposals', sqlite_where=sa.text("state = 'proposed'"), postgresql_where=sa.text("state = 'proposed'"))
+    with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('records', sa.JSON(), nullable=False, server_default='[]'))
+        batch_op.drop_index('ix_problem_proposals_rule_key')
+
     if named:
         conn.execute(proposals.update().where(proposals.c.id == sa.bindparam("pid"))
                      .values(records=sa.bindparam("r")), [{"pid": p, "r": r} for p, r in named.items()])
@@ -152,8 +160,3 @@ def downgrade():
         batch_op.alter_column('records', server_default=None)
         batch_op.create_unique_constraint(batch_op.f('uq_problem_proposals_rule_key'), ['rule', 'key'])
         batch_op.drop_column('record_count')
-
-    with op.batch_alter_table('problem_proposal_records', schema=None) as batch_op:
-        batch_op.drop_index('ix_problem_proposal_records_record')
-
-    op.drop_table('problem_proposal_records')

@@ -17,9 +17,13 @@ the rows it always kept.
   and which takes 20,000 records per short transaction). Updates of a searched column and deletes of indexed
   records are rare and keep the index exact through triggers (a delete of the largest ids lowers the mark, as
   SQLite gives the next record the largest id + 1). Records are never inserted with an id below the largest.
-- PostgreSQL: a GIN index over the expression ``registry_grams(col1 || chr(1) || col2 …)`` (an IMMUTABLE SQL
-  function giving the text array of grams, case kept, as LIKE keeps it); PostgreSQL maintains it on every INSERT,
-  COPY and UPDATE. A query is ``@>`` the query's grams.
+- PostgreSQL: a table ``<table>_search`` (id, grams text[]) with a GIN index, the grams made by
+  ``registry_grams(col1 || chr(1) || col2 …)`` (a PL/pgSQL function; case kept, as LIKE keeps it). Maintaining a
+  GIN index inside each insert made a 100,000-row insert ten times slower, so writes only queue ids: a
+  statement-level trigger on INSERT and UPDATE puts the statement's ids into ``<table>_search_pending`` (from its
+  transition table: one statement per COPY or executemany), ``catch_up`` moves them into the index, and a search
+  takes the index's candidates and every queued id. A delete removes the record's rows from both. (No mark as on
+  SQLite: a sequence's ids are not committed in order when transactions run side by side.)
 
 A query holding LIKE's own wildcards or escape (``%``, ``_``, a backslash) is left to the LIKE alone: what it
 matches depends on each engine's escaping, which the grams do not model. The migration
@@ -46,13 +50,14 @@ WILDCARDS = frozenset("%_\\")
 
 
 def fts_table(table: str) -> str:
-    """The SQLite FTS5 table of ``table``'s keyword index (also the names its shadow tables start with)."""
+    """The table of ``table``'s keyword index (SQLite's FTS5 table, PostgreSQL's gram table); every other part of
+    the index is named after it."""
     return f"{table}_search"
 
 
 def is_index_name(name: str | None) -> bool:
     """True for the parts of a keyword index that the models do not describe: the FTS5 table, its shadow tables
-    and its triggers (SQLite), the GIN index (PostgreSQL)."""
+    and its mark (SQLite), the gram and queue tables (PostgreSQL), and the expression index of a6c1d2e3f4b5."""
     return bool(name) and any(name.startswith(fts_table(t)) or name == f"ix_{t}_search" for t in SEARCHED)
 
 
@@ -79,12 +84,14 @@ def keyword(model, query: str):
     if not indexable(query):
         return like
     if db.engine.dialect.name == "postgresql":
-        text = columns[0]
-        for column in columns[1:]:
-            # chr(1) as written in the index's expression (a bound value would not match it).
-            text = text.op("||")(sa.literal_column("chr(1)")).op("||")(column)
-        candidates = sa.func.registry_grams(text, type_=postgresql.ARRAY(sa.Text)).op("@>")(
-            sa.cast(postgresql.array(grams(query, fold=False)), postgresql.ARRAY(sa.Text))
+        name = fts_table(table.name)
+        index, pending = (
+            sa.table(name, sa.column("id"), sa.column("grams")),
+            sa.table(f"{name}_pending", sa.column("id")),
+        )
+        wanted = sa.cast(postgresql.array(grams(query, fold=False)), postgresql.ARRAY(sa.Text))
+        candidates = table.c.id.in_(
+            sa.union_all(sa.select(index.c.id).where(index.c.grams.op("@>")(wanted)), sa.select(pending.c.id))
         )
     else:
         tokens = " ".join(g.encode().hex().upper() for g in grams(query, fold=True))
@@ -110,8 +117,8 @@ def catch_up(engine=None, *, chunk: int = CATCH_UP_CHUNK) -> int:
     """Index the records added since the last run (SQLite; PostgreSQL's GIN index needs nothing), a chunk per
     short write transaction, so other writers wait at most one chunk. Returns how many were indexed."""
     engine = engine or db.engine
-    if engine.dialect.name != "sqlite":
-        return 0
+    if engine.dialect.name == "postgresql":
+        return _catch_up_pg(engine, chunk)
     done = 0
     for table in SEARCHED:
         name = fts_table(table)
@@ -132,22 +139,42 @@ def catch_up(engine=None, *, chunk: int = CATCH_UP_CHUNK) -> int:
     return done
 
 
+def _catch_up_pg(engine, chunk: int) -> int:
+    """Move queued ids into the GIN-indexed gram table, ``chunk`` per transaction; ids another run holds are
+    skipped (SKIP LOCKED), ids of uncommitted writes are not seen yet and wait for the next run."""
+    done = 0
+    for table in SEARCHED:
+        name, text = fts_table(table), " || chr(1) || ".join(f"t.{c}" for c in SEARCHED[table])
+        while True:
+            with engine.begin() as conn:
+                taken, written = conn.exec_driver_sql(
+                    f"WITH batch AS (DELETE FROM {name}_pending WHERE id IN (SELECT id FROM {name}_pending "
+                    "ORDER BY id LIMIT %(chunk)s FOR UPDATE SKIP LOCKED) RETURNING id), "
+                    f"written AS (INSERT INTO {name} (id, grams) SELECT t.id, registry_grams({text}) "
+                    f"FROM {table} AS t JOIN batch USING (id) "
+                    "ON CONFLICT (id) DO UPDATE SET grams = excluded.grams RETURNING 1) "
+                    "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM written)",
+                    {"chunk": chunk},
+                ).one()
+            done += written
+            if not taken:
+                break
+    return done
+
+
 def unindexed(table: str) -> int:
-    """Records of ``table`` above the mark (SQLite), which a search reads without the index."""
-    if db.engine.dialect.name != "sqlite":
-        return 0
+    """Records of ``table`` a search reads without the index: above the mark (SQLite), queued (PostgreSQL)."""
     name = fts_table(table)
+    if db.engine.dialect.name == "postgresql":
+        return db.session.execute(sa.text(f"SELECT count(*) FROM {name}_pending")).scalar_one()
     return db.session.execute(
         sa.text(f"SELECT count(*) FROM {table} WHERE id > (SELECT mark FROM {name}_mark)")
     ).scalar_one()
 
 
-# ---- checking the SQLite index ----------------------------------------------------------------------------
-
-
 def sqlite_tokens(table: str, row: str = "new") -> str:
-    """SQL giving the token text of a ``table`` row aliased ``row``: what the migration's triggers write (a copy:
-    the test of the index rebuilds it from the rows with this and compares the vocabularies)."""
+    """SQL giving the token text of a ``table`` row aliased ``row`` on SQLite: what the migration's triggers write
+    (a copy; the test of the index rebuilds it from the rows with this and compares the vocabularies)."""
     text = " || char(1) || ".join(f"lower({row}.{c})" for c in SEARCHED[table])
     return (
         "(SELECT group_concat(hex(substr(v.x, j.key + 1, 1)) || ' ' || hex(substr(v.x, j.key + 1, 2)), ' ') "

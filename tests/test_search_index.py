@@ -147,7 +147,7 @@ def test_a_search_reads_the_index_not_the_table(world_records):
     else:
         db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(db.session.scalars(sa.text("EXPLAIN " + _sql(stmt))))
-        assert "ix_placements_search" in plan
+        assert "placements_search_grams" in plan
 
 
 def _sql(stmt) -> str:

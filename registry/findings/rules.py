@@ -29,6 +29,7 @@ from registry.assets import queries as assets
 from registry.counties.models import Unit
 from registry.evidence.models import Attachment
 from registry.extensions import db
+from registry.findings.models import Proposal, ProposalRecord, ProposalState
 from registry.findings.staging import FOUND, Staging, text_of
 from registry.money import wan
 from registry.placements.models import Placement
@@ -295,8 +296,6 @@ RULES = {rule.name: rule for rule in _ALL}
 def date_groups(staging: Staging, rules, today: date) -> None:
     """Complete the keys of the ``dated`` rules' rows: the key of the proposal of the same group that already
     names the record (an open one first, else the newest decided), or the group with this month."""
-    from registry.findings.models import Proposal, ProposalRecord, ProposalState
-
     names = [rule.name for rule in rules if rule.dated]
     if not names:
         return

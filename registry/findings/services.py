@@ -15,6 +15,7 @@ from registry.database import utcnow
 from registry.extensions import db
 from registry.findings import rules as checks
 from registry.findings.models import Proposal, ProposalRecord, ProposalState
+from registry.findings.queries import visible_record_ids
 from registry.findings.rules import RULES
 from registry.findings.staging import FOUND, Staging
 from registry.permissions import WriteScope, authorize_write, scope_of
@@ -146,8 +147,6 @@ def _decided(proposal: Proposal, actor, version) -> None:
 def accept(proposal: Proposal, data: dict, *, actor, version=None, today: date | None = None) -> Problem:
     """纳入台账: a problem (自查, this year's 数据核查 batch) made from the proposal, linked to the records that
     triggered it which the actor may see."""
-    from registry.findings.queries import visible_record_ids
-
     today = today or date.today()
     _decided(proposal, actor, version)
     problem = problems.create_problem(

@@ -97,13 +97,15 @@ def run_checks(*, actor=None, today: date | None = None) -> tuple[int, int]:
             staging.execute(proposals.insert(), added)
         if changed:
             staging.execute(
-                proposals.update().where(p.id == sa.bindparam("pid")).values(
+                proposals.update().where(p.id == sa.bindparam("pid"), p.state == OPEN).values(
                     title=sa.bindparam("t"), amount_fen=sa.bindparam("a"), record_count=sa.bindparam("n"),
                     seen_at=now, updated_at=now, version_id=p.version_id + 1),
                 changed,
             )  # fmt: skip
         for start in range(0, len(seen), 5000):
-            staging.execute(proposals.update().where(p.id.in_(seen[start : start + 5000])).values(seen_at=now))
+            staging.execute(
+                proposals.update().where(p.id.in_(seen[start : start + 5000]), p.state == OPEN).values(seen_at=now)
+            )
 
         # The open proposals' records made exactly those staged for their group.
         same_group = sa.and_(p.rule == f.rule, p.key == f.key)
@@ -122,8 +124,8 @@ def run_checks(*, actor=None, today: date | None = None) -> tuple[int, int]:
         gone_ids = [there[0] for group, there in open_.items() if group not in found_keys]
         for start in range(0, len(gone_ids), 5000):
             chunk = gone_ids[start : start + 5000]
-            staging.execute(sa.delete(records).where(r.proposal_id.in_(chunk)))
-            staging.execute(sa.delete(proposals).where(p.id.in_(chunk)))
+            staging.execute(sa.delete(records).where(r.proposal_id.in_(sa.select(p.id).where(p.id.in_(chunk), scope))))
+            staging.execute(sa.delete(proposals).where(p.id.in_(chunk), scope))
     db.session.expire_all()
     new, total = len(added), len(found)
     record("check", None, actor=actor, entity_type="problem_proposals",

@@ -35,15 +35,18 @@ class Staging:
 
     def __init__(self, session):
         self.conn = session.connection()
+        # The temporary schema named: never a table of the database's own by that name.
+        schema = "pg_temp" if self.conn.dialect.name == "postgresql" else "temp"
+        self._drop = f"DROP TABLE IF EXISTS {schema}.findings_found"
 
     def __enter__(self):
-        self.conn.exec_driver_sql("DROP TABLE IF EXISTS findings_found")
+        self.conn.exec_driver_sql(self._drop)
         FOUND.create(self.conn)
         return self
 
     def __exit__(self, *exc):
         if exc[0] is None:
-            self.conn.exec_driver_sql("DROP TABLE IF EXISTS findings_found")
+            self.conn.exec_driver_sql(self._drop)
         return False
 
     def index(self) -> None:

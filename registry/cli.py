@@ -15,7 +15,7 @@ from registry.auth.services import create_user
 from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
-from registry.database import refresh_planner_statistics
+from registry.database import refresh_planner_statistics, writing
 from registry.extensions import db
 from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
@@ -26,7 +26,7 @@ from registry.reports.queries import paired_counties
 from registry.reports.services import parse_quarter
 from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
-from registry.transfer import run_steps
+from registry.transfer import release_write_lock, run_steps
 from registry.transfer.reader import read_table
 
 
@@ -157,6 +157,13 @@ def transfer_group():
 
 def _import_file(stream: str, path: Path, username: str) -> None:
     """Import a file of ``stream`` as ``username``: all rows or none, with progress, notes and row errors."""
+    # As the background task: SQLite transactions take the write lock at BEGIN, and a chunked import (placements,
+    # purchases) commits chunk by chunk so that other users' writes get in (transfer.Batch.checkpoint).
+    with writing():
+        _import_file_writing(stream, path, username)
+
+
+def _import_file_writing(stream: str, path: Path, username: str) -> None:
     steps_function, permission, label = IMPORTERS[stream]
     if not path.is_file():
         raise click.ClickException(f"文件不存在：{path}")
@@ -164,6 +171,7 @@ def _import_file(stream: str, path: Path, username: str) -> None:
     if user is None or not can(user, permission):
         raise click.ClickException(f"用户 {username} 不存在、已停用或无权登记{label}。")
     try:
+        release_write_lock()
         headers, rows = read_table(path, path.name)
 
         def progress(done):

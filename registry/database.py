@@ -99,6 +99,9 @@ class VersionedMixin:
         return {"version_id_col": cls.version_id}
 
 
+#: How long a SQLite connection waits for another's write lock before "database is locked".
+BUSY_TIMEOUT_MS = 5000
+
 #: Set (``writing()``) around work outside a request that writes: its SQLite transactions begin IMMEDIATE.
 _WRITING: ContextVar[bool] = ContextVar("registry_writing", default=False)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -130,7 +133,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
             "foreign_keys=ON",
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            "busy_timeout=5000",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
@@ -147,8 +150,12 @@ def _sqlite_begin(connection):
     """
     if connection.dialect.name != "sqlite":
         return
-    immediate = _WRITING.get() or (has_request_context() and request.method not in _SAFE_METHODS)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate_transactions() else "BEGIN")
+
+
+def immediate_transactions() -> bool:
+    """Whether SQLite transactions begin IMMEDIATE here: in a request that may write and in ``writing()`` work."""
+    return _WRITING.get() or (has_request_context() and request.method not in _SAFE_METHODS)
 
 
 #: Rows SQLite's ANALYZE reads per index (``PRAGMA analysis_limit``): enough for the planner's estimates, and a

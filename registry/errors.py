@@ -1,6 +1,7 @@
-"""Friendly error pages (400/403/404/405/409/413/429/500); a 500 rolls the transaction back."""
+"""Friendly error pages (400/403/404/405/409/413/429/500/503); a 500 rolls the transaction back."""
 
-from flask import render_template, request
+import sqlalchemy as sa
+from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,7 @@ MESSAGES = {
     ),
     413: ("文件过大", "上传的文件超过了大小限制。"),
     429: ("请求过于频繁", "请稍后再试。"),
+    503: ("系统繁忙", "数据库正忙于其他用户的写入，您的操作未生效。请稍等几秒后重试。"),
     500: (
         "系统错误",
         "服务器处理请求时出错，操作未生效。请稍后重试；如果问题持续，请联系系统管理员。",
@@ -58,6 +60,17 @@ def init_app(app):
     def stale(exc):
         db.session.rollback()
         return render_error(409)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def database_busy(exc):
+        # SQLite's write lock held past the busy timeout ("database is locked"): the writer is told in Chinese to
+        # try again, never a 500. Any other operational error is a 500, logged.
+        db.session.rollback()
+        if "locked" in str(exc.orig).lower():
+            response = render_error(503)
+            return response[0], 503, {"Retry-After": "5"}
+        current_app.logger.error("database error", exc_info=exc)
+        return render_error(500)
 
     @app.errorhandler(500)
     def server_error(exc):

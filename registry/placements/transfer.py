@@ -169,7 +169,7 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     index = table.index
     counties = _Counties()
     counties.units = table.units
-    batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename)
+    batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename, chunks=True)
     batch.cache["placements.matching"] = _Matching()
     read_errors, matched, write_errors = [], ImportResult(), []
     chunk: list[_Row] = []
@@ -186,6 +186,7 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
             if len(chunk) >= CHUNK:
                 _write_chunk(chunk, user, batch, matched, write_errors, result)
                 chunk = []
+                batch.checkpoint()  # SQLite: committed, and other users' writes get in
             if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
         _write_chunk(chunk, user, batch, matched, write_errors, result)

@@ -88,7 +88,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
-    batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename)
+    batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename, chunks=True)
     #: {evidence key: the row that has it}, and {key: (row, evidence number)} of the purchases this import creates.
     seen: dict[str, int] = {}
     new: dict[str, tuple[int, str]] = {}
@@ -117,6 +117,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
             if len(chunk) >= CHUNK:
                 _write_chunk(chunk, user, batch, new, write_errors, result)
                 chunk = []
+                batch.checkpoint()  # SQLite: committed, and other users' writes get in
             if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
         _write_chunk(chunk, user, batch, new, write_errors, result)

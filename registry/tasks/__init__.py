@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import current_app, url_for
 from huey import crontab
 
+from registry import transfer
 from registry.assets import reminders as asset_reminders
 from registry.auth.services import county_staff
 from registry.database import refresh_planner_statistics, writing
@@ -100,6 +101,7 @@ def _consumer_started():
             db.engine.dispose(close=False)
         beat()
         jobs.sweep(requeue)
+        recover_imports()
         db.session.remove()
 
 
@@ -107,6 +109,18 @@ def _consumer_started():
 def sweep_jobs():
     beat()
     jobs.sweep(requeue)
+    recover_imports()
+
+
+def recover_imports() -> None:
+    """Undo the chunked imports whose process died mid-way: a killed consumer or web worker leaves
+    nothing written (registry.transfer.recover_imports)."""
+    try:
+        with writing():
+            transfer.recover_imports(float(current_app.config["TASKS_STALE_SECONDS"]))
+    except Exception:  # noqa: BLE001 - tried again at the next sweep
+        db.session.rollback()
+        current_app.logger.exception("undoing an abandoned import failed")
 
 
 @app_periodic_task(crontab(minute="7"), name="registry.expire_jobs")

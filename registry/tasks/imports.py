@@ -26,7 +26,7 @@ from registry.services import ServiceError
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
 from registry.tasks.queue import QueueUnavailable, app_task, enqueue
-from registry.transfer import run_steps
+from registry.transfer import release_write_lock, run_steps
 from registry.transfer.reader import read_table
 
 #: stream -> (its importer, the permission it needs, what it imports): the one registry of importers, read by the
@@ -89,6 +89,7 @@ def run(job_id: int) -> None:
         user = db.session.get(User, job.requested_by_id) if job.requested_by_id else None
         if user is None or not user.is_active or not can(user, permission):
             raise ServiceError("提交导入的用户已不存在、已停用或已无权导入。")
+        release_write_lock()
         headers, rows = read_table(source, params["filename"])
         every = float(current_app.config["TASKS_HEARTBEAT_SECONDS"])
         with jobs.Heartbeat(job_id, every):

@@ -8,30 +8,51 @@ to the command line, or to nobody (``run_steps``).
 An import is all or nothing: rows are written through the stream's services as they are read (so a row is
 checked by exactly the rules a form is checked by, and each record gets its own audit event), and the caller
 commits only when no row failed; otherwise it rolls the whole transaction back.
+
+The long imports (placements, purchases: ``Batch(chunks=True)``) run by a caller that commits (a page's POST, the
+command line, the task: ``database.immediate_transactions``) commit chunk by chunk instead (``Batch.checkpoint``),
+so that an import of 200,000 rows never holds SQLite's single write lock, or PostgreSQL's row locks, for its whole
+run: a login or an edit waits at most about one chunk. All or nothing is kept by taking back what was committed
+when the import fails (``undo_import``: its records' create events name them, ``import_undo`` events hold what it
+changed as it was), in the import's own process or, if that died, by the sweeper (``recover_imports``). While it
+runs, the rows committed so far are visible and its event says 进行中.
 """
 
 import functools
 import gc
+import importlib
 import itertools
+import logging
 import re
 import threading
+import time
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
 from registry.audit.models import AuditEvent
-from registry.audit.services import event_values, record
-from registry.database import analyze_after_commit, prepare_bulk_insert, restore_cache, widen_cache
+from registry.audit.services import event_values, json_value, record
+from registry.database import (
+    BUSY_TIMEOUT_MS,
+    analyze_after_commit,
+    immediate_transactions,
+    prepare_bulk_insert,
+    restore_cache,
+    utcnow,
+    widen_cache,
+)
 from registry.extensions import db
 from registry.money import MoneyError, parse_wan, parse_yuan
 from registry.services import ServiceError
 
 PROGRESS_EVERY = 1000
+log = logging.getLogger(__name__)
 #: Audit events of an import's records are written in groups of this many (ids need a flush first).
 AUDIT_EVERY = 2000
 
@@ -103,6 +124,19 @@ def fewer_collections():
             if _gc_imports == 0:
                 gc.set_threshold(*_gc_threshold)
                 gc.unfreeze()
+
+
+def release_write_lock() -> None:
+    """SQLite under a write lock taken at BEGIN (a page's POST, the command line, a task): end the caller's
+    transaction before the file is read, so the lock is not held while a large workbook loads (a few seconds for
+    200,000 rows). The callers have written nothing yet; what they read stays loaded."""
+    session = db.session()
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite" and immediate_transactions():
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
 
 
 def runner(steps_function):
@@ -307,9 +341,14 @@ class Batch:
     by one. The service has checked each row exactly as for a form before handing it over. On PostgreSQL those two
     INSERTs run in a thread of their own (``_Writer``) while the import reads and checks the next rows; any other
     use of the connection waits for them.
+
+    ``chunks=True`` (an importer that calls ``checkpoint`` after each chunk of rows) under a caller that commits:
+    each chunk is committed, the import's own event first says 进行中 with a time moved at every chunk, and a failed
+    import is taken back (``_Undo``, ``undo_import``). SQLite's lock is then taken only by a chunk's matching and
+    writing, not while its rows are read, and left free for ``YIELD_SECONDS`` after each commit.
     """
 
-    def __init__(self, actor, *, entity_type: str, title: str, filename: str = ""):
+    def __init__(self, actor, *, entity_type: str, title: str, filename: str = "", chunks: bool = False):
         self.actor = actor
         self.entity_type = entity_type
         self.title = title
@@ -323,18 +362,79 @@ class Batch:
         #: The rows ``insert`` has yet to write: (model, values, summary, changes).
         self._rows: list[tuple] = []
         self._touched: dict[Callable, set] = defaultdict(set)
-        # Everything the import writes lies inside this SAVEPOINT, so a failed import leaves nothing behind
-        # whoever called it (page, command line, task) and whatever that caller does next.
-        self._savepoint = db.session.begin_nested()
         #: The tables the import writes (every INSERT, UPDATE and DELETE it sends, and its bulk inserts): their
         #: planner statistics are refreshed once the import is committed (``database.analyze_after_commit``).
         self.tables: set[str] = {AuditEvent.__tablename__}
-        self._connection = db.session.connection()
-        sa.event.listen(self._connection, "before_execute", self._note_table)
-        self.event = record("import", None, actor=actor, entity_type=entity_type, summary=f"导入{title} {filename}")
-        db.session.flush()
-        self._cache = widen_cache(self._connection)
-        self._writer = _Writer(self._connection)
+        #: SQLite under a write lock taken at BEGIN (a page, the command line, a task): the import commits at each
+        #: ``checkpoint`` so that other users' writes get in between, and undoes itself if it fails (``_Undo``).
+        self._sqlite = db.session.get_bind().dialect.name == "sqlite"
+        self.chunked = chunks and immediate_transactions()
+        self._undo = _Undo(self) if self.chunked else None
+        self._savepoint = None
+        if self.chunked:
+            # The import's own event first, committed: while the import runs it says so (and when it began).
+            self._attach()
+            self.event = record("import", None, actor=actor, entity_type=entity_type,
+                                summary=f"导入{title} {filename}"[:490] + "（进行中）",
+                                changes={"state": "running", "at": utcnow().isoformat()})  # fmt: skip
+            db.session.flush()
+            self._detach()
+            self._commit()
+        else:
+            # Everything the import writes lies inside this SAVEPOINT, so a failed import leaves nothing behind
+            # whoever called it (page, command line, task) and whatever that caller does next.
+            self._savepoint = db.session.begin_nested()
+            self.event = record("import", None, actor=actor, entity_type=entity_type, summary=f"导入{title} {filename}")
+            db.session.flush()
+            self._attach()
+
+    def _attach(self) -> None:
+        """Watch the import's connection: the tables written, its page cache, the writer thread. A chunked import
+        watches each of its transactions as it begins (``after_begin``): the write lock is then taken by the first
+        statement of a chunk's matching and writing, not while the chunk's rows are read and parsed."""
+        session = db.session()
+        if not self.chunked:
+            self._begun(session, None, db.session.connection())
+            return
+        self._connection = None
+        self._writer = _Writer(None)
+        sa.event.listen(session, "after_begin", self._begun)
+        if session.in_transaction():
+            self._begun(session, None, db.session.connection())
+
+    def _begun(self, _session, _transaction, connection) -> None:
+        self._connection = connection
+        sa.event.listen(connection, "before_execute", self._note_table)
+        self._cache = widen_cache(connection)
+        self._writer = _Writer(connection)
+        if self.chunked and self._sqlite:
+            # The import waits for other writers like any writer, only longer: it must not fail because someone
+            # else's long transaction held the lock for 5 s.
+            self._driver = connection.connection.driver_connection
+            self._driver.execute(f"PRAGMA busy_timeout = {int(CHUNKED_BUSY_SECONDS * 1000)}")
+
+    def _detach(self, *, stop: bool = False) -> None:
+        """Stop watching the current transaction's connection (``stop``: and the chunked import's later ones)."""
+        self._writer.close()
+        if self.chunked:
+            if stop and sa.event.contains(db.session(), "after_begin", self._begun):
+                sa.event.remove(db.session(), "after_begin", self._begun)
+            if self._connection is not None:
+                self._stop_noting()
+                self._reset_driver()
+                self._connection = None
+        else:
+            self._stop_noting()
+            restore_cache(self._connection, self._cache)
+
+    def _reset_driver(self) -> None:
+        """Put back the chunked import's page cache and busy timeout on its SQLite connection (on the driver's
+        connection itself: usable also once the transaction has failed)."""
+        if not self._sqlite:
+            return
+        if self._cache is not None:
+            self._driver.execute(f"PRAGMA cache_size = {int(self._cache)}")
+        self._driver.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _note_table(self, _connection, statement, *args) -> None:
         if isinstance(statement, sa.sql.dml.UpdateBase):
@@ -343,8 +443,36 @@ class Batch:
                 self.tables.add(name)
 
     def _stop_noting(self) -> None:
-        if sa.event.contains(self._connection, "before_execute", self._note_table):
+        if self._connection is not None and sa.event.contains(self._connection, "before_execute", self._note_table):
             sa.event.remove(self._connection, "before_execute", self._note_table)
+
+    def _commit(self) -> None:
+        """Commit the session without expiring what it holds: the import's lookups (counties, channels, the write
+        scope, the user) stay as they were read, not read again row by row."""
+        session = db.session()
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
+
+    def checkpoint(self) -> None:
+        """The end of a chunk of rows. In a chunked import (SQLite under a write lock), write what is pending and
+        commit, then leave the database to other writers for ``YIELD_SECONDS`` (a login or an edit waiting for the
+        lock gets it here, within about one chunk's time); elsewhere nothing is committed. ``CHECKPOINT_HOOKS`` are
+        called either way (tests pause an import there)."""
+        if self.chunked:
+            self.flush()
+            self._undo.log()
+            self._detach()
+            self._commit()
+            for hook in CHECKPOINT_HOOKS:
+                hook(self)
+            if self._sqlite:
+                time.sleep(YIELD_SECONDS)
+        else:
+            for hook in CHECKPOINT_HOOKS:
+                hook(self)
 
     def audit(self, action: str, entity, *, summary: str, changes: dict, context=None) -> None:
         """Record ``entity``'s create or update as part of this import (its event is written at the next flush)."""
@@ -405,7 +533,14 @@ class Batch:
         """Write what is still pending, rebuild the derived tables once, and complete the import's own event."""
         self.flush()
         for refresh, slices in self._touched.items():
-            refresh(slices)
+            if not self.chunked:
+                refresh(slices)
+                continue
+            # A few slices per transaction: the write lock is released between them as between chunks.
+            slices = sorted(slices)
+            for start in range(0, len(slices), REFRESH_EVERY):
+                refresh(slices[start : start + REFRESH_EVERY])
+                self.checkpoint()
         self.event.summary = (
             f"导入{self.title} {self.filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
             f"未变 {result.unchanged}"
@@ -414,11 +549,20 @@ class Batch:
             "created": self.created,
             "updated": self.updated,
         }
-        self._savepoint.commit()
-        self._writer.close()
-        self._stop_noting()
-        restore_cache(db.session.connection(), self._cache)
+        if self._savepoint is not None:
+            self._savepoint.commit()
+        self._detach(stop=True)
+        if self.chunked:
+            self._undo.stop()
+            self.tables.update(self._undo.tables())
+            # Complete: what would have undone it goes, in the same last transaction.
+            events = AuditEvent.__table__
+            db.session.execute(
+                sa.delete(events).where(events.c.batch_id == self.event.id, events.c.action == "import_undo")
+            )
         analyze_after_commit(db.session(), self.tables)
+        if self.chunked:
+            self._commit()  # the import's last writes and its completed event (the statistics follow)
 
     def abandon(self, result: ImportResult) -> None:
         """Undo every write of the import (some row failed): nothing was created, changed or left unchanged."""
@@ -426,8 +570,17 @@ class Batch:
         self._rows.clear()
         self._writer.close(raise_error=False)  # whatever it was writing is undone with the rest
         self._stop_noting()
-        self._savepoint.rollback()
-        restore_cache(db.session.connection(), self._cache)
+        if self._savepoint is not None:
+            self._savepoint.rollback()
+            restore_cache(db.session.connection(), self._cache)
+        else:
+            if sa.event.contains(db.session(), "after_begin", self._begun):
+                sa.event.remove(db.session(), "after_begin", self._begun)
+            db.session.rollback()
+            if self._connection is not None:
+                self._reset_driver()
+                self._connection = None
+            self._undo.run()
         result.created = result.updated = result.unchanged = 0
 
     def close(self, result: ImportResult) -> ImportResult:
@@ -437,6 +590,214 @@ class Batch:
         else:
             self.finish(result)
         return result
+
+
+#: Called with the batch at every ``Batch.checkpoint`` (after its commit, in a chunked import): a test's pause.
+CHECKPOINT_HOOKS: list[Callable] = []
+#: Seconds a chunked import leaves SQLite's write lock free after each commit. A writer waiting for the lock polls
+#: at most every 100 ms (SQLite's busy handler), so a gap this long lets it in.
+YIELD_SECONDS = 0.1
+#: How long a chunked import waits for another writer's lock (others wait the usual 5 s).
+CHUNKED_BUSY_SECONDS = 60
+#: Slices of a derived table rebuilt per transaction at the end of a chunked import.
+REFRESH_EVERY = 4
+
+
+class _Undo:
+    """What a chunked import has committed so far is written down as it is committed, so that it can be taken back
+    (``undo_import``) by the import itself when it fails, or by ``recover_imports`` after its process died:
+
+    - records it created: their create events (``batch_id`` = the import's event) name them;
+    - records it changed: each one's columns as they were before its first change (taken from the ORM's history
+      before every flush, autoflushes included) and its version after the change, in an ``import_undo`` event per
+      chunk (deleted when the import completes);
+    - the derived slices it touched, in the import's own event (``changes["refresh"]``), with a time that says it
+      is still running (``changes["at"]``, every chunk).
+    """
+
+    def __init__(self, batch: "Batch"):
+        self.batch = batch
+        self.changed: dict[tuple[str, int], list] = {}
+        self._pending: list[list] = []
+        self._session = db.session()
+        sa.event.listen(self._session, "before_flush", self._before_flush)
+
+    def stop(self) -> None:
+        if sa.event.contains(self._session, "before_flush", self._before_flush):
+            sa.event.remove(self._session, "before_flush", self._before_flush)
+
+    def tables(self) -> set[str]:
+        return {table for table, _ in self.changed}
+
+    def _before_flush(self, session, _context, _instances) -> None:
+        for obj in session.dirty:
+            state = sa.inspect(obj)
+            if state.key is None or not state.modified or isinstance(obj, AuditEvent):
+                continue
+            mapper = state.mapper
+            key = (mapper.local_table.name, state.identity[0])
+            if key in self.changed:
+                continue
+            before = {}
+            for prop in mapper.column_attrs:
+                history = state.attrs[prop.key].history
+                if history.deleted and prop.columns[0].table is mapper.local_table:
+                    before[prop.columns[0].name] = json_value(history.deleted[0])
+            version = mapper.version_id_col
+            if version is None:
+                entry = [key[0], key[1], None, None, before]
+            else:
+                # The flush raises the version by one (VersionedMixin): the record is ours while it has that one.
+                entry = [key[0], key[1], version.name, getattr(obj, mapper.get_property_by_column(version).key) + 1,
+                         before]  # fmt: skip
+            self.changed[key] = entry
+            self._pending.append(entry)
+
+    def log(self) -> None:
+        """Write down, in the chunk's own transaction, what it changed and which slices the import touched."""
+        db.session.flush()
+        batch = self.batch
+        if self._pending:
+            db.session.add(
+                AuditEvent(
+                    **event_values(
+                        "import_undo",
+                        None,
+                        actor=batch.actor,
+                        entity_type=batch.entity_type,
+                        summary="导入进行中：所改记录的原值（导入完成后删除）",
+                        changes={"rows": self._pending},
+                        batch=batch.event,
+                    )
+                )  # fmt: skip
+            )
+            self._pending = []
+        refresh = [[f"{fn.__module__}:{fn.__qualname__}", sorted(slices)] for fn, slices in batch._touched.items()]
+        batch.event.changes = {"state": "running", "at": utcnow().isoformat(), "refresh": refresh}
+
+    def run(self) -> None:
+        """Take back everything the import committed (its session has just been rolled back)."""
+        self.stop()
+        undo_import(self.batch.event.id)
+
+
+#: Rows deleted or put back per transaction when a chunked import is undone.
+UNDO_EVERY = 2000
+
+
+def undo_import(event_id: int) -> None:
+    """Take back a chunked import that did not complete: delete the records it created, put back the ones it
+    changed (where the version is still the import's: a record another user edited since keeps that edit), delete
+    its events and rebuild the derived slices it touched. Committed ``UNDO_EVERY`` rows at a time, releasing the
+    write lock between them as the import did."""
+    metadata = AuditEvent.metadata
+    events = AuditEvent.__table__
+    event = db.session.get(AuditEvent, event_id)
+    if event is None:
+        return
+    refresh = (event.changes or {}).get("refresh", [])
+    try:
+        last = 0
+        while True:  # the records it created, named by their create events
+            rows = db.session.execute(
+                sa.select(events.c.id, events.c.entity_type, events.c.entity_id)
+                .where(events.c.batch_id == event_id, events.c.action == "create", events.c.id > last)
+                .order_by(events.c.id).limit(UNDO_EVERY)
+            ).all()  # fmt: skip
+            if not rows:
+                break
+            last = rows[-1][0]
+            by_table = defaultdict(list)
+            for _, table_name, entity_id in rows:
+                by_table[table_name].append(entity_id)
+            for table_name, ids in by_table.items():
+                table = metadata.tables[table_name]
+                db.session.execute(sa.delete(table).where(table.c.id.in_(ids)))
+            _undo_step()
+        undo_logs = db.session.scalars(
+            sa.select(events.c.changes).where(events.c.batch_id == event_id, events.c.action == "import_undo")
+        ).all()
+        for log_changes in undo_logs:  # the records it changed, as they were
+            for table_name, id_, version, ours, before in log_changes["rows"]:
+                table = metadata.tables[table_name]
+                values = {name: _from_json(table.c[name], value) for name, value in before.items()}
+                where = [table.c.id == id_]
+                if version:
+                    where.append(table.c[version] == ours)
+                    values[version] = ours - 1
+                if values:
+                    db.session.execute(sa.update(table).where(*where).values(values))
+            _undo_step()
+        while True:  # its events, then its own
+            ids = db.session.scalars(
+                sa.select(events.c.id).where(events.c.batch_id == event_id).limit(UNDO_EVERY)
+            ).all()
+            if not ids:
+                break
+            db.session.execute(sa.delete(events).where(events.c.id.in_(ids)))
+            _undo_step()
+        db.session.execute(sa.delete(events).where(events.c.id == event_id))
+        for name, slices in refresh:  # the derived slices it touched, from the records as they now are
+            module, qualname = name.split(":")
+            function = importlib.import_module(module)
+            for part in qualname.split("."):
+                function = getattr(function, part)
+            slices = [tuple(s) for s in slices]
+            for start in range(0, len(slices), REFRESH_EVERY):
+                function(slices[start : start + REFRESH_EVERY])
+                _undo_step()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception(
+            "undoing the import of event %s did not finish (run it again: transfer.recover_imports)", event_id
+        )
+        raise
+
+
+def _undo_step() -> None:
+    db.session.commit()
+    if db.session.get_bind().dialect.name == "sqlite":
+        time.sleep(YIELD_SECONDS)
+
+
+def _from_json(column, value):
+    """A value written down by ``json_value`` as the column holds it."""
+    if value is None:
+        return None
+    kind = column.type
+    enum = getattr(kind, "enum_class", None)
+    if enum is not None:
+        return enum(value)
+    python = getattr(kind, "impl", kind)
+    if isinstance(python, sa.DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(python, sa.Date):
+        return date.fromisoformat(value)
+    if isinstance(python, sa.Numeric) and not isinstance(python, sa.Float | sa.Integer):
+        return Decimal(value)
+    return value
+
+
+def recover_imports(stale_seconds: float) -> list[int]:
+    """Undo every chunked import whose process died (its event still says running, and has not moved for
+    ``stale_seconds``): the sweeper calls this, so a consumer or web worker killed mid-import leaves nothing.
+    Returns the import events undone."""
+    limit = utcnow() - timedelta(seconds=stale_seconds)
+    undone = []
+    for event in db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "import", AuditEvent.summary.like("%（进行中）"))
+    ).all():
+        changes = event.changes or {}
+        at = changes.get("at")
+        moved = datetime.fromisoformat(at) if at else event.occurred_at
+        if changes.get("state") != "running" or moved > limit:
+            continue
+        event_id = event.id
+        log.warning("undoing import event %s, left running since %s", event_id, at)
+        undo_import(event_id)
+        undone.append(event_id)
+    return undone
 
 
 class _Writer:
@@ -454,8 +815,9 @@ class _Writer:
     EVENTS = ("before_cursor_execute", "commit", "rollback")
 
     def __init__(self, connection):
+        """``connection`` None: a writer that writes in the import's thread (a chunked import on SQLite)."""
         self._connection = connection
-        self._threaded = connection.dialect.name == "postgresql"
+        self._threaded = connection is not None and connection.dialect.name == "postgresql"
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         if self._threaded:

@@ -10,6 +10,7 @@ from registry.exports import download, xlsx_bytes
 from registry.extensions import db
 from registry.forms import BaseForm
 from registry.services import ServiceError
+from registry.transfer import release_write_lock
 from registry.transfer.reader import importable, read_table
 from registry.transfer.template import template_workbook
 
@@ -51,6 +52,7 @@ def stream_upload(form, steps_function, *, user, page: dict):
         yield '<section class="card" id="progress"><h2>正在检查…</h2>'
         result, message, errors_file = None, None, None
         try:
+            release_write_lock()
             headers, rows = read_table(data, filename)
             steps = steps_function(headers, rows, user=user, filename=filename)
             while True:

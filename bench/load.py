@@ -475,7 +475,17 @@ def check_invariants(engine) -> int:
     return broken
 
 
+def print_log_tail(log: Path, lines: int = 40) -> None:
+    """The end of the server's log (a failed run's temporary folder may be gone when someone looks)."""
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return
+    print(f"last {len(tail)} lines of {log}:", *tail, sep="\n   ")
+
+
 def main(argv=None):
+    global TIMEOUT  # noqa: PLW0603 - one limit for every request of the run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="emptied and reloaded; default: a new SQLite file under /tmp")
     parser.add_argument("--workers", type=int, default=2)
@@ -485,9 +495,13 @@ def main(argv=None):
     parser.add_argument("--pdfs", type=int, default=4)
     parser.add_argument("--disbursements", type=int, default=8)
     parser.add_argument("--overlap-rows", type=int, default=300)
+    parser.add_argument("--request-timeout", type=float, default=TIMEOUT, help=f"seconds (default {TIMEOUT})")
+    # A smoke run waits longer for an answer: on a loaded machine its one PDF (a render process started for it)
+    # may take more than a minute, and the server's own limit (REPORT_PDF_TIMEOUT, 100 s) should answer first.
     smoke = {"workers": 1, "threads": 2, "concurrency": 2, "requests": 8, "pdfs": 1, "disbursements": 3,
-             "overlap_rows": 20}  # fmt: skip
+             "overlap_rows": 20, "request_timeout": 180}  # fmt: skip
     args = parse_args(parser, smoke, argv)
+    TIMEOUT = args.request_timeout
 
     started = time.perf_counter()
     app, info = prepare(args.database_url, args.smoke)
@@ -539,6 +553,10 @@ def main(argv=None):
         writes.report()
         errors = reads.error_count() + rendering.error_count() + writes.error_count()
         errors += (after != before) + (passed != expected)
+    except BaseException:
+        server.stop()
+        print_log_tail(log)
+        raise
     finally:
         server.stop()
     print("invariants:")
@@ -546,7 +564,9 @@ def main(argv=None):
     engine.dispose()
     figure("load.errors", errors, target="0", note=f"server log: {log}")
     figure("load.broken_invariants", broken, target="0")
-    sys.exit(1 if errors or broken else 0)
+    if errors or broken:
+        print_log_tail(log)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

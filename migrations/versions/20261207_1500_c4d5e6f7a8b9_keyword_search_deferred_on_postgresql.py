@@ -8,7 +8,8 @@ registry.search.catch_up (the task queue, every minute) writes the grams of the 
 (id, grams) with its GIN index. A search takes the index's candidates and every queued record; deletes remove both
 at once. SQLite is unchanged (its FTS5 index and mark, a6c1d2e3f4b5).
 
-registry_grams becomes a PL/pgSQL loop (15 µs a row instead of a set-returning SQL function).
+registry_grams becomes a PL/pgSQL loop (15 µs a row instead of a set-returning SQL function). Functions are
+created OR REPLACE, with an unnamed parameter as before: the tests' schema reset drops tables, not functions.
 
 Revision ID: c4d5e6f7a8b9
 Revises: 5b7e2c9d4f10
@@ -31,13 +32,13 @@ SEARCHED = {
 }
 
 GRAMS = r"""
-CREATE OR REPLACE FUNCTION registry_grams(t text) RETURNS text[]
+CREATE OR REPLACE FUNCTION registry_grams(text) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-  grams text[] := string_to_array(t, NULL);
+  grams text[] := string_to_array($1, NULL);
 BEGIN
-  FOR i IN 1 .. length(t) - 1 LOOP
-    grams := grams || substr(t, i, 2);
+  FOR i IN 1 .. length($1) - 1 LOOP
+    grams := grams || substr($1, i, 2);
   END LOOP;
   RETURN coalesce(grams, '{}');
 END
@@ -72,13 +73,13 @@ def upgrade():
         op.execute(f"INSERT INTO {name} (id, grams) SELECT id, registry_grams({_text(table)}) FROM {table}")
         op.execute(f"CREATE INDEX {name}_grams ON {name} USING gin (grams)")
         op.execute(f"""
-            CREATE FUNCTION {name}_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION {name}_queue() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               INSERT INTO {name}_pending (id) SELECT id FROM changed ON CONFLICT DO NOTHING;
               RETURN NULL;
             END $$""")
         op.execute(f"""
-            CREATE FUNCTION {name}_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION {name}_forget() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               DELETE FROM {name} WHERE id IN (SELECT id FROM gone);
               DELETE FROM {name}_pending WHERE id IN (SELECT id FROM gone);

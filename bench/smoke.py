@@ -325,7 +325,10 @@ def plan(engines: list, names: list[str], folder: Path, forked: bool) -> tuple[l
                 argv += ["--database-url", url]
             start = lambda n=name, a=argv, v=env: start_module(f"bench.{n}", a, v, forked=forked)  # noqa: E731
             benches.append(Job(name, engine, start, needs=engine, exclusive=engine == "postgresql"))
-    return templates + benches, skipped
+    # PostgreSQL's first: its benches run one at a time, so their sequence is the longest path; the other slot takes
+    # SQLite's meanwhile.
+    by_engine = sorted(templates + benches, key=lambda job: (job.name != "templates", job.engine != "postgresql"))
+    return by_engine, skipped
 
 
 def report(job: Job, outcome: Outcome) -> None:

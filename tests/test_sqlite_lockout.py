@@ -176,6 +176,27 @@ def test_an_import_that_fails_after_committed_chunks_leaves_nothing(app, world, 
         assert _snapshot() == before
 
 
+def test_once_a_row_has_failed_no_further_chunk_is_committed(app, world, monkeypatch, small_chunks):
+    """Row 2 cannot be read: the first chunk is still checked by every rule, then rolled back, not committed."""
+    with app.app_context():
+        before = _snapshot()
+    paused = Paused(monkeypatch)
+    rows = [_row(1, 有组织转移="也许"), _row(2), _row(3), _row(4)]
+    thread, outcome = _in_thread(app, lambda: _import_placements("county", rows))
+    assert paused.reached.wait(WAIT), outcome
+    try:
+        with app.app_context():
+            seen = db.session.scalar(sa.select(sa.func.count(Placement.id)).where(Placement.person_name.like("导入%")))
+            assert seen == 0
+    finally:
+        paused.resume()
+        thread.join(WAIT)
+    assert "error" not in outcome, outcome.get("error")
+    assert [(e.row, e.column) for e in outcome["value"].errors] == [(2, "有组织转移")]
+    with app.app_context():
+        assert _snapshot() == before
+
+
 def test_an_import_refused_midway_takes_back_its_changes_too(app, world, monkeypatch, small_chunks):
     """Row 2 changes an existing record (committed with the first chunk on SQLite); the file then turns out to be
     too long: the new records go and the changed one is as it was, version included."""

@@ -186,7 +186,8 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
             if len(chunk) >= CHUNK:
                 _write_chunk(chunk, user, batch, matched, write_errors, result)
                 chunk = []
-                batch.checkpoint()  # SQLite: committed, and other users' writes get in
+                # Committed (other users' writes get in), or rolled back once some row has failed.
+                batch.checkpoint(failed=bool(read_errors or matched.errors or write_errors))
             if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
         _write_chunk(chunk, user, batch, matched, write_errors, result)

@@ -89,9 +89,9 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
     batch = Batch(user, entity_type="purchases", title="消费帮扶", filename=filename, chunks=True)
-    #: {evidence key: the row that has it}, and {key: (row, evidence number)} of the purchases this import creates.
+    #: {evidence key: the row that has it}, and the keys that named a purchase counted before (the rest are new).
     seen: dict[str, int] = {}
-    new: dict[str, tuple[int, str]] = {}
+    existing: set[str] = set()
     read_errors, write_errors = [], []
     chunk = []
     try:
@@ -115,19 +115,20 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
                 values["evidence_no"] = cell["发票号/合同号"]
                 chunk.append((number, key, values))
             if len(chunk) >= CHUNK:
-                _write_chunk(chunk, user, batch, new, write_errors, result)
+                _write_chunk(chunk, user, batch, existing, write_errors, result)
                 chunk = []
-                batch.checkpoint()  # SQLite: committed, and other users' writes get in
+                # Committed (other users' writes get in), or rolled back once some row has failed.
+                batch.checkpoint(failed=bool(read_errors or write_errors))
             if result.rows % PROGRESS_EVERY == 0:
                 yield result.rows
-        _write_chunk(chunk, user, batch, new, write_errors, result)
+        _write_chunk(chunk, user, batch, existing, write_errors, result)
         result.errors = read_errors + write_errors
         return batch.close(result)
     except sa.exc.IntegrityError:
         # Another import (or form) counted one of our new evidence numbers after we looked them up: undo
         # everything and name the rows, which a second import will then match and update.
         batch.abandon(result)
-        keys, taken = list(new), set()
+        keys, taken = [key for key in seen if key not in existing], set()
         for start in range(0, len(keys), 5000):
             part = keys[start : start + 5000]
             taken.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(part))))
@@ -135,7 +136,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
             raise
         result.errors = read_errors + write_errors
         result.errors.extend(
-            RowError(number, "发票号/合同号", text, TAKEN) for key, (number, text) in new.items() if key in taken
+            RowError(seen[key], "发票号/合同号", key, TAKEN) for key in sorted(taken, key=seen.__getitem__)
         )
         return result
     except BaseException:
@@ -144,19 +145,20 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
         raise
 
 
-def _write_chunk(chunk: list, user, batch: Batch, new: dict, errors: list, result: ImportResult) -> None:
-    """Match a chunk of checked rows by evidence key and write them with the purchase services."""
+def _write_chunk(chunk: list, user, batch: Batch, existing: set, errors: list, result: ImportResult) -> None:
+    """Match a chunk of checked rows by evidence key and write them with the purchase services; note the keys
+    that named a purchase counted before in ``existing``."""
     if not chunk:
         return
     batch.settle()
-    existing = services.prepare_import(batch, (key for _, key, _ in chunk))
-    visible = visible_by_id(user, Purchase, (p.id for p in existing.values()))
+    holders = services.prepare_import(batch, (key for _, key, _ in chunk))
+    existing.update(holders)
+    visible = visible_by_id(user, Purchase, (p.id for p in holders.values()))
     for number, key, values in chunk:
-        current = existing.get(key)
+        current = holders.get(key)
         try:
             if current is None:
                 services.create_purchase(values, actor=user, batch=batch)
-                new[key] = (number, values["evidence_no"])
                 result.created += 1
             elif current.id not in visible:
                 raise ServiceError("该凭证已被登记，且不在您的管辖范围内，不能导入修改。", "evidence_no")

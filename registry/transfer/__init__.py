@@ -456,16 +456,24 @@ class Batch:
         finally:
             session.expire_on_commit = expire
 
-    def checkpoint(self) -> None:
-        """The end of a chunk of rows. In a chunked import (SQLite under a write lock), write what is pending and
-        commit, then leave the database to other writers for ``YIELD_SECONDS`` (a login or an edit waiting for the
-        lock gets it here, within about one chunk's time); elsewhere nothing is committed. ``CHECKPOINT_HOOKS`` are
-        called either way (tests pause an import there)."""
+    def checkpoint(self, *, failed: bool = False) -> None:
+        """The end of a chunk of rows. In a chunked import, write what is pending and commit, then (SQLite) leave
+        the database to other writers for ``YIELD_SECONDS`` (a login or an edit waiting for the lock gets it here,
+        within about one chunk's time); elsewhere nothing is committed. ``failed``: a row of the file has already
+        failed, so the import will be undone: the chunk was written only to check its rows by every rule, and is
+        rolled back instead of committed (from then on nothing more is committed). ``CHECKPOINT_HOOKS`` are called
+        either way (tests pause an import there)."""
         if self.chunked:
             self.flush()
-            self._undo.log()
-            self._detach()
-            self._commit()
+            if failed:
+                self._pending.clear()
+                self._undo.forget()
+                self._detach()
+                db.session.rollback()
+            else:
+                self._undo.log()
+                self._detach()
+                self._commit()
             for hook in CHECKPOINT_HOOKS:
                 hook(self)
             if self._sqlite:
@@ -628,6 +636,12 @@ class _Undo:
 
     def tables(self) -> set[str]:
         return {table for table, _ in self.changed}
+
+    def forget(self) -> None:
+        """The chunk's changes were rolled back: nothing of them to write down or to put back."""
+        for entry in self._pending:
+            self.changed.pop((entry[0], entry[1]), None)
+        self._pending = []
 
     def _before_flush(self, session, _context, _instances) -> None:
         for obj in session.dirty:

@@ -2,6 +2,7 @@
 reports name the category valid in their quarter."""
 
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from registry.extensions import db
 from registry.periods import Quarter
 from registry.reports.queries import quarter_figures
 from registry.services import ServiceError
-from tests.conftest import make_test_config
+from tests.conftest import Snapshot, make_test_config
 
 C = CountyCategory
 
@@ -24,9 +25,21 @@ def _unit(code):
     return db.session.scalar(sa.select(Unit).where(Unit.code == code))
 
 
-@pytest.fixture
-def loaded(ctx):
+def _load():
     load_divisions()
+    return SimpleNamespace()
+
+
+@pytest.fixture(scope="module")
+def divisions(app):
+    """The reference divisions as ``load_divisions`` writes them, loaded once for the module (about a second on
+    each engine) and put back for each test that asks (test_geography tests the loading itself)."""
+    return Snapshot(app, "divisions", _load)
+
+
+@pytest.fixture
+def loaded(divisions, ctx):
+    divisions.restore()
     return _unit
 
 

@@ -111,7 +111,7 @@ def empty_tables():
     if engine.dialect.name == "postgresql":
         # One round trip: a DELETE of an empty table costs the server next to nothing, a round trip does not.
         with engine.begin() as conn:
-            conn.exec_driver_sql(_pg_empty_all())
+            conn.exec_driver_sql(_without_triggers(conn) + _pg_empty_all())
         return
     tables = list(reversed(db.metadata.sorted_tables))
     exists = " UNION ALL ".join(
@@ -126,6 +126,19 @@ def empty_tables():
                 where = KEEP.get(table.name)
                 conn.execute(table.delete().where(sa.text(where)) if where else table.delete())
 
+
+def _without_triggers(conn) -> str:
+    """``SET LOCAL session_replication_role = replica`` where the suite's role may (a superuser, as CI's
+    ``postgres``): for the rest of the transaction the server runs no trigger, so emptying every table or putting
+    a snapshot back skips the foreign-key checks row by row and the ledger's constraint trigger (measured: ~45 ms
+    of the server's time less per test that restores the world). Those checks can find nothing there: every row
+    goes, or rows come back as the services wrote them. Nowhere else in the suite are triggers turned off."""
+    if _SUPERUSER.get(conn.engine.url) is None:
+        _SUPERUSER[conn.engine.url] = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
+    return "SET LOCAL session_replication_role = replica; " if _SUPERUSER[conn.engine.url] else ""
+
+
+_SUPERUSER: dict = {}
 
 #: The ledger rule (拨付 ≤ 到位) is checked row by row: a ledger is emptied 拨付 first.
 _LEDGER_FIRST = "DELETE FROM fund_transactions WHERE stage = 'disbursed'"
@@ -310,7 +323,7 @@ class Snapshot:
         with self.app.app_context():
             with db.engine.begin() as conn:
                 if db.engine.dialect.name == "postgresql":
-                    conn.exec_driver_sql(self._pg_restore())
+                    conn.exec_driver_sql(_without_triggers(conn) + self._pg_restore())
                 else:
                     # Parents before children (sorted_tables), each table in id order: the rows go back as the
                     # services wrote them, so the fund ledger's row-by-row rule (拨付 ≤ 到位) holds on the way in

@@ -68,12 +68,15 @@ test-sqlite: $(VENV)/.installed
 	@echo "== 测试：SQLite =="
 	env -u DATABASE_URL -u REGISTRY_TEST_DATABASE_URL $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
+# Tests that use no database fixture (marked no_database by tests/conftest.py) run the same code on any engine:
+# test-sqlite has run them.
 test-postgres: $(VENV)/.installed
 	@if [ "$(SKIP_POSTGRES)" = 1 ]; then echo "== 跳过 PostgreSQL（SKIP_POSTGRES=1）=="; exit 0; fi; \
 	echo "== 测试：PostgreSQL ($(PG_TEST_URL)) =="; \
 	$(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
 	  || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
-	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	env -u DATABASE_URL REGISTRY_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+	  -m "not no_database"
 
 # Every script in bench/ in a small size (bench/smoke.py), on SQLite and PostgreSQL at once: fails when a bench
 # raises or prints no FIGURE line; never compares a figure with its target.

@@ -73,6 +73,19 @@ def worker_database(url: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
+#: The fixtures that reach the database under test. A test that asks for none of them, directly or through its
+#: other fixtures, runs the very same code on either engine (periods, money, parsing, the layering, …): it is
+#: marked ``no_database`` and the PostgreSQL run of ``make test`` leaves it out (``-m "not no_database"``) instead
+#: of running it a second time.
+DATABASE_FIXTURES = frozenset({"app", "database_url", "empty_database", "demo_database"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if not DATABASE_FIXTURES.intersection(item.fixturenames) and not item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.no_database)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     if TEST_DATABASE_URL:

@@ -67,6 +67,15 @@ def enum_column(enum_cls, length: int = 20) -> sa.Enum:
     )
 
 
+def per_unit(session, stmt, county_column, units: dict[int, list[int]]) -> dict[int, int]:
+    """An indicator's SUM/COUNT ``stmt`` (one aggregate column, filtered to every county of ``units``) for many
+    units in one query: grouped by ``county_column``, then each unit's counties added up. Only for additive figures
+    (each record lies in one county); people counted once across counties are not (``placements.months``)."""
+    by_county = {county: int(value or 0) for value, county in
+                 session.execute(stmt.add_columns(county_column).group_by(county_column))}  # fmt: skip
+    return {unit: sum(by_county.get(c, 0) for c in counties) for unit, counties in units.items()}
+
+
 def among(column, ids):
     """WHERE clause limiting rows to ``column IN ids`` (a SELECT of ids, e.g. an East liaison's pairings), or
     nothing when ``ids`` is None."""

@@ -140,3 +140,21 @@ def test_a_county_without_rows_is_counted_from_its_placements(w):
     period = Period(date(2023, 1, 1), date(2023, 3, 31))
     assert from_bitmaps([w.butuo.id], period) == figures.counted_in_sql([w.butuo.id], None, period)
     assert from_bitmaps([w.butuo.id], period)["all"] >= 1
+
+
+def test_progress_of_many_units_equals_each_units_own(w):
+    """The ranking's one pass over every unit gives each unit exactly what its own progress gives: money and counts
+    added up over its counties, people counted once per unit (a person placed by 昭觉 and 布拖 is one 凉山州 person)."""
+    from registry.agreements.models import Agreement
+    from registry.agreements.services import progress_many
+    from registry.counties.models import Unit
+
+    populate(w, n=80, seed=21)
+    units = [db.session.get(Unit, u.id) for u in (w.zhaojue, w.butuo, w.cangxi, w.liangshan, w.guangyuan, w.sichuan)]
+    for agreement in db.session.scalars(sa.select(Agreement)):
+        cutoff = date(agreement.year, 9, 30)
+        together = progress_many(agreement, units, cutoff)
+        for unit in units:
+            assert together[unit.id] == progress_many(agreement, [unit], cutoff)[unit.id], (agreement.title, unit.name)
+        people = {u.id: {p.code: p.actual for p in together[u.id]}["labour_total"] for u in units}
+        assert people[w.liangshan.id] <= people[w.zhaojue.id] + people[w.butuo.id]

@@ -269,3 +269,22 @@ def test_a_cached_dashboard_survives_a_write_elsewhere(app, scoped, monkeypatch)
 
         monkeypatch.setattr(queries, "quarter_figures", refuse)
         assert cache.figures(zhaojue, Q, county) == first
+
+
+def test_warming_makes_the_summaries_ahead_and_only_what_is_out_of_date(app, scoped, monkeypatch):
+    with app.app_context():
+        liangshan, sichuan = db.session.get(Unit, scoped.liangshan), db.session.get(Unit, scoped.sichuan)
+        assert cache.warm([sichuan, liangshan], Q) == 2
+        assert cache.warm([sichuan, liangshan], Q) == 0  # still current
+        make_placement(db.session.get(Unit, scoped.cangxi), person_name="王芳", id_number="510824199203041239",
+                       start_date=date(2024, 8, 1))  # fmt: skip
+        db.session.commit()
+        assert cache.warm([sichuan, liangshan], Q) == 1  # 苍溪 is in the province, not in 凉山州
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("warmed figures should be served from the cache")
+
+        monkeypatch.setattr(queries, "quarter_figures", refuse)
+        province = db.session.get(User, scoped.province)
+        assert cache.figures(sichuan, Q, province).unit.id == sichuan.id
+        assert cache.figures(liangshan, Q, province).unit.id == liangshan.id

@@ -2,9 +2,10 @@
 
 A calculator takes ``(counties, programme_id, period, pairings=None)`` — a SELECT of Sichuan county ids, the
 agreement's programme, the date range and optionally a SELECT of the pairing ids to count (an East liaison's own)
-— and returns an integer (分 for money). Each module computes its own indicators in its ``figures.py``; the table
-below says which function computes which indicator code. An indicator without one is reported as not yet
-available, never as zero.
+— and returns an integer (分 for money); with ``units={unit id: its county ids}`` it returns {unit id: integer} for
+many units in one pass (the ranking and the home pages: ``services.progress_many``). Each module computes its own
+indicators in its ``figures.py``; the table below says which function computes which indicator code. An indicator
+without one is reported as not yet available, never as zero.
 """
 
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from registry.agreements.models import Indicator, IndicatorEntry
-from registry.database import among
+from registry.database import among, per_unit
 from registry.exchanges import figures as exchanges
 from registry.extensions import db
 from registry.pairings.models import Pairing
@@ -38,24 +39,37 @@ PENDING: dict[str, str] = {}
 
 
 def _entries(code: str, *, distinct_subjects: bool = False):
-    def compute(counties, programme_id, period, pairings=None) -> int:
+    def compute(counties, programme_id, period, pairings=None, *, units=None):
+        where = (
+            Indicator.code == code,
+            IndicatorEntry.county_id.in_(counties),
+            Pairing.programme_id == programme_id,
+            among(IndicatorEntry.pairing_id, pairings),
+            IndicatorEntry.occurred_on.between(period.start, period.end),
+        )
+
+        def joined(stmt):
+            return (
+                stmt.join(Indicator, Indicator.id == IndicatorEntry.indicator_id)
+                .join(Pairing, Pairing.id == IndicatorEntry.pairing_id)
+                .where(*where)
+            )
+
+        if distinct_subjects and units is not None:
+            # Distinct enterprises are not additive over counties: each unit's set of subjects.
+            subjects: dict[int, set] = {}
+            for county, subject in db.session.execute(
+                joined(sa.select(IndicatorEntry.county_id, IndicatorEntry.subject).distinct())
+            ):
+                subjects.setdefault(county, set()).add(subject)
+            return {unit: len(set().union(*(subjects.get(c, set()) for c in ids))) for unit, ids in units.items()}
         value = (
             sa.func.count(sa.distinct(IndicatorEntry.subject))
             if distinct_subjects
             else sa.func.sum(IndicatorEntry.value)
         )
-        return db.session.scalar(
-            sa.select(sa.func.coalesce(value, 0))
-            .join(Indicator, Indicator.id == IndicatorEntry.indicator_id)
-            .join(Pairing, Pairing.id == IndicatorEntry.pairing_id)
-            .where(
-                Indicator.code == code,
-                IndicatorEntry.county_id.in_(counties),
-                Pairing.programme_id == programme_id,
-                among(IndicatorEntry.pairing_id, pairings),
-                IndicatorEntry.occurred_on.between(period.start, period.end),
-            )
-        )
+        stmt = joined(sa.select(sa.func.coalesce(value, 0)))
+        return db.session.scalar(stmt) if units is None else per_unit(db.session, stmt, IndicatorEntry.county_id, units)
 
     return compute
 

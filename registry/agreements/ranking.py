@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.agreements.models import Agreement, Measure, Target
-from registry.agreements.services import Progress, counties_within, progress
+from registry.agreements.services import Progress, counties_within, progress, progress_many
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing
@@ -236,7 +236,8 @@ def _columns(rows: list[Progress]) -> tuple[Column, ...]:
 def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None, level: str = "county") -> Ranking:
     """The ranking of ``counties`` (a row each) or of their prefectures (``level="prefecture"``) at ``cutoff``.
 
-    One call of ``progress`` per row. A prefecture without targets of its own is given the sum of its counties'
+    Every row's figures from one ``progress_many`` (a query per indicator for all rows, each row exactly its own
+    ``progress``). A prefecture without targets of its own is given the sum of its counties'
     targets (``Row.summed_targets``); its figures are the prefecture's own (each person counted once).
     """
     if level not in LEVELS:
@@ -246,8 +247,9 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
     columns: tuple[Column, ...] = ()
     rows = []
     if level == "county":
+        many = progress_many(agreement, counties, cutoff)
         for county in counties:
-            figures = progress(agreement, county, cutoff)
+            figures = many[county.id]
             columns = columns or _columns(figures)
             rows.append(
                 Row(
@@ -261,8 +263,9 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
     else:
         prefectures = {c.parent.id: c.parent for c in counties if c.parent is not None}
         county_targets = _county_targets(agreement)
+        many = progress_many(agreement, list(prefectures.values()), cutoff)
         for prefecture in sorted(prefectures.values(), key=lambda u: u.code or ""):
-            figures = progress(agreement, prefecture, cutoff)
+            figures = many[prefecture.id]
             columns = columns or _columns(figures)
             summed = all(p.target is None for p in figures)
             if summed:

@@ -63,34 +63,61 @@ def progress(agreement: Agreement, unit: Unit, cutoff: date | None = None) -> li
     The actual covers records of the agreement's programme only, so a county that changed partner within
     the year counts each programme's records against that programme's agreement.
     """
+    return progress_many(agreement, [unit], cutoff)[unit.id]
+
+
+def counties_of(units: list[Unit]) -> dict[int, list[int]]:
+    """{unit id: the Sichuan county ids inside it} for many units in one query."""
+    wanted = {u.id: u for u in units}
+    result: dict[int, list[int]] = {u.id: [] for u in units}
+    for county_id, province_id, prefecture_id in db.session.execute(
+        sa.select(Unit.id, Unit.province_id, Unit.prefecture_id).where(
+            Unit.kind == UnitKind.COUNTY,
+            sa.or_(Unit.id.in_(wanted), Unit.prefecture_id.in_(wanted), Unit.province_id.in_(wanted)),
+        )
+    ):
+        for owner in {county_id, prefecture_id, province_id}:
+            if owner in result:
+                result[owner].append(county_id)
+    return result
+
+
+def progress_many(agreement: Agreement, units: list[Unit], cutoff: date | None = None) -> dict[int, list[Progress]]:
+    """``progress`` of many units at once: one query per indicator for all of them (``calculators``' ``units``
+    mode), not one per unit — the ranking's 68 counties and the home pages read it. Each unit's figures are exactly
+    its own ``progress`` (people counted once per unit)."""
     year_end = date(agreement.year, 12, 31)
     cutoff = min(cutoff or year_end, year_end)
     period = Period(date(agreement.year, 1, 1), max(cutoff, date(agreement.year, 1, 1)))
-    targets = {
-        t.indicator_id: t.value
-        for t in db.session.scalars(
-            sa.select(Target).where(Target.agreement_id == agreement.id, Target.unit_id == unit.id)
+    targets: dict[int, dict[int, int]] = {}
+    for unit_id, indicator_id, value in db.session.execute(
+        sa.select(Target.unit_id, Target.indicator_id, Target.value).where(
+            Target.agreement_id == agreement.id, Target.unit_id.in_([u.id for u in units])
         )
-    }
-    counties = counties_within(unit)
-    rows = []
+    ):
+        targets.setdefault(unit_id, {})[indicator_id] = value
+    counties = counties_of(units)
+    every = sorted({c for ids in counties.values() for c in ids})
+    result: dict[int, list[Progress]] = {u.id: [] for u in units}
     for indicator in active_indicators():
         calculate = calculators.for_indicator(indicator)
-        actual = calculate(counties, agreement.programme_id, period) if calculate else None
-        rows.append(
-            Progress(
-                indicator_id=indicator.id,
-                code=indicator.code,
-                name=indicator.name,
-                measure=indicator.measure,
-                unit=indicator.unit,
-                is_part=indicator.parent_id is not None,
-                target=targets.get(indicator.id),
-                actual=None if actual is None else int(actual),
-                pending="" if calculate else calculators.PENDING.get(indicator.code, "暂无统计来源"),
+        actuals = calculate(every, agreement.programme_id, period, units=counties) if calculate else {}
+        for unit in units:
+            actual = actuals.get(unit.id) if calculate else None
+            result[unit.id].append(
+                Progress(
+                    indicator_id=indicator.id,
+                    code=indicator.code,
+                    name=indicator.name,
+                    measure=indicator.measure,
+                    unit=indicator.unit,
+                    is_part=indicator.parent_id is not None,
+                    target=targets.get(unit.id, {}).get(indicator.id),
+                    actual=None if actual is None else int(actual),
+                    pending="" if calculate else calculators.PENDING.get(indicator.code, "暂无统计来源"),
+                )
             )
-        )
-    return rows
+    return result
 
 
 def active_indicators() -> list[Indicator]:

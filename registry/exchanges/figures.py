@@ -7,7 +7,7 @@ Arguments as in ``registry.projects.figures``: county ids (receiving or sending 
 
 import sqlalchemy as sa
 
-from registry.database import among
+from registry.database import among, per_unit
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.exchanges.services import in_post
 from registry.extensions import db
@@ -17,9 +17,10 @@ from registry.periods import Period
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
 
-def _in_post(counties, programme_id, period, person_type, pairings=None, direction=Direction.EAST_TO_WEST) -> int:
-    """Postings of this type and direction in post at any time during the period (到岗人数)."""
-    return db.session.scalar(
+def _in_post(counties, programme_id, period, person_type, pairings=None, direction=Direction.EAST_TO_WEST, units=None):
+    """Postings of this type and direction in post at any time during the period (到岗人数); {unit id: count}
+    with ``units`` (as in ``projects.figures.fiscal_funds``)."""
+    stmt = (
         sa.select(sa.func.count(Exchange.id))
         .join(Pairing, Pairing.id == Exchange.pairing_id)
         .where(
@@ -31,24 +32,25 @@ def _in_post(counties, programme_id, period, person_type, pairings=None, directi
             in_post(period),
         )
     )
+    return db.session.scalar(stmt) if units is None else per_unit(db.session, stmt, Exchange.county_id, units)
 
 
-def cadres(counties, programme_id, period, pairings=None) -> int:
-    return _in_post(counties, programme_id, period, PersonType.CADRE, pairings)
+def cadres(counties, programme_id, period, pairings=None, *, units=None):
+    return _in_post(counties, programme_id, period, PersonType.CADRE, pairings, units=units)
 
 
-def professionals(counties, programme_id, period, pairings=None) -> int:
-    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings)
+def professionals(counties, programme_id, period, pairings=None, *, units=None):
+    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings, units=units)
 
 
-def cadres_to_east(counties, programme_id, period, pairings=None) -> int:
+def cadres_to_east(counties, programme_id, period, pairings=None, *, units=None):
     """四川选派到东部党政干部 in post (West→East), against the agreement's own target for them."""
-    return _in_post(counties, programme_id, period, PersonType.CADRE, pairings, Direction.WEST_TO_EAST)
+    return _in_post(counties, programme_id, period, PersonType.CADRE, pairings, Direction.WEST_TO_EAST, units)
 
 
-def professionals_to_east(counties, programme_id, period, pairings=None) -> int:
+def professionals_to_east(counties, programme_id, period, pairings=None, *, units=None):
     """四川选派到东部专业技术人才 in post (West→East)."""
-    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings, Direction.WEST_TO_EAST)
+    return _in_post(counties, programme_id, period, PersonType.PROFESSIONAL, pairings, Direction.WEST_TO_EAST, units)
 
 
 # ---- report figures ----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ placements; people in work during a period are counted from the monthly bitmaps 
 """
 
 import sqlalchemy as sa
+from pyroaring import BitMap
 
 from registry.database import among
 from registry.extensions import db
@@ -17,28 +18,29 @@ from registry.placements.models import Destination, Household, Placement
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
 
-def _people_placed(counties, programme_id, period, pairings=None, *, lifted_only: bool) -> int:
+def _people_placed(counties, programme_id, period, pairings=None, *, lifted_only: bool, units=None):
     """People in work through a placement of the programme during the period, each counted once however many
-    placements (from the monthly bitmaps, ``registry.placements.months``)."""
+    placements (from the monthly bitmaps, ``registry.placements.months``). With ``units`` ({unit id: its county
+    ids}): {unit id: people}, each person once per unit — the union of its counties' people, not their sum."""
     people = months.people_in_work(counties, period, pairings=pairings, programme_id=programme_id)
-    return len(people.lifted if lifted_only else people.all)
+    if units is None:
+        return len(people.lifted if lifted_only else people.all)
+    index = 1 if lifted_only else 0
+    empty = BitMap()
+    return {
+        unit: len(BitMap.union(empty, *(people.by_county[c][index] for c in ids if c in people.by_county)))
+        for unit, ids in units.items()
+    }
 
 
-def labour_total(counties, programme_id, period, pairings=None) -> int:
+def labour_total(counties, programme_id, period, pairings=None, *, units=None):
     """帮助农村劳动力就业人数: distinct people with a placement in work during the period."""
-    return _people_placed(counties, programme_id, period, pairings, lifted_only=False)
+    return _people_placed(counties, programme_id, period, pairings, lifted_only=False, units=units)
 
 
-def labour_lifted(counties, programme_id, period, pairings=None) -> int:
+def labour_lifted(counties, programme_id, period, pairings=None, *, units=None):
     """其中脱贫劳动力: the same, for people of 脱贫户 households."""
-    return _people_placed(counties, programme_id, period, pairings, lifted_only=True)
-
-
-def labour_by_county(counties, programme_id, period, pairings=None) -> dict[int, tuple[int, int]]:
-    """County id -> (帮助农村劳动力就业人数, 其中脱贫劳动力) of the programme during the period, for many counties at
-    once (the ranking reads every county's from one pass over the monthly rows)."""
-    people = months.people_in_work(counties, period, pairings=pairings, programme_id=programme_id)
-    return {county: (len(all_), len(lifted)) for county, (all_, lifted) in people.by_county.items()}
+    return _people_placed(counties, programme_id, period, pairings, lifted_only=True, units=units)
 
 
 # ---- report figures ----------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from datetime import date
 
 import sqlalchemy as sa
 from pyroaring import BitMap
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from registry.database import any_of
 from registry.extensions import db
@@ -184,11 +186,39 @@ def _pairing_ids(pairings, programme_id) -> list[int] | None:
     return list(db.session.scalars(stmt))
 
 
+#: Where ``people_in_work`` keeps its answers until the session next writes (``session.info``).
+_MEMO = "registry.people_in_work"
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_write(execute_state) -> None:
+    if not execute_state.is_select:
+        execute_state.session.info.pop(_MEMO, None)
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget(session, *args) -> None:
+    session.info.pop(_MEMO, None)
+
+
 def people_in_work(counties, period: Period, *, pairings=None, programme_id=None) -> People:
     """The people from ``counties`` (ids, or a SELECT of them) in work at some time during ``period``, through a
-    placement of one of ``pairings`` (a SELECT or list of ids; None: every record) of ``programme_id`` (None: any)."""
+    placement of one of ``pairings`` (a SELECT or list of ids; None: every record) of ``programme_id`` (None: any).
+
+    A dashboard asks the same question several times (the year to date for 就业人数, 其中脱贫, by destination and by
+    county): the answer is kept in the session until it next writes, flushes, commits or rolls back."""
     counties = list(db.session.scalars(counties)) if isinstance(counties, sa.Select) else list(counties)
     wanted = _pairing_ids(pairings, programme_id)
+    memo = db.session.info.setdefault(_MEMO, {})
+    key = (tuple(sorted(counties)), period.start, period.end, None if wanted is None else tuple(sorted(wanted)))
+    if key not in memo:
+        memo[key] = _count(counties, wanted, period)
+    return memo[key]
+
+
+def _count(counties, wanted, period: Period) -> People:
     result = People()
     if not counties or (wanted is not None and not wanted) or period.end < period.start:
         return result

@@ -10,7 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry.database import among
+from registry.database import among, per_unit
 from registry.extensions import db
 from registry.periods import Period, Quarter
 from registry.projects.models import (
@@ -26,9 +26,12 @@ from registry.projects.models import (
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 
 
-def fiscal_funds(counties, programme_id, period, pairings=None) -> int:
-    """东部财政援助资金 arrived (到位) in the period, for the programme's projects in the counties."""
-    return db.session.scalar(
+def fiscal_funds(counties, programme_id, period, pairings=None, *, units=None):
+    """东部财政援助资金 arrived (到位) in the period, for the programme's projects in the counties.
+
+    With ``units`` ({unit id: its county ids}, every one of them among ``counties``): {unit id: amount}, in one
+    query (the ranking's and the home pages' many units)."""
+    stmt = (
         sa.select(sa.func.coalesce(sa.func.sum(FundTransaction.amount_fen), 0))
         .join(Project, Project.id == FundTransaction.project_id)
         .where(
@@ -40,23 +43,23 @@ def fiscal_funds(counties, programme_id, period, pairings=None) -> int:
             FundTransaction.occurred_on.between(period.start, period.end),
         )
     )
+    return db.session.scalar(stmt) if units is None else per_unit(db.session, stmt, Project.county_id, units)
 
 
-def project_count(counties, programme_id, period, pairings=None) -> int:
+def project_count(counties, programme_id, period, pairings=None, *, units=None):
     """Projects of the period's year approved (立项) during the period and not terminated by its end.
 
     A period from 1 January counts every approval up to its end, including one given the year before (a
     project planned for 2024 may be approved in December 2023); a later period (a quarter) counts the
     approvals within it, so the quarters of a year add up to the year.
     """
-    return db.session.scalar(
-        sa.select(sa.func.count(Project.id)).where(
-            Project.county_id.in_(counties),
-            Project.programme_id == programme_id,
-            among(Project.pairing_id, pairings),
-            counted_projects(period),
-        )
+    stmt = sa.select(sa.func.count(Project.id)).where(
+        Project.county_id.in_(counties),
+        Project.programme_id == programme_id,
+        among(Project.pairing_id, pairings),
+        counted_projects(period),
     )
+    return db.session.scalar(stmt) if units is None else per_unit(db.session, stmt, Project.county_id, units)
 
 
 def counted_projects(period):

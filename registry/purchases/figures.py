@@ -7,16 +7,17 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.database import among
+from registry.database import among, per_unit
 from registry.extensions import db
 from registry.pairings.models import Pairing
 from registry.periods import Period
 from registry.purchases.models import Channel, CountingType, Purchase
 
 
-def consumption(counties, programme_id, period, pairings=None) -> int:
-    """消费帮扶金额: purchases and helped sales of the counties' sellers in the period (each evidence once)."""
-    return db.session.scalar(
+def consumption(counties, programme_id, period, pairings=None, *, units=None):
+    """消费帮扶金额: purchases and helped sales of the counties' sellers in the period (each evidence once);
+    {unit id: amount} with ``units`` (as in ``projects.figures.fiscal_funds``)."""
+    stmt = (
         sa.select(sa.func.coalesce(sa.func.sum(Purchase.amount_fen), 0))
         .join(Pairing, Pairing.id == Purchase.pairing_id)
         .where(
@@ -26,6 +27,7 @@ def consumption(counties, programme_id, period, pairings=None) -> int:
             Purchase.purchased_on.between(period.start, period.end),
         )
     )
+    return db.session.scalar(stmt) if units is None else per_unit(db.session, stmt, Purchase.seller_county_id, units)
 
 
 def by_channel(counties, pairings, period: Period, *, recent_from: date) -> list[tuple]:

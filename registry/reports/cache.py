@@ -119,6 +119,24 @@ def figures(unit, quarter: Quarter, user):
     return result
 
 
+#: The scope of every unrestricted viewer (offices, readers, administrators): what ``warm`` fills.
+EVERYTHING = Scope(None, "", "all")
+
+
+def warm(units, quarter: Quarter) -> int:
+    """Make and store the figures of ``units`` for ``quarter`` as every unrestricted viewer sees them, where the
+    stored ones are out of date (after an import and at night, so the first office to open a province or
+    prefecture dashboard does not wait for it); returns how many were made."""
+    made = 0
+    for unit in units:
+        key = _key(FIGURES, unit, quarter, EVERYTHING.key)
+        if _lookup(key) is None:
+            _store(key, quarter_figures(unit, quarter, None, EVERYTHING.label))
+            made += 1
+        db.session.commit()  # each unit's reads in a transaction of their own
+    return made
+
+
 def pdf(unit, quarter: Quarter, user) -> bytes:
     """The report PDF of ``unit`` for ``quarter`` as ``user`` would print it, rendered outside this process."""
     preparer = preparer_of(user)

@@ -18,6 +18,7 @@ from registry.disclosure import figures as disclosure_figures
 from registry.extensions import db
 from registry.findings.reminders import overdue_problems
 from registry.findings.services import run_checks
+from registry.placements import months as placement_month_rows
 from registry.tasks import backup, exports, imports, jobs, reminders, reports
 from registry.tasks.queue import (
     app_periodic_task,
@@ -128,7 +129,22 @@ def expire_jobs():
     jobs.expire()
 
 
-# Crontabs are matched in UTC: 17:00 UTC is 01:00 China time, 18:00 UTC is 02:00.
+# Crontabs are matched in UTC: 16:00 UTC is 00:00 China time, 17:00 UTC is 01:00, 18:00 UTC is 02:00.
+# People in work per month: placements still in work are counted up to each county's span (the end of the year the
+# rows were built in); on the first night of a year the spans move on (a no-op on every other night).
+@app_periodic_task(crontab(minute="5", hour="16"), name="registry.placement_months")
+def placement_months():
+    with writing():
+        placement_month_rows.extend_spans()
+        db.session.commit()
+
+
+# The province's and the prefectures' dashboards made ahead of the morning (after the checks, which write proposals).
+@app_periodic_task(crontab(minute="50", hour="16"), name="registry.warm_figures_nightly")
+def warm_figures_nightly():
+    reports.warm_figures.call_local()
+
+
 # 整改台账: the data checks every night (before the reminders), and overdue problems among the reminders.
 @app_periodic_task(crontab(minute="30", hour="16"), name="registry.problem_checks")
 def problem_checks():

@@ -26,6 +26,7 @@ from registry.services import ServiceError
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
 from registry.tasks.queue import QueueUnavailable, app_task, enqueue
+from registry.tasks.reports import warm_figures
 from registry.transfer import release_write_lock, run_steps
 from registry.transfer.reader import read_table
 
@@ -76,6 +77,11 @@ def import_file(job_id: int) -> None:
     # BEGIN IMMEDIATE on SQLite: the import checks rows against what it read, so it takes the write lock first.
     with writing():
         run(job_id)
+    # The dashboards the import changed are made again now, not when the first office opens them.
+    try:
+        enqueue(warm_figures)
+    except QueueUnavailable:
+        pass
 
 
 def run(job_id: int) -> None:

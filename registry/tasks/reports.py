@@ -16,6 +16,7 @@ from registry.permissions import report_pairings, report_visible
 from registry.reports import batch, cache
 from registry.reports.documents import preparer_of
 from registry.reports.queries import paired_counties
+from registry.reports.services import latest_quarter
 from registry.roles import Role
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
@@ -126,3 +127,14 @@ def _render(job: Job) -> None:
     jobs.finish(job, message=f"已生成 {len(outcomes)} 份报告。", result_file=name,
                 download_name=params["download_name"])  # fmt: skip
     db.session.commit()
+
+
+@app_task("registry.warm_figures")
+def warm_figures() -> None:
+    """The province's and every prefecture's figures of the last quarter, made ahead of the first viewer (after an
+    import, and every night); a no-op for the units whose cached figures are still current."""
+    units = db.session.scalars(
+        sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind.in_([UnitKind.PROVINCE, UnitKind.PREFECTURE]))
+        .order_by(Unit.code)
+    ).all()  # fmt: skip
+    cache.warm(units, latest_quarter())

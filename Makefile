@@ -47,10 +47,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The second step encrypts identity numbers a database from before ID_NUMBER_KEY holds as typed (else a no-op).
+# The second step encrypts identity numbers a database from before ID_NUMBER_KEY holds as typed (else a no-op); the
+# third builds the monthly people-in-work rows an upgraded database does not have yet (else a no-op).
 db-upgrade: $(VENV)/.installed
 	$(FLASK) db upgrade
 	$(FLASK) idnumbers encrypt
+	$(FLASK) figures refresh
 
 demo: $(VENV)/.installed
 	$(FLASK) geo load

@@ -158,3 +158,16 @@ def test_progress_of_many_units_equals_each_units_own(w):
             assert together[unit.id] == progress_many(agreement, [unit], cutoff)[unit.id], (agreement.title, unit.name)
         people = {u.id: {p.code: p.actual for p in together[u.id]}["labour_total"] for u in units}
         assert people[w.liangshan.id] <= people[w.zhaojue.id] + people[w.butuo.id]
+
+
+def test_flask_figures_refresh_builds_what_an_upgrade_left_missing(app, w):
+    populate(w, n=20, seed=4)
+    db.session.execute(sa.delete(PlacementMonth))
+    db.session.execute(sa.delete(PlacementMonthSpan))
+    db.session.commit()
+    counties = {c for c in db.session.scalars(sa.select(Placement.origin_county_id).distinct())}
+    result = app.test_cli_runner().invoke(args=["figures", "refresh"])
+    assert result.exit_code == 0 and f"已重建 {len(counties)} 个县" in result.output
+    assert set(db.session.scalars(sa.select(PlacementMonthSpan.origin_county_id))) == counties
+    assert "已重建 0 个县" in app.test_cli_runner().invoke(args=["figures", "refresh"]).output
+    assert f"已重建 {len(counties)} 个县" in app.test_cli_runner().invoke(args=["figures", "refresh", "--all"]).output

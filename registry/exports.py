@@ -170,9 +170,10 @@ def keyset_rows(session, stmt, order: tuple, key, size: int = EXPORT_BATCH):
     must be read through ``type_coerce`` (dates and enums as stored: see ``date_cell``)."""
     ordered = stmt.order_by(None).order_by(*order).limit(size)
     names = [f"keyset_{n}" for n in range(len(order))]
-    after = ordered.where(
-        sa.tuple_(*order) > sa.tuple_(*(sa.bindparam(n, type_=c.type) for n, c in zip(names, order, strict=True)))
-    )
+    # Keys bound untyped: a date read as stored is ISO text on SQLite and a date on PostgreSQL, and either driver
+    # binds it as the column compares it (a String-typed key would be cast to VARCHAR: date > varchar fails).
+    keys = sa.tuple_(*(sa.bindparam(n, type_=sa.types.NullType()) for n in names))
+    after = ordered.where(sa.tuple_(*order) > keys)
     connection = session.connection()
     params: dict = {}
     page = ordered

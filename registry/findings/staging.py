@@ -55,6 +55,9 @@ class Staging:
         self.conn.exec_driver_sql(
             'CREATE INDEX ix_findings_found_group ON findings_found (rule, "key", record_type, record_id)'
         )
+        if self.conn.dialect.name == "postgresql":
+            # Autovacuum never analyses a temporary table: without statistics the planner guesses its size.
+            self.conn.exec_driver_sql("ANALYZE findings_found")
 
     def add(self, select: sa.Select) -> None:
         """Stage the rows of ``select`` (its columns: ``COLUMNS``, in order, as many as it names)."""

@@ -118,7 +118,7 @@ def recover_imports() -> None:
     nothing written (registry.transfer.recover_imports)."""
     try:
         with writing():
-            transfer.recover_imports(float(current_app.config["TASKS_STALE_SECONDS"]))
+            transfer.recover_imports(float(current_app.config["TASKS_STALE_SECONDS"]), jobs._process_gone)
     except Exception:  # noqa: BLE001 - tried again at the next sweep
         db.session.rollback()
         current_app.logger.exception("undoing an abandoned import failed")

@@ -23,7 +23,9 @@ import gc
 import importlib
 import itertools
 import logging
+import os
 import re
+import socket
 import threading
 import time
 import unicodedata
@@ -374,9 +376,9 @@ class Batch:
         if self.chunked:
             # The import's own event first, committed: while the import runs it says so (and when it began).
             self._attach()
+            running = {"state": "running", "at": utcnow().isoformat(), "worker": _worker()}
             self.event = record("import", None, actor=actor, entity_type=entity_type,
-                                summary=f"导入{title} {filename}"[:490] + "（进行中）",
-                                changes={"state": "running", "at": utcnow().isoformat()})  # fmt: skip
+                                summary=f"导入{title} {filename}"[:490] + "（进行中）", changes=running)  # fmt: skip
             db.session.flush()
             self._detach()
             self._commit()
@@ -600,6 +602,11 @@ class Batch:
         return result
 
 
+def _worker() -> str:
+    """The process running an import, as the job sweeper names processes ("host:pid")."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 #: Called with the batch at every ``Batch.checkpoint`` (after its commit, in a chunked import): a test's pause.
 CHECKPOINT_HOOKS: list[Callable] = []
 #: Seconds a chunked import leaves SQLite's write lock free after each commit. A writer waiting for the lock polls
@@ -687,7 +694,8 @@ class _Undo:
             )
             self._pending = []
         refresh = [[f"{fn.__module__}:{fn.__qualname__}", sorted(slices)] for fn, slices in batch._touched.items()]
-        batch.event.changes = {"state": "running", "at": utcnow().isoformat(), "refresh": refresh}
+        batch.event.changes = {"state": "running", "at": utcnow().isoformat(), "worker": _worker(),
+                               "refresh": refresh}  # fmt: skip
 
     def run(self) -> None:
         """Take back everything the import committed (its session has just been rolled back)."""
@@ -793,10 +801,10 @@ def _from_json(column, value):
     return value
 
 
-def recover_imports(stale_seconds: float) -> list[int]:
-    """Undo every chunked import whose process died (its event still says running, and has not moved for
-    ``stale_seconds``): the sweeper calls this, so a consumer or web worker killed mid-import leaves nothing.
-    Returns the import events undone."""
+def recover_imports(stale_seconds: float, gone: Callable[[str], bool] | None = None) -> list[int]:
+    """Undo every chunked import whose process died: its event still says running and has not moved for
+    ``stale_seconds``, or ``gone(worker)`` says its process ("host:pid") no longer exists. The sweeper calls
+    this, so a consumer or web worker killed mid-import leaves nothing. Returns the import events undone."""
     limit = utcnow() - timedelta(seconds=stale_seconds)
     undone = []
     for event in db.session.scalars(
@@ -805,7 +813,8 @@ def recover_imports(stale_seconds: float) -> list[int]:
         changes = event.changes or {}
         at = changes.get("at")
         moved = datetime.fromisoformat(at) if at else event.occurred_at
-        if changes.get("state") != "running" or moved > limit:
+        dead = gone is not None and bool(changes.get("worker")) and gone(changes["worker"])
+        if changes.get("state") != "running" or (moved > limit and not dead):
             continue
         event_id = event.id
         log.warning("undoing import event %s, left running since %s", event_id, at)

@@ -31,6 +31,7 @@ from registry.extensions import db
 from registry.pairings.models import Pairing
 from registry.periods import Quarter
 from registry.placements.models import Destination, Household
+from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.projects import services as project_services
 from registry.projects.models import (
     DeliveryMode,
@@ -41,7 +42,10 @@ from registry.projects.models import (
     ProjectCategory,
     ProjectStatus,
 )
+from registry.projects.transfer import FUND_HEADERS
+from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, SellerKind
+from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.quarter_locks import QuarterLock
 from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
@@ -323,10 +327,6 @@ def fund_rows(ctx: _Context, approved: list, count: int, rng: random.Random):
 def load_province(fraction: float = 1.0, *, seed: int = 2026, today: date | None = None,
                   echo: Callable[[str], None] = print) -> str:  # fmt: skip
     """Add a province's volume (times ``fraction``) to a database holding the demo; returns a summary line."""
-    from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
-    from registry.projects.transfer import FUND_HEADERS
-    from registry.projects.transfer import HEADERS as PROJECT_HEADERS
-    from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 
     if db.session.scalar(sa.select(sa.func.count(Project.id)).where(Project.code.like("PS-%"))):
         raise ServiceError("省级规模数据已导入（项目编号 PS-…）：请在新的数据库中导入。")

@@ -20,6 +20,7 @@ LAYERS = {
     "kernel": {
         "extensions", "config", "database", "periods", "money", "labels", "roles", "services", "forms", "web",
         "exports", "idnumbers", "errors", "audit", "transfer", "scoping", "locks", "quarter_locks", "storage", "search",
+        "versions",
     },
     "reference": {"counties", "pairings"},
     "gate": {"permissions"},
@@ -29,7 +30,8 @@ LAYERS = {
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing", "findings", "disclosure"},
     "app": {
-        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "demo_assets", "models",
+        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "demo_assets", "demo_scale",
+        "models",
         "templating", "security", "tasks",
     },
 }  # fmt: skip

@@ -4,7 +4,8 @@ A night's checks at a province's volume proposed 58,352 items (46,010 "同一人
 proposal is now a group — one county's records of one rule and period — with its records one row each in
 problem_proposal_records (the JSON list ``records`` goes), and ``record_count`` for the list. (rule, key) is no
 longer unique: a decided group stays beside a new open one for records it did not name; a partial unique index
-keeps one *open* proposal per group.
+keeps one *open* proposal per group. ix_problem_proposals_state_found serves the province's list (newest first by
+state) and its counts by state without reading the table.
 
 Data: each proposal's JSON records become rows. The per-person 劳务人员重复计入 proposals (key
 ``person:<fingerprint>:<own county>:<other county>``) take their group's key ``pair:<own>:<other>:<YYYY-MM>`` (the
@@ -77,6 +78,7 @@ def upgrade():
     with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
         batch_op.alter_column('record_count', server_default=None)
         batch_op.create_index('ix_problem_proposals_rule_key', ['rule', 'key'], unique=False)
+        batch_op.create_index('ix_problem_proposals_state_found', ['state', 'found_at', 'id'], unique=False)
 
     op.create_table('problem_proposal_records',
     sa.Column('proposal_id', sa.Integer(), nullable=False),
@@ -141,6 +143,7 @@ def downgrade():
     with op.batch_alter_table('problem_proposals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('records', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.drop_index('ix_problem_proposals_rule_key')
+        batch_op.drop_index('ix_problem_proposals_state_found')
 
     if named:
         conn.execute(proposals.update().where(proposals.c.id == sa.bindparam("pid"))

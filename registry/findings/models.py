@@ -48,6 +48,8 @@ class Proposal(TimestampMixin, VersionedMixin, db.Model):
             postgresql_where=sa.text("state = 'proposed'"),
         ),
         sa.Index("ix_problem_proposals_rule_key", "rule", "key"),
+        # The list (newest first, by state) and its counts by state, for offices that see the whole province.
+        sa.Index("ix_problem_proposals_state_found", "state", "found_at", "id"),
         sa.CheckConstraint("state IN ('proposed', 'accepted', 'dismissed')", name="state_known"),
         sa.CheckConstraint("state <> 'dismissed' OR reason <> ''", name="dismissed_has_reason"),
         sa.CheckConstraint("state <> 'accepted' OR problem_id IS NOT NULL", name="accepted_has_problem"),

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 
 from registry.exports import stream_table
 from registry.extensions import db
@@ -9,7 +10,7 @@ from registry.findings import queries, services
 from registry.findings.forms import AcceptForm, DismissForm, RunForm
 from registry.findings.models import Proposal, ProposalState
 from registry.findings.rules import RULES
-from registry.permissions import get_visible_or_404, may_write, requires
+from registry.permissions import WriteScope, can, get_visible_or_404, may_write, requires
 from registry.services import ServiceError
 from registry.web import int_arg, paginate
 
@@ -21,14 +22,14 @@ bp = Blueprint("findings", __name__, url_prefix="/problems/findings")
 def index():
     args = {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
     args["state"] = args["state"] or ProposalState.PROPOSED.value
-    page = paginate(queries.filtered(args, current_user).order_by(Proposal.found_at.desc(), Proposal.id.desc()),
-                    args=args)  # fmt: skip
+    stmt = queries.filtered(args, current_user).options(joinedload(Proposal.unit), joinedload(Proposal.decided_by))
+    page = paginate(stmt.order_by(Proposal.found_at.desc(), Proposal.id.desc()), args=args)
     shown = queries.preview(current_user, [p.id for p in page.items], PREVIEW)
     rows = [(p, shown[p.id]) for p in page.items]
     return render_template(
         "findings/index.html", page=page, rows=rows, args=args, rules=RULES, states=ProposalState, preview=PREVIEW,
         counts=queries.counts(current_user), run_form=RunForm(), accept_form=AcceptForm(), dismiss_form=DismissForm(),
-        writable={p.id for p in page.items if may_write(current_user, p)},
+        writable=_writable(page.items),
     )  # fmt: skip
 
 
@@ -54,6 +55,14 @@ def detail(proposal_id):
         "findings/detail.html", p=proposal, sections=sections, page=min(page, pages), pages=pages, rules=RULES,
         accept_form=AcceptForm(), dismiss_form=DismissForm(), writable=may_write(current_user, proposal),
     )  # fmt: skip
+
+
+def _writable(proposals) -> set[int]:
+    """Ids of those the user may decide on (``may_write`` for each, with the write scope loaded once)."""
+    if not can(current_user, "problems.edit"):
+        return set()
+    scope = WriteScope(current_user)
+    return {p.id for p in proposals if scope.allows(p.unit_id, None)}
 
 
 def _back():

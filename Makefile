@@ -10,7 +10,8 @@ PORT ?= 5000
 TEST_WORKERS ?= 2
 # PostgreSQL the suite also runs against (CI: PostgreSQL 15, trust auth). SKIP_POSTGRES=1 skips it locally.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-# The database of PG_TEST_URL's server the bench smoke run empties and uses (created if missing).
+# The prefix of the databases the bench smoke run makes on PG_TEST_URL's server (bench_smoke_migrated, _demo and one
+# per bench, bench_smoke_<bench>: created or emptied by the run, dropped at its end).
 BENCH_DATABASE ?= bench_smoke
 # Debian packages: CJK font and HarfBuzz subsetting for PDFs (WeasyPrint); Chromium and poppler for tests.
 RUN_PACKAGES := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
@@ -87,7 +88,7 @@ bench-smoke: $(VENV)/.installed
 	  echo "== 基准冒烟：SQLite（跳过 PostgreSQL：SKIP_POSTGRES=1）=="; \
 	  env -u DATABASE_URL $(BIN)/python -m bench.smoke; \
 	else \
-	  echo "== 基准冒烟：SQLite 与 PostgreSQL（$(PG_TEST_URL) 服务器上的数据库 $(BENCH_DATABASE)）=="; \
+	  echo "== 基准冒烟：SQLite 与 PostgreSQL（$(PG_TEST_URL) 服务器上的数据库 $(BENCH_DATABASE)_*）=="; \
 	  $(BIN)/python -c 'import sys, sqlalchemy as sa; sa.create_engine(sys.argv[1]).connect().close()' "$(PG_TEST_URL)" \
 	    || { echo "无法连接 PostgreSQL：$(PG_TEST_URL)。请启动 PostgreSQL，设置 PG_TEST_URL，或用 SKIP_POSTGRES=1 跳过。"; exit 1; }; \
 	  env -u DATABASE_URL $(BIN)/python -m bench.smoke --sqlite --database-url "$(PG_TEST_URL)" \

@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python -m bench.smoke                                   # SQLite
     .venv/bin/python -m bench.smoke --sqlite --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test \\
-        --database-name bench_smoke                                   # SQLite and PostgreSQL (bench_smoke EMPTIED)
+        --database-name bench_smoke                                   # SQLite and PostgreSQL
     [--only report_county load] [--jobs 2] [--timeout 300] [--subprocess]
 
 Every module of this package except this one is a bench (found by listing the folder, so a new bench is run
@@ -17,8 +17,9 @@ per engine, into template databases that the benches copy (``bench.fresh_app`` a
 ``BENCH_MIGRATED_TEMPLATE`` and ``BENCH_DEMO_TEMPLATE``); each bench runs in a child forked from this process once
 it has imported the app and the heavy libraries (WeasyPrint with its fonts, openpyxl…), so no bench pays for
 Python and the app starting (``--subprocess``: each in a fresh interpreter instead); ``--jobs`` benches run at
-once (one at a time on PostgreSQL, whose benches share the one database). Temporary files live in one folder,
-removed at the end, and the PostgreSQL templates are dropped.
+once. Temporary files live in one folder, removed at the end. On PostgreSQL the databases are named after
+``--database-name`` (else the URL's): ``<name>_migrated`` and ``<name>_demo`` (the templates) and one per bench,
+``<name>_<bench>``, each created (or EMPTIED) by the run and dropped at its end.
 """
 
 import argparse
@@ -249,6 +250,14 @@ def _drop(urls: list[str]) -> None:
     admin.dispose()
 
 
+def bench_url(url: str, name: str) -> str:
+    """The PostgreSQL database of one bench, ``<database>_<bench>`` (the benches run side by side)."""
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(url)
+    return base.set(database=f"{base.database}_{name}").render_as_string(hide_password=False)
+
+
 def template_urls(engine: str, url: str | None, folder: Path) -> dict:
     """The environment naming ``engine``'s two templates (a migrated schema; the smoke-size demo on it)."""
     import sqlalchemy as sa
@@ -269,7 +278,6 @@ def build_templates(engine: str, url: str | None, env: dict) -> None:
         os.environ.pop(variable, None)
     migrated, demo = env[MIGRATED_TEMPLATE], env[DEMO_TEMPLATE]
     if engine == "postgresql":
-        _create_if_missing(url)  # the benches' database: each bench drops and creates it again from a template
         _create_if_missing(migrated)
     started = time.perf_counter()
     bench.dispose(bench.fresh_app(migrated, "migrated"))
@@ -305,7 +313,6 @@ class Job:
     engine: str
     start: Callable[[], tuple[int, int]]
     needs: str | None = None  # a job that must have passed first
-    exclusive: bool = False  # one such job at a time (the PostgreSQL benches share their database)
 
 
 def plan(engines: list, names: list[str], folder: Path, forked: bool) -> tuple[list[Job], list[str]]:
@@ -322,11 +329,10 @@ def plan(engines: list, names: list[str], folder: Path, forked: bool) -> tuple[l
                 if not takes_database_url(FOLDER / f"{name}.py"):
                     skipped.append(f"bench.{name} on {engine} (no --database-url: it runs on SQLite only)")
                     continue
-                argv += ["--database-url", url]
+                argv += ["--database-url", bench_url(url, name)]
             start = lambda n=name, a=argv, v=env: start_module(f"bench.{n}", a, v, forked=forked)  # noqa: E731
-            benches.append(Job(name, engine, start, needs=engine, exclusive=engine == "postgresql"))
-    # PostgreSQL's first: its benches run one at a time, so their sequence is the longest path; the other slot takes
-    # SQLite's meanwhile.
+            benches.append(Job(name, engine, start, needs=engine))
+    # PostgreSQL's first: they are slower (the server's work besides), and start after the longer templates.
     by_engine = sorted(templates + benches, key=lambda job: (job.name != "templates", job.engine != "postgresql"))
     return by_engine, skipped
 
@@ -357,7 +363,6 @@ def run(jobs: list[Job], slots: int, timeout: float) -> list[Outcome]:
 
 def _run(pending: list[Job], running: dict, passed: set, outcomes: list, slots: int, timeout: float) -> None:
     while pending or running:
-        exclusive = any(job.exclusive for job in running.values())
         for job in list(pending):
             if len(running) >= slots:
                 break
@@ -366,10 +371,7 @@ def _run(pending: list[Job], running: dict, passed: set, outcomes: list, slots: 
                     pending.remove(job)
                     outcomes.append(Outcome(job.name, job.engine, problems=["not run: the templates failed"]))
                 continue
-            if job.exclusive and exclusive:
-                continue
             pending.remove(job)
-            exclusive |= job.exclusive
             child = Running(*job.start(), timeout)
             running[child] = job
         if not running:
@@ -391,8 +393,8 @@ def _run(pending: list[Job], running: dict, passed: set, outcomes: list, slots: 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="PostgreSQL to run the benches on (the database is EMPTIED)")
-    parser.add_argument("--database-name", help="this database of --database-url's server instead of its own")
+    parser.add_argument("--database-url", help="PostgreSQL to run the benches on (see --database-name)")
+    parser.add_argument("--database-name", help="the prefix of the databases it makes (default: the URL's)")
     parser.add_argument("--sqlite", action="store_true", help="with --database-url: on SQLite too")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these benches only (default: every one)")
     parser.add_argument("--jobs", type=int, default=2, help="benches run at once (default 2)")
@@ -427,7 +429,7 @@ def main(argv=None) -> int:
             if engine == "postgresql":
                 env = template_urls(engine, engine_url, folder)
                 try:
-                    _drop([env[MIGRATED_TEMPLATE], env[DEMO_TEMPLATE]])
+                    _drop([env[MIGRATED_TEMPLATE], env[DEMO_TEMPLATE], *(bench_url(engine_url, n) for n in names)])
                 except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more
                     print(f"bench.smoke: the PostgreSQL templates were not dropped: {exc}", file=sys.stderr)
     wall = time.perf_counter() - started

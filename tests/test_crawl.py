@@ -14,11 +14,12 @@ requested; external links are skipped.
 
 To stay cheap (the demo worker of ``make test`` runs it on both engines) each account fetches a route once per set
 of parameter names that carry a value: ``/projects/1`` and ``/projects/2`` are one page, so are ``?county=5`` and
-``?county=6``, and ``?q=&county=`` is the plain list again, while a GET form is submitted once with its defaults.
-What does not depend on who asks is tried once for the whole crawl (``Shared``), by the first account shown it:
-each value of ``sort`` (every header's order both ways, since the sorted page's header offers the reverse), a later
-page of a list, and each download (each value of an ``any(xlsx, csv)`` argument is its own route). The county
-office crawls first, so those run on its small scope; PDFs (about a second each) are thus rendered once a route.
+``?county=6``, and ``?q=&county=`` is the plain list again. What does not depend on who asks is tried once for the
+whole crawl (``Shared``), by the first account shown it: each value of ``sort`` (every header's order both ways, as
+the sorted page's header offers the reverse), each GET form with its defaults, a later page of a list, and each
+download (each value of an ``any(xlsx, csv)`` argument is its own route). The county office crawls first, so those
+run on its small scope; a PDF (about a second) is rendered once a route, a county's report here
+(tests/test_reconciliation.py renders a prefecture's and the province's and compares them cell by cell).
 """
 
 import sys
@@ -64,8 +65,9 @@ class Shared:
     - each value of ``sort`` on a route, at most ``MAX_SORT_KEYS`` keys a route, both ways (tests/test_sorts.py
       tries every key of every table as every role);
     - the first page of a list and a later one;
-    - each download route with its parameter names (an export applies the scope's filter, which the authorization
-      matrix checks for every role, then writes the same way for everyone; PDFs are the expensive part)."""
+    - each GET form, submitted with its defaults;
+    - each download route (an export applies the list's filters and the scope's, which the list pages and the
+      authorization matrix try for every role, then writes the same way for everyone; PDFs are the costly part)."""
 
     seen: set = field(default_factory=set)
     sorts: dict = field(default_factory=dict)
@@ -128,12 +130,16 @@ class Crawl:
                 rule.endpoint,
                 *sorted((k, v) for k, v in args.items() if isinstance(rule._converters[k], AnyConverter)),
             )
-            # A link's parameters without a value filter nothing (``?q=&county=``): the plain page again. A form is
-            # submitted once with its defaults, whatever it shows (an empty year must not break a filter).
+            # A link's parameters without a value filter nothing (``?q=&county=``): the plain page again. A GET form
+            # is submitted with its defaults once for the whole crawl (how a view reads its arguments, an empty year
+            # among them, is the same for everyone), a download fetched once a route.
             given = {k for k, v in query if v or form} - {"sort", "page"}
             names = (route, "form" if form else "link", tuple(sorted(given)))
             download = rule.endpoint in DOWNLOAD_ENDPOINTS or parts.path.lower().endswith(tuple(EXTENSIONS))
-            mine, shared = (set(), {names}) if download else ({names}, set())
+            if download:
+                mine, shared = set(), {(route, "download")}
+            else:
+                mine, shared = (set(), {names}) if form else ({names}, set())
             if not download:  # a download's order is the list's, tried there
                 sort = next((v for k, v in query if k == "sort"), "")
                 key, tried = sort.removeprefix("-"), self.shared.sorts.setdefault(route, set())

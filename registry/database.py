@@ -245,6 +245,9 @@ def analyze_after_commit(session, tables: Iterable[str]) -> None:
 
 @sa.event.listens_for(sa.orm.Session, "after_commit")
 def _analyze_committed(session) -> None:
+    if session.in_nested_transaction():
+        # A SAVEPOINT released (after_commit fires for those too): the transaction, and its write lock, goes on.
+        return
     tables = session.info.pop(_ANALYZE_KEY, None)
     if tables:
         refresh_statistics(session.get_bind(), tables)

@@ -103,6 +103,18 @@ def test_a_rolled_back_import_refreshes_nothing(w, monkeypatch):
     assert len(calls) == 1 and {"placements", "audit_events"} <= set(calls[0])
 
 
+def test_a_savepoint_released_after_the_import_is_not_its_commit(w, monkeypatch):
+    """after_commit fires for a SAVEPOINT too: the refresh waits for the transaction's own commit (it would otherwise
+    wait for the write lock its own transaction holds, on SQLite)."""
+    calls = []
+    monkeypatch.setattr(database, "refresh_statistics", lambda engine, tables=None: calls.append(tables))
+    assert _import(w.county, [_row(3)]).errors == []
+    db.session.begin_nested().commit()
+    assert calls == []
+    db.session.commit()
+    assert len(calls) == 1
+
+
 def test_a_failed_import_asks_for_nothing(w, monkeypatch):
     calls = []
     monkeypatch.setattr(database, "refresh_statistics", lambda engine, tables=None: calls.append(tables))

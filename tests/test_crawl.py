@@ -167,6 +167,8 @@ class Crawl:
             self.offer(response.headers["Location"], url)
         elif status == 200:
             self.check(url, response)
+        elif response.mimetype == "text/html":  # an error page (403, 409…) is a page too, whose links go nowhere new
+            self.page(url, response.get_data(as_text=True), follow=False)
 
     def check(self, url: str, response) -> None:
         mimetype = response.mimetype
@@ -187,11 +189,13 @@ class Crawl:
         elif mimetype == "text/html":
             self.page(url, response.get_data(as_text=True))
 
-    def page(self, url: str, html: str) -> None:
+    def page(self, url: str, html: str, follow: bool = True) -> None:
         document = lxml.html.document_fromstring(html)
         title = (document.findtext(".//head/title") or "").strip()
         if document.get("lang") != "zh-CN" or not title:
             self.problems.append(f"{url}: lang={document.get('lang')!r}, title={title!r}")
+        if not follow:
+            return
         for href in document.xpath("//a/@href"):
             href = href.strip()
             if href and not href.startswith(("#", "mailto:", "javascript:", "tel:")):

@@ -36,13 +36,16 @@ PASSWORD = "xiezuo-demo-2026"
 
 
 def _has_set(app, fraction: float) -> bool:
-    """Does the database hold the province set of this fraction (its marker: the PS- projects, their number)?"""
-    from registry.demo_scale import VOLUMES
+    """Does the database hold the whole province set of this fraction (every stream loaded, as many generated
+    projects as that fraction makes)?"""
+    from registry.demo_scale import VOLUMES, done_streams
     from registry.extensions import db
     from registry.projects.models import Project
 
     with app.app_context():
         try:
+            if not all(done_streams().values()):
+                return False
             count = db.session.scalar(sa.select(sa.func.count(Project.id)).where(Project.code.like("PS-%")))
         except sa.exc.DBAPIError:
             return False

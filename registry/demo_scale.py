@@ -30,7 +30,7 @@ from registry.counties.models import Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.models import Pairing
 from registry.periods import Quarter
-from registry.placements.models import Destination, Household
+from registry.placements.models import Destination, Household, Placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.projects import services as project_services
 from registry.projects.models import (
@@ -38,13 +38,15 @@ from registry.projects.models import (
     FundingLevel,
     FundSource,
     FundStage,
+    FundTransaction,
     Project,
     ProjectCategory,
     ProjectStatus,
+    StatusChange,
 )
 from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
-from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, SellerKind
+from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.quarter_locks import QuarterLock
 from registry.services import ServiceError
@@ -55,6 +57,8 @@ from registry.transfer.reader import read_table
 #: Full-scale volumes (issue 23's measurements were made at these).
 VOLUMES = {"placements": 1_010_000, "purchases": 202_000, "projects": 12_300, "funds": 69_000}
 FIRST_YEAR = 2022
+#: 备注 of the generated placements (what a resumed load looks for).
+MARK = "省级规模演示"
 #: Rows per imported file (the import's limit is 200,000; smaller files keep each import's memory low).
 FILE_ROWS = 100_000
 
@@ -116,6 +120,16 @@ class _Context:
                 return pairing
         return None
 
+    def windows(self, county: str) -> list[tuple[date, date]]:
+        """The spans from FIRST_YEAR to today in which one of the county's pairings is valid."""
+        first = date(FIRST_YEAR, 1, 1)
+        spans = []
+        for pairing in self.pairings[county]:
+            start, end = max(first, pairing.valid_from), min(self.today, pairing.valid_to or self.today)
+            if start <= end:
+                spans.append((start, end))
+        return spans
+
     def open_day(self, county: str, day: date) -> bool:
         """May a record of ``county`` be dated ``day``: not after today, a pairing valid, its quarter unlocked."""
         quarter = Quarter.containing(day)
@@ -136,21 +150,25 @@ def _name(rng: random.Random) -> str:
 
 def placement_rows(ctx: _Context, count: int, rng: random.Random):
     """About ``count`` placement rows (template columns), people by county, shaped as the module docstring says."""
-    start, end = date(FIRST_YEAR, 1, 1), ctx.today
     per_county = max(1, count // len(ctx.counties))
     made = 0
     for index, county in enumerate(ctx.counties):
         other = ctx.counties[(index + 7) % len(ctx.counties)]
+        windows = ctx.windows(county)
+        if not windows:
+            continue
         serial = 0
         produced = 0
-        while produced < per_county and made < count:
+        # Bounded: a county whose pairings cover little of the five years yields fewer rows, never loops.
+        while produced < per_county and made < count and serial < 4 * per_county:
             serial += 1
-            # Unique numbers: each block of 1,000 people is born in its own 1,000 days, one sequence number each.
-            birth = date(1966, 1, 1) + timedelta(days=serial // 1000 * 1000 + rng.randint(0, 999))
-            body = f"{county}{birth:%Y%m%d}{serial % 1000:03d}"
+            # Unique numbers: person n is born on day n mod 14,000 after 1966-01-01 (before 2005), with sequence
+            # number n div 14,000.
+            birth = date(1966, 1, 1) + timedelta(days=serial % 14_000)
+            body = f"{county}{birth:%Y%m%d}{serial // 14_000:03d}"
             number = body + idnumbers.check_digit(body)
             name, household = _name(rng), rng.choice(HOUSEHOLDS)
-            first = _day(rng, start, end)
+            first = _day(rng, *rng.choice(windows))
             shape = rng.random()
             jobs = [(county, first)]
             if shape < 0.13:  # placed twice by its county: the second job starts after the first ended
@@ -174,7 +192,7 @@ def placement_rows(ctx: _Context, count: int, rng: random.Random):
                     "浙江省" if east else ("广东省" if destination is Destination.OTHER_PROVINCE else "四川省"),
                     pairing.east_unit.name if east else "", f"{rng.choice(EMPLOYERS)}有限公司", rng.choice(INDUSTRIES),
                     rng.choice(("是", "是", "否")), "", begin.isoformat(), finish.isoformat() if finish else "",
-                    str(rng.randint(2500, 8000)), "",
+                    str(rng.randint(2500, 8000)), MARK,
                 ]  # fmt: skip
                 produced += 1
                 made += 1
@@ -324,12 +342,40 @@ def fund_rows(ctx: _Context, approved: list, count: int, rng: random.Random):
             yield [code, source.label, stage.label, occurred.isoformat(), str(amount), document, ""]
 
 
+def done_streams() -> dict[str, bool]:
+    """Which streams a previous (interrupted) load has already brought in: each stream's file is committed whole,
+    so a load resumes with the first stream it has not finished."""
+
+    def exists(stmt) -> bool:
+        return db.session.scalar(sa.select(stmt.exists())) or False
+
+    return {
+        "projects": exists(sa.select(Project.id).where(Project.code.like("PS-%"))),
+        "funds": exists(sa.select(FundTransaction.id).where(FundTransaction.document_no.like("川协资%"))),
+        "purchases": exists(sa.select(Purchase.id).where(Purchase.evidence_no.like("SC%"))),
+        "placements": exists(sa.select(Placement.id).where(Placement.note == MARK)),
+    }
+
+
+def _approved() -> list[tuple[str, str, date]]:
+    """(code, county code, approval day) of the generated projects approved and not terminated (a resumed load)."""
+    return [
+        (code, county, day)
+        for code, county, day in db.session.execute(
+            sa.select(Project.code, Unit.code, StatusChange.changed_on)
+            .join(Unit, Unit.id == Project.county_id)
+            .join(StatusChange, StatusChange.project_id == Project.id)
+            .where(Project.code.like("PS-%"), StatusChange.to_status == ProjectStatus.APPROVED,
+                   Project.status != ProjectStatus.TERMINATED)
+            .order_by(Project.id)
+        )
+    ]  # fmt: skip
+
+
 def load_province(fraction: float = 1.0, *, seed: int = 2026, today: date | None = None,
                   echo: Callable[[str], None] = print) -> str:  # fmt: skip
-    """Add a province's volume (times ``fraction``) to a database holding the demo; returns a summary line."""
-
-    if db.session.scalar(sa.select(sa.func.count(Project.id)).where(Project.code.like("PS-%"))):
-        raise ServiceError("省级规模数据已导入（项目编号 PS-…）：请在新的数据库中导入。")
+    """Add a province's volume (times ``fraction``) to a database holding the demo; returns a summary line. An
+    interrupted load resumes with the first stream it had not finished."""
     user = db.session.scalar(sa.select(User).where(User.role == Role.PROVINCE, User.is_active.is_(True)))
     if user is None:
         raise ServiceError("请先导入演示数据（flask demo load）：省级规模数据以省协作办账号导入。")
@@ -337,23 +383,37 @@ def load_province(fraction: float = 1.0, *, seed: int = 2026, today: date | None
     volumes = {k: max(1, round(v * fraction)) for k, v in VOLUMES.items()}
     rng = random.Random(seed)
     channels = list(db.session.scalars(sa.select(Channel.name).where(Channel.is_active.is_(True))))
-    counts = {}
+    counts = dict.fromkeys(VOLUMES, 0)
+    done = done_streams()
+    if all(done.values()):
+        raise ServiceError("省级规模数据已导入：请在新的数据库中导入。")
     with tempfile.TemporaryDirectory(prefix="registry-scale-") as tmp:
         folder = Path(tmp)
-        echo("项目：")
-        counts["projects"] = _import("projects", PROJECT_HEADERS, project_rows(ctx, volumes["projects"], rng), user,
-                                     folder, echo)  # fmt: skip
-        approved = _project_steps(ctx, user, rng, echo)
-        echo("项目资金：")
-        counts["funds"] = _import("funds", FUND_HEADERS, fund_rows(ctx, approved, volumes["funds"], rng), user,
-                                  folder, echo)  # fmt: skip
-        echo("消费帮扶：")
-        counts["purchases"] = _import(
-            "purchases", PURCHASE_HEADERS, purchase_rows(ctx, volumes["purchases"], rng, channels), user, folder, echo
-        )
-        echo("劳务协作：")
-        counts["placements"] = _import(
-            "placements", PLACEMENT_HEADERS, placement_rows(ctx, volumes["placements"], rng), user, folder, echo
-        )
+        if not done["projects"]:
+            echo("项目：")
+            counts["projects"] = _import("projects", PROJECT_HEADERS, project_rows(ctx, volumes["projects"], rng),
+                                         user, folder, echo)  # fmt: skip
+            approved = _project_steps(ctx, user, rng, echo)
+        else:
+            approved = _approved()
+        if not done["funds"]:
+            echo("项目资金：")
+            counts["funds"] = _import("funds", FUND_HEADERS, fund_rows(ctx, approved, volumes["funds"], rng), user,
+                                      folder, echo)  # fmt: skip
+        if not done["purchases"]:
+            echo("消费帮扶：")
+            counts["purchases"] = _import(
+                "purchases",
+                PURCHASE_HEADERS,
+                purchase_rows(ctx, volumes["purchases"], rng, channels),
+                user,
+                folder,
+                echo,
+            )
+        if not done["placements"]:
+            echo("劳务协作：")
+            counts["placements"] = _import(
+                "placements", PLACEMENT_HEADERS, placement_rows(ctx, volumes["placements"], rng), user, folder, echo
+            )
     return (f"省级规模数据：帮扶项目 {counts['projects']} 个，项目资金 {counts['funds']} 笔，"
             f"消费帮扶 {counts['purchases']} 条，劳务协作 {counts['placements']} 条。")  # fmt: skip

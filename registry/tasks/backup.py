@@ -53,8 +53,10 @@ def _sqlite_path() -> str | None:
 
 
 def row_counts(engine=None) -> dict[str, int]:
+    """Rows per table of the application's schema. The keyword index's tables (SQLite FTS5, contentless: they
+    cannot be scanned) are left out: they are derived, and rebuilt from the records they index."""
     engine = engine or db.engine
-    names = sa.inspect(engine).get_table_names()
+    names = set(sa.inspect(engine).get_table_names()) & (set(db.metadata.tables) | {"alembic_version"})
     with engine.connect() as conn:
         return {n: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one() for n in sorted(names)}
 

@@ -99,6 +99,8 @@ def int_arg(name: str, default: int = 1, minimum: int = 1) -> int:
         return default
 
 
+#: The largest page number a URL may ask for (larger ones ask for this one, which is past any list's end).
+MAX_PAGE = 10_000_000
 #: A list without a given total is counted only up to this many pages past the requested one (“更多” beyond).
 COUNT_AHEAD_PAGES = 10
 
@@ -113,7 +115,8 @@ def paginate(stmt, *, args: dict, per_page: int | None = None, total: int | None
     last page is the first page read backwards). That needs an order that ends with the primary key (a total
     order); other orders are read forwards."""
     per_page = per_page or current_app.config["ITEMS_PER_PAGE"]
-    requested = int_arg("page")
+    # A page number from the URL is anyone's: beyond the database's integers the bound below would not bind.
+    requested = min(int_arg("page"), MAX_PAGE)
     more = False
     if total is None:
         bound = (requested + COUNT_AHEAD_PAGES) * per_page

@@ -232,6 +232,14 @@ def _count(counties, wanted, period: Period) -> People:
     )
     built = [c for c in counties if spans.get(c, -1) >= last]
     unbuilt = [c for c in counties if spans.get(c, -1) < last]
+    if unbuilt:
+        # Most counties without rows have no placements at all (a province's list holds every county): only those
+        # with placements are counted from them, or SQLite plans the IN over a hundred ids as a scan by date.
+        unbuilt = list(
+            db.session.scalars(
+                sa.select(Placement.origin_county_id).where(Placement.origin_county_id.in_(unbuilt)).distinct()
+            )
+        )
     if built:
         _from_months(result, built, wanted, first, last, period)
     if unbuilt:

@@ -32,23 +32,31 @@ def consumption(counties, programme_id, period, pairings=None, *, units=None):
 
 def by_channel(counties, pairings, period: Period, *, recent_from: date) -> list[tuple]:
     """Per channel (in its order) and counting type: channel name, type, records, amount dated from
-    ``recent_from`` (the quarter), amount in the whole period (the year to date)."""
-    stmt = (
+    ``recent_from`` (the quarter), amount in the whole period (the year to date).
+
+    Summed over the purchases alone, then joined to the few channels: joined first, SQLite walked the purchases
+    in channel order (ix_purchases_channel_totals) instead of the county and date range (0.75 s for a province's
+    year at 202,000 purchases)."""
+    sums = (
         sa.select(
-            Channel.name,
-            Purchase.counting_type,
-            sa.func.count(Purchase.id),
-            sa.func.sum(sa.case((Purchase.purchased_on >= recent_from, Purchase.amount_fen), else_=0)),
-            sa.func.sum(Purchase.amount_fen),
+            Purchase.channel_id.label("channel_id"),
+            Purchase.counting_type.label("counting_type"),
+            sa.func.count(Purchase.id).label("records"),
+            sa.func.sum(sa.case((Purchase.purchased_on >= recent_from, Purchase.amount_fen), else_=0)).label("recent"),
+            sa.func.sum(Purchase.amount_fen).label("total"),
         )
-        .join(Channel, Channel.id == Purchase.channel_id)
         .where(
             Purchase.seller_county_id.in_(counties),
             among(Purchase.pairing_id, pairings),
             Purchase.purchased_on.between(period.start, period.end),
         )
-        .group_by(Channel.sort_order, Channel.id, Channel.name, Purchase.counting_type)
-        .order_by(Channel.sort_order, Channel.id, Purchase.counting_type)
+        .group_by(Purchase.channel_id, Purchase.counting_type)
+        .subquery()
+    )
+    stmt = (
+        sa.select(Channel.name, sums.c.counting_type, sums.c.records, sums.c.recent, sums.c.total)
+        .join(sums, sums.c.channel_id == Channel.id)
+        .order_by(Channel.sort_order, Channel.id, sums.c.counting_type)
     )
     rows = db.session.execute(stmt)
     return [(name, CountingType(kind), int(n), int(q or 0), int(y or 0)) for name, kind, n, q, y in rows]

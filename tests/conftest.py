@@ -13,6 +13,7 @@ from flask_migrate import upgrade
 
 from registry import create_app
 from registry.extensions import db
+from registry.search import SEARCHED, fts_table
 from tests.factories import PASSWORD, World
 
 TEST_DATABASE_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
@@ -124,7 +125,8 @@ def empty_tables():
     if engine.dialect.name == "postgresql":
         # One round trip: a DELETE of an empty table costs the server next to nothing, a round trip does not.
         with engine.begin() as conn:
-            conn.exec_driver_sql(_without_triggers(conn) + _pg_empty_all())
+            off = _without_triggers(conn)
+            conn.exec_driver_sql(off + _pg_empty_all() + (_pg_search_tables("empty") if off else ""))
         return
     tables = list(reversed(db.metadata.sorted_tables))
     exists = " UNION ALL ".join(
@@ -152,6 +154,21 @@ def _without_triggers(conn) -> str:
 
 
 _SUPERUSER: dict = {}
+
+
+def _pg_search_tables(what: str) -> str:
+    """With triggers off, the keyword index's statement triggers (``registry.search``) neither queue restored
+    records nor forget deleted ones: after emptying, its tables are emptied too; after a restore, every restored
+    record of a searched table is queued (a search reads the queue as candidates), as the triggers would have."""
+    statements = []
+    for table in SEARCHED:
+        name = fts_table(table)
+        if what == "empty":
+            statements += [f"DELETE FROM {name}", f"DELETE FROM {name}_pending"]
+        else:
+            statements.append(f"INSERT INTO {name}_pending (id) SELECT id FROM {table} ON CONFLICT DO NOTHING")
+    return "; " + "; ".join(statements)
+
 
 #: The ledger rule (拨付 ≤ 到位) is checked row by row: a ledger is emptied 拨付 first.
 _LEDGER_FIRST = "DELETE FROM fund_transactions WHERE stage = 'disbursed'"
@@ -336,7 +353,8 @@ class Snapshot:
         with self.app.app_context():
             with db.engine.begin() as conn:
                 if db.engine.dialect.name == "postgresql":
-                    conn.exec_driver_sql(_without_triggers(conn) + self._pg_restore())
+                    off = _without_triggers(conn)
+                    conn.exec_driver_sql(off + self._pg_restore() + (_pg_search_tables("queue") if off else ""))
                 else:
                     # Parents before children (sorted_tables), each table in id order: the rows go back as the
                     # services wrote them, so the fund ledger's row-by-row rule (拨付 ≤ 到位) holds on the way in

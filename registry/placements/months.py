@@ -181,8 +181,7 @@ def _pairing_ids(pairings, programme_id) -> list[int] | None:
     if programme_id is not None:
         stmt = stmt.where(Pairing.programme_id == programme_id)
     if pairings is not None:
-        stmt = stmt.where(Pairing.id.in_(pairings) if not isinstance(pairings, list | tuple | set) else
-                          Pairing.id.in_(list(pairings)))  # fmt: skip
+        stmt = stmt.where(Pairing.id.in_(pairings if isinstance(pairings, sa.Select) else list(pairings)))
     return list(db.session.scalars(stmt))
 
 

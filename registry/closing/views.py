@@ -197,19 +197,28 @@ def changes(unit_id, quarter_text, number):
     )
 
 
+def _same(typed: str, stored: str) -> bool:
+    """Whether a typed or scanned fingerprint is the stored one, compared in constant time as bytes: whatever was
+    typed (non-ASCII, control characters) is an answer, never an error (``compare_digest`` refuses non-ASCII str)."""
+    return hmac.compare_digest(typed.encode("utf-8", "replace"), stored.encode("ascii"))
+
+
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 @public
 def verify(token):
     """Public: does a printed or sent copy match the approved version? Shows the unit, quarter, version, approval
     date and whether the hash matches; never figures or names of people."""
-    version = db.session.scalar(sa.select(ReportVersion).where(ReportVersion.token == token))
+    # A token is URL-safe base64 (43 characters); anything else (a NUL byte PostgreSQL refuses, a long or
+    # non-ASCII string) is simply not one of ours.
+    well_formed = len(token) <= 100 and all(c.isascii() and (c.isalnum() or c in "-_") for c in token)
+    version = db.session.scalar(sa.select(ReportVersion).where(ReportVersion.token == token)) if well_formed else None
     if version is None:
         return render_error(404, "没有找到该报告版本：二维码或链接可能有误，或该报告不是由本系统审定的。")
     form = VerifyForm()
     result = None
     checked = request.args.get("h", "").strip().lower()
     if checked:
-        result = "match" if hmac.compare_digest(checked, version.figures_sha256) else "mismatch"
+        result = "match" if _same(checked, version.figures_sha256) else "mismatch"
     if request.method == "POST" and form.validate_on_submit():
         upload = form.file.data
         data = upload.read(MAX_UPLOAD + 1) if upload else b""
@@ -222,7 +231,7 @@ def verify(token):
             else:
                 result = "match" if hmac.compare_digest(sha256(data), version.pdf_sha256) else "mismatch"
         elif typed:
-            result = "match" if hmac.compare_digest(typed, version.figures_sha256) else "mismatch"
+            result = "match" if _same(typed, version.figures_sha256) else "mismatch"
         else:
             form.file.errors = ["请选择要核验的 PDF 文件，或输入报告上印的数据指纹。"]
     report = version.report

@@ -81,8 +81,17 @@ def report_of(unit: Unit, quarter: Quarter, *, create: bool = False) -> QuarterR
     )  # fmt: skip
     if report is None and create:
         report = QuarterReport(unit=unit, year=quarter.year, quarter=quarter.number, state=ReportState.DRAFT)
-        db.session.add(report)
-        db.session.flush()
+        try:
+            # In a SAVEPOINT: on PostgreSQL another request may create the same unit-quarter's row meanwhile (two
+            # first submissions at once); the unique key refuses the second, which then reads the first's row and
+            # answers by its state ("该报表当前为“已提交”…") instead of failing.
+            with db.session.begin_nested():
+                db.session.add(report)
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            report = report_of(unit, quarter)
+            if report is None:
+                raise ServiceError("该报表正由他人同时处理，请刷新页面后重试。") from None
     return report
 
 

@@ -126,6 +126,22 @@ def writing():
         _WRITING.reset(token)
 
 
+#: Set (``reading()``) around a long read inside a request that may write: its SQLite transactions begin deferred.
+_READING: ContextVar[bool] = ContextVar("registry_reading", default=False)
+
+
+@contextmanager
+def reading():
+    """A long read within a writing request (an approval's render and signature): SQLite transactions begun here
+    are deferred, so they hold no write lock and other writers go on. The caller ends that transaction (it has
+    written nothing) before it writes."""
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
     """Foreign keys on, WAL and a busy timeout for every SQLite connection (no effect on PostgreSQL).
@@ -164,6 +180,8 @@ def _sqlite_begin(connection):
 
 def immediate_transactions() -> bool:
     """Whether SQLite transactions begin IMMEDIATE here: in a request that may write and in ``writing()`` work."""
+    if _READING.get():
+        return False
     return _WRITING.get() or (has_request_context() and request.method not in _SAFE_METHODS)
 
 

@@ -12,6 +12,7 @@ from registry.closing.models import QuarterReport, ReportState, ReportVersion
 from registry.counties.models import Unit
 from registry.extensions import db
 from registry.periods import Quarter
+from registry.quarter_locks import QuarterLock
 
 Q = Quarter.of(2024, 2)
 
@@ -27,6 +28,11 @@ def signing_files(tmp_path_factory):
 def _signing(app, signing_files, monkeypatch):
     monkeypatch.setitem(app.config, "SIGNING_PKCS12", str(signing_files[0]))
     monkeypatch.setitem(app.config, "SIGNING_PASSPHRASE", signing_files[1])
+
+
+@pytest.fixture
+def w_records(world_records):
+    return world_records
 
 
 def _user(username):
@@ -125,3 +131,69 @@ def test_two_first_submissions_of_a_quarter_at_once(app, world, as_user, monkeyp
     with app.app_context():
         reports = db.session.scalars(sa.select(QuarterReport).where(QuarterReport.unit_id == world.zhaojue)).all()
         assert [r.state for r in reports] == [ReportState.SUBMITTED]
+
+
+# ---- an approval does not hold the write lock while it renders and signs -----------------------------------------
+
+
+def test_other_writes_go_on_while_an_approval_renders_and_signs(app, world, as_user, monkeypatch):
+    """While the province's approval signs its PDF, the county submits another quarter: on SQLite the approval
+    used to hold the write lock from its BEGIN IMMEDIATE to its commit, so the submission waited the whole busy
+    timeout and was answered 503 (or failed with "database is locked")."""
+    county, province, prefecture = as_user("county"), as_user("province"), as_user("prefecture")
+    base = f"/closing/{world.zhaojue}/{Q}"
+    assert county.post(f"{base}/submit").status_code == 302
+    assert prefecture.post(f"{base}/review", data={"decision": "pass"}).status_code == 302
+    sign, meanwhile = signing.sign_pdf, {}
+
+    def sign_while_another_writes(*args, **kwargs):
+        thread = threading.Thread(
+            target=lambda: meanwhile.setdefault("answer", county.post(f"/closing/{world.zhaojue}/2024Q3/submit"))
+        )
+        thread.start()
+        thread.join(60)
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(signing, "sign_pdf", sign_while_another_writes)
+    response = province.post(f"{base}/approve", data={"decision": "pass", "comment": "同意"})
+    assert response.status_code == 302
+    assert "已审定" in province.get(response.location).get_data(as_text=True)
+    assert meanwhile["answer"].status_code == 302, meanwhile["answer"].status_code
+    with app.app_context():
+        states = dict(
+            db.session.execute(
+                sa.select(QuarterReport.quarter, QuarterReport.state).where(QuarterReport.unit_id == world.zhaojue)
+            ).all()
+        )
+        assert states == {2: ReportState.APPROVED, 3: ReportState.SUBMITTED}
+        (version,) = db.session.scalars(sa.select(ReportVersion)).all()
+        assert version.pdf.startswith(b"%PDF") and "审定" in version.approvers_json
+
+
+def test_an_approval_prepared_on_figures_that_moved_is_rendered_again(app, w_records):
+    """Figures changed between the preparation and the approval: the version stored is made from the figures as
+    they are when it is approved, not the prepared ones."""
+    w = w_records
+    services.submit(w.zhaojue, Q, actor=w.county)
+    services.review(w.zhaojue, Q, passed=True, comment="", actor=w.prefecture)
+    with app.test_request_context():
+        prepared = services.prepare_approval(w.zhaojue, Q, actor=w.province)
+        purchase = w.purchase_a
+        purchase.amount_fen += 1234_00
+        db.session.flush()
+        services.approve(w.zhaojue, Q, actor=w.province, prepared=prepared)
+        (version,) = db.session.scalars(sa.select(ReportVersion)).all()
+        assert version.token != prepared.token and version.pdf != prepared.pdf
+        assert version.figures_json != prepared.figures_json
+
+
+def test_an_unmoved_prepared_approval_is_stored_as_prepared(app, w_records):
+    w = w_records
+    services.submit(w.zhaojue, Q, actor=w.county)
+    services.review(w.zhaojue, Q, passed=True, comment="", actor=w.prefecture)
+    with app.test_request_context():
+        prepared = services.prepare_approval(w.zhaojue, Q, actor=w.province)
+        services.approve(w.zhaojue, Q, actor=w.province, prepared=prepared)
+        (version,) = db.session.scalars(sa.select(ReportVersion)).all()
+        assert (version.token, version.pdf, version.number) == (prepared.token, prepared.pdf, 1)
+        assert db.session.scalar(sa.select(QuarterLock).where(QuarterLock.unit_id == w.zhaojue.id)) is not None

@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,7 +29,7 @@ from registry.closing.models import (
     UnlockRequest,
     UnlockState,
 )
-from registry.closing.record import canonical_json, qr_svg, record_pdf, sha256, verify_url
+from registry.closing.record import canonical_json, compare, qr_svg, record_pdf, sha256, verify_url
 from registry.counties.models import Unit, UnitKind
 from registry.database import utcnow
 from registry.extensions import db
@@ -182,21 +182,26 @@ class Timings:
     sign: float = 0.0
 
 
-def approve(
-    unit: Unit, quarter: Quarter, *, passed: bool = True, comment: str = "", override: str = "", actor,
-    timings: Timings | None = None,
-) -> QuarterReport:  # fmt: skip
-    """审定 by the province: stores version n of the report of record and locks a county's quarter; or 退回.
+@dataclass
+class Prepared:
+    """A report of record rendered and signed ahead of its approval (``prepare_approval``), outside the write
+    transaction: ``approve`` stores it if the report and its figures are still what it was made from."""
 
-    An East partner's dispute that nobody has answered blocks the approval, unless the province overrides it with
-    a recorded reason (``override``).
-    """
+    report_id: int
+    number: int
+    at: datetime
+    figures_json: str
+    figures_sha256: str
+    token: str
+    signer: str
+    people: list
+    pdf: bytes
+
+
+def _approval_comment(unit: Unit, quarter: Quarter, report, comment: str, override: str, actor) -> str:
+    """The checks of an approval (who, state, answered disputes) and its comment with the override's reason."""
     _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审定季度报表。")
-    report = report_of(unit, quarter)
-    _expect(report, {awaiting_approval(unit)}, "审定" if passed else "退回")
-    if not passed:
-        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
-        return report
+    _expect(report, {awaiting_approval(unit)}, "审定")
     comment = _text(comment, "审定意见", required=False)
     disputes = open_disputes(report)
     override = (override or "").strip()
@@ -209,15 +214,59 @@ def approve(
     if disputes:
         override = _text(override, "越过异议的理由", required=True)
         comment = f"{comment}\n（越过未答复的异议审定：{override}）".strip()
+    return comment
+
+
+def prepare_approval(
+    unit: Unit, quarter: Quarter, *, comment: str = "", override: str = "", actor, timings: Timings | None = None
+) -> Prepared:
+    """Read the figures, render the PDF of record and sign it (seconds) without writing anything: the caller runs
+    this outside the write transaction (``database.reading()`` on SQLite, whose write lock would otherwise stop
+    every other writer meanwhile) and then ``approve(..., prepared=…)`` in a short one."""
+    report = report_of(unit, quarter)
+    _approval_comment(unit, quarter, report, comment, override, actor)
+    return _prepare(report, unit, quarter, actor, utcnow(), timings or Timings())
+
+
+def approve(
+    unit: Unit, quarter: Quarter, *, passed: bool = True, comment: str = "", override: str = "", actor,
+    timings: Timings | None = None, prepared: Prepared | None = None,
+) -> QuarterReport:  # fmt: skip
+    """审定 by the province: stores version n of the report of record and locks a county's quarter; or 退回.
+
+    An East partner's dispute that nobody has answered blocks the approval, unless the province overrides it with
+    a recorded reason (``override``). With ``prepared`` (rendered and signed beforehand by ``prepare_approval``)
+    the version is stored as it is if the report and its figures have not moved since; otherwise, and without
+    it, the version is rendered and signed here.
+    """
+    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审定季度报表。")
+    report = report_of(unit, quarter)
+    if not passed:
+        _expect(report, {awaiting_approval(unit)}, "退回")
+        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
+        return report
+    comment = _approval_comment(unit, quarter, report, comment, override, actor)
+    if prepared is not None and not _still_valid(prepared, report, unit, quarter):
+        prepared = None
+    if prepared is None:
+        prepared = _prepare(report, unit, quarter, actor, utcnow(), timings or Timings())
     step = _step(report, StepAction.APPROVE, actor, comment, ReportState.APPROVED)
+    step.at = prepared.at
     report.needs_review = False
-    _store_version(report, unit, quarter, step, actor, timings or Timings())
+    _store_version(report, unit, quarter, actor, prepared)
     if unit.kind is UnitKind.COUNTY:
-        number = report.versions[-1].number
         db.session.add(QuarterLock(unit_id=unit.id, year=quarter.year, quarter=quarter.number,
-                                   locked_by_version=number))  # fmt: skip
+                                   locked_by_version=prepared.number))  # fmt: skip
     db.session.flush()
     return report
+
+
+def _still_valid(prepared: Prepared, report: QuarterReport, unit: Unit, quarter: Quarter) -> bool:
+    """Whether a prepared version may be stored: the same report and version number, and the figures read again
+    now (under the write lock) the same as those signed, but for the time they were read."""
+    if prepared.report_id != report.id or prepared.number != len(report.versions) + 1:
+        return False
+    return not compare(prepared.figures_json, canonical_json(quarter_figures(unit, quarter)))
 
 
 def approvers(report: QuarterReport) -> list[list[str]]:
@@ -236,8 +285,9 @@ def approvers(report: QuarterReport) -> list[list[str]]:
     return steps
 
 
-def _store_version(report, unit, quarter, step, actor, timings: Timings) -> ReportVersion:
-    """Version n of the report of record: the figures, the PDF rendered from them and signed, their hashes."""
+def _prepare(report, unit, quarter, actor, at: datetime, timings: Timings) -> Prepared:
+    """Version n of the report of record as it will be approved at ``at``: the figures, the PDF rendered from
+    them and signed, the people of the round (the approval itself last)."""
     started = time.perf_counter()
     figures = quarter_figures(unit, quarter)
     figures_json = canonical_json(figures)
@@ -246,7 +296,8 @@ def _store_version(report, unit, quarter, step, actor, timings: Timings) -> Repo
     token = secrets.token_urlsafe(32)
     figures_sha256 = sha256(figures_json)
     url = verify_url(token, figures_sha256)
-    people = approvers(report)
+    people = [p for p in approvers(report) if p[0] != "审定"]
+    people.append(["审定", _name(actor), _office(actor), local_datetime(at)])
     info = {
         "number": number, "figures_sha256": figures_sha256, "approvers": people, "verify_url": url,
         "qr": qr_svg(url), "token": token, "signer": signing.signer_name(),
@@ -258,10 +309,19 @@ def _store_version(report, unit, quarter, step, actor, timings: Timings) -> Repo
     signed = signing.sign_pdf(unsigned, reason=f"{unit.name}{quarter.label}季度报告 已审定 版本{number}",
                               location=current_app.config["ORG_NAME"])  # fmt: skip
     timings.sign = time.perf_counter() - started
+    return Prepared(report_id=report.id, number=number, at=at, figures_json=figures_json,
+                    figures_sha256=figures_sha256, token=token, signer=info["signer"], people=people,
+                    pdf=signed)  # fmt: skip
+
+
+def _store_version(report, unit, quarter, actor, prepared: Prepared) -> ReportVersion:
+    """Store a prepared version of record and its audit event."""
+    number = prepared.number
     version = ReportVersion(
-        report=report, number=number, figures_json=figures_json, figures_sha256=info["figures_sha256"],
-        pdf=signed, pdf_sha256=sha256(signed), token=token, signer=info["signer"], approved_by_name=_name(actor),
-        approved_at=step.at, approvers_json=json.dumps(people, ensure_ascii=False),
+        report=report, number=number, figures_json=prepared.figures_json, figures_sha256=prepared.figures_sha256,
+        pdf=prepared.pdf, pdf_sha256=sha256(prepared.pdf), token=prepared.token, signer=prepared.signer,
+        approved_by_name=_name(actor), approved_at=prepared.at,
+        approvers_json=json.dumps(prepared.people, ensure_ascii=False),
     )  # fmt: skip
     db.session.add(version)
     db.session.flush()

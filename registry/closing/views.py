@@ -13,6 +13,7 @@ from registry.closing.models import ReportVersion
 from registry.closing.panel import overview, panel
 from registry.closing.record import MAX_UPLOAD, compare, sha256
 from registry.counties.models import Unit
+from registry.database import reading
 from registry.errors import render_error
 from registry.exports import download
 from registry.extensions import db
@@ -102,10 +103,25 @@ def approve(unit_id, quarter_text):
     _allowed(can_approve_report, unit)
     form = StepForm()
     passed = form.decision.data != "return"
+    prepared = None
+    if passed and form.validate_on_submit():
+        # Render and sign (seconds) outside the write transaction: on SQLite the request's BEGIN IMMEDIATE would
+        # keep every other writer waiting meanwhile ("database is locked" past the busy timeout). The approval
+        # itself is then a short transaction that stores the prepared version.
+        db.session.rollback()  # nothing written yet: ends the transaction the login's read began
+        try:
+            with reading():
+                prepared = services.prepare_approval(unit, quarter, comment=form.comment.data,
+                                                     override=form.override.data, actor=current_user)  # fmt: skip
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(_dashboard(unit, quarter))
+        db.session.rollback()
     return _run(
         form, unit, quarter,
         lambda: services.approve(unit, quarter, passed=passed, comment=form.comment.data,
-                                 override=form.override.data, actor=current_user),
+                                 override=form.override.data, actor=current_user, prepared=prepared),
         "已审定：报告已存档并签名，该季度数据已锁定。" if passed else "已退回，并附意见。",
     )  # fmt: skip
 

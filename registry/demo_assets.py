@@ -3,7 +3,7 @@
 a few of them overdue; a few records confirmed, given income, or idle. Idempotent like the rest of the demo."""
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -12,6 +12,7 @@ from registry.assets.models import Asset, AssetCheck, AssetClass, AssetState, Co
 from registry.audit.services import record
 from registry.counties.models import Unit
 from registry.extensions import db
+from registry.periods import CHINA
 from registry.services import ServiceError
 
 #: The counties whose assets the demo fills out completely (confirmed, owners named, income): 昭觉县 (浙川) and
@@ -32,6 +33,7 @@ def load(today: date | None = None) -> str:
     registered = _accepted_projects(rng, today)
     showcase = _showcase(rng, today)
     checks = _checks(rng, today)
+    _registered_in_their_time(today)
     summary = (f"演示资产：补录（待核实）{created} 项，已验收项目登记 {registered} 项，核实并完善 {showcase} 项，"
                f"管护检查 {checks} 条（逾期 {OVERDUE} 项）")  # fmt: skip
     if problems:
@@ -65,6 +67,19 @@ def _accepted_projects(rng, today) -> int:
         except ServiceError:
             continue  # a project with no money recorded has no value to register
     return count
+
+
+def _registered_in_their_time(today: date) -> None:
+    """The demo tells years of history loaded in a minute: each asset is taken as registered on the day it was
+    handed over (or completed), and a confirmed draft as confirmed a month later, so that the quarterly reports of
+    earlier quarters, which count the register as it stood at their cut-off, show them."""
+    now = datetime.now(UTC)
+    for asset in db.session.scalars(sa.select(Asset)):
+        registered = datetime.combine(min(today, asset.handed_over_on or asset.completed_on), time(10), CHINA)
+        asset.created_at = min(registered, now)
+        if asset.confirmed_at is not None:
+            asset.confirmed_at = min(registered + timedelta(days=30), now)
+    db.session.flush()
 
 
 def _owner(project, values) -> str:

@@ -142,6 +142,8 @@ class Asset(TimestampMixin, VersionedMixin, db.Model):
     disposal_proceeds_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     #: 待核实: created from a legacy project by ``flask assets from-projects``; the office confirms it.
     needs_review: Mapped[bool] = mapped_column(default=False, index=True)
+    #: When a 待核实 record was confirmed (核实): a report as of an earlier day still counts it as 待核实.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str] = mapped_column(sa.Text, default="")
 
     county: Mapped["Unit"] = relationship(foreign_keys=[county_id])  # noqa: F821

@@ -23,6 +23,7 @@ from registry.assets.models import (
 )
 from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Unit, UnitKind
+from registry.database import utcnow
 from registry.extensions import db
 from registry.money import MoneyError, parse_yuan, wan, yuan
 from registry.permissions import authorize_write, check_locked_date
@@ -263,6 +264,7 @@ def confirm_asset(asset: Asset, *, actor, version=None) -> None:
     if not asset.needs_review:
         raise ServiceError("该资产不是待核实记录。")
     asset.needs_review = False
+    asset.confirmed_at = utcnow()  # a report of an earlier quarter still counts it as 待核实
     record("update", asset, actor=actor, summary=f"核实资产 {asset.number}", changes={"needs_review": [True, False]})
 
 
@@ -436,20 +438,22 @@ def assets_handed_over(project, to: str) -> str | None:
 # ---- overdue checks -----------------------------------------------------------------------------------------------
 
 
-def last_checks():
-    """SQL: asset id -> its last check date."""
-    return (
-        sa.select(AssetCheck.asset_id, sa.func.max(AssetCheck.checked_on).label("last"))
-        .group_by(AssetCheck.asset_id)
-        .subquery()
-    )
+def last_checks(until: date | None = None):
+    """SQL: asset id -> its last check date (of the checks dated by ``until``, if given: a report's cut-off)."""
+    stmt = sa.select(AssetCheck.asset_id, sa.func.max(AssetCheck.checked_on).label("last"))
+    if until is not None:
+        stmt = stmt.where(AssetCheck.checked_on <= until)
+    return stmt.group_by(AssetCheck.asset_id).subquery()
 
 
-def overdue_clause(today: date, last):
-    """SQL over Asset joined (outer) with ``last_checks()``: handed over, not disposed, no check for a year."""
+def overdue_clause(today: date, last, *, as_of: bool = False):
+    """SQL over Asset joined (outer) with ``last_checks()``: handed over, not disposed, no check for a year.
+
+    ``as_of``: as things stood on ``today`` (a report's cut-off, with ``last_checks(today)``): handed over by then and
+    not disposed by then, whatever happened since."""
     limit = today - timedelta(days=CHECK_EVERY_DAYS)
-    return sa.and_(
-        Asset.state != AssetState.DISPOSED,
-        Asset.handed_over_on.is_not(None),
-        sa.func.coalesce(last.c.last, Asset.handed_over_on) < limit,
-    )
+    if as_of:
+        kept = sa.and_(sa.or_(Asset.disposed_on.is_(None), Asset.disposed_on > today), Asset.handed_over_on <= today)
+    else:
+        kept = sa.and_(Asset.state != AssetState.DISPOSED, Asset.handed_over_on.is_not(None))
+    return sa.and_(kept, sa.func.coalesce(last.c.last, Asset.handed_over_on) < limit)

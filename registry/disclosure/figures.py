@@ -7,7 +7,7 @@ the reminders), so neither the reports nor the task package needs to know this p
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, url_for
@@ -17,9 +17,9 @@ from registry.counties.models import Unit
 from registry.disclosure.models import Complaint, Notice, NoticeItem, NoticeState
 from registry.disclosure.queries import DUE, published_project_ids
 from registry.extensions import db
-from registry.periods import Quarter
+from registry.periods import CHINA, Quarter
 from registry.projects import queries as project_queries
-from registry.projects.models import Project
+from registry.projects.models import Project, ProjectStatus, StatusChange
 
 
 @dataclass(frozen=True)
@@ -61,42 +61,79 @@ def _pairing_clause(pairings):
     return None if pairings is None else Project.pairing_id.in_(pairings)
 
 
+def _due_on(counties, year: int, pairings, day: date) -> set[int]:
+    """Ids of the counties' projects of ``year`` due for disclosure on ``day``: their status then, from their dated
+    steps (the last step dated by then), is neither 储备 nor 终止; a project with no step by then did not exist yet."""
+    ranked = (
+        sa.select(
+            StatusChange.project_id,
+            StatusChange.to_status,
+            sa.func.row_number()
+            .over(
+                partition_by=StatusChange.project_id,
+                order_by=(StatusChange.changed_on.desc(), StatusChange.id.desc()),
+            )
+            .label("n"),
+        )
+        .join(Project, Project.id == StatusChange.project_id)
+        .where(Project.county_id.in_(counties), Project.year == year, StatusChange.changed_on <= day)
+    )
+    if pairings is not None:
+        ranked = ranked.where(Project.pairing_id.in_(pairings))
+    last = ranked.subquery()
+    rows = db.session.execute(sa.select(last.c.project_id, last.c.to_status).where(last.c.n == 1))
+    return {project_id for project_id, status in rows if ProjectStatus(status) in DUE}
+
+
+def _public_on(until: datetime):
+    """WHERE on Notice: published before ``until`` and not withdrawn by then (its state today does not matter)."""
+    return sa.and_(
+        Notice.published_at.is_not(None),
+        Notice.published_at < until,
+        sa.or_(Notice.withdrawn_at.is_(None), Notice.withdrawn_at >= until),
+    )
+
+
 def report_section(unit: Unit, quarter: Quarter, counties: list[int], pairings=None) -> DisclosureSection:
     """Per paired county of the report: the quarter's year's projects due for disclosure (by the quarter's end),
-    those a notice published by then lists, the undisclosed ones by name, and complaints still open."""
+    those a notice published by then lists, the undisclosed ones by name, and complaints still open.
+
+    Everything is as it stood at the cut-off (the end of the quarter's last day in China), so the signed report never
+    moves: a project's status from its dated steps, notices by their publication and withdrawal, complaints by the
+    days they were received and answered."""
     cutoff = min(quarter.end, date.today())
-    until = datetime.combine(cutoff + timedelta(days=1), time(), UTC)
+    until = datetime.combine(cutoff + timedelta(days=1), time(), CHINA)
     rows = []
     units = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(counties)))}
     projects = project_queries.projects_of_year(counties, quarter.year, _pairing_clause(pairings))
+    due_ids = _due_on(counties, quarter.year, pairings, cutoff)
     by_county: dict[int, list[Project]] = {}
     for p in projects:
-        if p.status in DUE:
+        if p.id in due_ids:
             by_county.setdefault(p.county_id, []).append(p)
     published = db.session.execute(
         sa.select(NoticeItem.project_id, Notice.id)
         .join(Notice, Notice.id == NoticeItem.notice_id)
-        .where(
-            Notice.county_id.in_(counties),
-            Notice.year == quarter.year,
-            Notice.state != NoticeState.DRAFT,
-            Notice.published_at < until,
-            sa.or_(Notice.withdrawn_at.is_(None), Notice.withdrawn_at >= until),
-        )
+        .where(Notice.county_id.in_(counties), Notice.year == quarter.year, _public_on(until))
     ).all()
     disclosed_ids = {project_id for project_id, _ in published}
     open_by_county = dict(
         db.session.execute(
             sa.select(Notice.county_id, sa.func.count(Complaint.id))
             .join(Notice, Notice.id == Complaint.notice_id)
-            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Complaint.answered_on.is_(None))
+            .where(
+                Notice.county_id.in_(counties),
+                Notice.year == quarter.year,
+                Complaint.received_on <= cutoff,
+                sa.or_(Complaint.answered_on.is_(None), Complaint.answered_on > cutoff),
+            )
             .group_by(Notice.county_id)
         ).all()
     )
     notice_counts = dict(
         db.session.execute(
             sa.select(Notice.county_id, sa.func.count(Notice.id))
-            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, Notice.state == NoticeState.PUBLISHED)
+            .where(Notice.county_id.in_(counties), Notice.year == quarter.year, _public_on(until))
             .group_by(Notice.county_id)
         ).all()
     )

@@ -28,6 +28,7 @@ class ProblemRow:
     source: str
     deadline: date | None
     closed_on: date | None
+    #: 整改到位资金 reported by the cut-off (not the problem's total today).
     rectified_fen: int
 
 
@@ -67,8 +68,8 @@ def _state_at(problem: Problem, until: datetime) -> tuple[State | None, date | N
     return state, closed
 
 
-def _row(p: Problem, closed: date | None) -> ProblemRow:
-    return ProblemRow(p.id, p.unit.name, p.title, p.source.label, p.deadline, closed, p.rectified_fen)
+def _row(p: Problem, closed: date | None, rectified: int) -> ProblemRow:
+    return ProblemRow(p.id, p.unit.name, p.title, p.source.label, p.deadline, closed, rectified)
 
 
 def report_section(unit: Unit, start: date, cutoff: date, pairings=None) -> ProblemsSection:
@@ -90,11 +91,12 @@ def report_section(unit: Unit, start: date, cutoff: date, pairings=None) -> Prob
         total += 1
         counts[state] += 1
         amount += problem.amount_fen
-        rectified += sum(e.rectified_fen for e in problem.progress if e.entry_on <= cutoff)
+        reported = sum(e.rectified_fen for e in problem.progress if e.entry_on <= cutoff)
+        rectified += reported
         if state is State.CLOSED and closed is not None and start <= closed <= cutoff:
-            closed_rows.append(_row(problem, closed))
+            closed_rows.append(_row(problem, closed, reported))
         if state is not State.CLOSED and problem.deadline is not None and problem.deadline < cutoff:
-            overdue_rows.append(_row(problem, None))
+            overdue_rows.append(_row(problem, None, reported))
     return ProblemsSection(
         by_state=tuple((s.label, n) for s, n in counts.items() if n), total=total, amount_fen=amount,
         rectified_fen=rectified, closed_in_quarter=tuple(closed_rows), overdue=tuple(overdue_rows),

@@ -159,8 +159,10 @@ def rotate(folder: Path, now: datetime) -> list[Path]:
 def restore(archive_path: Path, *, force: bool = False) -> dict:
     """Restore a backup into this app's database and instance folder; returns its manifest.
 
-    Refuses a database that holds data, or keys that differ from the backup's, unless ``force``: a restore
-    replaces everything, and a key replaced by mistake makes the numbers encrypted with it unreadable.
+    Refuses a database that holds data, and then keys that differ from the backup's, unless ``force``: a restore
+    replaces everything, and a key replaced by mistake makes the numbers encrypted with it unreadable. Into an
+    instance without data (a fresh one, whose start-up made keys of its own) it needs no force; the keys it
+    replaces are kept beside as ``<name>.replaced-<time>``.
     """
     if not zipfile.is_zipfile(archive_path):
         raise ServiceError(f"{archive_path} 不是备份文件（ZIP）。")
@@ -173,14 +175,23 @@ def restore(archive_path: Path, *, force: bool = False) -> dict:
         path = _sqlite_path()
         if (manifest["database"] == "sqlite") != bool(path):
             raise ServiceError(f"备份的数据库是 {manifest['database']}，与当前配置的数据库类型不同，无法恢复。")
-        if not force and any(n != "alembic_version" and c for n, c in row_counts().items()):
+        empty = not any(n != "alembic_version" and c for n, c in row_counts().items())
+        if not force and not empty:
             raise ServiceError("当前数据库中已有数据；确认要用备份覆盖时请加 --force。")
+        replaced = []
         for name in manifest["keys"]:
             present = instance / name
             kept = archive.read(f"instance/{name}").decode().strip()
-            if present.is_file() and present.read_text().strip() != kept and not force:
-                raise ServiceError(f"实例目录中的 {name} 与备份中的不同；确认要替换时请加 --force。")
+            if present.is_file() and present.read_text().strip() != kept:
+                # A fresh instance's start-up made keys of its own; with no data nothing was written with them, so
+                # the backup's replace them (the normal restore). Over data they are refused unless forced.
+                if not force and not empty:
+                    raise ServiceError(f"实例目录中的 {name} 与备份中的不同；确认要替换时请加 --force。")
+                replaced.append(present)
         archive.extractall(tmp)
+        stamp = datetime.now(CHINA).strftime("%Y%m%d%H%M%S")
+        for present in replaced:  # kept beside, never lost: a key is the only way to read what it encrypted
+            shutil.copy2(present, present.with_name(f"{present.name}.replaced-{stamp}"))
         db.session.remove()
         db.engine.dispose()
         if path:

@@ -93,8 +93,15 @@ def load(first_year: int = 2017, today: date | None = None) -> str:
                 budget = budget * 3 // 4
             count = rng.randint(8, 16)
             shares = [rng.uniform(0.5, 1.5) for _ in range(count)]
+            # Whole 元 that add up to the budget exactly (each part the difference of rounded running totals):
+            # truncating each share lost up to 1 元 a project, and 凉山州's plans summed to 64,999.99 万元.
+            whole, bounds, running = budget // 100, [0], 0.0
+            for share in shares:
+                running += share
+                bounds.append(round(whole * running / sum(shares)))
+            bounds[-1] = whole
             for index in range(count):
-                planned = int(budget * shares[index] / sum(shares)) // 100 * 100  # whole 元
+                planned = (bounds[index + 1] - bounds[index]) * 100
                 project, steps, money = _project(rng, next_id, county, pairing, programme, year, year_start,
                                                  year_end, planned, today, counters)  # fmt: skip
                 projects.append(project)

@@ -262,15 +262,12 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
             )
     else:
         prefectures = {c.parent.id: c.parent for c in counties if c.parent is not None}
-        county_targets = _county_targets(agreement)
+        # A prefecture without targets of its own is given its counties' sum (services.unit_targets).
         many = progress_many(agreement, list(prefectures.values()), cutoff)
         for prefecture in sorted(prefectures.values(), key=lambda u: u.code or ""):
             figures = many[prefecture.id]
             columns = columns or _columns(figures)
-            summed = all(p.target is None for p in figures)
-            if summed:
-                sums = county_targets.get(prefecture.id, {})
-                figures = [_with_target(p, sums.get(p.indicator_id)) for p in figures]
+            summed = any(p.summed_target for p in figures)
             rows.append(
                 Row(
                     unit_id=prefecture.id,
@@ -284,26 +281,6 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
     return Ranking(
         agreement_id=agreement.id, title=agreement.title, programme=agreement.programme.name, year=agreement.year,
         cutoff=cutoff, elapsed=elapsed, level=level, columns=columns, rows=tuple(rows),
-    )  # fmt: skip
-
-
-def _county_targets(agreement: Agreement) -> dict[int, dict[int, int]]:
-    """prefecture id -> {indicator id: sum of its counties' targets}, in one query."""
-    sums: dict[int, dict[int, int]] = {}
-    for prefecture_id, indicator_id, total in db.session.execute(
-        sa.select(Unit.prefecture_id, Target.indicator_id, sa.func.sum(Target.value))
-        .join(Unit, Unit.id == Target.unit_id)
-        .where(Target.agreement_id == agreement.id, Unit.kind == UnitKind.COUNTY)
-        .group_by(Unit.prefecture_id, Target.indicator_id)
-    ):
-        sums.setdefault(prefecture_id, {})[indicator_id] = int(total)
-    return sums
-
-
-def _with_target(p: Progress, target: int | None) -> Progress:
-    return Progress(
-        indicator_id=p.indicator_id, code=p.code, name=p.name, measure=p.measure, unit=p.unit, is_part=p.is_part,
-        target=target, actual=p.actual, pending=p.pending,
     )  # fmt: skip
 
 
@@ -327,7 +304,8 @@ def for_unit(agreement: Agreement, unit: Unit, cutoff: date | None = None) -> Ra
     elapsed = elapsed_share(agreement.year, cutoff)
     figures = progress(agreement, unit, cutoff)
     cells = tuple(_cell(p, elapsed) for p in figures)
-    row = Row(unit_id=unit.id, code=unit.code or "", name=unit.name, parent="", cells=cells)
+    row = Row(unit_id=unit.id, code=unit.code or "", name=unit.name, parent="", cells=cells,
+              summed_targets=any(p.summed_target for p in figures))  # fmt: skip
     return Ranking(
         agreement_id=agreement.id, title=agreement.title, programme=agreement.programme.name, year=agreement.year,
         cutoff=cutoff, elapsed=elapsed, level="province" if unit.kind is UnitKind.PROVINCE else "prefecture",

@@ -40,6 +40,9 @@ class Progress:
     actual: int | None
     #: Why there is no actual figure (the module that will compute it is not there yet).
     pending: str = ""
+    #: The target is the sum of the unit's counties' targets: a prefecture or the province without targets of its
+    #: own in the agreement (``unit_targets``).
+    summed_target: bool = False
 
     @property
     def available(self) -> bool:
@@ -89,14 +92,8 @@ def progress_many(agreement: Agreement, units: list[Unit], cutoff: date | None =
     year_end = date(agreement.year, 12, 31)
     cutoff = min(cutoff or year_end, year_end)
     period = Period(date(agreement.year, 1, 1), max(cutoff, date(agreement.year, 1, 1)))
-    targets: dict[int, dict[int, int]] = {}
-    for unit_id, indicator_id, value in db.session.execute(
-        sa.select(Target.unit_id, Target.indicator_id, Target.value).where(
-            Target.agreement_id == agreement.id, Target.unit_id.in_([u.id for u in units])
-        )
-    ):
-        targets.setdefault(unit_id, {})[indicator_id] = value
     counties = counties_of(units)
+    targets = unit_targets([agreement.id], units, counties)
     every = sorted({c for ids in counties.values() for c in ids})
     result: dict[int, list[Progress]] = {u.id: [] for u in units}
     for indicator in active_indicators():
@@ -112,11 +109,65 @@ def progress_many(agreement: Agreement, units: list[Unit], cutoff: date | None =
                     measure=indicator.measure,
                     unit=indicator.unit,
                     is_part=indicator.parent_id is not None,
-                    target=targets.get(unit.id, {}).get(indicator.id),
+                    target=targets[(agreement.id, unit.id)].values.get(indicator.id),
                     actual=None if actual is None else int(actual),
                     pending="" if calculate else calculators.PENDING.get(indicator.code, "暂无统计来源"),
+                    summed_target=targets[(agreement.id, unit.id)].summed,
                 )
             )
+    return result
+
+
+@dataclass(frozen=True)
+class UnitTargets:
+    """A unit's targets in one agreement: {indicator id: value}, and whether they are its counties' sum."""
+
+    values: dict
+    summed: bool = False
+
+
+def unit_targets(agreement_ids, units: list[Unit], counties: dict[int, list[int]] | None = None) -> dict:
+    """(agreement id, unit id) -> ``UnitTargets``: the one definition of a unit's 年度目标, read by the ranking, the
+    home pages, the dashboard and the PDF.
+
+    A county's targets are its own. A prefecture or the province with no target of its own in an agreement reports
+    the sum of its counties' targets there (``summed``), so its 完成率 is its figures against that sum; a unit with
+    any target of its own keeps its own (the province's demo targets are set, a prefecture's usually not).
+    Two queries whatever the number of units.
+    """
+    agreement_ids = list(agreement_ids)
+    counties = counties if counties is not None else counties_of(units)
+    own: dict[tuple[int, int], dict[int, int]] = {}
+    ids = [u.id for u in units]
+    for agreement_id, unit_id, indicator_id, value in db.session.execute(
+        sa.select(Target.agreement_id, Target.unit_id, Target.indicator_id, Target.value).where(
+            Target.agreement_id.in_(agreement_ids), Target.unit_id.in_(ids)
+        )
+    ):
+        own.setdefault((agreement_id, unit_id), {})[indicator_id] = value
+    result = {}
+    wanting = [u for u in units if u.kind is not UnitKind.COUNTY and any((a, u.id) not in own for a in agreement_ids)]
+    sums: dict[tuple[int, int], dict[int, int]] = {}
+    if wanting:
+        every = sorted({c for u in wanting for c in counties.get(u.id, [])})
+        rows = db.session.execute(
+            sa.select(Target.agreement_id, Target.unit_id, Target.indicator_id, Target.value).where(
+                Target.agreement_id.in_(agreement_ids), Target.unit_id.in_(every)
+            )
+        ).all()
+        for u in wanting:
+            mine = set(counties.get(u.id, []))
+            for agreement_id, unit_id, indicator_id, value in rows:
+                if unit_id in mine:
+                    cell = sums.setdefault((agreement_id, u.id), {})
+                    cell[indicator_id] = cell.get(indicator_id, 0) + value
+    for agreement_id in agreement_ids:
+        for u in units:
+            key = (agreement_id, u.id)
+            if key in own or u.kind is UnitKind.COUNTY:
+                result[key] = UnitTargets(own.get(key, {}))
+            else:
+                result[key] = UnitTargets(sums.get(key, {}), summed=key in sums)
     return result
 
 

@@ -44,6 +44,13 @@ class Kind:
         return sa.inspect(self.model).relationships[self.follows].mapper.class_
 
     @property
+    def required(self) -> bool:
+        """Offices must attach a file to every record of this type (a voucher, a check's record, a progress entry's
+        proof): the quarterly report lists those still without one. Records with personal data (placements) are
+        registered for the files an office chooses to keep, not one per record."""
+        return not self.personal
+
+    @property
     def label(self) -> str:
         return self.noun or declared_scope(self.scoped_model).noun
 

@@ -3,6 +3,9 @@ an object written for an upload that is rolled back is removed, and a deleted at
 only once the deletion is committed (the audit event keeps its name, size and SHA-256; the bytes are not kept).
 """
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
@@ -12,6 +15,7 @@ from registry.evidence.files import check_content, clean_name, read_limited
 from registry.evidence.kinds import KINDS, Kind
 from registry.evidence.models import Attachment
 from registry.extensions import db
+from registry.periods import CHINA
 from registry.permissions import (
     QuarterLockedError,
     authorize_write,
@@ -150,11 +154,31 @@ def _after_rollback(session):
             info["storage"].delete(key)
 
 
-def quarter_counts(start, end, unit_ids, pairing_ids=None) -> tuple[tuple[str, int, int], ...]:
-    """Per registered record type dated into quarters: (what it is called, how many records of the period, how
-    many of them have evidence). Records count when located in ``unit_ids`` (ids, or a SELECT of them) and, for an
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One record type in a quarter's report: how many of its records are dated in the quarter, how many carried
+    a file by the cut-off, and whether offices must attach one (``Kind.required``)."""
+
+    name: str
+    records: int
+    with_files: int
+    required: bool
+
+    @property
+    def missing(self) -> int:
+        """Records of the quarter still without any file at the cut-off."""
+        return self.records - self.with_files
+
+
+def quarter_counts(start, end, unit_ids, pairing_ids=None, cutoff=None) -> tuple[EvidenceRow, ...]:
+    """Per registered record type dated into quarters: how many records of the period, how many of them had
+    evidence uploaded by the end of ``cutoff`` (China time; default ``end``), so a quarter's figures do not move
+    with files uploaded later. Records count when located in ``unit_ids`` (ids, or a SELECT of them) and, for an
     East liaison's report, attached to ``pairing_ids``. A type without a date (a project) is left out; its dated
     parts (fund transactions) count. One query per type."""
+    cutoff = cutoff or end
+    # The end of the cut-off day where the offices are (uploaded_at is UTC).
+    until = datetime.combine(cutoff + timedelta(days=1), time(), tzinfo=CHINA).astimezone(UTC)
     rows = []
     for kind in KINDS.values():
         scope = declared_scope(kind.scoped_model)
@@ -164,7 +188,8 @@ def quarter_counts(start, end, unit_ids, pairing_ids=None) -> tuple[tuple[str, i
             continue
         model = kind.model
         stmt = sa.select(sa.func.count(), sa.func.count().filter(
-            sa.exists().where(Attachment.record_type == kind.name, Attachment.record_id == model.id)
+            sa.exists().where(Attachment.record_type == kind.name, Attachment.record_id == model.id,
+                              Attachment.uploaded_at < until)
         )).select_from(model)  # fmt: skip
         if kind.follows is not None:
             (column,) = sa.inspect(model).relationships[kind.follows].local_columns
@@ -174,5 +199,5 @@ def quarter_counts(start, end, unit_ids, pairing_ids=None) -> tuple[tuple[str, i
         if pairing_ids is not None and scope.pairing:
             stmt = stmt.where(getattr(parent, scope.pairing).in_(pairing_ids))
         total, with_files = db.session.execute(stmt).one()
-        rows.append((kind.label, total, with_files))
+        rows.append(EvidenceRow(kind.label, total, with_files, kind.required))
     return tuple(rows)

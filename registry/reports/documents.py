@@ -1,6 +1,7 @@
 """From figures to documents: the charts, the report's HTML and PDF, and report file names."""
 
 import re
+from decimal import Decimal
 
 from flask import current_app, render_template
 from markupsafe import Markup
@@ -52,8 +53,42 @@ def preparer_of(user) -> str:
     return f"{unit.full_name}（{user.role.label}）" if unit else current_app.config["ORG_NAME"]
 
 
+def signing_unit(subject: str) -> str:
+    """The unit a signing certificate names, as the cover prints it (签章单位): its organisation, else its common
+    name, from the subject as stored with a version ("Common Name: …, Organization: …, Country: CN" or "CN=…,O=…")."""
+    fields = {}
+    for part in re.split(r",\s*", subject or ""):
+        key, sep, value = part.partition(": ") if ": " in part else part.partition("=")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    for key in ("Organization", "O", "Common Name", "CN"):
+        if fields.get(key):
+            return fields[key]
+    return subject or ""
+
+
+def rounding_note(unit: str, total: int, *values: int) -> str:
+    """What a caption says when a table's rows, each rounded to the unit on its own, do not add up to its total
+    (the rounding of the exact total, in 分): every amount is summed in 分 and rounded once, at display."""
+
+    def printed(fen: int) -> Decimal:
+        return Decimal(money.money(fen, unit).replace(",", ""))
+
+    if sum(printed(v) for v in values) == printed(total):
+        return ""
+    return "各行与合计均由以分计的金额四舍五入得出，合计为精确合计的四舍五入，故各行相加与合计可能相差 0.01"
+
+
+def short_code(figures_sha256: str) -> str:
+    """核验码: the first 12 hex digits of the figures' hash in groups of four (``AB12-CD34-EF56``); the verification
+    page shows the whole hash, which begins with it."""
+    head = (figures_sha256 or "")[:12].upper()
+    return "-".join(head[i : i + 4] for i in range(0, len(head), 4))
+
+
 def report_html(f: QuarterFigures, preparer: str | None = None) -> str:
-    """The report's HTML; ``preparer`` is the office named on the cover (default: the operating office)."""
+    """The report's HTML. ``preparer`` (the office that asked for it) keys the caches; the cover's 编制单位 is the
+    unit whose report it is, whoever downloads it."""
     org_name = current_app.config["ORG_NAME"]
     # The ranking of the report's own paired counties (a liaison's already limited), for its own agreements.
     rankings = ranking.for_report(

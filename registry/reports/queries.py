@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.agreements import calculators
-from registry.agreements.models import Measure, Target
-from registry.agreements.services import active_indicators, agreements_for, counties_within
+from registry.agreements.models import Measure
+from registry.agreements.services import active_indicators, agreements_for, counties_within, unit_targets
 from registry.assets import figures as asset_figures
 from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
@@ -31,7 +31,7 @@ from registry.placements import figures as placements
 from registry.placements.models import Destination
 from registry.problems import figures as problem_figures
 from registry.projects import figures as projects
-from registry.projects.models import FundSource, FundStage
+from registry.projects.models import FundSource, FundStage, Project
 from registry.purchases import figures as purchases
 from registry.reports.models import QuarterNarrative
 
@@ -93,6 +93,8 @@ class AgreementFigures:
     title: str
     programme: str
     rows: tuple[IndicatorRow, ...]
+    #: 年度目标 is the sum of the unit's counties' targets (``agreements.services.unit_targets``), said in the caption.
+    summed_targets: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ class ProjectRow:
     total: ProjectFunds
     beneficiaries: int
     beneficiaries_lifted: int
+    #: Counted by the 项目数 indicator at the cut-off (立项 or later within the year, not terminated).
+    in_count: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,11 @@ class ProjectGroup:
     counted: bool
     projects: tuple[ProjectRow, ...]
     total: ProjectFunds
+
+    @property
+    def in_count(self) -> int:
+        """How many of the group's projects the 项目数 indicator counts."""
+        return sum(p.in_count for p in self.projects)
 
 
 @dataclass(frozen=True)
@@ -328,8 +337,9 @@ class QuarterFigures:
     limited_to: str = ""
     #: 资产管护: assets formed this year, the register by state, checks overdue (``assets.figures``).
     assets: asset_figures.AssetsSection | None = None
-    #: Per record type of the quarter: (name, records, records with evidence files) — reports/_evidence.html.
-    evidence: tuple[tuple[str, int, int], ...] = ()
+    #: Per record type of the quarter: records, those with evidence files uploaded by the cut-off, whether files
+    #: are required (``evidence.services.EvidenceRow``) — reports/_evidence.html.
+    evidence: tuple = ()
     #: 问题整改 (``registry.problems.figures.ProblemsSection``), shown by templates/reports/_problems.html.
     problems: object = None
     #: Sections other compositions add (``SECTIONS``): frozen data, each with the ``template`` that prints it.
@@ -436,7 +446,7 @@ def quarter_figures(unit: Unit, quarter: Quarter, pairings=None, limited_to: str
         generated_at=datetime.now(UTC),
         limited_to=limited_to,
         assets=asset_figures.report_section(counties, pairings, quarter, cutoff),
-        evidence=evidence_counts(quarter.start, quarter.end, counties, pairings),
+        evidence=evidence_counts(quarter.start, quarter.end, counties, pairings, cutoff),
         problems=problem_figures.report_section(unit, quarter.start, cutoff, pairings),
         sections=tuple(s for add in SECTIONS.values() if (s := add(unit, quarter, counties, pairings)) is not None),
     )  # fmt: skip
@@ -490,12 +500,9 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings, codes=None) ->
     if not agreements:
         return ()
     indicators = active_indicators()
-    targets = {
-        (t.agreement_id, t.indicator_id): t.value
-        for t in db.session.scalars(
-            sa.select(Target).where(Target.agreement_id.in_([a.id for a in agreements]), Target.unit_id == unit.id)
-        )
-    }
+    # The ranking's, the home page's and the dashboard's definition: a prefecture or the province without targets
+    # of its own reports its counties' sum.
+    targets = unit_targets([a.id for a in agreements], [unit], {unit.id: list(counties)})
     last_period = quarter.previous_year().year_to_date
     result = []
     for agreement in agreements:
@@ -520,7 +527,7 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings, codes=None) ->
                     is_money=indicator.measure is Measure.MONEY,
                     unit=indicator.unit,
                     is_part=indicator.parent_id is not None,
-                    target=targets.get((agreement.id, indicator.id)),
+                    target=targets[(agreement.id, unit.id)].values.get(indicator.id),
                     quarter=figure(quarter),
                     year_to_date=figure(quarter.year_to_date),
                     last_year=figure(last_period) if has_last else None,
@@ -528,7 +535,14 @@ def _agreements(unit: Unit, quarter: Quarter, counties, pairings, codes=None) ->
                     no_last_year="" if has_last else f"{programme.name}在上年同期尚未开展或已结束",
                 )
             )
-        result.append(AgreementFigures(title=agreement.title, programme=agreement.programme.name, rows=tuple(rows)))
+        result.append(
+            AgreementFigures(
+                title=agreement.title,
+                programme=agreement.programme.name,
+                rows=tuple(rows),
+                summed_targets=targets[(agreement.id, unit.id)].summed,
+            )  # fmt: skip
+        )
     return tuple(result)
 
 
@@ -604,6 +618,14 @@ def projects_section(unit: Unit, quarter: Quarter, pairings, programmes: dict[in
     year = quarter.year
     listed = projects.year_projects(unit.id, quarter, pairings)
     cells = projects.fund_cells([p.id for p in listed], quarter)
+    # The projects the summary's 项目数 counts (year to date), so the table says which of its projects those are.
+    in_count = set(
+        db.session.scalars(
+            sa.select(Project.id).where(
+                Project.id.in_([p.id for p in listed]), projects.counted_projects(quarter.year_to_date)
+            )
+        )
+    ) if listed else set()  # fmt: skip
     # Groups: ("counted", True) the year's projects, ("counted", False) other years', ("apart", programme id).
     rows: dict[tuple, list[ProjectRow]] = {}
     sums: dict[tuple, dict] = {}
@@ -632,6 +654,7 @@ def projects_section(unit: Unit, quarter: Quarter, pairings, programmes: dict[in
                 total=_project_funds("合计", total),
                 beneficiaries=p.beneficiaries,
                 beneficiaries_lifted=p.beneficiaries_lifted,
+                in_count=p.id in in_count and p.year == year,
             )  # fmt: skip
         )
         group_sum = sums.setdefault(key, {})

@@ -12,7 +12,7 @@ from registry.extensions import db
 from registry.periods import Quarter
 from registry.permissions import can, report_pairings, report_visible, requires, unit_in_scope
 from registry.reports import cache, services
-from registry.reports.documents import chart_set, report_stem
+from registry.reports.documents import chart_set, report_stem, rounding_note, short_code, signing_unit
 from registry.reports.forms import NarrativeForm
 from registry.reports.pdf import RenderTimeout
 from registry.reports.queries import narrative_row, paired_counties, summary_units
@@ -20,6 +20,11 @@ from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
 from registry.web import attach_error, save
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+# The cover of a report of record (templates/closing/_record.html) prints these, not the certificate's fields.
+bp.add_app_template_filter(signing_unit, "signing_unit")
+bp.add_app_template_filter(short_code, "short_code")
+# Tables whose rows, rounded each on its own, do not add up to their total say so in the caption.
+bp.add_app_template_global(rounding_note, "rounding_note")
 
 
 def _unit_and_quarter(unit_id: int, quarter_text: str):

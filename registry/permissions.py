@@ -281,6 +281,26 @@ def authorize_write(user, model, after=None, *, before=None, cache: dict | None 
     touch(*(_values(state, scope)[0] for state in (before, after) if state is not None))
 
 
+def authorize_step(user, model, record, *days, field: str | None = None, cache: dict | None = None) -> None:
+    """The write gate for a step taken on an existing record that leaves its own particulars as they are and is
+    dated by its own days, not by the record's date (a problem's progress entry and sign-offs: a problem found in
+    a locked quarter is still worked on in later ones).
+
+    The record must lie in the user's write scope, as for ``authorize_write``; then each of ``days`` (the step's
+    date, the day it is taken) must lie in a quarter left open for the record's county. The record's own date
+    (``RecordScope.date``) is not asked: writes of the record itself go through ``authorize_write``.
+
+    :raise OutOfScope: as ``authorize_write``.
+    :raise QuarterLockedError: naming the locked quarter of a day, at ``field``.
+    """
+    if user is not None:
+        _authorize_scope(user, model, record, before=record, cache=cache)
+    county_id = _values(record, declared_scope(model))[0]
+    for day in days:
+        check_locked_date(county_id, day, cache=cache, field=field)
+    touch(county_id)
+
+
 def _authorize_scope(user, model, after, *, before, cache) -> None:
     scope = declared_scope(model)
     if scope.write and not can(user, scope.write):

@@ -2,8 +2,9 @@
 transaction or command-line import may create, change or delete a record dated in it, and later quarters stay
 editable. The lock lives in the write gate, so these tests need no approval: they lock the quarter directly."""
 
+import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from registry.extensions import db
 from registry.permissions import QuarterLockedError
 from registry.placements.services import create_placement, update_placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
+from registry.problems.transfer import HEADERS as PROBLEM_HEADERS
 from registry.projects.models import FundSource, FundStage, ProjectStatus
 from registry.projects.services import (
     add_transaction,
@@ -161,6 +163,65 @@ def test_project_status_steps_and_fund_transactions_in_a_locked_quarter_are_refu
                                    "amount_fen": 100, "occurred_on": date(2024, 7, 2)}, actor=w.county).id  # fmt: skip
 
 
+def _problem(w, day, **extra):
+    from registry.problems.models import Category, Source
+
+    return {"source": Source.INSPECTION, "year": 2024, "found_on": day, "description": "资金拨付滞后",
+            "category": Category.FUNDS, "amount_fen": 100_000_00, "unit_id": w.zhaojue.id} | extra  # fmt: skip
+
+
+def test_the_problems_ledger_answers_to_the_lock_and_work_goes_on_in_later_quarters(w):
+    """A problem is dated by the day it was found, a progress entry by its own day (#24 item 1): the locked
+    quarter's 问题整改 figures stay as approved, and a problem found then is still worked on and closed later."""
+    from registry.problems import services as problems
+    from registry.problems.figures import report_section
+    from registry.problems.models import State
+
+    problem = w.problem_a  # found 2024-03-20, in the locked first quarter
+    problem.steps[0].at = datetime(2024, 3, 20, 2, tzinfo=UTC)
+    db.session.flush()
+    q2 = report_section(w.zhaojue, date(2024, 4, 1), date(2024, 6, 30))
+    assert q2.total == 1 and q2.rectified_fen == 0
+    for actor in (w.county, w.province, None):  # the system too
+        with pytest.raises(QuarterLockedError, match=LOCKED) as info:
+            problems.create_problem(_problem(w, date(2024, 5, 2)), actor=actor)
+        assert info.value.field == "found_on"
+    with pytest.raises(QuarterLockedError, match=LOCKED_Q1):
+        problems.update_problem(problem, {"amount_fen": 1}, actor=w.county)
+    later = problems.create_problem(_problem(w, date(2024, 7, 2)), actor=w.county)  # Q3 is open
+    with pytest.raises(QuarterLockedError, match=LOCKED):  # moved back into the locked quarter
+        problems.update_problem(later, {"found_on": date(2024, 6, 30)}, actor=w.county)
+    with pytest.raises(QuarterLockedError, match=LOCKED) as info:  # 整改到位资金 dated in the locked quarter
+        problems.add_progress(problem, {"entry_on": date(2024, 5, 15), "text": "追回资金", "rectified_fen": 5_000_00},
+                              actor=w.county)  # fmt: skip
+    assert info.value.field == "entry_on"
+    # Nothing half-written: no entry, no step, no money, no state.
+    assert (problem.progress, len(problem.steps), problem.rectified_fen, problem.state) == ([], 1, 0, State.OPEN)
+    assert later.found_on == date(2024, 7, 2)
+    assert problems.update_problem(problem, {"amount_fen": problem.amount_fen}, actor=w.county) == {}  # no change
+    assert report_section(w.zhaojue, date(2024, 4, 1), date(2024, 6, 30)) == q2
+    # Work on it goes on in open quarters: progress dated in August, 申请销号, 双销号, links.
+    problems.add_progress(problem, {"entry_on": date(2024, 8, 15), "text": "追回资金", "rectified_fen": 5_000_00},
+                          actor=w.county)  # fmt: skip
+    problems.remove_link(problem, w.link_a.id, actor=w.county)
+    problems.request_close(problem, actor=w.county)
+    problems.sign_off(problem, actor=w.county)
+    problems.sign_off(problem, actor=w.prefecture)
+    assert problem.state is State.CLOSED and problem.rectified_fen == 5_000_00
+    assert report_section(w.zhaojue, date(2024, 4, 1), date(2024, 6, 30)) == q2
+
+
+def test_a_step_taken_on_a_day_of_a_locked_quarter_is_refused(w, monkeypatch):
+    """Steps are dated by the day they are taken (the report reads the state from them): if today lies in a locked
+    quarter, no step is taken."""
+    from registry.problems import services as problems
+
+    monkeypatch.setattr(problems, "_today", lambda: date(2024, 6, 1))
+    with pytest.raises(QuarterLockedError, match=LOCKED):
+        problems.add_progress(w.problem_a, {"entry_on": date(2024, 8, 1), "text": "进展"}, actor=w.county)
+    assert w.problem_a.progress == []
+
+
 # ---- forms, imports and the command line ------------------------------------------------------------------------
 
 
@@ -198,6 +259,9 @@ PURCHASE_FORM = {
         ("/exchanges/new", lambda w, day: {
             "person_name": "李四", "direction": "east_to_west", "person_type": "cadre", "sending_unit_id": w.yuyao,
             "receiving_unit_id": w.zhaojue, "county_id": w.zhaojue, "arrival_date": day}),
+        ("/problems/new", lambda w, day: {
+            "source": "inspection", "year": "2024", "found_on": day, "category": "funds", "unit_id": w.zhaojue,
+            "description": "资金拨付滞后", "amount_fen": "10"}),
     ],
 )  # fmt: skip
 def test_forms_refuse_a_locked_quarter_with_the_message_and_accept_a_later_one(app, locked_world, url, data):
@@ -226,6 +290,41 @@ def test_project_pages_refuse_a_transaction_a_delete_and_a_status_step_in_a_lock
     assert _state(app) == before
 
 
+def test_the_problem_page_refuses_progress_dated_in_a_locked_quarter(app, locked_world):
+    client = _client(app)
+    problem = locked_world.problem_a
+    before = _state(app)
+    response = client.post(f"/problems/{problem}/progress", data={
+        "entry_on": "2024-06-20", "text": "追回资金", "rectified_fen": "50000", "version": 1})  # fmt: skip
+    assert LOCKED in client.get(response.location).get_data(as_text=True)
+    assert _state(app) == before
+    response = client.post(f"/problems/{problem}/progress", data={
+        "entry_on": "2024-08-15", "text": "追回资金", "rectified_fen": "50000", "version": 1})  # fmt: skip
+    assert "整改进展已报送" in client.get(response.location).get_data(as_text=True)
+
+
+def test_the_ledger_reimported_with_a_row_of_a_locked_quarter_changed_writes_nothing(app, locked_world):
+    """The exported ledger imports back unchanged; the same file with problem A (found in the locked first quarter)
+    changed is refused whole, the other rows too."""
+    client = _client(app)
+    exported = client.get("/problems/export.csv").get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [r["编号"] for r in rows] == [str(locked_world.problem_a)]
+    later = {"问题来源": "巡视", "年度": "2024", "发现日期": "2024-08-02", "问题类别": "资金", "涉及单位代码": "513431",
+             "问题描述": "第三季度发现的问题"}  # fmt: skip
+
+    def post(rows):
+        data = {"file": (io.BytesIO(_csv(PROBLEM_HEADERS, rows)), "ledger.csv")}
+        return client.post("/problems/import", data=data, content_type="multipart/form-data").get_data(as_text=True)
+
+    before = _state(app)
+    page = post([later, rows[0] | {"涉及金额(元)": "3860000.00"}])
+    assert "2024年第1季度的报表已由省协作办审定并锁定" in page and "导入完成" not in page
+    assert _state(app) == before
+    page = post([later, rows[0]])
+    assert "新增 1 条" in page, page[-3000:]
+
+
 IMPORTS = [
     ("/placements/import", PLACEMENT_HEADERS, {
         "姓名": "导入", "身份证号": "513431198805051231", "户类型": "脱贫户", "户籍县代码": "513431",
@@ -237,6 +336,9 @@ IMPORTS = [
     ("/exchanges/import", EXCHANGE_HEADERS, {
         "姓名": "李四", "方向": "东部选派到四川", "类型": "党政干部", "派出方": "330281", "接收方": "513431",
         "县代码": "513431", "到岗日期": "2024-05-02"}, "到岗日期"),
+    ("/problems/import", PROBLEM_HEADERS, {
+        "问题来源": "巡视", "年度": "2024", "发现日期": "2024-05-02", "问题类别": "资金", "涉及单位代码": "513431",
+        "问题描述": "导入的问题"}, "发现日期"),
 ]  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from registry.permissions import OutOfScope
 from registry.placements.models import Placement
 from registry.placements.services import create_placement, update_placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
+from registry.problems.models import Problem, ProblemStep, ProgressEntry
 from registry.problems.transfer import HEADERS as PROBLEM_HEADERS
 from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
@@ -87,12 +88,13 @@ def _state(app):
 
 
 def _read_state():
-    models = (Placement, Purchase, Exchange, Project, IndicatorEntry, Notice, Posting, Complaint, Asset, AssetCheck)
+    models = (Placement, Purchase, Exchange, Project, IndicatorEntry, Notice, Posting, Complaint, Asset, AssetCheck,
+              Problem, ProgressEntry, ProblemStep)  # fmt: skip
     counts = {m.__name__: db.session.scalar(sa.select(sa.func.count(m.id))) for m in models}
     events = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
     rows = {
         m.__name__: sorted((r.id, r.version_id, r.pairing_id) for r in db.session.scalars(sa.select(m)))
-        for m in (Placement, Purchase, Exchange, Project, Asset)
+        for m in (Placement, Purchase, Exchange, Project, Asset, Problem)
     }
     notices = db.session.scalars(sa.select(Notice))
     rows["Notice"] = sorted((n.id, n.version_id, n.county_id, n.state.value) for n in notices)

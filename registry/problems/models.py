@@ -108,7 +108,10 @@ _states = ", ".join(f"'{s.value}'" for s in State)
 class Problem(TimestampMixin, VersionedMixin, db.Model):
     """One problem of the ledger, from finding to 销号."""
 
-    __scope__ = RecordScope(county="unit_id", pairing="pairing_id", write="problems.edit", noun="整改问题")
+    #: Dated by the day it was found: a problem found in a quarter the province has locked is neither registered,
+    #: changed nor re-imported changed (its progress entries and steps are dated by their own days: services).
+    __scope__ = RecordScope(county="unit_id", pairing="pairing_id", write="problems.edit", noun="整改问题",
+                            date="found_on")  # fmt: skip
 
     __tablename__ = "problems"
     __table_args__ = (

@@ -1,10 +1,16 @@
 """Writing the ledger: problems, their links, progress, and the way to 销号 (双销号) or back (退回).
 
-Every write passes the gate (``authorize_write`` on the problem: the writer's scope) and leaves an audit event;
-each step of the way is also kept as a ``ProblemStep`` shown on the problem's page. Services never commit.
+Every write passes the gate and leaves an audit event; each step of the way is also kept as a ``ProblemStep`` shown
+on the problem's page. Services never commit.
+
+The quarterly report counts the ledger as it stood at its cut-off (``problems.figures``), so the quarter lock holds
+it as it holds every stream: a problem is dated by the day it was found (``RecordScope.date``), and creating,
+changing or re-importing one found in a locked quarter is refused (``authorize_write``); a progress entry is dated
+by its own day and the steps by the day they are taken (``authorize_step``), so work on a problem found in a locked
+quarter goes on in later quarters, but no entry is dated into a locked one.
 """
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -13,7 +19,9 @@ from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.database import utcnow
 from registry.extensions import db
 from registry.pairings.services import county_pairing_id
+from registry.periods import CHINA
 from registry.permissions import (
+    authorize_step,
     authorize_write,
     can_close_as_supervisor,
     can_close_locally,
@@ -80,6 +88,11 @@ def _check(data: dict, batch: Batch | None = None) -> None:
     )
 
 
+def _today() -> date:
+    """Today in China: the day a step taken now is counted in (``figures`` reads step times in China time)."""
+    return datetime.now(CHINA).date()
+
+
 def _step(problem: Problem, action: StepAction, actor, comment: str = "") -> None:
     problem.steps.append(
         ProblemStep(action=action, to_state=problem.state, comment=comment[:500],
@@ -111,6 +124,10 @@ def update_problem(problem: Problem, data: dict, *, actor, version=None, batch: 
         if any(merged[k] != getattr(problem, k) for k in FIELDS):
             raise ServiceError("已销号的问题不能修改。")
         return {}
+    if all(merged[k] == getattr(problem, k) for k in (*FIELDS, "pairing_id")):
+        # Nothing to write (a ledger imported back as exported): the scope is asked, not the lock of its quarter.
+        authorize_step(actor, Problem, problem, cache=_cache(batch))
+        return {}
     authorize_write(actor, Problem, merged, before=problem, cache=_cache(batch))
     changes = apply_changes(problem, merged, (*FIELDS, "pairing_id"))
     if changes:
@@ -124,9 +141,10 @@ def _event(problem: Problem, action: str, actor, summary: str, changes: dict | N
 
 
 def add_progress(problem: Problem, data: dict, *, actor, version=None) -> ProgressEntry:
-    """A dated progress report; the first one moves 未整改 (or 退回) to 整改中."""
+    """A dated progress report; the first one moves 未整改 (or 退回) to 整改中. Neither its day nor today may lie in a
+    locked quarter (its 整改到位资金 counts from its day, the state it leads to from today)."""
     check_version(problem, version)
-    authorize_write(actor, Problem, problem, before=problem)
+    authorize_step(actor, Problem, problem, data.get("entry_on"), _today(), field="entry_on")
     if problem.state not in WORKING:
         raise ServiceError(f"问题{problem.state.label}，不能再报送进展。")
     text = (data.get("text") or "").strip()
@@ -157,7 +175,7 @@ def add_progress(problem: Problem, data: dict, *, actor, version=None) -> Progre
 def request_close(problem: Problem, *, actor, comment: str = "", version=None) -> Problem:
     """申请销号: the responsible unit says the problem is rectified; needs at least one progress entry."""
     check_version(problem, version)
-    authorize_write(actor, Problem, problem, before=problem)
+    authorize_step(actor, Problem, problem, _today())
     if problem.state not in (State.IN_PROGRESS, State.RETURNED):
         raise ServiceError(f"问题{problem.state.label}，不能申请销号（请先报送整改进展）。")
     if not problem.progress:
@@ -207,7 +225,7 @@ def sign_off(problem: Problem, *, actor, comment: str = "", version=None) -> str
         if actor is not None and actor.id in {problem.local_signed_by_id, problem.supervisor_signed_by_id}:
             raise ServiceError("您已审核过这个问题的销号；双销号须由责任单位和主管部门两方分别审核。")
         raise ServiceError("您不是这个问题的责任单位审核人或主管部门审核人，不能审核销号。")
-    authorize_write(actor, Problem, problem, before=problem)
+    authorize_step(actor, Problem, problem, _today())
     side, now = sides[0], utcnow()
     if side == "local":
         problem.local_signed_by_id, problem.local_signed_at = actor.id, now
@@ -238,7 +256,7 @@ def return_problem(problem: Problem, *, actor, reason: str, version=None) -> Pro
         raise ServiceError("请填写退回理由。", "reason")
     if len(reason) > 500:
         raise ServiceError("退回理由不能超过 500 个字。", "reason")
-    authorize_write(actor, Problem, problem, before=problem)
+    authorize_step(actor, Problem, problem, _today())
     problem.state, problem.return_reason = State.RETURNED, reason
     _clear_signoffs(problem)
     _step(problem, StepAction.RETURN, actor, reason)
@@ -248,8 +266,9 @@ def return_problem(problem: Problem, *, actor, reason: str, version=None) -> Pro
 
 
 def add_link(problem: Problem, record_type: str, record_id, *, actor) -> ProblemLink:
-    """Name a record the problem concerns; the writer must see it (else it does not exist for them)."""
-    authorize_write(actor, Problem, problem, before=problem)
+    """Name a record the problem concerns; the writer must see it (else it does not exist for them). Links are in no
+    report: the scope is asked, not a quarter."""
+    authorize_step(actor, Problem, problem)
     if problem.state is State.CLOSED:
         raise ServiceError("已销号的问题不能修改。")
     if record_type not in LINK_TYPES or linkable_model(record_type) is None:
@@ -268,7 +287,7 @@ def add_link(problem: Problem, record_type: str, record_id, *, actor) -> Problem
 
 
 def remove_link(problem: Problem, link_id, *, actor) -> None:
-    authorize_write(actor, Problem, problem, before=problem)
+    authorize_step(actor, Problem, problem)
     if problem.state is State.CLOSED:
         raise ServiceError("已销号的问题不能修改。")
     link = next((k for k in problem.links if k.id == link_id), None)

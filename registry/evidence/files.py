@@ -2,8 +2,9 @@
 name it may be offered under.
 
 Allowed: PDF, JPEG and PNG images (re-encoded with Pillow: any trailing script is dropped and EXIF, GPS
-positions included, is stripped), and Word/Excel files of the zip-based formats (docx, xlsx). Anything else —
-a script or a page renamed .jpg, an old .doc, an archive — is refused with a Chinese message.
+positions included, is stripped), and Word/Excel files of the zip-based formats (docx, xlsx) without macros.
+Anything else — a script or a page renamed .jpg, an old .doc, an archive, a macro-enabled file renamed .docx, a
+"zip bomb" — is refused with a Chinese message saying what is wrong.
 """
 
 import hashlib
@@ -51,13 +52,45 @@ def read_limited(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: Largest total a docx or xlsx may unpack to (its entries' declared sizes): above it, a "zip bomb".
+MAX_UNPACKED = 256 * 1024 * 1024
+#: Most entries a docx or xlsx may hold (a real one has tens; an archive of millions takes long to list).
+MAX_ENTRIES = 10_000
+#: Parts that hold a VBA project (macros), in any Office format: word/, xl/, ppt/ and the rest.
+_MACRO_PARTS = re.compile(r"(^|/)vbaProject\.bin$|(^|/)vbaData\.xml$", re.IGNORECASE)
+_MACRO_TYPES = (b"vbaproject", b"macroenabled")
+MACROS = "文件含有宏（VBA 代码），出于安全考虑不接受；请在 Word/Excel 中另存为不含宏的 .docx 或 .xlsx 后再上传。"
+
+
 def _office(data: bytes) -> tuple[str, str] | None:
+    """The type of an Office Open XML file (docx, xlsx), or None for another zip. Refused with what is wrong:
+    a damaged archive, one that unpacks too large or holds too many entries, and any file with macros."""
     try:
-        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    except (zipfile.BadZipFile, ValueError, OSError):
-        return None
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ServiceError("文件已损坏：无法作为 Word/Excel（docx、xlsx）文件读取，未保存。", "file") from exc
+    if len(infos) > MAX_ENTRIES:
+        raise ServiceError(f"文件内部包含的部件过多（{len(infos)} 个），不像正常的 Word/Excel 文件，未保存。", "file")
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > MAX_UNPACKED:
+        raise ServiceError(
+            f"文件解压后过大（约 {unpacked // (1024 * 1024)} MB，上限 {MAX_UNPACKED // (1024 * 1024)} MB），"
+            "可能是恶意构造的压缩文件，未保存。",
+            "file",
+        )
+    names = {info.filename for info in infos}
     if "[Content_Types].xml" not in names:
         return None
+    if any(_MACRO_PARTS.search(name) for name in names):
+        raise ServiceError(MACROS, "file")
+    try:
+        with archive.open("[Content_Types].xml") as part:
+            types = part.read(1024 * 1024).lower()  # a few kB in a real file
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        raise ServiceError("文件已损坏：无法作为 Word/Excel（docx、xlsx）文件读取，未保存。", "file") from exc
+    if any(marker in types for marker in _MACRO_TYPES):  # a macro-enabled type (docm, xlsm) renamed
+        raise ServiceError(MACROS, "file")
     if "word/document.xml" in names:
         return "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"
     if "xl/workbook.xml" in names:

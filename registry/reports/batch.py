@@ -5,10 +5,14 @@ Each worker builds its own app (and database connections) once and renders task 
 recycled after ``MAX_TASKS_PER_WORKER`` reports to keep memory flat.
 """
 
+import ctypes
 import os
 import resource
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable
@@ -58,6 +62,41 @@ def _init_worker(factory, config: dict):
     registers this package's blueprint, so reports must not import it."""
     global _app
     _app = factory(config)
+
+
+#: Linux prctl(2) option: the signal a process gets when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` does, however it ends (SIGKILL included): on Linux the kernel
+    sends SIGKILL at its death (``PR_SET_PDEATHSIG``); elsewhere a thread watches the parent. A consumer killed
+    outright otherwise left its render workers running beside the next consumer."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
+    if not armed:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
+def _init_batch_worker(factory, config: dict, parent: int):
+    """A batch worker's start-up: bound to its parent's life, then its own app (``_init_worker``). The pool is made
+    and its processes started by the thread that renders the batch and waits for it (``render_many``), which
+    outlives them, so the parent-death signal (sent when that thread ends) never comes early."""
+    die_with_parent(parent)
+    _init_worker(factory, config)
 
 
 def worker_factory(app):
@@ -117,8 +156,8 @@ def render_many(
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(worker_factory(app or current_app), config),
+        initializer=_init_batch_worker,
+        initargs=(worker_factory(app or current_app), config, os.getpid()),
         max_tasks_per_child=MAX_TASKS_PER_WORKER,
     ) as pool:
         futures = {pool.submit(render_task, task): task for task in tasks}

@@ -43,7 +43,16 @@ def job_key(*parts) -> str:
 
 
 def shared_job(key: str) -> Job | None:
-    """A job of the same work that is queued, running or done with its result still kept."""
+    """A job of the same work that is queued, running or done with its result still kept.
+
+    The caller makes the job (``new_job``) in the same transaction when there is none, so two requests for the same
+    work must not both find none: on PostgreSQL the first takes a transaction-level advisory lock on the key, and
+    the second waits for it here until the first has committed its job, then finds it (SQLite's requests queue on
+    the write lock at BEGIN already)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A 60-bit number from the key's hash (advisory locks take a signed 64-bit key).
+        number = int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
     return db.session.scalar(
         sa.select(Job)
         .where(Job.key == key, Job.state.in_((JobState.QUEUED, JobState.RUNNING, JobState.DONE)))

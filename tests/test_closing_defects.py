@@ -2,6 +2,7 @@
 verification page answers any input with a page; an approval renders and signs outside the write transaction;
 two first submissions of one quarter at once; after approval the report's download is the version of record."""
 
+import io
 import threading
 
 import pytest
@@ -197,3 +198,41 @@ def test_an_unmoved_prepared_approval_is_stored_as_prepared(app, w_records):
         (version,) = db.session.scalars(sa.select(ReportVersion)).all()
         assert (version.token, version.pdf, version.number) == (prepared.token, prepared.pdf, 1)
         assert db.session.scalar(sa.select(QuarterLock).where(QuarterLock.unit_id == w.zhaojue.id)) is not None
+
+
+# ---- after approval, the report's download is the version of record --------------------------------------------
+
+
+def test_after_approval_the_report_download_is_the_version_of_record(app, world, as_user):
+    from urllib.parse import quote
+
+    county = as_user("county")
+    pdf = f"/reports/{world.zhaojue}/{Q}.pdf"
+    before = county.get(pdf)
+    assert before.status_code == 200 and before.data.startswith(b"%PDF")
+    assert quote("非存档版") not in before.headers["Content-Disposition"]
+    version = _approved(app)
+
+    # 下载季度报告（PDF）: the signed bytes of version 1, which the verification page recognises.
+    response = county.get(pdf)
+    assert response.status_code == 302 and response.location.endswith(f"/closing/{world.zhaojue}/{Q}/v1.pdf")
+    download = county.get(response.location)
+    assert download.data == version.pdf
+    assert quote("已审定版本1") in download.headers["Content-Disposition"]
+    checked = county.post(f"/closing/verify/{version.token}", data={"file": (io.BytesIO(download.data), "r.pdf")},
+                          content_type="multipart/form-data")  # fmt: skip
+    assert checked.status_code == 200 and "指纹一致" in checked.get_data(as_text=True)
+
+    # The live render is still offered, and called what it is.
+    live = county.get(f"{pdf}?live=1")
+    assert live.status_code == 200 and live.data.startswith(b"%PDF") and live.data != version.pdf
+    assert quote("非存档版") in live.headers["Content-Disposition"]
+    page = county.get(f"/reports/{world.zhaojue}/{Q}").get_data(as_text=True)
+    assert "非存档版" in page and f"{pdf}?live=1" in page and "已审定版本 1（存档版" in page
+
+    # Another county's report, not approved, is the live render as before; a user who may not see the unit is
+    # answered by the report's own view.
+    other = county.get(f"/reports/{world.cangxi}/{Q}.pdf")
+    assert other.status_code in (403, 404)
+    assert as_user("province").get(f"/reports/{world.cangxi}/{Q}.pdf").status_code == 200
+    assert county.get(f"/reports/{world.zhaojue}/2024Q9.pdf").status_code == 404

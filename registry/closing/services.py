@@ -95,6 +95,21 @@ def report_of(unit: Unit, quarter: Quarter, *, create: bool = False) -> QuarterR
     return report
 
 
+def version_of_record(unit: Unit, quarter: Quarter) -> ReportVersion | None:
+    """The version a quarter's report is downloaded as: the latest stored version while the report is approved;
+    None before approval and while it is unlocked (its figures may then differ from every stored version)."""
+    report = report_of(unit, quarter)
+    if report is None or report.state is not ReportState.APPROVED or not report.versions:
+        return None
+    return report.versions[-1]
+
+
+def has_versions(unit: Unit, quarter: Quarter) -> bool:
+    """Whether any version of record was ever stored: a render of the live figures is then not the archived one."""
+    report = report_of(unit, quarter)
+    return report is not None and bool(report.versions)
+
+
 def state_of(unit: Unit, quarter: Quarter) -> ReportState:
     report = report_of(unit, quarter)
     return report.state if report is not None else ReportState.DRAFT

@@ -2,6 +2,7 @@
 (download, changes), and the public verification page a printed copy's QR code points to."""
 
 import hmac
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -19,6 +20,7 @@ from registry.exports import download
 from registry.extensions import db
 from registry.periods import Quarter
 from registry.permissions import (
+    can,
     can_answer_dispute,
     can_approve_report,
     can_request_unlock,
@@ -256,6 +258,60 @@ def verify(token):
         "closing/verify.html", version=version, unit=report.unit, quarter=Quarter.of(report.year, report.quarter),
         form=form, result=result, latest=max(v.number for v in report.versions),
     ), status  # fmt: skip
+
+
+# ---- the quarter's report download after approval ------------------------------------------------------------
+# The reports composition knows nothing of closing (the layers), so its report download (reports.pdf: "下载季度报告
+# （PDF）" on the dashboard, the reports list, the home page) is answered here once a quarter is approved: by the
+# version of record, the signed bytes the verification page recognises. ``?live=1`` asks for a render of the
+# figures as they are now, which is then labelled 非存档版 (its file name; the panel's link says so).
+
+LIVE = "live"
+
+
+def _quarter_of_request():
+    """The unit and quarter of a reports.pdf request the user may read, or None (the view then answers)."""
+    args = request.view_args or {}
+    if not can(current_user, "records.view"):
+        return None
+    try:
+        quarter = parse_quarter(args.get("quarter_text", ""))
+    except ValueError:
+        return None
+    unit = db.session.get(Unit, args.get("unit_id"))
+    if unit is None or not report_visible(current_user, unit, quarter):
+        return None
+    return unit, quarter
+
+
+@bp.before_app_request
+def _download_of_record():
+    """After approval the quarter's report download is the version of record (a redirect to its stored PDF)."""
+    if request.endpoint != "reports.pdf" or request.args.get(LIVE) == "1":
+        return None
+    found = _quarter_of_request()
+    version = services.version_of_record(*found) if found else None
+    if version is None:
+        return None
+    unit, quarter = found
+    return redirect(url_for("closing.version_pdf", unit_id=unit.id, quarter_text=str(quarter), number=version.number))
+
+
+@bp.after_app_request
+def _label_live_render(response):
+    """A render of the live figures of a quarter that has a version of record is named 非存档版."""
+    if request.endpoint != "reports.pdf" or response.status_code != 200 or response.mimetype != "application/pdf":
+        return response
+    found = _quarter_of_request()
+    if found is None or not services.has_versions(*found):
+        return response
+    unit, quarter = found
+    stem = report_stem(unit.code or str(unit.id), unit.name, quarter) + "-非存档版"
+    ascii_name = stem.encode("ascii", "ignore").decode() or "report"
+    response.headers["Content-Disposition"] = (
+        f"inline; filename=\"{ascii_name}.pdf\"; filename*=UTF-8''{quote(stem)}.pdf"
+    )
+    return response
 
 
 @bp.app_context_processor

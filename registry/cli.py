@@ -21,8 +21,9 @@ from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
 from registry.placements import months as placement_months
 from registry.placements.rotation import key_status, reencrypt
-from registry.reports import batch
-from registry.reports.queries import paired_counties
+from registry.reports import batch, pages
+from registry.reports.documents import report_html
+from registry.reports.queries import paired_counties, quarter_figures
 from registry.reports.services import parse_quarter
 from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
@@ -290,6 +291,46 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         raise click.ClickException(
             f"{len(failed)} 份报告生成失败（见上）；已按 --keep-partial 写出其余 {len(written)} 份。"
         )
+
+
+@reports_group.command("check-pages")
+@click.option("--quarter", "quarter_text", required=True, help="季度，如 2026Q3。")
+@click.option("--unit", "codes", multiple=True, help="县、市(州)或省的行政区划代码，可重复。")
+@click.option("--all", "all_paired", is_flag=True, help="该季度全部结对县，及其市(州)和全省。")
+@with_appcontext
+def reports_check_pages_command(quarter_text, codes, all_paired):
+    """Lay out quarterly reports and name the pages a director would send back (registry.reports.pages): a page
+    under a quarter full, a heading or caption at a page's foot, a small table cut in two, a row alone. Exits 1
+    when any is found."""
+    try:
+        quarter = parse_quarter(quarter_text)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    west = sa.and_(Unit.side == Side.WEST, Unit.kind.in_((UnitKind.PROVINCE, UnitKind.PREFECTURE, UnitKind.COUNTY)))
+    units = [db.session.scalar(sa.select(Unit).where(Unit.code == code.strip(), west)) for code in codes]
+    if None in units:
+        raise click.ClickException("没有该代码的四川省、市(州)或县(市、区)。")
+    if all_paired:
+        sichuan = db.session.scalar(sa.select(Unit).where(west, Unit.kind == UnitKind.PROVINCE))
+        counties = paired_counties(sichuan, quarter, None) if sichuan else []
+        prefectures = {c.prefecture_id for c in counties}
+        units += [sichuan] if sichuan else []
+        units += db.session.scalars(sa.select(Unit).where(Unit.id.in_(prefectures)).order_by(Unit.code)).all()
+        units += counties
+    if not units:
+        raise click.ClickException("请用 --unit 指定单位代码，或用 --all 检查全部结对县及其市(州)和全省。")
+    bad = 0
+    with current_app.test_request_context():
+        for unit in dict.fromkeys(units):
+            laid_out = pages.report_pages(report_html(quarter_figures(unit, quarter)))
+            found = pages.faults(laid_out)
+            fills = " ".join(f"{p.fill:.0%}" for p in laid_out)
+            click.echo(f"{unit.code} {unit.name}：{len(laid_out)} 页（{fills}）{'' if found else ' 通过'}")
+            for fault in found:
+                click.echo(f"  {fault}")
+            bad += bool(found)
+    if bad:
+        raise click.ClickException(f"{bad} 份报告有页面问题（见上）。")
 
 
 @click.group("idnumbers")

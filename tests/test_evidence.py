@@ -18,6 +18,7 @@ from registry.evidence.files import CHUNK, clean_name, read_limited
 from registry.evidence.kinds import KINDS
 from registry.evidence.models import Attachment
 from registry.extensions import db
+from registry.problems.models import Category, Problem, ProgressEntry, Source
 from registry.quarter_locks import QuarterLock
 from registry.services import ServiceError
 from registry.storage import LocalStorage, S3Storage, StorageError, evidence_storage
@@ -224,6 +225,36 @@ def test_a_locked_quarter_refuses_new_evidence_and_deletions(app, world, as_user
     with app.app_context():
         assert [a.id for a in rows()] == [attachment_id]
         assert evidence_storage().exists(key)
+
+
+def test_progress_entries_of_a_problem_found_in_a_locked_quarter_take_evidence_by_their_own_date(app, world, as_user):
+    """A problem found in 2024Q1 is worked on after the province locked 2024Q1: its progress entry dated in 2024Q3
+    takes files (the entry's own date answers for the lock, not the problem's found_on), the one dated in 2024Q1
+    does not."""
+    with app.app_context():
+        problem = Problem(
+            source=Source.NATIONAL,
+            year=2024,
+            found_on=date(2024, 2, 10),
+            description="项目资金拨付滞后",
+            category=Category.FUNDS,
+            unit_id=world.zhaojue,
+        )
+        early = ProgressEntry(problem=problem, entry_on=date(2024, 3, 1), text="制定整改方案")
+        late = ProgressEntry(problem=problem, entry_on=date(2024, 8, 15), text="资金已拨付到位")
+        db.session.add_all([problem, early, late])
+        db.session.commit()
+        early_id, late_id = early.id, late.id
+        lock(world.zhaojue, 2024, 1)
+    client = as_user("county")
+    text = post_file(client, "problem_progress", late_id, PDF, "拨付凭证.pdf").get_data(as_text=True)
+    assert "已锁定季度的记录不能再添加或删除附件" not in text
+    text = post_file(client, "problem_progress", early_id, PDF, "整改方案.pdf").get_data(as_text=True)
+    assert "已锁定季度的记录不能再添加或删除附件" in text
+    with app.app_context():
+        assert [(a.record_type, a.record_id, a.filename) for a in rows()] == [
+            ("problem_progress", late_id, "拨付凭证.pdf")
+        ]
 
 
 def test_a_liaison_writes_evidence_only_on_records_of_their_pairings(app, world, as_user):

@@ -18,6 +18,7 @@ from registry.extensions import db
 from registry.periods import CHINA
 from registry.permissions import (
     QuarterLockedError,
+    authorize_step,
     authorize_write,
     check_locked_date,
     declared_scope,
@@ -31,9 +32,16 @@ LOCKED = "附件计入季度报告，已锁定季度的记录不能再添加或�
 
 
 def authorize(kind: Kind, record, actor) -> None:
-    """The record's write gate: its scope (the parent's for a record that follows one) and its locked quarter."""
+    """The record's write gate: its scope (the parent's for a record that follows one) and its locked quarter.
+
+    A part that follows its parent and has a date of its own (a problem's progress entry, a fund transaction) is a
+    step on the parent: its own date answers for the lock, not the parent's (a problem found in a locked quarter
+    is still worked on, and proved, in later ones)."""
     scoped = kind.scoped(record)
     try:
+        if kind.follows is not None and kind.date:
+            authorize_step(actor, kind.scoped_model, scoped, getattr(record, kind.date))
+            return
         authorize_write(actor, kind.scoped_model, scoped, before=scoped)
         if kind.date:
             county_id = getattr(scoped, declared_scope(kind.scoped_model).county)

@@ -9,7 +9,7 @@ from registry.agreements.models import Indicator, Target
 from registry.agreements.services import create_agreement, create_entry, progress, set_targets
 from registry.audit.models import AuditEvent
 from registry.extensions import db
-from registry.money import parse_wan
+from registry.money import parse_wan, rate
 from registry.projects.models import FundStage, ProjectStatus
 from registry.services import ServiceError
 from tests.conftest import login
@@ -65,11 +65,13 @@ def test_rates_by_cutoff_and_programme_across_a_change_of_partner(butuo):
     assert _by_code(progress(w.zc2021, w.butuo, date(2022, 6, 30)))["fiscal_funds"].actual == parse_wan("2950")
 
 
-def test_province_figures_sum_the_counties_and_missing_targets_give_no_rate(butuo):
+def test_province_figures_sum_the_counties_and_so_do_its_targets(butuo):
+    """The province has no target of its own: it reports its counties' sum (#24 section 2), and its rate against it."""
     w = butuo
     rows = _by_code(progress(w.zc2021, w.sichuan, date(2021, 12, 31)))
-    assert rows["fiscal_funds"].actual == parse_wan("2950") and rows["fiscal_funds"].target is None
-    assert rows["fiscal_funds"].rate is None
+    fiscal = rows["fiscal_funds"]
+    assert fiscal.actual == parse_wan("2950") and fiscal.target == parse_wan("3900") and fiscal.summed_target
+    assert fiscal.rate == rate(parse_wan("2950"), parse_wan("3900"))
 
 
 def test_every_built_in_indicator_is_computed_and_a_missing_source_says_so(butuo, monkeypatch):

@@ -163,7 +163,9 @@ def _check_county(unit: Unit, quarter: Quarter, ledger: Ledger, pairings=None, i
     where = f"{unit.name} {quarter} ({who})"
     counties = counties_within(unit)
     programmes = Q.report_programmes(unit, quarter, pairings)
-    agreements = Q._agreements(unit, quarter, counties, pairings, codes={"fiscal_funds"})
+    # The county ids as a list, as the report passes them (queries.for_unit).
+    county_ids = list(db.session.scalars(counties))
+    agreements = Q._agreements(unit, quarter, county_ids, pairings, codes={"fiscal_funds"})
     funds = Q.funds_section(counties, pairings, quarter, programmes, quarter.end)
     section = Q.projects_section(unit, quarter, pairings, programmes, quarter.end)
     monthly = Q._monthly_disbursed(counties, pairings, quarter, programmes)
@@ -207,7 +209,8 @@ def _check_region(unit: Unit, quarter: Quarter, ledger: Ledger, pairings=None, i
     where = f"{unit.name} {quarter} ({who})"
     counties = counties_within(unit)
     programmes = Q.report_programmes(unit, quarter, pairings)
-    agreements = Q._agreements(unit, quarter, counties, pairings, codes={"fiscal_funds", "project_count"})
+    county_ids = list(db.session.scalars(counties))  # a list, as the report passes them (queries.for_unit)
+    agreements = Q._agreements(unit, quarter, county_ids, pairings, codes={"fiscal_funds", "project_count"})
     funds = Q.funds_section(counties, pairings, quarter, programmes, quarter.end)
     rows = Q._county_rows(unit, quarter, pairings, programmes)
     people, lifted = placements.people_in_work(counties, pairings, quarter.year_to_date)

@@ -66,7 +66,7 @@ def test_the_verification_page_answers_any_input_with_a_page(app, world, client)
     for h in ("中文", "%E4%B8%AD", "%FF%FE", "é" * 64, "0" * 10_000, "%F0%9F%98%80", "\u200b" + "a" * 63):
         response = client.get(f"{base}?h={h}")
         assert response.status_code == 422, (h, response.status_code)
-        assert "指纹不一致" in response.get_data(as_text=True)
+        assert "无法核验" in response.get_data(as_text=True)
     assert "指纹一致" in client.get(f"{base}?h={version.figures_sha256.upper()}").get_data(as_text=True)
     for token in ("中文", "%00", "a%00b", "%E4%B8%AD", "x" * 5000, "%FF", ".."):
         response = client.get(f"/closing/verify/{token}?h=中")
@@ -74,7 +74,47 @@ def test_the_verification_page_answers_any_input_with_a_page(app, world, client)
         assert "没有找到该报告版本" in response.get_data(as_text=True)
     # The typed fingerprint of the form (CSRF is off in tests).
     response = client.post(base, data={"figures_hash": "指纹"})
-    assert response.status_code == 422 and "指纹不一致" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "无法核验" in response.get_data(as_text=True)
+    response = client.post(base, data={"figures_hash": "中" * 500})
+    assert response.status_code == 200 and "输入过长" in response.get_data(as_text=True)
+
+
+def test_the_printed_verification_code_is_accepted(app, world, client):
+    """The cover prints a 12-digit 核验码 (AB12-CD34-EF56); typed as printed, or without dashes, spaced, in any case
+    or full width, it is recognised as the code of this version, and the answer says that a code names the version
+    while the file (or the whole fingerprint) proves the document."""
+    from registry.reports.documents import short_code
+
+    version = _approved(app)
+    base = f"/closing/verify/{version.token}"
+    code = short_code(version.figures_sha256)
+    assert len(code) == 14 and code.count("-") == 2
+    plain = code.replace("-", "")
+    spaced = " ".join(plain[i : i + 4] for i in range(0, 12, 4))
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in code)  # typed with a full-width input method
+    for typed in (code, plain, plain.lower(), spaced, f" {code.lower()} ", wide, code.replace("-", "－")):
+        response = client.post(base, data={"figures_hash": typed})
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200, (typed, response.status_code)
+        assert "核验码一致" in text and "可能被修改过" not in text, typed
+        assert "只标明版本" in text and "上传收到的 PDF 文件" in text
+        # The page then lists the whole fingerprint, which begins with the code, as the cover says.
+        assert version.figures_sha256[12:] in text
+    assert "核验码一致" in client.get(f"{base}?h={code}").get_data(as_text=True)
+
+    # A wrong code is a wrong code, said as such; the whole fingerprint is still checked as one.
+    wrong = ("0" if plain[0] != "0" else "1") + plain[1:]
+    response = client.post(base, data={"figures_hash": wrong})
+    assert response.status_code == 422 and "核验码不一致" in response.get_data(as_text=True)
+    full = client.post(base, data={"figures_hash": version.figures_sha256.upper()}).get_data(as_text=True)
+    assert "数据指纹一致" in full and "64 位" in full
+    grouped = "-".join(version.figures_sha256[i : i + 4] for i in range(0, 64, 4))
+    assert "数据指纹一致" in client.post(base, data={"figures_hash": grouped}).get_data(as_text=True)
+    assert "数据指纹不一致" in client.post(base, data={"figures_hash": "0" * 64}).get_data(as_text=True)
+    # Other lengths are neither: the answer says what to type.
+    for typed in (plain[:8], plain + "0", version.figures_sha256[:40]):
+        response = client.post(base, data={"figures_hash": typed})
+        assert response.status_code == 422 and "12 位核验码" in response.get_data(as_text=True), typed
 
 
 # ---- two first submissions at once ------------------------------------------------------------------------------

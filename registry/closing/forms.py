@@ -41,4 +41,8 @@ class DecideUnlockForm(BaseForm):
 
 class VerifyForm(BaseForm):
     file = FileField("PDF 文件")
-    figures_hash = StringField("数据指纹", validators=[Optional(), Length(max=64)])
+    #: The cover's 核验码 (12 hex digits, dashes and spaces as typed) or the whole 64-digit fingerprint.
+    figures_hash = StringField(
+        "核验码或数据指纹",
+        validators=[Optional(), Length(max=200, message="输入过长：核验码为 12 位，数据指纹为 64 位。")],
+    )

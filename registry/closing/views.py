@@ -2,6 +2,8 @@
 (download, changes), and the public verification page a printed copy's QR code points to."""
 
 import hmac
+import re
+import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -31,7 +33,7 @@ from registry.permissions import (
     report_visible,
     requires,
 )
-from registry.reports.documents import report_stem
+from registry.reports.documents import SHORT_CODE_DIGITS, report_stem
 from registry.reports.services import parse_quarter
 from registry.services import ServiceError, StaleEdit
 
@@ -215,17 +217,31 @@ def changes(unit_id, quarter_text, number):
     )
 
 
-def _same(typed: str, stored: str) -> bool:
-    """Whether a typed or scanned fingerprint is the stored one, compared in constant time as bytes: whatever was
-    typed (non-ASCII, control characters) is an answer, never an error (``compare_digest`` refuses non-ASCII str)."""
-    return hmac.compare_digest(typed.encode("utf-8", "replace"), stored.encode("ascii"))
+#: What a reader may type besides the hex digits: spaces, dashes of every width, zero-width marks a copy brings.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_\u00b7\u200b-\u200d\ufeff]+")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _typed_check(typed: str, figures_sha256: str) -> tuple[str, str]:
+    """(result, what was checked) for a typed or scanned code: the printed 核验码 (the fingerprint's first 12 hex
+    digits, with or without dashes and spaces, any case, full-width too) or the whole 64-digit fingerprint.
+    Anything else is ``malformed``: an answer, never an error, whatever was typed."""
+    if len(typed) > 200:
+        return "malformed", ""
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", typed)).lower()
+    if not _HEX.fullmatch(text) or len(text) not in (SHORT_CODE_DIGITS, 64):
+        return "malformed", ""
+    kind = "fingerprint" if len(text) == 64 else "code"
+    stored = figures_sha256[: len(text)]
+    # Compared in constant time; both sides are ASCII hex here.
+    return ("match" if hmac.compare_digest(text.encode(), stored.encode()) else "mismatch"), kind
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 @public
 def verify(token):
     """Public: does a printed or sent copy match the approved version? Shows the unit, quarter, version, approval
-    date and whether the hash matches; never figures or names of people."""
+    date and whether the file, the fingerprint or the cover's 核验码 matches; never figures or names of people."""
     # A token is URL-safe base64 (43 characters); anything else (a NUL byte PostgreSQL refuses, a long or
     # non-ASCII string) is simply not one of ours.
     well_formed = len(token) <= 100 and all(c.isascii() and (c.isalnum() or c in "-_") for c in token)
@@ -233,14 +249,14 @@ def verify(token):
     if version is None:
         return render_error(404, "没有找到该报告版本：二维码或链接可能有误，或该报告不是由本系统审定的。")
     form = VerifyForm()
-    result = None
-    checked = request.args.get("h", "").strip().lower()
-    if checked:
-        result = "match" if _same(checked, version.figures_sha256) else "mismatch"
+    result = checked = None
+    typed = request.args.get("h", "").strip()
+    if typed:
+        result, checked = _typed_check(typed, version.figures_sha256)
     if request.method == "POST" and form.validate_on_submit():
         upload = form.file.data
         data = upload.read(MAX_UPLOAD + 1) if upload else b""
-        typed = (form.figures_hash.data or "").strip().lower()
+        typed = (form.figures_hash.data or "").strip()
         if data:
             if len(data) > MAX_UPLOAD:
                 form.file.errors = ["文件过大：已审定的报告不超过 20 MB。"]
@@ -248,15 +264,16 @@ def verify(token):
                 form.file.errors = ["这不是 PDF 文件。"]
             else:
                 result = "match" if hmac.compare_digest(sha256(data), version.pdf_sha256) else "mismatch"
+                checked = "file"
         elif typed:
-            result = "match" if _same(typed, version.figures_sha256) else "mismatch"
+            result, checked = _typed_check(typed, version.figures_sha256)
         else:
-            form.file.errors = ["请选择要核验的 PDF 文件，或输入报告上印的数据指纹。"]
+            form.file.errors = ["请选择要核验的 PDF 文件，或输入报告封面上印的核验码。"]
     report = version.report
-    status = 200 if result != "mismatch" else 422
+    status = 200 if result in (None, "match") else 422
     return render_template(
         "closing/verify.html", version=version, unit=report.unit, quarter=Quarter.of(report.year, report.quarter),
-        form=form, result=result, latest=max(v.number for v in report.versions),
+        form=form, result=result, checked=checked, latest=max(v.number for v in report.versions),
     ), status  # fmt: skip
 
 

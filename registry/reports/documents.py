@@ -79,10 +79,14 @@ def rounding_note(unit: str, total: int, *values: int) -> str:
     return "各行与合计均由以分计的金额四舍五入得出，合计为精确合计的四舍五入，故各行相加与合计可能相差 0.01"
 
 
+#: How many hex digits of the figures' hash the cover prints as its 核验码 (the verification page accepts them).
+SHORT_CODE_DIGITS = 12
+
+
 def short_code(figures_sha256: str) -> str:
     """核验码: the first 12 hex digits of the figures' hash in groups of four (``AB12-CD34-EF56``); the verification
-    page shows the whole hash, which begins with it."""
-    head = (figures_sha256 or "")[:12].upper()
+    page shows the whole hash, which begins with it, and accepts the code as printed."""
+    head = (figures_sha256 or "")[:SHORT_CODE_DIGITS].upper()
     return "-".join(head[i : i + 4] for i in range(0, len(head), 4))
 
 

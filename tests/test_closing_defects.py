@@ -276,3 +276,37 @@ def test_after_approval_the_report_download_is_the_version_of_record(app, world,
     assert other.status_code in (403, 404)
     assert as_user("province").get(f"/reports/{world.cangxi}/{Q}.pdf").status_code == 200
     assert county.get(f"/reports/{world.zhaojue}/2024Q9.pdf").status_code == 404
+
+
+def test_a_live_render_after_approval_is_marked_inside_the_document(app, world, as_user):
+    """?live=1 of an approved quarter says on its cover and in every page's footer that it is not the archived
+    version; the version of record, and renders before approval, say nothing of the kind."""
+    import re
+
+    pypdf = pytest.importorskip("pypdf")
+    mark = "非存档版：本文件为实时生成，不是已审定的存档版本"
+
+    def pages(data: bytes) -> list[str]:
+        return [re.sub(r"\s+", "", p.extract_text()) for p in pypdf.PdfReader(io.BytesIO(data)).pages]
+
+    county = as_user("county")
+    pdf = f"/reports/{world.zhaojue}/{Q}.pdf"
+    for url in (pdf, f"{pdf}?live=1"):  # not approved yet: the live render is the only one, and not marked
+        response = county.get(url)
+        assert response.status_code == 200 and not any("非存档版" in p for p in pages(response.data)), url
+    version = _approved(app)
+    assert not any("非存档版" in p for p in pages(version.pdf))
+
+    live = county.get(f"{pdf}?live=1")
+    assert live.status_code == 200
+    text = pages(live.data)
+    assert mark in text[0] and all("非存档版" in p for p in text), [p[-80:] for p in text]
+    assert county.get(pdf).status_code == 302  # the main download is still the version of record
+
+    # Wherever a live render is offered after approval (the dashboard's closing panel; the reports list offers the
+    # main download only), its link says 非存档版.
+    for page in (f"/reports/{world.zhaojue}/{Q}", f"/reports/?quarter={Q}"):
+        html = county.get(page).get_data(as_text=True)
+        links = re.findall(r'<a href="[^"]*live=1[^"]*">(.*?)</a>', html)
+        assert all("非存档版" in link for link in links), (page, links)
+        assert links or page.startswith("/reports/?"), page

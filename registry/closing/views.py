@@ -35,6 +35,7 @@ from registry.permissions import (
 )
 from registry.reports.documents import SHORT_CODE_DIGITS, report_stem
 from registry.reports.services import parse_quarter
+from registry.reports.views import mark_not_of_record
 from registry.services import ServiceError, StaleEdit
 
 bp = Blueprint("closing", __name__, url_prefix="/closing")
@@ -263,8 +264,8 @@ def verify(token):
             elif not data.startswith(b"%PDF"):
                 form.file.errors = ["这不是 PDF 文件。"]
             else:
-                result = "match" if hmac.compare_digest(sha256(data), version.pdf_sha256) else "mismatch"
                 checked = "file"
+                result = "match" if hmac.compare_digest(sha256(data), version.pdf_sha256) else "mismatch"
         elif typed:
             result, checked = _typed_check(typed, version.figures_sha256)
         else:
@@ -303,12 +304,16 @@ def _quarter_of_request():
 
 @bp.before_app_request
 def _download_of_record():
-    """After approval the quarter's report download is the version of record (a redirect to its stored PDF)."""
-    if request.endpoint != "reports.pdf" or request.args.get(LIVE) == "1":
+    """After approval the quarter's report download is the version of record (a redirect to its stored PDF); a
+    live render asked for then says inside the document that it is not the archived one (非存档版)."""
+    if request.endpoint != "reports.pdf":
         return None
     found = _quarter_of_request()
     version = services.version_of_record(*found) if found else None
     if version is None:
+        return None
+    if request.args.get(LIVE) == "1":
+        mark_not_of_record()
         return None
     unit, quarter = found
     return redirect(url_for("closing.version_pdf", unit_id=unit.id, quarter_text=str(quarter), number=version.number))

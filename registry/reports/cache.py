@@ -137,19 +137,20 @@ def warm(units, quarter: Quarter) -> int:
     return made
 
 
-def pdf(unit, quarter: Quarter, user) -> bytes:
-    """The report PDF of ``unit`` for ``quarter`` as ``user`` would print it, rendered outside this process."""
+def pdf(unit, quarter: Quarter, user, *, not_of_record: bool = False) -> bytes:
+    """The report PDF of ``unit`` for ``quarter`` as ``user`` would print it, rendered outside this process;
+    ``not_of_record`` marks it 非存档版 (a live render of an approved quarter) and is cached apart."""
     preparer = preparer_of(user)
     if not enabled():
-        return render_report(figures(unit, quarter, user), preparer)
+        return render_report(figures(unit, quarter, user), preparer, not_of_record=not_of_record)
     scope = scope_for(user)
     # The cover names the preparing office, so two offices with the same scope get their own PDF.
-    pdf_scope = f"{scope.key}|{hashlib.sha256(preparer.encode()).hexdigest()[:16]}"
+    pdf_scope = f"{scope.key}|{hashlib.sha256(preparer.encode()).hexdigest()[:16]}" + ("|live" if not_of_record else "")
     key = _key(PDF, unit, quarter, pdf_scope)
     body = _lookup(key)
     if body is not None:
         return body
-    body = render_report(figures(unit, quarter, user), preparer)
+    body = render_report(figures(unit, quarter, user), preparer, not_of_record=not_of_record)
     _store(key, body)
     return body
 

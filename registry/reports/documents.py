@@ -90,9 +90,15 @@ def short_code(figures_sha256: str) -> str:
     return "-".join(head[i : i + 4] for i in range(0, len(head), 4))
 
 
-def report_html(f: QuarterFigures, preparer: str | None = None) -> str:
+#: What a render of the live figures says on its cover and in every page's footer once the quarter has a version
+#: of record (an approved quarter's ``?live=1``): the file is not the signed, archived report.
+NOT_OF_RECORD = "非存档版：本文件为实时生成，不是已审定的存档版本"
+
+
+def report_html(f: QuarterFigures, preparer: str | None = None, *, not_of_record: bool = False) -> str:
     """The report's HTML. ``preparer`` (the office that asked for it) keys the caches; the cover's 编制单位 is the
-    unit whose report it is, whoever downloads it."""
+    unit whose report it is, whoever downloads it. ``not_of_record`` marks a live render of a quarter that has an
+    approved version of record (the caller knows: this package does not know the close)."""
     org_name = current_app.config["ORG_NAME"]
     # The ranking of the report's own paired counties (a liaison's already limited), for its own agreements.
     rankings = ranking.for_report(
@@ -101,13 +107,13 @@ def report_html(f: QuarterFigures, preparer: str | None = None) -> str:
     )  # fmt: skip
     return render_template(
         "reports/report.html", f=f, charts=chart_set(f), org_name=org_name, preparer=preparer or org_name,
-        rankings=rankings,
+        rankings=rankings, not_of_record=NOT_OF_RECORD if not_of_record else "",
     )  # fmt: skip
 
 
-def report_pdf(f: QuarterFigures, preparer: str | None = None) -> bytes:
+def report_pdf(f: QuarterFigures, preparer: str | None = None, *, not_of_record: bool = False) -> bytes:
     """The quarterly report of ``f`` as PDF bytes."""
-    return render_pdf(report_html(f, preparer))
+    return render_pdf(report_html(f, preparer, not_of_record=not_of_record))
 
 
 def report_stem(code: str, name: str, quarter) -> str:

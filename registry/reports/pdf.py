@@ -177,20 +177,21 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _render_in_worker(figures, preparer: str | None) -> bytes:
+def _render_in_worker(figures, preparer: str | None, not_of_record: bool = False) -> bytes:
     """Runs in a pool process (its app built by ``batch._init_worker``): the report's HTML and PDF."""
     # deferred: batch and documents import this module (render_pdf) at their top
     from registry.reports import batch
     from registry.reports.documents import report_pdf  # deferred: as above
 
     with batch._app.app_context():
-        return report_pdf(figures, preparer)
+        return report_pdf(figures, preparer, not_of_record=not_of_record)
 
 
-def render_report(figures, preparer: str | None = None) -> bytes:
+def render_report(figures, preparer: str | None = None, *, not_of_record: bool = False) -> bytes:
     """The PDF of ``figures`` (a ``QuarterFigures``), rendered by the process pool when REPORT_PDF_WORKERS > 0.
 
     Waits at most REPORT_PDF_TIMEOUT seconds (keep it below gunicorn's --timeout), then raises RenderTimeout.
+    ``not_of_record`` marks it 非存档版 (``documents.report_html``).
     """
     from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool
@@ -200,17 +201,17 @@ def render_report(figures, preparer: str | None = None) -> bytes:
 
     app = current_app._get_current_object()
     if int(app.config.get("REPORT_PDF_WORKERS", 2)) <= 0:
-        return report_pdf(figures, preparer)
+        return report_pdf(figures, preparer, not_of_record=not_of_record)
     timeout = float(app.config.get("REPORT_PDF_TIMEOUT", 100))
-    key = (figures, preparer)
+    key = (figures, preparer, not_of_record)
     with _pools_lock:
         future = _running.get(key)
     if future is None:
         try:
-            future = _pool(app).submit(_render_in_worker, figures, preparer)
+            future = _pool(app).submit(_render_in_worker, figures, preparer, not_of_record)
         except BrokenProcessPool:  # a render process was killed: start a new pool once
             _drop_pool(app)
-            future = _pool(app).submit(_render_in_worker, figures, preparer)
+            future = _pool(app).submit(_render_in_worker, figures, preparer, not_of_record)
         with _pools_lock:
             _running[key] = future
         future.add_done_callback(lambda f, key=key: _forget(key, f))

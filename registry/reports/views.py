@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from registry.counties.models import Unit
@@ -82,6 +82,12 @@ def dashboard(unit_id, quarter_text):
     return _dashboard(figures, form)
 
 
+def mark_not_of_record() -> None:
+    """Called before ``pdf`` answers (the close's request hook: an approved quarter's ``?live=1``): the render it
+    serves is then marked 非存档版 inside the document. This package does not know whether a quarter is approved."""
+    g.report_not_of_record = True
+
+
 @bp.route("/<int:unit_id>/<quarter_text>.pdf")
 @requires("records.view")
 def pdf(unit_id, quarter_text):
@@ -91,7 +97,7 @@ def pdf(unit_id, quarter_text):
         return error
     try:
         # Rendered by a pool of processes: this worker only waits, and its other threads go on serving.
-        body = cache.pdf(unit, quarter, current_user)
+        body = cache.pdf(unit, quarter, current_user, not_of_record=g.get("report_not_of_record", False))
     except RenderTimeout:
         return render_error(503, "报告生成时间过长，请稍后再试。")
     return download(body, report_stem(unit.code or str(unit.id), unit.name, quarter), "pdf", inline=True)

@@ -35,6 +35,10 @@ def make_test_config(database_url: str) -> dict:
         "ID_NUMBER_KEY": TEST_ID_NUMBER_KEY,
         # Tasks are queued in memory unless a test runs a consumer (tests/test_tasks*.py).
         "TASKS_QUEUE_URL": "memory://",
+        # PDFs are rendered in the test's own process: the same code the pool runs (documents.report_pdf), without
+        # spawning two render processes per test process and engine, each importing the app and parsing fonts and
+        # the stylesheet cold (~6 s of CPU each). tests/test_report_cache.py runs the pool itself (a timeout, 503).
+        "REPORT_PDF_WORKERS": 0,
     } | engine_options(database_url)
 
 
@@ -197,12 +201,21 @@ def _serial_id(table) -> bool:
 
 @pytest.fixture(autouse=True)
 def _clean(request):
+    """Every test that reaches the database leaves it empty, but for tests that only read (``read_world``): the
+    world they share stays until a test that does not share it starts."""
+    uses_app, reads = "app" in request.fixturenames, "read_world" in request.fixturenames
+    if uses_app and not reads and _READ.ids is not None:
+        _READ.leave(request.getfixturevalue("app"))
     yield
-    if "app" in request.fixturenames:
-        app = request.getfixturevalue("app")
-        with app.app_context():
-            db.session.remove()
-            empty_tables()
+    if not uses_app:
+        return
+    app = request.getfixturevalue("app")
+    if reads:
+        _READ.check(app)
+        return
+    with app.app_context():
+        db.session.remove()
+        empty_tables()
 
 
 @pytest.fixture
@@ -420,6 +433,64 @@ def world_records(world_snapshot, ctx):
     instead of built again through the services (about 0.3 s a test)."""
     ids = world_snapshot.restore()
     return SimpleNamespace(**{name: db.session.get(WORLD_MODELS[name], getattr(ids, name)) for name in WORLD_MODELS})
+
+
+class ReadWorld:
+    """The standard world shared by consecutive tests that only read (GET pages, anonymous requests) in one test
+    process: restored once, with one client per role logged in once, instead of restored, logged into and emptied
+    for each of them (the authorization matrix alone has a thousand such cases; on PostgreSQL each restore and
+    emptying is a round trip of a hundred statements).
+
+    A test asking for ``read_world`` must write nothing: after each, the data versions (``registry.versions``,
+    bumped by every write through the gate or the audit trail) are compared with the restored world's, and a test
+    that wrote fails and the world is emptied. The first test that does not share it empties the database first.
+    """
+
+    def __init__(self):
+        self.ids, self.clients, self.versions, self.app = None, {}, None, None
+
+    def enter(self, app, snapshot) -> "ReadWorld":
+        if self.ids is None:
+            self.app, self.ids, self.clients = app, snapshot.restore(), {}
+            self.versions = self._versions(app)
+        return self
+
+    def client(self, role: str):
+        """A client logged in as the world's user of ``role`` (the same one for every shared test)."""
+        if role not in self.clients:
+            client = self.app.test_client()
+            response = login(client, role)
+            assert response.status_code in (302, 303), response.data.decode()[:500]
+            self.clients[role] = client
+        return self.clients[role]
+
+    def check(self, app) -> None:
+        if self.ids is None:  # already left (the test itself checked)
+            return
+        versions = self._versions(app)
+        if versions != self.versions:
+            self.leave(app)
+            pytest.fail(f"a test sharing the read-only world wrote (data versions {self.versions} -> {versions})")
+
+    def leave(self, app) -> None:
+        self.ids, self.clients, self.versions = None, {}, None
+        with app.app_context():
+            db.session.remove()
+            empty_tables()
+
+    @staticmethod
+    def _versions(app):
+        with app.app_context(), db.engine.connect() as conn:
+            return tuple(conn.exec_driver_sql("SELECT COUNT(*), COALESCE(SUM(version), 0) FROM data_versions").one())
+
+
+_READ = ReadWorld()
+
+
+@pytest.fixture
+def read_world(app, world_snapshot) -> ReadWorld:
+    """The standard world for a test that only reads: ``.ids`` as ``world`` gives them, ``.client(role)``."""
+    return _READ.enter(app, world_snapshot)
 
 
 def login(client, username, password=PASSWORD):

@@ -75,9 +75,9 @@ def _pages(app, world, client, endpoint):
 
 
 @pytest.mark.parametrize("endpoint", GET_ENDPOINTS)
-def test_every_page_as_admin_has_the_headers(app, world, as_user, endpoint):
-    client = as_user("admin")
-    for url, response in _pages(app, world, client, endpoint):
+def test_every_page_as_admin_has_the_headers(app, read_world, endpoint):
+    client = read_world.client("admin")
+    for url, response in _pages(app, read_world.ids, client, endpoint):
         assert response.status_code < 500, url
         assert_secure(response, what=url)
 

@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 from registry import demo, demo_scale
 from registry.auth.models import User
 from registry.auth.services import create_user
+from registry.closing import batch as of_record
 from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
@@ -263,8 +264,12 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         raise click.ClickException(f"{quarter.label}没有可生成报告的单位。")
     with batch.scratch_folder() as folder:
         tasks = [batch.Task(u.id, str(quarter), user.id if user else None, folder) for u in units]
+        # An approved quarter's report is its version of record (the stored signed PDF), as the single download
+        # gives it; only the others are rendered. 说明.txt says which file is which.
+        plan = of_record.plan(tasks)
+        db.session.commit()  # ends the read before the renders
         failed = []
-        done_count = 0
+        done_count = len(plan.stored)
 
         def done(outcome):
             nonlocal done_count
@@ -274,8 +279,8 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
             bar = "#" * (30 * done_count // len(tasks))
             click.echo(f"\r生成{quarter.label}报告 [{bar:<30}] {done_count}/{len(tasks)}", nl=False, err=True)
 
-        outcomes = batch.render_many(
-            tasks, workers=workers, config=batch.worker_config(current_app), app=current_app, on_done=done
+        outcomes = plan.stored + batch.render_many(
+            plan.render, workers=workers, config=batch.worker_config(current_app), app=current_app, on_done=done
         )
         click.echo("", err=True)
         written = [o.filename for o in outcomes if not o.error]
@@ -285,8 +290,10 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
         # A batch with failures writes nothing unless asked: a half-filled folder or zip is easily taken for all.
         if failed and not (keep_partial and written):
             raise click.ClickException(f"{len(failed)} 份报告生成失败（见上），未写出任何文件。")
-        target = batch.write_output(folder, written, out)
-    click.echo(f"已生成 {len(written)} 份报告：{target}")
+        notes = of_record.write_notes(folder, quarter, outcomes, plan.entries)
+        target = batch.write_output(folder, [*written, *notes], out)
+    stored = f"（其中已审定存档版 {len(plan.stored)} 份，见{of_record.NOTES}）" if plan.stored else ""
+    click.echo(f"已生成 {len(written)} 份报告{stored}：{target}")
     if failed:
         raise click.ClickException(
             f"{len(failed)} 份报告生成失败（见上）；已按 --keep-partial 写出其余 {len(written)} 份。"

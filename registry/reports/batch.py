@@ -42,6 +42,9 @@ class Task:
     #: for the office's own report of every record.
     user_id: int | None
     folder: str
+    #: Added to the file's name before ".pdf": "-非存档版" when the caller knows the quarter has a version of
+    #: record that this live render is not (this package knows nothing of the close).
+    suffix: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def render_task(task: Task, app=None) -> Outcome:
                 figures = quarter_figures(unit, quarter, report_pairings(user), report_scope_label(user))
                 preparer = preparer_of(user)
             body = report_pdf(figures, preparer)
-            filename = report_stem(unit.code or str(unit.id), unit.name, quarter) + ".pdf"
+            filename = report_stem(unit.code or str(unit.id), unit.name, quarter) + task.suffix + ".pdf"
             (Path(task.folder) / filename).write_bytes(body)
             db.session.remove()
     except Exception as exc:  # noqa: BLE001 - reported per unit; the batch goes on

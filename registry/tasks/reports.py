@@ -1,6 +1,7 @@
 """Report batches from the web: one job renders a quarter's reports of chosen units into one ZIP.
 
 The engine is the command line's (``reports.batch``): the same tasks, the same worker processes, the same files.
+An approved quarter's report is its version of record, not rendered (``closing.batch``), and 说明.txt says which.
 A batch is idempotent (it writes only its own ZIP, atomically), so a run whose consumer died is simply run again.
 """
 
@@ -9,6 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 
+from registry.closing import batch as of_record
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.periods import Quarter
@@ -92,18 +94,21 @@ def _render(job: Job) -> None:
     app = current_app._get_current_object()
     workers = int(app.config.get("TASKS_REPORT_WORKERS") or 1)
     config = batch.worker_config(app)
-    db.session.commit()  # ends the read: the run holds no transaction while it renders
-    pending = list(params["units"])
     errors: list[dict] = []
-    done = 0
-
-    def now_rendering() -> str:
-        return "、".join(names.get(i, str(i)) for i in pending[:workers])
-
-    jobs.progress(job_id, done=0, total=len(pending), errors=[], current=now_rendering())
     every = float(app.config["TASKS_HEARTBEAT_SECONDS"])
     with jobs.Heartbeat(job_id, every), batch.scratch_folder() as scratch:
         tasks = [batch.Task(unit_id, str(quarter), params["user"], scratch) for unit_id in params["units"]]
+        # An approved quarter's report is its version of record (the stored signed PDF), as the single download
+        # gives it; only the others are rendered.
+        plan = of_record.plan(tasks)
+        db.session.commit()  # ends the read: the run holds no transaction while it renders
+        pending = [task.unit_id for task in plan.render]
+        done = len(plan.stored)
+
+        def now_rendering() -> str:
+            return "、".join(names.get(i, str(i)) for i in pending[:workers])
+
+        jobs.progress(job_id, done=done, total=len(tasks), errors=[], current=now_rendering())
 
         def on_done(outcome: batch.Outcome) -> None:
             nonlocal done
@@ -114,7 +119,8 @@ def _render(job: Job) -> None:
                 errors.append({"unit": names.get(outcome.unit_id, str(outcome.unit_id)), "error": outcome.error})
             jobs.progress(job_id, done=done, current=now_rendering(), errors=list(errors))
 
-        outcomes = batch.render_many(tasks, workers=workers, config=config, app=app, on_done=on_done)
+        outcomes = plan.stored + batch.render_many(plan.render, workers=workers, config=config, app=app,
+                                                   on_done=on_done)  # fmt: skip
         job = db.session.get(Job, job_id)
         if errors:
             # Like the command line: a batch with failures offers no ZIP, which would easily be taken for all.
@@ -123,10 +129,19 @@ def _render(job: Job) -> None:
             return
         name = f"job-{job_id}.zip"
         # Written as name.part and renamed: a ZIP is complete or absent, whenever the process dies.
-        batch.write_output(scratch, [o.filename for o in outcomes], jobs.folder() / name)
-    jobs.finish(job, message=f"已生成 {len(outcomes)} 份报告。", result_file=name,
+        notes = of_record.write_notes(scratch, quarter, outcomes, plan.entries)
+        batch.write_output(scratch, [o.filename for o in outcomes] + notes, jobs.folder() / name)
+    jobs.finish(job, message=_finished(plan, outcomes), result_file=name,
                 download_name=params["download_name"])  # fmt: skip
     db.session.commit()
+
+
+def _finished(plan, outcomes) -> str:
+    stored = len(plan.stored)
+    if not stored:
+        return f"已生成 {len(outcomes)} 份报告。"
+    parts = f"已审定存档版 {stored} 份，实时生成 {len(outcomes) - stored} 份"
+    return f"已生成 {len(outcomes)} 份报告：{parts}（见压缩包内{of_record.NOTES}）。"
 
 
 @app_task("registry.warm_figures")

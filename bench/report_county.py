@@ -139,7 +139,7 @@ def main(argv=None):
     from registry.counties.models import Unit
     from registry.periods import Quarter
     from registry.projects.models import Project
-    from registry.reports import batch
+    from registry.reports import batch, workers
     from registry.reports.documents import report_html
     from registry.reports.pdf import _resources, render_pdf, static_only_fetcher, subsetting_path
     from registry.reports.queries import paired_counties, quarter_figures
@@ -202,7 +202,7 @@ def main(argv=None):
 
         sichuan = db.session.scalar(sa.select(Unit).where(Unit.code == "510000"))
         counties = paired_counties(sichuan, quarter)
-        config = batch.worker_config(app)
+        config = workers.worker_config(app)
     if args.batch <= 0:
         return
     with tempfile.TemporaryDirectory() as folder:

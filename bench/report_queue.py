@@ -47,7 +47,7 @@ def main(argv=None):
     from registry.auth.models import User
     from registry.counties.models import Unit
     from registry.periods import Quarter
-    from registry.reports import batch
+    from registry.reports import batch, workers
     from registry.reports.queries import paired_counties
     from registry.tasks import jobs, reports
     from registry.tasks.models import Job, JobKind, JobState
@@ -60,7 +60,7 @@ def main(argv=None):
         counties = paired_counties(sichuan, quarter)
         units = list(islice(cycle(c.id for c in counties), args.batch))
         admin = db.session.scalar(sa.select(User).where(User.role == "admin").limit(1))
-        config = batch.worker_config(app)
+        config = workers.worker_config(app)
 
     # (1) The command line's engine.
     with app.app_context(), batch.scratch_folder() as folder:

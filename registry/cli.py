@@ -26,6 +26,7 @@ from registry.reports import batch, pages
 from registry.reports.documents import report_html
 from registry.reports.queries import paired_counties, quarter_figures
 from registry.reports.services import parse_quarter
+from registry.reports.workers import worker_config
 from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
 from registry.transfer import release_write_lock, run_steps
@@ -280,7 +281,7 @@ def reports_render_command(quarter_text, codes, all_paired, out, workers, userna
             click.echo(f"\r生成{quarter.label}报告 [{bar:<30}] {done_count}/{len(tasks)}", nl=False, err=True)
 
         outcomes = plan.stored + batch.render_many(
-            plan.render, workers=workers, config=batch.worker_config(current_app), app=current_app, on_done=done
+            plan.render, workers=workers, config=worker_config(current_app), app=current_app, on_done=done
         )
         click.echo("", err=True)
         written = [o.filename for o in outcomes if not o.error]

@@ -13,7 +13,7 @@ from registry.extensions import db
 from registry.pairings.models import Pairing
 from registry.periods import Quarter
 from registry.projects.models import FundStage, Project
-from registry.reports import cache, pdf, queries
+from registry.reports import cache, queries, workers
 from registry.reports.models import ReportCache
 from registry.reports.services import save_narrative
 from tests.conftest import PASSWORD
@@ -154,7 +154,7 @@ def test_pdf_renders_in_a_pool_process_and_a_slow_render_answers_503(app, world,
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     import os
 
-    assert any(key[0] == os.getpid() and key[2] == 1 for key in pdf._pools)
+    assert any(key[0] == os.getpid() and key[2] == 1 for key in workers._pools)
     monkeypatch.setitem(app.config, "REPORT_PDF_TIMEOUT", 0)
     response = client.get(f"/reports/{world.zhaojue}/2024Q2.pdf")
     assert response.status_code == 503 and "报告生成时间过长" in response.get_data(as_text=True)

@@ -369,20 +369,20 @@ def test_cli_writes_nothing_when_a_report_fails_unless_asked(app, world, runner,
 
 def test_batch_with_worker_processes(app, world, tmp_path):
     """Two spawned workers build their own app from the parent's settings and render the same report."""
-    from registry.reports import batch
+    from registry.reports import batch, workers
 
     with app.app_context():
         folder = tmp_path / "w"
         folder.mkdir()
         tasks = [batch.Task(world.zhaojue, "2024Q2", None, str(folder)),
                  batch.Task(world.cangxi, "2019Q2", None, str(folder))]  # fmt: skip
-        outcomes = batch.render_many(tasks, workers=2, config=batch.worker_config(app))
+        outcomes = batch.render_many(tasks, workers=2, config=workers.worker_config(app))
     assert sorted(o.error for o in outcomes) == ["", ""]
     assert len(list(folder.iterdir())) == 2
     # A unit that does not exist fails alone, with its reason.
     with app.app_context():
         tasks = [batch.Task(999_999, "2024Q2", None, str(folder)), tasks[0]]
-        outcomes = batch.render_many(tasks, workers=2, config=batch.worker_config(app))
+        outcomes = batch.render_many(tasks, workers=2, config=workers.worker_config(app))
     assert sorted(o.error for o in outcomes)[0] == "" and "不存在" in sorted(o.error for o in outcomes)[1]
 
 

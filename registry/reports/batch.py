@@ -5,14 +5,10 @@ Each worker builds its own app (and database connections) once and renders task 
 recycled after ``MAX_TASKS_PER_WORKER`` reports to keep memory flat.
 """
 
-import ctypes
 import os
 import resource
 import shutil
-import signal
-import sys
 import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable
@@ -28,10 +24,10 @@ from registry.counties.models import Unit
 from registry.extensions import db
 from registry.periods import Quarter
 from registry.permissions import report_pairings, report_scope_label
+from registry.reports import workers
 from registry.reports.documents import preparer_of, report_pdf, report_stem
 from registry.reports.queries import quarter_figures
-
-MAX_TASKS_PER_WORKER = 40
+from registry.reports.workers import MAX_TASKS_PER_WORKER, init_batch_worker, worker_factory
 
 
 @dataclass(frozen=True)
@@ -56,61 +52,10 @@ class Outcome:
     error: str = ""
 
 
-_app = None
-
-
-def _init_worker(factory, config: dict):
-    """Worker start-up: one app per process, with the parent's database and settings. ``factory`` is the app
-    factory the parent app was built by (``worker_factory``), handed down rather than imported: the factory
-    registers this package's blueprint, so reports must not import it."""
-    global _app
-    _app = factory(config)
-
-
-#: Linux prctl(2) option: the signal a process gets when the thread that started it ends.
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this worker process end when ``parent`` does, however it ends (SIGKILL included): on Linux the kernel
-    sends SIGKILL at its death (``PR_SET_PDEATHSIG``); elsewhere a thread watches the parent. A consumer killed
-    outright otherwise left its render workers running beside the next consumer."""
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            armed = False
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(0)
-    if not armed:
-        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-
-
-def _init_batch_worker(factory, config: dict, parent: int):
-    """A batch worker's start-up: bound to its parent's life, then its own app (``_init_worker``). The pool is made
-    and its processes started by the thread that renders the batch and waits for it (``render_many``), which
-    outlives them, so the parent-death signal (sent when that thread ends) never comes early."""
-    die_with_parent(parent)
-    _init_worker(factory, config)
-
-
-def worker_factory(app):
-    """The factory that built ``app`` (the app puts it in its extensions), for spawned workers to call."""
-    return app.extensions["registry.create_app"]
-
-
 def render_task(task: Task, app=None) -> Outcome:
     """Render one report to ``task.folder``; errors are returned, not raised, so one bad unit stops nothing."""
 
-    app = app or _app
+    app = app or workers._app
     started = time.perf_counter()
     filename = f"unit-{task.unit_id}.pdf"
     try:
@@ -159,7 +104,7 @@ def render_many(
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
-        initializer=_init_batch_worker,
+        initializer=init_batch_worker,
         initargs=(worker_factory(app or current_app), config, os.getpid()),
         max_tasks_per_child=MAX_TASKS_PER_WORKER,
     ) as pool:
@@ -173,12 +118,6 @@ def render_many(
             if on_done:
                 on_done(outcome)
     return outcomes
-
-
-def worker_config(app) -> dict:
-    """What a worker process needs to build the same app: the database and the settings a report shows."""
-    keys = ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "ORG_NAME", "ID_NUMBER_KEY")
-    return {k: app.config[k] for k in keys if app.config.get(k) is not None} | {"SERVER_NAME": None}
 
 
 def write_output(folder: str, files: Iterable[str], out: Path) -> Path:

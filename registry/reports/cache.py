@@ -36,8 +36,8 @@ from registry.periods import Quarter
 from registry.permissions import report_pairings, report_scope_label
 from registry.reports.documents import preparer_of
 from registry.reports.models import ReportCache
-from registry.reports.pdf import render_report
 from registry.reports.queries import quarter_figures
+from registry.reports.workers import render_report
 
 log = logging.getLogger(__name__)
 

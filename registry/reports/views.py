@@ -14,9 +14,9 @@ from registry.permissions import can, report_pairings, report_visible, requires,
 from registry.reports import cache, services
 from registry.reports.documents import chart_set, report_stem, rounding_note, short_code, signing_unit
 from registry.reports.forms import NarrativeForm
-from registry.reports.pdf import RenderTimeout
 from registry.reports.queries import narrative_row, paired_counties, summary_units
 from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
+from registry.reports.workers import RenderTimeout
 from registry.web import attach_error, save
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

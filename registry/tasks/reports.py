@@ -19,6 +19,7 @@ from registry.reports import batch, cache
 from registry.reports.documents import preparer_of
 from registry.reports.queries import paired_counties
 from registry.reports.services import latest_quarter
+from registry.reports.workers import worker_config
 from registry.roles import Role
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
@@ -93,7 +94,7 @@ def _render(job: Job) -> None:
     names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(params["units"]))).all())
     app = current_app._get_current_object()
     workers = int(app.config.get("TASKS_REPORT_WORKERS") or 1)
-    config = batch.worker_config(app)
+    config = worker_config(app)
     errors: list[dict] = []
     every = float(app.config["TASKS_HEARTBEAT_SECONDS"])
     with jobs.Heartbeat(job_id, every), batch.scratch_folder() as scratch:

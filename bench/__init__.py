@@ -169,9 +169,10 @@ def load_demo(smoke: bool) -> None:
     pairings, accounts, projects with their money, placements and purchases only (no narratives, problems,
     notices or assets) — what the benches' pages and reports read — in a few seconds.
     """
-    from registry import demo, demo_projects
+    from registry import demo
     from registry.counties.services import DATA_DIR, load_divisions
     from registry.database import refresh_planner_statistics, reset_id_sequences, writing
+    from registry.demo import records as demo_projects
     from registry.extensions import db
 
     with writing():

@@ -4,7 +4,7 @@ exports, a login during a large import, the nightly checks.
 Usage:
     .venv/bin/python -m bench.scale [--database-url URL] [--fraction 1.0] [--keep PATH] [--runs 5] [--smoke]
 
-The data set is ``flask demo load --scale province`` (``registry.demo_scale``): the demo, then five years of
+The data set is ``flask demo load --scale province`` (``registry.demo.scale``): the demo, then five years of
 1,010,000 placements, 202,000 purchases, 12,300 projects with status steps and 69,000 fund rows through the
 importers. Building it takes a while on two cores, so ``--keep`` names a SQLite file (or, with ``--database-url``,
 the PostgreSQL database itself is kept) that a later run reuses when it already holds the set of that fraction.
@@ -38,7 +38,7 @@ PASSWORD = "xiezuo-demo-2026"
 def _has_set(app, fraction: float) -> bool:
     """Does the database hold the whole province set of this fraction (every stream loaded, as many generated
     projects as that fraction makes)?"""
-    from registry.demo_scale import VOLUMES, done_streams
+    from registry.demo.scale import VOLUMES, done_streams
     from registry.extensions import db
     from registry.projects.models import Project
 
@@ -66,7 +66,7 @@ def build(url: str | None, fraction: float, smoke: bool, keep: str | None):
             return app
         dispose(app)
     from registry.database import refresh_planner_statistics
-    from registry.demo_scale import load_province
+    from registry.demo.scale import load_province
     from registry.extensions import db
 
     started = time.perf_counter()

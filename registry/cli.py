@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from registry import demo, demo_scale
+from registry import demo
 from registry.auth.models import User
 from registry.auth.services import create_user
 from registry.closing import batch as of_record
@@ -17,6 +17,7 @@ from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_k
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
 from registry.database import refresh_planner_statistics, writing
+from registry.demo import scale as demo_scale
 from registry.extensions import db
 from registry.findings.commands import problems_group
 from registry.permissions import can, report_pairings, report_visible
@@ -132,7 +133,7 @@ def demo_group():
 @with_appcontext
 def demo_load_command(scale, fraction):
     """Load programmes, the documented pairings, sample organisations and one account per role; with
-    ``--scale province`` also a province's volume of records through the importers (``registry.demo_scale``)."""
+    ``--scale province`` also a province's volume of records through the importers (``registry.demo.scale``)."""
     if current_app.config.get("PRODUCTION"):
         raise click.ClickException("生产环境（PRODUCTION=True）不能导入演示数据。")
     try:

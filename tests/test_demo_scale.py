@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry import demo_scale
+from registry.demo import scale as demo_scale
 from registry.extensions import db
 from registry.placements.models import Placement
 from registry.projects.models import FundTransaction, Project

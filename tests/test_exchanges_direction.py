@@ -193,7 +193,7 @@ def test_the_import_checks_sides_with_the_same_rule(app, world):
 
 
 def test_demo_postings_have_units_on_the_right_sides(ctx):
-    from registry.demo_projects import load_records
+    from registry.demo.records import load_records
 
     sichuan = make_division("510000", "四川省", UnitKind.PROVINCE)
     liangshan = make_division("513400", "凉山彝族自治州", UnitKind.PREFECTURE, sichuan)

@@ -30,8 +30,7 @@ LAYERS = {
     "streams": {"auth", "projects", "placements", "purchases", "exchanges"},
     "compositions": {"agreements", "reports", "main", "directory", "closing", "findings", "disclosure"},
     "app": {
-        "__init__", "cli", "demo", "demo_projects", "demo_problems", "demo_disclosure", "demo_assets", "demo_scale",
-        "models",
+        "__init__", "cli", "demo", "models",
         "templating", "security", "tasks",
     },
 }  # fmt: skip

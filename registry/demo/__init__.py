@@ -1,4 +1,7 @@
-"""Demonstration data: programmes, the documented pairings (domain.md §1.2–1.3), organisations, one user per role.
+"""Demonstration data: programmes, the documented pairings (domain.md §1.2–1.3), organisations, one user per role,
+then each part in its order (``load``): the records of projects, placements, purchases, exchanges and agreements
+together (``records``: their figures must agree with each other), the 整改 ledger over them (``problems``), a
+stream's own demo (``assets.demo``, ``disclosure.demo``); ``scale`` grows it to a province's volume.
 
 Idempotent: running it again adds only what is missing. Nothing here runs in production (see cli.py).
 """
@@ -9,12 +12,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry import demo_assets, demo_disclosure, demo_problems, demo_projects
+from registry.assets import demo as demo_assets
 from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
 from registry.counties.services import create_local_unit, load_divisions
 from registry.database import reset_id_sequences
+from registry.demo import problems as demo_problems
+from registry.demo import records as demo_projects
+from registry.disclosure import demo as demo_disclosure
 from registry.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import create_pairing, create_programme
@@ -22,7 +28,7 @@ from registry.periods import Quarter
 from registry.reports.services import save_narrative
 from registry.services import ServiceError
 
-PAIRINGS_CSV = Path(__file__).resolve().parent / "pairings" / "data" / "pairings.csv"
+PAIRINGS_CSV = Path(__file__).resolve().parent.parent / "pairings" / "data" / "pairings.csv"
 DEMO_PASSWORD = "xiezuo-demo-2026"
 
 PROGRAMMES = [

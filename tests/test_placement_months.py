@@ -171,3 +171,147 @@ def test_flask_figures_refresh_builds_what_an_upgrade_left_missing(app, w):
     assert set(db.session.scalars(sa.select(PlacementMonthSpan.origin_county_id))) == counties
     assert "已重建 0 个县" in app.test_cli_runner().invoke(args=["figures", "refresh"]).output
     assert f"已重建 {len(counties)} 个县" in app.test_cli_runner().invoke(args=["figures", "refresh", "--all"]).output
+
+
+# ---- a write touches only the months it spans (issue 23) -------------------------------------------------------
+
+
+def month_rows() -> dict:
+    """{(county, month, pairing, destination): (row id, people, lifted)} as stored: a row rewritten (deleted and
+    inserted) gets a new id."""
+    return {
+        (r.origin_county_id, r.month, r.pairing_id, r.destination_class): (r.id, r.people, r.lifted)
+        for r in db.session.scalars(sa.select(PlacementMonth))
+    }
+
+
+#: The real builders, for the rebuild the tests compare with while ``refuse_county_rebuilds`` holds.
+_REAL = {"refresh_months": months.refresh_months, "_rebuild": months._rebuild}
+
+
+def rebuilt_rows() -> dict:
+    """The rows a rebuild from scratch makes (then the stored ones are put back as they were)."""
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    patched = {name: getattr(months, name) for name in _REAL}
+    try:
+        for name, function in _REAL.items():
+            setattr(months, name, function)
+        months.rebuild_all()
+    finally:
+        for name, function in patched.items():
+            setattr(months, name, function)
+    rows = {k: v[1:] for k, v in month_rows().items()}
+    savepoint.rollback()
+    return rows
+
+
+def assert_rows_are_a_rebuild():
+    db.session.flush()
+    assert {k: v[1:] for k, v in month_rows().items()} == rebuilt_rows()
+
+
+def refuse_county_rebuilds(monkeypatch):
+    """From here on, fail a write that rebuilds a county's months the old way (January of the start year to the
+    span), or rebuilds any range of months: the county's first placement builds its rows, every later write
+    patches them."""
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a placement write rebuilt a county's months from the start year")
+
+    monkeypatch.setattr(months, "refresh_months", refused)
+    monkeypatch.setattr(months, "_rebuild", refused)
+
+
+def test_an_edit_rewrites_only_the_rows_of_the_months_it_spans(w, monkeypatch):
+    populate(w, n=120, seed=13)
+    refuse_county_rebuilds(monkeypatch)
+    span = months.span_for()
+    placement = db.session.scalars(
+        sa.select(Placement).where(Placement.end_date.is_(None), Placement.start_date < date(2021, 1, 1))
+        .order_by(Placement.id)
+    ).first()  # fmt: skip
+    old_first = months.month_of(placement.start_date)
+    before = month_rows()
+    # Still in work since before 2021 (every month to the span), ended after 100 days, moved to another group.
+    new_start = placement.start_date + timedelta(days=40)
+    change = {"start_date": new_start, "end_date": new_start + timedelta(days=100),
+              "destination_class": next(d for d in Destination if d is not placement.destination_class)}  # fmt: skip
+    old_key = (placement.pairing_id, placement.destination_class)
+    update_placement(placement, change, actor=w.admin)
+    db.session.flush()
+    after = month_rows()
+    new_key = (placement.pairing_id, placement.destination_class)
+    spanned = set(range(old_first, span + 1))  # the old state's months; the new one's lie within them
+    assert months.month_of(placement.end_date) < span
+    touched = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert touched, "the edit changed some rows"
+    for county, month, pairing, destination in touched:
+        assert county == placement.origin_county_id and month in spanned, (month, spanned)
+        assert (pairing, destination) in (old_key, new_key)
+    # Every other row is the same row, not a copy: same id, same bytes.
+    for key in before.keys() - touched:
+        assert after[key] == before[key]
+    assert_rows_are_a_rebuild()
+
+
+def test_a_person_placed_twice_keeps_the_months_their_other_placement_covers(w, monkeypatch):
+    one = make_placement(w.butuo, id_number=number("513429", 7), start_date=date(2022, 1, 10), end_date=None)
+    refuse_county_rebuilds(monkeypatch)
+    other = make_placement(w.butuo, id_number=number("513429", 7), start_date=date(2022, 6, 1),
+                           end_date=date(2022, 12, 31))  # fmt: skip
+    assert one.person_id == other.person_id and one.destination_class == other.destination_class
+    update_placement(one, {"end_date": date(2022, 3, 31)}, actor=w.admin)  # June to December: still the other's
+    assert_rows_are_a_rebuild()
+    june = Period(date(2022, 6, 1), date(2022, 6, 30))
+    assert from_bitmaps([w.butuo.id], june)["all"] == 1
+    update_placement(other, {"household": Household.LIFTED}, actor=w.admin)
+    assert_rows_are_a_rebuild()
+    update_placement(one, {"end_date": None}, actor=w.admin)
+    assert_rows_are_a_rebuild()
+
+
+def test_a_deleted_placement_leaves_the_months_it_spanned(w, monkeypatch):
+    populate(w, n=40, seed=17)
+    refuse_county_rebuilds(monkeypatch)
+    placement = db.session.scalars(sa.select(Placement).order_by(Placement.id.desc())).first()
+    was = months.spanned(placement)
+    db.session.delete(placement)
+    db.session.flush()
+    months.patch_months([was])
+    assert_rows_are_a_rebuild()
+    assert_equal_everywhere(w)
+
+
+def test_many_edits_each_patch_and_stay_a_rebuild(w, monkeypatch):
+    populate(w, n=80, seed=19)
+    refuse_county_rebuilds(monkeypatch)
+    rng = random.Random(5)
+    for placement in rng.sample(db.session.scalars(sa.select(Placement)).all(), 15):
+        change = rng.choice([
+            {"end_date": min(date.today(), placement.start_date + timedelta(days=rng.randint(0, 700)))},
+            {"end_date": None},
+            {"origin_county_id": w.cangxi.id},
+            {"household": rng.choice(list(Household))},
+            {"start_date": placement.start_date - timedelta(days=rng.randint(1, 90))},
+        ])  # fmt: skip
+        update_placement(placement, change, actor=w.admin)
+    assert_rows_are_a_rebuild()
+    assert_equal_everywhere(w)
+
+
+def test_an_import_rebuilds_only_the_months_its_rows_span(w, monkeypatch):
+    from tests.test_import_placements import _csv, _import, _row
+
+    populate(w, n=40, seed=23)
+    db.session.commit()
+    rebuilt = []
+    real = months._rebuild
+    monkeypatch.setattr(months, "_rebuild", lambda county, first, last: (rebuilt.append((county, first, last)),
+                                                                         real(county, first, last)))  # fmt: skip
+    monkeypatch.setattr(months, "refresh_months", lambda *a, **k: pytest.fail("a whole county rebuilt"))
+    result = _import(_csv([_row(就业开始="2023-05-10", 就业结束="2023-08-20")]), w.admin)
+    assert not result.errors and result.created == 1
+    # One range per year at most, and only May to August 2023.
+    assert rebuilt == [(w.zhaojue.id, months.month_of(date(2023, 5, 1)), months.month_of(date(2023, 8, 1)))]
+    assert_rows_are_a_rebuild()

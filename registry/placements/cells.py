@@ -34,11 +34,12 @@ from registry.placements.models import (
     PlacementMonth,
     PlacementMonthSpan,
 )
-from registry.placements.months import refresh_months
+from registry.placements.months import LOCK, Spanned, patch_months, refresh_months
 
 CHUNK = 5000
-#: First key of the PostgreSQL advisory locks serialising rebuilds of placement cells (see lock_counties).
-CELLS_LOCK = 0x504C
+#: First key of the PostgreSQL advisory locks serialising rebuilds of placement cells (see lock_counties); the
+#: monthly rows' patches take the same.
+CELLS_LOCK = LOCK
 
 
 def person_ids_for(fingerprints: Iterable[str]) -> dict[str, int]:
@@ -90,8 +91,11 @@ def slice_of(placement) -> tuple[int, int]:
     return placement.origin_county_id, placement.start_date.year
 
 
-def refresh_cells(slices: Iterable[tuple[int, int]]) -> None:
-    """Rebuild the cells of these (origin county id, start year) slices from their placements.
+def refresh_cells(slices: Iterable[tuple[int, int]], months: Iterable[Spanned] | None = None) -> None:
+    """Rebuild the cells of these (origin county id, start year) slices from their placements, and the monthly
+    people rows: with ``months`` (the written placements as they were and as they are, ``months.spanned``) only
+    the months and groups those span are patched (``months.patch_months``); without, every month of the touched
+    counties from the first touched year to the span is rebuilt (an identity merge, the demo, a bulk load).
 
     Every cell lies in exactly one slice, so rebuilding whole slices (delete, then insert what the placements
     say) is always right, whatever moved where. A slice is one county's placements starting in one year.
@@ -124,8 +128,17 @@ def refresh_cells(slices: Iterable[tuple[int, int]]) -> None:
         ]  # fmt: skip
         for start in range(0, len(cells), CHUNK):
             db.session.execute(sa.insert(PlacementCell), cells[start : start + CHUNK])
-    # The monthly people rows the period figures read, from the first touched year on (under the same lock).
-    refresh_months({county_id: min(years) for county_id, years in years_by_county.items()})
+    # The monthly people rows the period figures read (under the same lock).
+    if months is None:
+        refresh_months({county_id: min(years) for county_id, years in years_by_county.items()})
+    else:
+        patch_months(months)
+
+
+def refresh_cells_only(slices: Iterable[tuple[int, int]]) -> None:
+    """``refresh_cells`` leaving the monthly rows alone (an import rebuilds the months it spanned by
+    ``months.refresh_ranges``)."""
+    refresh_cells(slices, months=())
 
 
 def refresh_all_cells() -> None:

@@ -14,15 +14,23 @@ times per page. ``PlacementMonth`` rows hold, per (origin county, month, pairing
   (``PlacementMonthSpan``: the end of the year the rows were last built in); a period reaching past a county's
   span is counted from the placements themselves, exactly and slower, until the nightly task moves the spans on.
 
-``refresh_months`` keeps the rows true after every write: ``cells.refresh_cells`` (which every placement write,
-import, identity merge and bulk load already calls with the (county, start year) slices it touched) calls it, so
-the months from the first touched year to the span are rebuilt in the same transaction.
+The rows are kept true after every write, in the same transaction, touching only the months the write spans:
+
+- a form's create or edit (``services``) passes the placement as it was and as it is (``spanned``: county, person,
+  pairing, destination, first and last month, an open end meaning up to the span) to ``patch_months`` through
+  ``cells.refresh_cells``: in those months and groups only, the person's bit is set or cleared from that person's
+  own placements (a person may have several), so a county of 50,000 placements is patched in milliseconds;
+- an import touches the same months as ranges per county and year (``ranges_of``), rebuilt at its end by
+  ``refresh_ranges`` from the placements of those months (``_rebuild``, what every path builds rows with);
+- an identity merge, the demo and a bulk load call ``refresh_months`` (through ``cells.refresh_cells`` without
+  months): the county's months from the first touched year to the span.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from pyroaring import BitMap
@@ -31,11 +39,17 @@ from sqlalchemy.orm import Session
 
 from registry.database import any_of
 from registry.extensions import db
+from registry.locks import lock_counties
 from registry.pairings.models import Pairing
 from registry.periods import Period
 from registry.placements.models import Destination, Household, Placement, PlacementMonth, PlacementMonthSpan
 
 CHUNK = 5000
+#: First key of the PostgreSQL advisory locks serialising rebuilds of a county's placement cells and months (see
+#: ``locks.lock_counties``; ``cells.refresh_cells`` takes the same).
+LOCK = 0x504C
+#: Placements of one county patched bit by bit in one write; more are rebuilt by ranges of months.
+PATCH_LIMIT = 50
 
 
 def month_of(day: date) -> int:
@@ -93,6 +107,190 @@ def refresh_months(first_year_by_county: dict[int, int], *, today: date | None =
                 .where(PlacementMonthSpan.origin_county_id == county_id)
                 .values(last_month=last)
             )
+
+
+class Spanned(NamedTuple):
+    """Where one placement (as it was, or as it is) lies in the monthly rows: its groups and months."""
+
+    county_id: int
+    person_id: int
+    pairing_id: int | None
+    destination: Destination
+    first: int
+    #: The last month it is in work; None: still in work (every month up to the county's span).
+    last: int | None
+
+
+def spanned(placement) -> Spanned:
+    """The months and groups of ``placement`` (a Placement, or a dict of its columns' values) as it now is: take
+    it before and after a change."""
+    get = placement.get if isinstance(placement, dict) else placement.__getattribute__
+    end = get("end_date")
+    return Spanned(get("origin_county_id"), get("person_id"), get("pairing_id"), Destination(get("destination_class")),
+                   month_of(get("start_date")), None if end is None else month_of(end))  # fmt: skip
+
+
+def _spans(county_ids) -> dict[int, int]:
+    return dict(
+        db.session.execute(
+            sa.select(PlacementMonthSpan.origin_county_id, PlacementMonthSpan.last_month).where(
+                PlacementMonthSpan.origin_county_id.in_(list(county_ids))
+            )
+        ).all()
+    )
+
+
+def patch_months(states: Iterable[Spanned], *, today: date | None = None) -> None:
+    """Bring the rows up to date after a write of a few placements, given each as it was and as it is (a new one:
+    as it is; a deleted one: as it was). Only the months and groups those states span are read and written, and
+    only the bits of their people change: each such person's membership of a month row is recomputed from that
+    person's placements (another placement of theirs may still cover the month). A county never built, or whose
+    span is behind this year, is built as ``refresh_months`` does; many placements of one county are rebuilt by
+    ranges of months. Call inside the writing transaction, after the placements are flushed."""
+    by_county: dict[int, list[Spanned]] = defaultdict(list)
+    for state in states:
+        by_county[state.county_id].append(state)
+    if not by_county:
+        return
+    lock_counties(LOCK, by_county)
+    target = span_for(today)
+    spans = _spans(by_county)
+    for county_id, county_states in sorted(by_county.items()):
+        span = spans.get(county_id)
+        if span is None or span < target:
+            refresh_months({county_id: min(s.first for s in county_states) // 12}, today=today)
+        elif len(county_states) > PATCH_LIMIT:
+            for first, last in _merged((s.first, span if s.last is None else s.last) for s in county_states):
+                _rebuild(county_id, first, min(last, span))
+        else:
+            _patch(county_id, county_states, span)
+
+
+def _patch(county_id: int, states: list[Spanned], span: int) -> None:
+    """Set or clear the bits of these states' people in the rows of the months and groups the states span."""
+    cells: set[tuple[int, int | None, Destination]] = set()  # (month, pairing, destination)
+    for state in states:
+        for month in range(state.first, min(span, span if state.last is None else state.last) + 1):
+            cells.add((month, state.pairing_id, state.destination))
+    if not cells:
+        return
+    people = BitMap(s.person_id for s in states)
+    low, high = min(c[0] for c in cells), max(c[0] for c in cells)
+    # Where those people are in work, from all their placements in the county that reach these months.
+    present: dict[tuple, BitMap] = defaultdict(BitMap)
+    lifted_present: dict[tuple, BitMap] = defaultdict(BitMap)
+    for pairing_id, destination, household, begin, finish, person_id in db.session.execute(
+        sa.select(Placement.pairing_id, Placement.destination_class, Placement.household, Placement.start_date,
+                  Placement.end_date, Placement.person_id)
+        .where(Placement.person_id.in_(list(people)), Placement.origin_county_id == county_id,
+               Placement.start_date <= month_end(high),
+               sa.or_(Placement.end_date.is_(None), Placement.end_date >= month_start(low)))
+    ):  # fmt: skip
+        top = span if finish is None else min(span, month_of(finish))
+        for month in range(max(low, month_of(begin)), min(high, top) + 1):
+            key = (month, pairing_id, Destination(destination))
+            if key in cells:
+                present[key].add(person_id)
+                if household == Household.LIFTED:
+                    lifted_present[key].add(person_id)
+    pairings = {c[1] for c in cells}
+    known = [p for p in pairings if p is not None]
+    pairing_filter = [PlacementMonth.pairing_id.in_(known)] if known else []
+    if None in pairings:
+        pairing_filter.append(PlacementMonth.pairing_id.is_(None))
+    existing = {
+        (month, pairing_id, Destination(destination)): (row_id, stored_people, stored_lifted)
+        for row_id, month, pairing_id, destination, stored_people, stored_lifted in db.session.execute(
+            sa.select(PlacementMonth.id, PlacementMonth.month, PlacementMonth.pairing_id,
+                      PlacementMonth.destination_class, PlacementMonth.people, PlacementMonth.lifted)
+            .where(PlacementMonth.origin_county_id == county_id, PlacementMonth.month.between(low, high),
+                   PlacementMonth.destination_class.in_(sorted({c[2] for c in cells})), sa.or_(*pairing_filter))
+        )
+    }  # fmt: skip
+    inserts, updates, deletes = [], [], []
+    for key in sorted(cells, key=lambda c: (c[0], c[1] or 0, c[2].value)):
+        row = existing.get(key)
+        old_people = BitMap.deserialize(row[1]) if row else BitMap()
+        old_lifted = BitMap.deserialize(row[2]) if row else BitMap()
+        new_people = (old_people - people) | present.get(key, BitMap())
+        new_lifted = (old_lifted - people) | lifted_present.get(key, BitMap())
+        if row is not None and new_people == old_people and new_lifted == old_lifted:
+            continue
+        if not new_people:  # a rebuild makes no empty rows
+            if row is not None:
+                deletes.append(row[0])
+            continue
+        for bitmap in (new_people, new_lifted):  # stored as a rebuild stores them
+            bitmap.run_optimize()
+            bitmap.shrink_to_fit()
+        values = {"people": new_people.serialize(), "lifted": new_lifted.serialize()}
+        if row is None:
+            inserts.append({"origin_county_id": county_id, "month": key[0], "pairing_id": key[1],
+                            "destination_class": key[2], **values})  # fmt: skip
+        else:
+            updates.append({"row_id": row[0], **values})
+    table = PlacementMonth.__table__
+    if deletes:
+        db.session.execute(sa.delete(table).where(table.c.id.in_(deletes)))
+    if updates:
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(people=sa.bindparam("people"), lifted=sa.bindparam("lifted")),
+            updates,
+        )
+    if inserts:
+        db.session.execute(sa.insert(PlacementMonth), inserts)
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Month ranges joined where they overlap or touch."""
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return [(first, last) for first, last in merged]
+
+
+def ranges_of(states: Iterable[Spanned], today: date | None = None) -> set[tuple[int, int, int]]:
+    """The (county, first month, last month) ranges these states span, cut at each year's end (so that an
+    import's many rows make at most a few dozen ranges per county and year); an open end runs to this year's
+    December (``refresh_ranges`` carries it on to a span beyond)."""
+    target = span_for(today)
+    ranges = set()
+    for state in states:
+        last = target if state.last is None else min(state.last, target)
+        for year in range(state.first // 12, last // 12 + 1):
+            ranges.add((state.county_id, max(state.first, year * 12), min(last, year * 12 + 11)))
+    return ranges
+
+
+def refresh_ranges(ranges: Iterable[tuple[int, int, int]], *, today: date | None = None) -> None:
+    """Rebuild the rows of these (county, first month, last month) ranges from the placements (an import's, at
+    its end: ``ranges_of`` the rows as they were and as they are). A county never built, or whose span is behind
+    this year, is built as ``refresh_months`` does."""
+    by_county: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for county_id, first, last in ranges:
+        by_county[county_id].append((first, last))
+    if not by_county:
+        return
+    lock_counties(LOCK, by_county)
+    target = span_for(today)
+    spans = _spans(by_county)
+    for county_id, county_ranges in sorted(by_county.items()):
+        span = spans.get(county_id)
+        if span is None or span < target:
+            refresh_months({county_id: min(first for first, _ in county_ranges) // 12}, today=today)
+            continue
+        for first, last in _merged(county_ranges):
+            _rebuild(county_id, first, span if last >= target else last)
+
+
+#: Ranges rebuilt per transaction at the end of a chunked import (``transfer.Batch.finish``): a county's year holds
+#: up to 78 ranges (its first and last months), merged into one rebuild.
+refresh_ranges.per_transaction = 200
 
 
 def _rebuild(county_id: int, first: int, last: int) -> None:

@@ -10,8 +10,9 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
 from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write
-from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, slice_of
+from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, refresh_cells_only, slice_of
 from registry.placements.models import Placement
+from registry.placements.months import ranges_of, refresh_ranges, spanned
 from registry.services import ServiceError, check_version, insert_unique
 from registry.transfer import Batch, written
 from registry.transfer import cache_of as _cache
@@ -146,12 +147,13 @@ def create_placement(data: dict, *, actor, batch: Batch | None = None) -> Placem
         values = fields | identity
         changes = {k: _json(values[k]) for k in AUDITED}
         batch.insert(Placement, values, summary=summary, changes=changes)
-        batch.touch(refresh_cells, [(fields["origin_county_id"], fields["start_date"].year)])
+        batch.touch(refresh_cells_only, [(fields["origin_county_id"], fields["start_date"].year)])
+        batch.touch(refresh_ranges, ranges_of([spanned(values)]))
         return None
     _refuse_duplicate(identity["id_fingerprint"], fields["origin_county_id"], fields["start_date"])
     placement = Placement(**fields, **identity)
     insert_unique(placement, DUPLICATE, "start_date")  # registered by another request since the check above
-    refresh_cells([slice_of(placement)])
+    refresh_cells([slice_of(placement)], months=[spanned(placement)])
     written("create", placement, actor=actor, changes=snapshot(placement, AUDITED), summary=summary)
     return placement
 
@@ -172,16 +174,18 @@ def update_placement(placement: Placement, data: dict, *, actor, version=None, b
     key = (fingerprint, merged["origin_county_id"], merged["start_date"])
     if batch is None and key != (placement.id_fingerprint, placement.origin_county_id, placement.start_date):
         _refuse_duplicate(*key, placement_id=placement.id)
-    before = slice_of(placement)
+    before, was = slice_of(placement), spanned(placement)
     changes = apply_changes(placement, merged, (*FIELDS, "id_stored", "id_fingerprint", "person_id", "id_masked",
                                                 "sex", "birth_date", "pairing_id"))  # fmt: skip
     for secret in ("id_stored", "id_fingerprint", "person_id"):
         changes.pop(secret, None)  # never in the audit trail, even encrypted
-    # The placement may have left its cell (another county, year, household…): rebuild where it was and is.
+    # The placement may have left its cell (another county, year, household…): rebuild where it was and is; the
+    # monthly rows only in the months it spanned before and spans now.
     if batch is None:
-        refresh_cells({before, slice_of(placement)})
+        refresh_cells({before, slice_of(placement)}, months=[was, spanned(placement)])
     elif changes:
-        batch.touch(refresh_cells, {before, slice_of(placement)})
+        batch.touch(refresh_cells_only, {before, slice_of(placement)})
+        batch.touch(refresh_ranges, ranges_of([was, spanned(placement)]))
     if changes:
         written("update", placement, actor=actor, batch=batch, summary=f"修改劳务协作 {placement.person_name}",
                 changes=changes)  # fmt: skip

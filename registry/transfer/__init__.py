@@ -548,8 +548,9 @@ class Batch:
                 continue
             # A few slices per transaction: the write lock is released between them as between chunks.
             slices = sorted(slices)
-            for start in range(0, len(slices), REFRESH_EVERY):
-                refresh(slices[start : start + REFRESH_EVERY])
+            every = getattr(refresh, "per_transaction", REFRESH_EVERY)
+            for start in range(0, len(slices), every):
+                refresh(slices[start : start + every])
                 self.checkpoint()
         self.event.summary = (
             f"导入{self.title} {self.filename}：{result.rows} 行，新增 {result.created}，更新 {result.updated}，"
@@ -614,7 +615,8 @@ CHECKPOINT_HOOKS: list[Callable] = []
 YIELD_SECONDS = 0.1
 #: How long a chunked import waits for another writer's lock (others wait the usual 5 s).
 CHUNKED_BUSY_SECONDS = 60
-#: Slices of a derived table rebuilt per transaction at the end of a chunked import.
+#: Slices of a derived table rebuilt per transaction at the end of a chunked import (unless its refresh function
+#: says otherwise in a ``per_transaction`` attribute).
 REFRESH_EVERY = 4
 
 
@@ -765,8 +767,9 @@ def undo_import(event_id: int) -> None:
             for part in qualname.split("."):
                 function = getattr(function, part)
             slices = [tuple(s) for s in slices]
-            for start in range(0, len(slices), REFRESH_EVERY):
-                function(slices[start : start + REFRESH_EVERY])
+            every = getattr(function, "per_transaction", REFRESH_EVERY)
+            for start in range(0, len(slices), every):
+                function(slices[start : start + every])
                 _undo_step()
         db.session.commit()
     except Exception:

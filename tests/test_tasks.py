@@ -169,3 +169,37 @@ def test_a_queued_job_without_a_live_consumer_says_the_queue_is_unavailable(app,
             beat()
         assert client.get(job_url + "/status").json["unavailable"] == ""
         huey.flush()
+
+
+def test_a_batch_is_reused_until_something_under_its_units_changes(world_records):
+    """The job key holds the digest of the data versions of the batch's units (and those within and above them), as
+    the report cache does: a write in 布拖 leaves 昭觉's batch done and shared, a write in 昭觉 asks for a new one
+    (issue 23). Keyed on the newest audit event, any write anywhere made every batch be rendered again."""
+    from datetime import date
+
+    from registry.auth.models import User
+    from registry.periods import Quarter
+    from registry.tasks.reports import request_batch
+    from tests.factories import make_placement
+
+    w = world_records
+    province = db.session.scalar(sa.select(User).where(User.username == "province"))
+    quarter = Quarter.of(2024, 2)
+    first, new = request_batch(province, quarter, [w.zhaojue], everything=False)
+    assert new
+    db.session.commit()
+    assert request_batch(province, quarter, [w.zhaojue], everything=False) == (first, False)
+    make_placement(w.butuo, id_number="513429199001011237", start_date=date(2024, 4, 2))
+    db.session.commit()
+    assert request_batch(province, quarter, [w.zhaojue], everything=False) == (first, False)
+    db.session.commit()
+    # 凉山州's batch reads 布拖 too: not the same data any more than its own key says.
+    whole, new = request_batch(province, quarter, [w.liangshan], everything=False)
+    assert new and whole.id != first.id
+    db.session.commit()
+    make_placement(w.zhaojue, id_number="513431199001011239", start_date=date(2024, 4, 3))
+    db.session.commit()
+    again, new = request_batch(province, quarter, [w.zhaojue], everything=False)
+    assert new and again.id != first.id
+    db.session.commit()
+    assert request_batch(province, quarter, [w.liangshan], everything=False)[1]

@@ -10,6 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 
+from registry import versions
 from registry.closing import batch as of_record
 from registry.counties.models import Side, Unit, UnitKind
 from registry.extensions import db
@@ -50,7 +51,7 @@ def request_batch(user, quarter: Quarter, units: list[Unit], *, everything: bool
     preparer = preparer_of(user)
     ids = [u.id for u in units]
     cutoff = min(quarter.end, date.today())
-    key = jobs.job_key("reports", str(quarter), sorted(ids), scope.key, preparer, cutoff, cache.data_version())
+    key = jobs.job_key("reports", str(quarter), sorted(ids), scope.key, preparer, cutoff, units_version(units))
     existing = jobs.shared_job(key)
     if existing is not None:
         jobs.share(existing, user)
@@ -65,6 +66,17 @@ def request_batch(user, quarter: Quarter, units: list[Unit], *, everything: bool
         "download_name": f"{quarter.label}东西部协作季度报告-{what}.zip",
     }
     return jobs.new_job(JobKind.REPORTS, title, key, params, user, total=len(ids)), True
+
+
+def units_version(units: list[Unit]) -> str:
+    """The version of what a batch of ``units`` reads, as the report cache keys each unit's figures and PDFs
+    (``cache.unit_version``): the digest of the data versions of the units, those within and above them, and
+    ``GLOBAL``. A batch is reused exactly while nothing under its units changed (a write in another county leaves
+    it be; a quarter approved or unlocked is a write of its unit)."""
+    related: set[int] = set()
+    for unit in units:
+        related.update(cache.related_units(unit))
+    return versions.digest(related)
 
 
 def start(job: Job) -> None:

@@ -150,7 +150,7 @@ def fresh_app(url: str | None, name: str):
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     url = url or f"sqlite:///{Path(tempfile.mkdtemp()) / f'{name}.sqlite3'}"
     app = bench_app(url)
@@ -171,9 +171,9 @@ def load_demo(smoke: bool) -> None:
     """
     from registry import demo
     from registry.counties.services import DATA_DIR, load_divisions
-    from registry.database import refresh_planner_statistics, reset_id_sequences, writing
     from registry.demo import records as demo_projects
-    from registry.extensions import db
+    from registry.kernel.database import refresh_planner_statistics, reset_id_sequences, writing
+    from registry.kernel.extensions import db
 
     with writing():
         load_divisions(DATA_DIR)
@@ -206,7 +206,7 @@ def demo_app(url: str | None, name: str, *, smoke: bool = False):
 
 def dispose(app) -> None:
     """Close the app's connections (before its database is copied, or dropped)."""
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     with app.app_context():
         db.session.remove()

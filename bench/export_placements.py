@@ -58,8 +58,8 @@ def export(url: str, kind: str) -> tuple:
 
     from registry import create_app
     from registry.auth.models import User
-    from registry.exports import stream_csv, stream_xlsx
-    from registry.extensions import db
+    from registry.kernel.exports import stream_csv, stream_xlsx
+    from registry.kernel.extensions import db
     from registry.placements import queries
     from registry.placements.transfer import HEADERS, export_rows
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 
 from bench import figure, parse_args
-from registry.idnumbers import check_digit
+from registry.kernel.idnumbers import check_digit
 from registry.placements.transfer import HEADERS
 
 COUNTIES = ["513431", "513429", "513430", "513432"]
@@ -89,7 +89,7 @@ def bare_read(path: str) -> tuple:
 
 def calamine_read(path: str) -> tuple:
     """The registry's reader alone: python-calamine, and every row turned into the importers' text cells."""
-    from registry.transfer.reader import read_table
+    from registry.kernel.transfer.reader import read_table
 
     started = time.perf_counter()
     headers, rows = read_table(Path(path), path)
@@ -103,7 +103,7 @@ def setup(url: str) -> tuple:
     from bench import fresh_app
     from registry.auth.models import Role, User
     from registry.counties.services import load_divisions
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     app = fresh_app(url, "import")
     with app.app_context():
@@ -122,9 +122,9 @@ def registry_import(path: str, url: str) -> tuple:
 
     from registry import create_app
     from registry.auth.models import User
-    from registry.extensions import db
+    from registry.kernel.extensions import db
+    from registry.kernel.transfer.reader import read_table
     from registry.placements.transfer import import_placements
-    from registry.transfer.reader import read_table
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "SERVER_NAME": None})
     with app.app_context():

@@ -227,7 +227,7 @@ def prepare(url: str | None, smoke: bool):
     size); returns its URL and what the scenario needs from it."""
     app = demo_app(url, "load", smoke=smoke)
     from registry.counties.models import Unit
-    from registry.extensions import db
+    from registry.kernel.extensions import db
     from registry.projects.models import FundSource, FundStage, FundTransaction, Project
     from registry.reports.queries import paired_counties
     from registry.reports.services import latest_quarter
@@ -364,7 +364,7 @@ def parallel_disbursements(server: Server, info: dict, count: int, tally: Tally)
 
 
 def placement_csv(county_code: str, county_name: str, rows: range, seed: int) -> bytes:
-    from registry import idnumbers
+    from registry.kernel import idnumbers
     from registry.placements.transfer import HEADERS
 
     rng = random.Random(seed)

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 from bench import figure, fresh_app, parse_args
-from registry.idnumbers import check_digit
+from registry.kernel.idnumbers import check_digit
 from registry.placements.transfer import HEADERS
 
 COUNTY = "513431"  # 昭觉县
@@ -63,10 +63,10 @@ def build(app, count: int) -> float:
 
     from registry.auth.models import Role, User
     from registry.counties.services import load_divisions
-    from registry.database import refresh_planner_statistics, writing
-    from registry.extensions import db
+    from registry.kernel.database import refresh_planner_statistics, writing
+    from registry.kernel.extensions import db
+    from registry.kernel.transfer.reader import read_table
     from registry.placements.transfer import import_placements
-    from registry.transfer.reader import read_table
 
     with app.app_context(), writing():
         load_divisions()
@@ -89,8 +89,8 @@ def edits(app, runs: int) -> tuple[list[float], list[float]]:
     import sqlalchemy as sa
 
     from registry.auth.models import User
-    from registry.database import writing
-    from registry.extensions import db
+    from registry.kernel.database import writing
+    from registry.kernel.extensions import db
     from registry.placements.models import Destination, Placement
     from registry.placements.services import update_placement
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from bench import figure, fresh_app, parse_args
 from registry.auth.models import Role
 from registry.counties.models import CountyCategory, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 PASSWORD = "bench-password-123"
 

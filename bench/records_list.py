@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bench import figure, fresh_app, parse_args
 from bench.projects_list import PASSWORD, timed
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 def build(n_placements: int, n_purchases: int, seed: int = 5):

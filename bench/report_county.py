@@ -29,15 +29,16 @@ import pypdf
 import sqlalchemy as sa
 
 from bench import demo_app, figure, parse_args
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 def grow(county, year: int, projects: int, placements: int, purchases: int) -> None:
     """Add records to ``county`` in ``year`` through the services and importers, so every derived table is kept
     as in use: projects with money up to ``projects``, placements and purchases up to the given numbers."""
-    from registry import idnumbers
     from registry.auth.models import Role, User
-    from registry.database import refresh_planner_statistics
+    from registry.kernel import idnumbers
+    from registry.kernel.database import refresh_planner_statistics
+    from registry.kernel.transfer import run_steps
     from registry.placements.models import Placement
     from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
     from registry.placements.transfer import import_placements_steps
@@ -53,7 +54,6 @@ def grow(county, year: int, projects: int, placements: int, purchases: int) -> N
     from registry.projects.services import add_transaction, change_status, create_project, pairing_choices
     from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
     from registry.purchases.transfer import import_purchases_steps
-    from registry.transfer import run_steps
 
     rng = random.Random(7)
     user = db.session.scalar(sa.select(User).where(User.role == Role.PROVINCE).limit(1))
@@ -137,7 +137,7 @@ def main(argv=None):
     import weasyprint
 
     from registry.counties.models import Unit
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.projects.models import Project
     from registry.reports import batch, workers
     from registry.reports.documents import report_html

@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import demo_app, figure, parse_args
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 #: Longest wait for the queued job (a consumer that never takes it fails the bench instead of hanging it).
 JOB_TIMEOUT = 900
@@ -46,7 +46,7 @@ def main(argv=None):
 
     from registry.auth.models import User
     from registry.counties.models import Unit
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.reports import batch, workers
     from registry.reports.queries import paired_counties
     from registry.tasks import jobs, reports

@@ -39,7 +39,7 @@ def _has_set(app, fraction: float) -> bool:
     """Does the database hold the whole province set of this fraction (every stream loaded, as many generated
     projects as that fraction makes)?"""
     from registry.demo.scale import VOLUMES, done_streams
-    from registry.extensions import db
+    from registry.kernel.extensions import db
     from registry.projects.models import Project
 
     with app.app_context():
@@ -65,9 +65,9 @@ def build(url: str | None, fraction: float, smoke: bool, keep: str | None):
             print(f"复用已有的省级规模数据：{url}", flush=True)
             return app
         dispose(app)
-    from registry.database import refresh_planner_statistics
     from registry.demo.scale import load_province
-    from registry.extensions import db
+    from registry.kernel.database import refresh_planner_statistics
+    from registry.kernel.extensions import db
 
     started = time.perf_counter()
     app = demo_app(url, "scale", smoke=smoke)
@@ -86,7 +86,7 @@ def _login(app, username: str):
 
 
 def _empty_caches(app) -> None:
-    from registry.extensions import db
+    from registry.kernel.extensions import db
     from registry.reports.models import ReportCache
 
     with app.app_context():
@@ -112,7 +112,7 @@ def _time(client, url: str, runs: int, *, before=None) -> float:
 def _ids(app) -> dict:
     from registry.agreements.models import Agreement
     from registry.counties.models import Unit
-    from registry.extensions import db
+    from registry.kernel.extensions import db
     from registry.placements.models import Placement
 
     with app.app_context():
@@ -130,7 +130,7 @@ def _ids(app) -> dict:
 
 
 def _list_sizes(app) -> dict[str, int]:
-    from registry.extensions import db
+    from registry.kernel.extensions import db
     from registry.placements.models import Placement
     from registry.projects.models import Project
     from registry.purchases.models import Purchase
@@ -183,8 +183,8 @@ def exports(app) -> None:
     from openpyxl import Workbook
 
     from registry.auth.models import User
-    from registry.exports import write_table
-    from registry.extensions import db
+    from registry.kernel.exports import write_table
+    from registry.kernel.extensions import db
     from registry.placements import queries
     from registry.placements.models import Placement
     from registry.placements.transfer import HEADERS
@@ -226,7 +226,7 @@ def _import_file(path: Path, rows: int) -> None:
     import random
     from datetime import timedelta
 
-    from registry.idnumbers import check_digit
+    from registry.kernel.idnumbers import check_digit
     from registry.placements.transfer import HEADERS
 
     rng = random.Random(99)
@@ -248,13 +248,13 @@ def login_during_import(app, rows: int) -> None:
     """A placements import of ``rows`` runs in one thread (as the import page's background task does: under the
     write lock); once it is writing, another user logs in. The imported rows are removed afterwards."""
     from registry.auth.models import User
-    from registry.database import writing
-    from registry.extensions import db
+    from registry.kernel.database import writing
+    from registry.kernel.extensions import db
+    from registry.kernel.transfer import run_steps
+    from registry.kernel.transfer.reader import read_table
     from registry.placements.cells import refresh_cells
     from registry.placements.models import Placement
     from registry.placements.transfer import import_placements_steps
-    from registry.transfer import run_steps
-    from registry.transfer.reader import read_table
 
     path = Path(tempfile.mkdtemp()) / "import.csv"
     _import_file(path, rows)
@@ -309,8 +309,8 @@ def recomputation(app) -> None:
     from registry.agreements.models import Agreement
     from registry.agreements.services import counties_of, progress_many
     from registry.counties.models import Unit, UnitKind
-    from registry.extensions import db
-    from registry.periods import Period, Quarter
+    from registry.kernel.extensions import db
+    from registry.kernel.periods import Period, Quarter
     from registry.placements import figures, months
 
     rng = random.Random(7)
@@ -346,9 +346,9 @@ def recomputation(app) -> None:
 
 
 def nightly(app) -> None:
-    from registry.database import writing
-    from registry.extensions import db
     from registry.findings.services import run_checks
+    from registry.kernel.database import writing
+    from registry.kernel.extensions import db
 
     with app.app_context():
         started = time.perf_counter()
@@ -373,7 +373,7 @@ def main(argv=None):
     app.config["REPORT_PDF_TIMEOUT"] = 3600
     skip = set(filter(None, args.skip.split(",")))
     with app.app_context():
-        from registry.extensions import db
+        from registry.kernel.extensions import db
         from registry.placements.models import Placement
 
         count = db.session.scalar(sa.select(sa.func.count(Placement.id)))

@@ -1,6 +1,6 @@
 """Example instance configuration: copy to instance/config.py and adjust. Never commit the real file.
 
-Precedence: registry/config.py defaults < this file < DATABASE_URL < REGISTRY_* environment variables.
+Precedence: registry/kernel/config.py defaults < this file < DATABASE_URL < REGISTRY_* environment variables.
 """
 
 # Deployment behind HTTPS (nginx): secure cookies, SameSite, 8-hour sessions, X-Forwarded-* headers trusted.

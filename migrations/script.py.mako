@@ -8,7 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 def create_app(test_config=None):
     """Create the app.
 
-    Configuration precedence: ``registry.config.Config`` defaults, then ``instance/config.py``, then
+    Configuration precedence: ``registry.kernel.config.Config`` defaults, then ``instance/config.py``, then
     ``DATABASE_URL`` and ``REGISTRY_*`` environment variables (``REGISTRY_PRODUCTION=true``). ``test_config``
     is applied last and is meant for tests.
     """
@@ -22,8 +22,9 @@ def create_app(test_config=None):
     configure(app, test_config)
 
     # deferred: app factory — importing the package (config, migrations' env) loads no extension or view.
-    from registry import cli, errors, extensions, security, tasks, templating
+    from registry import cli, security, tasks, templating
     from registry.auth import session as auth_session
+    from registry.kernel import errors, extensions
 
     extensions.init_app(app)
     auth_session.init_app(app)
@@ -43,7 +44,7 @@ def create_app(test_config=None):
 def configure(app, test_config=None):
     """Load configuration in order of precedence and apply the production switch."""
     # deferred: app factory — nothing is read from the configuration until an app is built.
-    from registry.config import (
+    from registry.kernel.config import (
         ID_KEY_FILE,
         PRODUCTION_OVERRIDES,
         load_id_number_key,
@@ -51,7 +52,7 @@ def configure(app, test_config=None):
         normalise_database_url,
     )
 
-    app.config.from_object("registry.config.Config")
+    app.config.from_object("registry.kernel.config.Config")
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
@@ -97,7 +98,7 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map, *args, **kwargs):
         # deferred: app factory — the converter is built with the app, web's request helpers load with it.
-        from registry.web import MAX_ID
+        from registry.kernel.web import MAX_ID
 
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)

@@ -13,13 +13,22 @@ from registry import demo
 from registry.auth.models import User
 from registry.auth.services import create_user
 from registry.closing import batch as of_record
-from registry.config import ID_KEY_NEXT_FILE, ConfigurationError, check_fernet_key, promote_next_key, write_key_file
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import DATA_DIR, load_divisions
-from registry.database import refresh_planner_statistics, writing
 from registry.demo import scale as demo_scale
-from registry.extensions import db
 from registry.findings.commands import problems_group
+from registry.kernel.config import (
+    ID_KEY_NEXT_FILE,
+    ConfigurationError,
+    check_fernet_key,
+    promote_next_key,
+    write_key_file,
+)
+from registry.kernel.database import refresh_planner_statistics, writing
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import release_write_lock, run_steps
+from registry.kernel.transfer.reader import read_table
 from registry.permissions import can, report_pairings, report_visible
 from registry.placements import months as placement_months
 from registry.placements.rotation import key_status, reencrypt
@@ -28,10 +37,7 @@ from registry.reports.documents import report_html
 from registry.reports.queries import paired_counties, quarter_figures
 from registry.reports.services import parse_quarter
 from registry.reports.workers import worker_config
-from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
-from registry.transfer import release_write_lock, run_steps
-from registry.transfer.reader import read_table
 
 
 @click.command("create-admin")

@@ -2,7 +2,6 @@
 
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.assets.models import Asset, AssetCheck, AssetSource, AssetStateChange
-from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, User
 from registry.closing.models import Confirmation, QuarterReport, ReportStep, ReportVersion, UnlockRequest
 from registry.counties.models import Unit
@@ -10,15 +9,16 @@ from registry.disclosure.models import Complaint, Notice, NoticeItem, Posting, P
 from registry.evidence.models import Attachment
 from registry.exchanges.models import Exchange
 from registry.findings.models import Proposal
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.versions import DataVersion
 from registry.pairings.models import Pairing, Programme
 from registry.placements.models import Person, Placement, PlacementCell, PlacementMonth, PlacementMonthSpan
 from registry.problems.models import Problem, ProblemLink, ProblemStep, ProgressEntry
 from registry.projects.models import FundTransaction, Project, ProjectFunds, StatusChange
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
-from registry.quarter_locks import QuarterLock
 from registry.reports.models import QuarterNarrative
 from registry.tasks.models import Job, Notification, NotificationSetting
-from registry.versions import DataVersion
 
 __all__ = [
     "Agreement",

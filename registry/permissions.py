@@ -15,14 +15,14 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.periods import overlaps
+from registry.kernel.quarter_locks import lock_message, locked_quarter
+from registry.kernel.roles import Role
+from registry.kernel.scoping import RecordScope
+from registry.kernel.services import ServiceError
+from registry.kernel.versions import touch
 from registry.pairings.models import Pairing, Programme
-from registry.periods import overlaps
-from registry.quarter_locks import lock_message, locked_quarter
-from registry.roles import Role
-from registry.scoping import RecordScope
-from registry.services import ServiceError
-from registry.versions import touch
 
 ALL_ROLES = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.PREFECTURE, Role.COUNTY})
@@ -277,7 +277,7 @@ def authorize_write(user, model, after=None, *, before=None, cache: dict | None 
         _authorize_scope(user, model, after, before=before, cache=cache)
     scope = declared_scope(model)
     check_quarter_lock(scope, after, before=before, cache=cache)
-    # Cached figures of both counties (and of the units above them) are now out of date (``registry.versions``).
+    # Cached figures of both counties (and of the units above them) are now out of date (``registry.kernel.versions``).
     touch(*(_values(state, scope)[0] for state in (before, after) if state is not None))
 
 

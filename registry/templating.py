@@ -3,8 +3,8 @@ rule for money (``money`` with the unit ``money_unit`` chose for the table's lev
 
 from flask import request, url_for
 
-from registry import money
-from registry.periods import CHINA, local_datetime  # noqa: F401 - the templates' filter
+from registry.kernel import money
+from registry.kernel.periods import CHINA, local_datetime  # noqa: F401 - the templates' filter
 from registry.permissions import can
 
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from registry import create_app
-from registry.extensions import db
-from registry.search import SEARCHED, fts_table
+from registry.kernel.extensions import db
+from registry.kernel.search import SEARCHED, fts_table
 from tests.factories import PASSWORD, World
 
 TEST_DATABASE_URL = os.environ.get("REGISTRY_TEST_DATABASE_URL")
@@ -161,7 +161,7 @@ _SUPERUSER: dict = {}
 
 
 def _pg_search_tables(what: str) -> str:
-    """With triggers off, the keyword index's statement triggers (``registry.search``) neither queue restored
+    """With triggers off, the keyword index's statement triggers (``registry.kernel.search``) neither queue restored
     records nor forget deleted ones: after emptying, its tables are emptied too; after a restore, every restored
     record of a searched table is queued (a search reads the queue as candidates), as the triggers would have."""
     statements = []
@@ -441,7 +441,7 @@ class ReadWorld:
     for each of them (the authorization matrix alone has a thousand such cases; on PostgreSQL each restore and
     emptying is a round trip of a hundred statements).
 
-    A test asking for ``read_world`` must write nothing: after each, the data versions (``registry.versions``,
+    A test asking for ``read_world`` must write nothing: after each, the data versions (``registry.kernel.versions``,
     bumped by every write through the gate or the audit trail) are compared with the restored world's, and a test
     that wrote fails and the world is emptied. The first test that does not share it empties the database first.
     """

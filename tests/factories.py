@@ -12,7 +12,7 @@ from registry.auth.models import Role
 from registry.auth.services import create_user
 from registry.counties.models import CountyCategory, Unit, UnitKind
 from registry.counties.services import add_division, create_local_unit
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.pairings.services import create_pairing, create_programme
 from registry.projects.models import DeliveryMode, FundingLevel, FundSource, FundStage, ProjectCategory, ProjectStatus
 from registry.projects.services import add_transaction, change_status, create_project

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.tasks.models import Job, JobState
 from registry.tasks.queue import configure, huey
 

@@ -7,11 +7,11 @@ import sqlalchemy as sa
 
 from registry.agreements.models import Indicator, Target
 from registry.agreements.services import create_agreement, create_entry, progress, set_targets
-from registry.audit.models import AuditEvent
-from registry.extensions import db
-from registry.money import parse_wan, rate
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.money import parse_wan, rate
+from registry.kernel.services import ServiceError
 from registry.projects.models import FundStage, ProjectStatus
-from registry.services import ServiceError
 from tests.conftest import login
 from tests.factories import make_pairing, make_project, make_transaction
 

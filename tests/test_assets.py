@@ -22,16 +22,16 @@ from registry.assets.services import (
     update_asset,
 )
 from registry.assets.transfer import HEADERS, import_assets
-from registry.audit.models import AuditEvent
 from registry.auth.models import User
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import STATUS_GUARDS, ServiceError
+from registry.kernel.transfer.reader import read_table
 from registry.permissions import OutOfScope
 from registry.projects.models import Project, ProjectStatus
 from registry.projects.services import change_status
-from registry.services import STATUS_GUARDS, ServiceError
 from registry.tasks.models import Notification
 from registry.tasks.reminders import notify
-from registry.transfer.reader import read_table
 from tests.factories import make_asset, make_project, make_transaction
 
 S = ProjectStatus
@@ -402,7 +402,7 @@ def test_legacy_projects_get_draft_assets_by_a_reviewed_command(app, world, runn
 
 def test_the_quarterly_report_has_an_asset_section(app, world, as_user):
     from registry.assets.figures import report_section
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
 
     with app.app_context():
         asset = db.session.get(Asset, world.asset_a)
@@ -422,7 +422,7 @@ def test_the_quarterly_report_has_an_asset_section(app, world, as_user):
 
 
 def test_a_locked_quarter_takes_no_asset_check_or_state_change(w):
-    from registry.quarter_locks import QuarterLock
+    from registry.kernel.quarter_locks import QuarterLock
 
     db.session.add(QuarterLock(unit_id=w.zhaojue.id, year=2024, quarter=2))
     db.session.flush()

@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 
 from registry.agreements.models import Indicator
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
 from registry.pairings.models import Pairing
 from tests.conftest import login
 
@@ -81,7 +81,7 @@ def test_audit_log_is_not_for_other_roles(client, world):
 def test_values_are_labelled_from_what_each_column_declares(app, world):
     """Labels come from the model of the event's table: a foreign key shows the referenced record's name, an enum
     its label, 分 in 元, a boolean 是/否; a key that is no column (an indicator name) or an unknown table stays raw."""
-    from registry.audit.queries import to_rows
+    from registry.kernel.audit.queries import to_rows
 
     with app.app_context():
         changes = {

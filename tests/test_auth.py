@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 import zxcvbn.feedback
 
-from registry.audit.models import AuditEvent
 from registry.auth.models import LoginThrottle, Role, User
 from registry.auth.passwords import FEEDBACK_ZH, hash_password, password_problem
 from registry.demo import DEMO_PASSWORD
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
 from tests.conftest import login
 from tests.factories import PASSWORD
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from registry import create_app
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import CHINA, Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA, Quarter
 from registry.placements.models import Placement
 from registry.reports.queries import quarter_figures
 from registry.tasks import backup, reminders
@@ -63,11 +63,11 @@ def test_a_backup_during_an_import_holds_it_wholly_or_not_at_all(app, world, tmp
     """A long import commits chunk by chunk: a backup taken between two chunks holds the committed ones and the
     import's event marked running; restored, the sweeper's recovery takes them back, so the instance holds none of
     it. A backup taken after the import holds all of it."""
-    from registry import transfer
     from registry.auth.models import User
-    from registry.database import writing
+    from registry.kernel import transfer
+    from registry.kernel.database import writing
+    from registry.kernel.transfer.reader import read_table
     from registry.placements.transfer import import_placements
-    from registry.transfer.reader import read_table
     from tests.test_tasks_kill import _placements_csv
 
     monkeypatch.setattr("registry.placements.transfer.CHUNK", 100)

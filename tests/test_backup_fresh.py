@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry import create_app
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.tasks import backup
 from tests.conftest import TEST_DATABASE_URL, make_test_config
 

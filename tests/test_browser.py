@@ -210,7 +210,7 @@ def test_an_anonymous_visitor_finds_a_countys_notice_and_opens_its_pdf(app, page
     from registry.auth.models import User
     from registry.disclosure.models import Notice
     from registry.disclosure.services import publish
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     with app.app_context():
         county = db.session.scalar(sa.select(User).where(User.username == "county"))

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from registry import transfer
-from registry.audit.models import AuditEvent
-from registry.database import any_of, prepare_bulk_insert, restore_cache, widen_cache
-from registry.extensions import db
+from registry.kernel import transfer
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.database import any_of, prepare_bulk_insert, restore_cache, widen_cache
+from registry.kernel.extensions import db
 from registry.placements.models import Person
 
 EVENT = {

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from registry import create_app
-from registry.audit.models import AuditEvent
 from registry.counties.models import CountyCategory, Unit, UnitCategory
 from registry.counties.services import category_on, history_of_category, load_divisions, set_category
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError
 from registry.reports.queries import quarter_figures
-from registry.services import ServiceError
 from tests.conftest import Snapshot, make_test_config
 
 C = CountyCategory

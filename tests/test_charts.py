@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from registry.money import wan
+from registry.kernel.money import wan
 from registry.reports.charts import ACCENT, PALETTE, bar_chart, line_chart, nice_ticks, stacked_bar_chart, text_width
 
 HOSTILE = [

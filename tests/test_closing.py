@@ -8,7 +8,6 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
 from registry.closing import services, signing
 from registry.closing.models import (
     ConfirmationState,
@@ -20,12 +19,13 @@ from registry.closing.models import (
 )
 from registry.closing.record import canonical_json, compare, sha256
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.services import ServiceError
 from registry.permissions import OutOfScope
 from registry.purchases.models import Purchase
-from registry.quarter_locks import QuarterLock
-from registry.services import ServiceError
 
 Q = Quarter.of(2024, 2)
 

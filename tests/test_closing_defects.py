@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from registry.closing import services, signing
 from registry.closing.models import QuarterReport, ReportState, ReportVersion
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
-from registry.quarter_locks import QuarterLock
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.quarter_locks import QuarterLock
 
 Q = Quarter.of(2024, 2)
 

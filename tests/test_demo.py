@@ -4,9 +4,9 @@ import pytest
 import sqlalchemy as sa
 
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.pairings.services import partners_during
-from registry.periods import Quarter
 from registry.projects.models import FundStage, FundTransaction, Project, ProjectStatus
 from registry.projects.services import check_money_rules
 from tests.conftest import login
@@ -70,10 +70,10 @@ def _every_kind_of_record_can_be_added_after_the_demo(app, runner):
     """The demo inserts rows with explicit ids; the id sequences (PostgreSQL) must have moved past them."""
     from datetime import date
 
-    from registry import idnumbers
     from registry.agreements.models import Indicator
     from registry.agreements.services import create_agreement, create_entry
     from registry.auth.models import Role
+    from registry.kernel import idnumbers
     from registry.pairings.models import Pairing
     from registry.purchases.models import Channel
     from tests.factories import (

@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from registry.demo import scale as demo_scale
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.placements.models import Placement
 from registry.projects.models import FundTransaction, Project
 from registry.purchases.models import Purchase
-from registry.services import ServiceError
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 
 from registry.disclosure import documents, services
 from registry.disclosure.models import Complaint, ComplaintChannel, Notice, NoticeState, NoticeType, Posting
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.permissions import OutOfScope
 from registry.projects.models import FundSource, FundStage, Project
 from registry.projects.services import update_project
-from registry.services import ServiceError
 from tests.factories import ID_A, make_transaction
 
 TODAY = date.today()
@@ -145,7 +145,7 @@ def test_states_publish_withdraw_and_what_each_refuses(w):
     with pytest.raises(ServiceError, match="公示期已于"):
         services.publish(old, actor=w.county, today=TODAY + timedelta(days=10))
     # Every step is audited.
-    from registry.audit.models import AuditEvent
+    from registry.kernel.audit.models import AuditEvent
 
     actions = set(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.entity_type.like("disclosure%"))))
     assert {"create", "status", "update"} <= actions
@@ -393,7 +393,7 @@ def test_reminders_windows_ending_and_undisclosed_projects(app, world, published
 
 def test_the_quarterly_report_states_the_disclosure_status(app, world, published):
     from registry.counties.models import Unit
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.reports.documents import report_html
     from registry.reports.queries import quarter_figures
 
@@ -414,7 +414,7 @@ def test_the_public_search_takes_hostile_values(client, world, name):
     hostile = ["\x00", "长" * 10_000, "99999999999999999999", "-1", "%", "_", "' OR 1=1 --", "513431\x00", "２０２４"]
     for value in hostile:
         response = client.get("/gongshi/", query_string={name: value})
-        # A control character is refused before any query, in Chinese (registry.errors); the rest filter nothing.
+        # A control character is refused before any query, in Chinese (registry.kernel.errors); the rest filter nothing.
         expected = 400 if "\x00" in value else 200
         assert response.status_code == expected, (name, value[:20])
     assert client.get("/gongshi/%00").status_code == 404
@@ -424,7 +424,7 @@ def test_the_public_search_takes_hostile_values(client, world, name):
 def test_the_staff_list_takes_hostile_filters(world, as_user):
     client = as_user("county")
     for value in ["\x00", "长" * 10_000, "99999999999999999999", "%"]:
-        refused = "\x00" in value  # control characters: 400 before any query (registry.errors)
+        refused = "\x00" in value  # control characters: 400 before any query (registry.kernel.errors)
         for name in ("q", "county", "year", "state", "type"):
             status = client.get("/disclosure/", query_string={name: value}).status_code
             assert status == (400 if refused else 200), (name, value[:20])
@@ -435,7 +435,7 @@ def test_the_staff_list_takes_hostile_filters(world, as_user):
 @pytest.fixture
 def photo_storage(app, tmp_path):
     """Evidence files in a temporary folder (never the worktree's instance/)."""
-    from registry.storage import LocalStorage
+    from registry.kernel.storage import LocalStorage
 
     saved = app.extensions.get("evidence_storage")
     app.extensions["evidence_storage"] = LocalStorage(tmp_path / "evidence")

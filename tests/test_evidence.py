@@ -12,16 +12,16 @@ import sqlalchemy as sa
 from moto import mock_aws
 from PIL import Image
 
-from registry.audit.models import AuditEvent
 from registry.evidence import services
 from registry.evidence.files import CHUNK, clean_name, read_limited
 from registry.evidence.kinds import KINDS
 from registry.evidence.models import Attachment
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.services import ServiceError
+from registry.kernel.storage import LocalStorage, S3Storage, StorageError, evidence_storage
 from registry.problems.models import Category, Problem, ProgressEntry, Source
-from registry.quarter_locks import QuarterLock
-from registry.services import ServiceError
-from registry.storage import LocalStorage, S3Storage, StorageError, evidence_storage
 from tests.conftest import TEST_DATABASE_URL
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from registry.evidence.files import MACROS, MAX_UNPACKED, check_content
 from registry.evidence.models import Attachment
-from registry.extensions import db
-from registry.services import ServiceError
-from registry.storage import LocalStorage
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.storage import LocalStorage
 
 WORD = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EXCEL = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

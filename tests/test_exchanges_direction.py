@@ -15,8 +15,8 @@ from registry.agreements.services import progress, set_targets
 from registry.counties.models import UnitKind
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.exchanges.services import check_sides, update_exchange
-from registry.extensions import db
-from registry.services import ServiceError
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from tests.conftest import login, make_test_config
 from tests.factories import make_division, make_exchange, make_local, make_pairing, make_programme
 

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from registry import exports
 from registry.exchanges import queries as exchange_queries
 from registry.exchanges import transfer as exchange_transfer
-from registry.extensions import db
+from registry.kernel import exports
+from registry.kernel.extensions import db
 from registry.placements import queries as placement_queries
 from registry.placements import transfer as placement_transfer
 from registry.placements.models import Placement
@@ -48,7 +48,7 @@ def test_the_row_tuples_give_the_cells_the_records_gave(app, world_records, monk
     world_records.purchase_a.buyer_name = "@buyer"
     db.session.flush()
     monkeypatch.setattr(exports, "EXPORT_BATCH", 1)  # every row its own keyset batch
-    from registry import database
+    from registry.kernel import database
 
     monkeypatch.setattr(database.keyset_batches, "__defaults__", (1,))
     stmt = sa.select(Placement)
@@ -134,7 +134,7 @@ def test_a_small_export_stays_in_the_request(app, world, queue):
 
 
 def test_a_full_number_export_job_is_audited_and_its_numbers_kept_from_others(app, world, queue, monkeypatch):
-    from registry.audit.models import AuditEvent
+    from registry.kernel.audit.models import AuditEvent
     from registry.tasks.models import Job
 
     monkeypatch.setitem(app.config, "EXPORT_BACKGROUND_ROWS", 1)

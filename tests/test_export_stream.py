@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from registry import exports
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel import exports
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
 from registry.placements.models import Placement
 from registry.placements.transfer import HEADERS
 from tests.conftest import login
@@ -84,7 +84,7 @@ def test_keyset_batches_give_every_record_once_in_order_across_ties(app, world):
     from datetime import date
 
     from registry.counties.models import Unit
-    from registry.database import keyset_batches
+    from registry.kernel.database import keyset_batches
     from registry.purchases.models import Purchase
     from tests.factories import make_purchase
 
@@ -116,7 +116,7 @@ def _data_rows(body: bytes, kind: str) -> list[list[str]]:
 def test_list_exports_stream_batch_by_batch_and_import_back_unchanged(app, world, monkeypatch, stream, expected, kind):
     """Every large list's export is written while its rows are read one batch at a time (one row per batch
     here), and the file still imports back as unchanged."""
-    from registry import database
+    from registry.kernel import database
 
     monkeypatch.setattr(database.keyset_batches, "__defaults__", (1,))
     client = app.test_client()
@@ -134,7 +134,7 @@ def test_list_exports_stream_batch_by_batch_and_import_back_unchanged(app, world
 def test_the_project_and_fund_exports_stream_every_record_once_in_order(app, world, monkeypatch, kind):
     """The fund ledger is read one transaction per batch here (after the last project code, date and id seen);
     the project list is sent from a file too."""
-    from registry import database
+    from registry.kernel import database
     from registry.projects.models import FundTransaction, Project
 
     monkeypatch.setattr(database.keyset_batches, "__defaults__", (1,))

@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 
 from registry import create_app
-from registry.config import normalise_database_url
-from registry.extensions import db
+from registry.kernel.config import normalise_database_url
+from registry.kernel.extensions import db
 
 
 def _app(tmp_path, monkeypatch, test_config=None, config_py=None, env=None):

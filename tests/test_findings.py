@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 
 from registry.auth.models import Role
-from registry.extensions import db
 from registry.findings import rules, services
 from registry.findings.models import Proposal, ProposalState
 from registry.findings.reminders import overdue_problems
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.problems.models import Category, Problem, Source
 from registry.projects.models import FundStage, ProjectStatus
-from registry.services import ServiceError
 from tests.factories import ID_A, make_asset, make_placement, make_project, make_transaction, make_user
 
 TODAY = date(2024, 12, 1)

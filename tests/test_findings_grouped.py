@@ -11,10 +11,10 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry.extensions import db
 from registry.findings import services
 from registry.findings.models import Proposal, ProposalRecord, ProposalState
-from registry.idnumbers import check_digit
+from registry.kernel.extensions import db
+from registry.kernel.idnumbers import check_digit
 from registry.placements.models import Placement
 from registry.placements.services import update_placement
 from registry.projects.models import FundStage

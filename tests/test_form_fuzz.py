@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from registry.extensions import db
-from registry.idnumbers import check_digit
+from registry.kernel.extensions import db
+from registry.kernel.idnumbers import check_digit
 from tests.factories import PASSWORD
 from tests.test_authorization_matrix import OK, PUBLIC, RULES, rule_url
 

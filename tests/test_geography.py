@@ -6,11 +6,11 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
 from registry.counties.models import CountyCategory, Side, Unit, UnitCategory, UnitKind
 from registry.counties.services import DATA_DIR, category_on, load_divisions, set_category
-from registry.extensions import db
-from registry.services import ServiceError
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 
 
 def _count(**where):

@@ -10,10 +10,10 @@ from registry.agreements.models import Agreement, Indicator
 from registry.agreements.services import set_targets
 from registry.auth.models import Role
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.money import parse_wan
+from registry.kernel.periods import Quarter
 from registry.main import views
-from registry.money import parse_wan
-from registry.periods import Quarter
 from registry.reports.services import save_narrative
 from tests.factories import make_user
 

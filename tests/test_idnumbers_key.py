@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
-from registry import create_app, idnumbers
-from registry.audit.models import AuditEvent
-from registry.config import ID_KEY_FILE, ID_KEY_NEXT_FILE, ConfigurationError, load_id_number_key, write_key_file
-from registry.extensions import db
+from registry import create_app
+from registry.kernel import idnumbers
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.config import ID_KEY_FILE, ID_KEY_NEXT_FILE, ConfigurationError, load_id_number_key, write_key_file
+from registry.kernel.extensions import db
 from registry.placements.cells import refresh_all_cells
 from registry.placements.models import Person, Placement, PlacementCell
 from registry.placements.rotation import key_in_use

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from registry.agreements.models import IndicatorEntry, Target
 from registry.agreements.transfer import ENTRY_HEADERS, TARGET_HEADERS, import_entries, import_targets
-from registry.audit.models import AuditEvent
-from registry.extensions import db
-from registry.transfer.reader import read_table
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.transfer.reader import read_table
 from tests.conftest import login
 from tests.factories import World
 

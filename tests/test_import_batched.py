@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from pyroaring import BitMap
 
-from registry import idnumbers
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.reader import read_table
 from registry.placements import services, transfer
 from registry.placements.models import Person, Placement, PlacementCell
 from registry.placements.transfer import HEADERS, import_placements
-from registry.quarter_locks import QuarterLock
-from registry.services import ServiceError
-from registry.transfer.reader import read_table
 from tests.factories import ID_A
 
 ID_B = "513431198805051231"
@@ -111,7 +111,7 @@ ROWS = [
 @pytest.mark.parametrize("chunk", [2000, 2])
 def test_the_import_writes_what_the_form_service_writes(w, monkeypatch, chunk):
     monkeypatch.setattr(transfer, "CHUNK", chunk)
-    monkeypatch.setattr("registry.transfer.AUDIT_EVERY", 3)
+    monkeypatch.setattr("registry.kernel.transfer.AUDIT_EVERY", 3)
     known = [w.placement_a.id, w.placement_b.id]
     savepoint = db.session.begin_nested()
     for data in _form_data(ROWS):
@@ -165,7 +165,7 @@ def test_rows_the_form_refuses_are_refused_with_the_same_reason_and_nothing_is_w
 def _outcome(rows, user, chunk, monkeypatch):
     """The import's result and the records it left, then undone."""
     monkeypatch.setattr(transfer, "CHUNK", chunk)
-    monkeypatch.setattr("registry.transfer.AUDIT_EVERY", chunk)
+    monkeypatch.setattr("registry.kernel.transfer.AUDIT_EVERY", chunk)
     savepoint = db.session.begin_nested()
     result = _import(rows, user)
     placements = sorted(
@@ -209,8 +209,8 @@ def test_a_row_cannot_name_a_record_the_same_import_created(w, monkeypatch):
 
 def test_a_refusal_of_the_whole_file_midway_leaves_nothing(w, monkeypatch):
     monkeypatch.setattr(transfer, "CHUNK", 1)
-    monkeypatch.setattr("registry.transfer.AUDIT_EVERY", 1)
-    monkeypatch.setattr("registry.transfer.MAX_ROWS", 2)
+    monkeypatch.setattr("registry.kernel.transfer.AUDIT_EVERY", 1)
+    monkeypatch.setattr("registry.kernel.transfer.MAX_ROWS", 2)
     before = db.session.scalar(sa.select(sa.func.count(Placement.id)))
     rows = [_row(身份证号=_number("513431", n)) for n in (51, 52, 53)]
     with pytest.raises(ServiceError, match="一次最多导入 2 行"):

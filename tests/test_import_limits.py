@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.reader import read_table
 from registry.purchases import transfer as purchases_transfer
 from registry.purchases.models import Purchase, PurchaseTotals
 from registry.purchases.transfer import HEADERS, import_purchases
-from registry.services import ServiceError
-from registry.transfer.reader import read_table
 
 
 def _purchase(n: int, **cells) -> list[str]:
@@ -61,7 +61,7 @@ def parsed(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["xlsx", "csv"])
 def test_too_many_rows_are_refused_before_any_row_is_read(w, monkeypatch, parsed, kind):
-    monkeypatch.setattr("registry.transfer.MAX_ROWS", 5)
+    monkeypatch.setattr("registry.kernel.transfer.MAX_ROWS", 5)
     rows = [HEADERS] + [_purchase(n) for n in range(6)]
     data = _xlsx(rows) if kind == "xlsx" else _csv(rows)
     headers, body = read_table(data, f"t.{kind}")
@@ -72,7 +72,7 @@ def test_too_many_rows_are_refused_before_any_row_is_read(w, monkeypatch, parsed
 
 def test_title_blank_and_total_rows_do_not_count_toward_the_limit(w, monkeypatch, parsed):
     """The sheet's length is only a bound: when it exceeds the limit, the data rows are counted exactly."""
-    monkeypatch.setattr("registry.transfer.MAX_ROWS", 3)
+    monkeypatch.setattr("registry.kernel.transfer.MAX_ROWS", 3)
     total = [""] * len(HEADERS)
     total[0] = "合计"
     rows = [["2024年消费帮扶台账"], HEADERS, _purchase(1), [], _purchase(2), _purchase(3), total]
@@ -83,7 +83,7 @@ def test_title_blank_and_total_rows_do_not_count_toward_the_limit(w, monkeypatch
 
 
 def test_a_reader_without_a_known_length_is_stopped_at_the_first_row_too_many(w, monkeypatch, parsed):
-    monkeypatch.setattr("registry.transfer.MAX_ROWS", 2)
+    monkeypatch.setattr("registry.kernel.transfer.MAX_ROWS", 2)
     before = db.session.scalar(sa.select(sa.func.count(Purchase.id)))
     rows = iter([(n + 2, _purchase(n)) for n in range(5)])
     with pytest.raises(ServiceError, match="一次最多导入 2 行"):

@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.reader import read_table
 from registry.placements.models import Placement
 from registry.placements.transfer import HEADERS, import_placements
-from registry.services import ServiceError
-from registry.transfer.reader import read_table
 from tests.conftest import login
 from tests.factories import ID_A
 
@@ -191,7 +191,7 @@ def test_cli_import_reports_progress_and_errors(app, runner, world, tmp_path):
 
 
 def test_the_page_shows_progress_while_a_large_file_is_checked(app, world):
-    from registry.idnumbers import check_digit
+    from registry.kernel.idnumbers import check_digit
 
     rows = []
     for n in range(2100):

@@ -8,8 +8,9 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.transfer.reader import LONG_NUMBER, read_table
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus
 from registry.projects.transfer import (
     FUND_HEADERS,
@@ -18,7 +19,6 @@ from registry.projects.transfer import (
     import_transactions,
 )
 from registry.tasks.imports import IMPORTERS, stream_of
-from registry.transfer.reader import LONG_NUMBER, read_table
 from tests.conftest import login
 from tests.factories import World, make_transaction
 

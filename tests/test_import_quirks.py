@@ -10,17 +10,17 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from registry.extensions import db
-from registry.money import MoneyError
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import parse_amount, parse_date
+from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber, read_table
 from registry.placements.models import Placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.placements.transfer import import_placements
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.purchases.transfer import import_purchases
-from registry.services import ServiceError
-from registry.transfer import parse_amount, parse_date
-from registry.transfer.reader import LONG_NUMBER, LongNumber, read_table
 from tests.factories import ID_A
 
 ID_B = "513431198805051231"

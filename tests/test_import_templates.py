@@ -13,7 +13,8 @@ from registry.assets.models import AssetClass, AssetState, OperationMode, OwnerL
 from registry.assets.transfer import IMPORT_HEADERS as ASSET_HEADERS
 from registry.counties.models import Unit, UnitKind
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.transfer.template import CHOICES_SHEET, INSTRUCTIONS, display_width
 from registry.pairings.models import Pairing
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.problems.models import Category, Source
@@ -23,7 +24,6 @@ from registry.projects.models import Project, ProjectStatus
 from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from registry.transfer.template import CHOICES_SHEET, INSTRUCTIONS, display_width
 from tests.conftest import login
 from tests.factories import make_local, make_project
 

@@ -13,8 +13,9 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.placements.models import Placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.projects import services as project_services
@@ -22,7 +23,6 @@ from registry.projects.models import FundStage, FundTransaction, Project, Projec
 from registry.projects.services import add_transaction, delete_transaction, update_transaction
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from registry.services import ServiceError
 from tests.conftest import TEST_DATABASE_URL, login
 from tests.factories import make_placement
 from tests.test_placement_cells import number

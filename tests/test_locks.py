@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from registry.agreements.services import create_entry, delete_entry
 from registry.exchanges.services import create_exchange, update_exchange
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.quarter_locks import QuarterLock
 from registry.permissions import QuarterLockedError
 from registry.placements.services import create_placement, update_placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
@@ -28,7 +29,6 @@ from registry.projects.services import (
 from registry.purchases.models import Purchase
 from registry.purchases.services import create_purchase, update_purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from registry.quarter_locks import QuarterLock
 from tests.conftest import login
 from tests.factories import make_project
 from tests.test_write_gate import _csv, _placement_data, _read_state
@@ -131,7 +131,7 @@ def test_an_end_date_may_not_fall_in_a_locked_quarter(w):
 
 
 def test_the_narrative_of_a_locked_county_quarter_is_refused_and_a_later_one_accepted(w):
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.reports.services import save_narrative
 
     with pytest.raises(QuarterLockedError, match=LOCKED):

@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from registry import create_app
-from registry.audit.models import AuditEvent
 from registry.auth import services
 from registry.auth.models import ANY_USERNAME, LoginThrottle
-from registry.database import utcnow
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
 from tests.conftest import login, make_test_config
 
 ATTACKER, VICTIM = "203.0.113.9", "198.51.100.7"

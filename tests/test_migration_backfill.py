@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from registry import create_app
-from registry.extensions import db
+from registry.kernel.extensions import db
 from tests.conftest import make_test_config
 from tests.factories import World
 from tests.test_placement_cells import assert_cells_consistent, populate

@@ -5,8 +5,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from registry import create_app, search
-from registry.extensions import db
+from registry import create_app
+from registry.kernel import search
+from registry.kernel.extensions import db
 from tests.conftest import make_test_config
 
 
@@ -15,7 +16,7 @@ def test_upgrade_builds_exactly_the_models_schema(empty_database, tmp_path):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            # The keyword indexes (registry/search.py) are engine-specific and not models: an FTS5 table on SQLite,
+            # The keyword indexes (registry/kernel/search.py) are engine-specific and not models: an FTS5 table on SQLite,
             # a GIN expression index on PostgreSQL.
             opts = {"compare_type": True, "include_name": lambda name, kind, _parents: not search.is_index_name(name)}
             context = MigrationContext.configure(conn, opts=opts)

@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry import web
-from registry.extensions import db
+from registry.kernel import web
+from registry.kernel.extensions import db
 from registry.purchases.models import Purchase
 from tests.conftest import login
 from tests.factories import make_purchase

@@ -5,14 +5,14 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
 from registry.auth.models import Role
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError, StaleEdit
 from registry.pairings.models import Pairing
 from registry.pairings.services import create_pairing, end_pairing, partners_during, update_pairing
-from registry.periods import Quarter
-from registry.services import ServiceError, StaleEdit
 from tests.conftest import login
 from tests.factories import make_pairing, make_user
 

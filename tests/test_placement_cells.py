@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask_login import login_user
 from pyroaring import BitMap
 
-from registry import idnumbers
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.extensions import db
 from registry.placements import queries
 from registry.placements.cells import header_from_cells, header_from_placements, person_id_for
 from registry.placements.models import Destination, Household, Person, Placement, PlacementCell

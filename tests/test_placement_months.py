@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period, Quarter
 from registry.pairings.models import Pairing
-from registry.periods import Period, Quarter
 from registry.placements import figures, months
 from registry.placements.models import Destination, Household, Placement, PlacementMonth, PlacementMonthSpan
 from registry.placements.services import update_placement

@@ -6,13 +6,13 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from registry import idnumbers
 from registry.agreements.services import progress
-from registry.audit.models import AuditEvent
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.placements.models import Household, Placement
 from registry.placements.services import possible_duplicates, reveal_number, update_placement
-from registry.services import ServiceError
 from tests.conftest import login
 from tests.factories import ID_A, make_pairing, make_placement
 

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from registry.auth.models import Role
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.permissions import OutOfScope, can_close_as_supervisor, can_close_locally, scope_filter
 from registry.problems import queries, services
 from registry.problems.models import Category, Problem, ProblemStep, Source, State, StepAction
 from registry.problems.transfer import HEADERS, import_problems
-from registry.services import ServiceError
 from tests.conftest import login
 from tests.factories import make_problem, make_user
 
@@ -332,7 +332,7 @@ def test_export_import_round_trip_changes_nothing(app, world):
     assert len(rows) == 2
     with app.app_context():
         from registry.auth.models import User
-        from registry.transfer.reader import read_table
+        from registry.kernel.transfer.reader import read_table
 
         user = db.session.scalar(sa.select(User).where(User.username == "province"))
         headers, table = read_table(response.data, "ledger.xlsx")
@@ -375,7 +375,7 @@ def test_import_is_all_or_nothing_with_row_errors(app, world):
 def test_report_section_counts_the_ledger_as_it_stood_at_the_cutoff(w):
     from datetime import UTC, datetime
 
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.problems.figures import report_section
     from registry.reports.queries import quarter_figures
 

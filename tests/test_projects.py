@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from registry.extensions import db
-from registry.money import MoneyError, parse_wan, parse_yuan, rate, wan, yi, yuan
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, parse_wan, parse_yuan, rate, wan, yi, yuan
+from registry.kernel.services import ServiceError
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project, ProjectStatus
 from registry.projects.services import (
     add_transaction,
@@ -19,7 +20,6 @@ from registry.projects.services import (
     totals_for,
     update_transaction,
 )
-from registry.services import ServiceError
 from tests.conftest import login
 from tests.factories import make_asset, make_project, make_transaction
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from flask_login import login_user
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.purchases import queries
 from registry.purchases.models import CountingType, ProductCategory, Purchase, PurchaseTotals
 from registry.purchases.services import update_purchase

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from registry.agreements.models import Indicator
 from registry.agreements.services import progress, set_targets
 from registry.exchanges.models import Direction, Field, PersonType
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.purchases.models import CountingType, Purchase
-from registry.services import ServiceError
 from tests.conftest import login
 from tests.factories import World, make_exchange, make_purchase
 

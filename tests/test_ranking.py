@@ -12,9 +12,9 @@ from registry.agreements import ranking
 from registry.agreements.models import Agreement, Indicator
 from registry.agreements.services import progress, set_targets
 from registry.auth.models import Role
-from registry.extensions import db
-from registry.money import parse_wan
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.money import parse_wan
+from registry.kernel.periods import Quarter
 from registry.projects.models import ProjectStatus
 from tests.factories import World, make_pairing, make_project, make_purchase, make_transaction, make_user
 

@@ -3,7 +3,7 @@ that writes is caught."""
 
 import pytest
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from tests.conftest import _READ
 
 
@@ -20,7 +20,7 @@ def test_a_write_while_sharing_fails_and_empties_the_world(app, read_world):
     with app.app_context():
         unit = db.session.get(Unit, ids.zhaojue)
         unit.name = "改名县"  # a write the gate would count: the unit's figures change
-        from registry import versions
+        from registry.kernel import versions
 
         versions.touch(unit.id)
         db.session.commit()

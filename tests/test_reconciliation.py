@@ -23,8 +23,8 @@ from registry import demo
 from registry.agreements.services import counties_within
 from registry.auth.models import Role, User
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.permissions import report_pairings
 from registry.placements import figures as placements
 from registry.projects.models import FundSource, FundStage, FundTransaction, Project

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from registry.closing import services, signing
 from registry.closing.models import ReportVersion
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.reports.documents import report_stem
 from tests.tasks_support import Queue, ThreadConsumer, finished, queue_settings, wait_for
 

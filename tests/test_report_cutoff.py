@@ -17,8 +17,8 @@ from registry.assets.models import Asset, AssetState, Condition
 from registry.disclosure import services as disclosure
 from registry.disclosure.figures import report_section as disclosure_section
 from registry.disclosure.models import ComplaintChannel, NoticeType
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.problems import services as problems
 from registry.problems.figures import report_section as problems_section
 from registry.problems.models import Problem

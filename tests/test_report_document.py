@@ -12,9 +12,9 @@ from registry.agreements import ranking
 from registry.agreements.models import Agreement, Indicator
 from registry.agreements.services import set_targets
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.money import rate
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.money import rate
+from registry.kernel.periods import Quarter
 from registry.projects.models import FundStage, Project
 from registry.reports.documents import report_html
 from registry.reports.queries import quarter_figures

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from registry.agreements.models import Agreement, Indicator, Target
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.projects.models import FundStage, FundTransaction, Project
 from registry.reports import pages
 from registry.reports.documents import report_html

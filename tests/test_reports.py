@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from registry.agreements.models import Agreement, Indicator
 from registry.agreements.services import create_agreement, set_targets
-from registry.audit.models import AuditEvent
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.projects.models import FundStage, Project
 from registry.reports.documents import report_html, report_pdf
 from registry.reports.models import QuarterNarrative
@@ -396,7 +396,7 @@ def test_county_page_links_the_year_quarters(world, as_user):
 
 
 def test_one_display_rule_for_money_counts_and_part_labels():
-    from registry.money import count, money, money_unit, part_label
+    from registry.kernel.money import count, money, money_unit, part_label
 
     wan_1, yi_1 = 10_000 * 100, 100_000_000 * 100
     assert money_unit("county", 900 * yi_1) == money_unit("prefecture", 900 * yi_1) == "万元"

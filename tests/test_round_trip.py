@@ -7,13 +7,13 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from registry.audit.models import AuditEvent
 from registry.exchanges.models import Exchange
-from registry.exports import neutralise, unescape
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.exports import neutralise, unescape
+from registry.kernel.extensions import db
+from registry.kernel.transfer.reader import read_table
 from registry.placements.models import Placement
 from registry.purchases.models import Purchase
-from registry.transfer.reader import read_table
 from tests.conftest import login
 
 #: Text a spreadsheet would run, and text that merely looks like an escaped formula.

@@ -1,4 +1,4 @@
-"""The keyword index (registry/search.py) gives exactly what the LIKE it stands in front of gives, for one-, two- and
+"""The keyword index (registry/kernel/search.py) gives exactly what the LIKE it stands in front of gives, for one-, two- and
 three-character Chinese names, masked number fragments, employers and evidence numbers, before and after the index
 catches up, after edits and deletes, through the services and the bulk insert; and the search reads the index."""
 
@@ -7,13 +7,13 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from registry import idnumbers, search
-from registry.database import prepare_bulk_insert
 from registry.exchanges.models import Exchange
-from registry.extensions import db
+from registry.kernel import idnumbers, search
+from registry.kernel.database import prepare_bulk_insert
+from registry.kernel.extensions import db
+from registry.kernel.web import like_pattern
 from registry.placements.models import Placement
 from registry.purchases.models import Purchase
-from registry.web import like_pattern
 from tests.conftest import login
 from tests.factories import make_exchange, make_placement, make_purchase
 

@@ -57,7 +57,7 @@ def targets(app, world):
     from registry.agreements.models import Agreement, Indicator
     from registry.agreements.services import set_targets
     from registry.counties.models import Unit
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     with app.app_context():
         indicator = db.session.scalar(sa.select(Indicator).where(Indicator.code == "enterprises"))
@@ -217,7 +217,7 @@ def test_error_responses(app, world, as_user):
 
 def _dispose(app):
     """Close the connections of an extra app made for one test (its database is the suite's)."""
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     with app.app_context():
         db.engine.dispose()
@@ -316,7 +316,7 @@ def test_public_disclosure_pages_have_the_headers_and_may_be_cached(app, world, 
 
     from registry.disclosure.models import Notice
     from registry.disclosure.services import publish
-    from registry.extensions import db
+    from registry.kernel.extensions import db
 
     with app.app_context():
         notice = publish(db.session.get(Notice, world.notice_a), actor=None)

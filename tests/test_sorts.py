@@ -20,7 +20,7 @@ from tests.conftest import login
 #: Modules using the loaded demo run on one xdist worker (``--dist loadgroup``), which loads it once.
 pytestmark = pytest.mark.xdist_group("demo")
 
-#: endpoint -> URL of every list sorted by ``registry.web.sort_clause``.
+#: endpoint -> URL of every list sorted by ``registry.kernel.web.sort_clause``.
 LISTS = {
     "assets.index": "/assets/",
     "auth.users": "/admin/users/",

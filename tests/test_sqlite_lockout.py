@@ -13,11 +13,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from registry import database, idnumbers, transfer
-from registry.audit.models import AuditEvent
 from registry.auth.models import User
-from registry.database import writing
-from registry.extensions import db
+from registry.kernel import database, idnumbers, transfer
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.database import writing
+from registry.kernel.extensions import db
+from registry.kernel.transfer.reader import read_table
 from registry.placements import services as placement_services
 from registry.placements import transfer as placements_transfer
 from registry.placements.models import Placement, PlacementCell
@@ -25,7 +26,6 @@ from registry.placements.transfer import HEADERS, import_placements
 from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.purchases.transfer import import_purchases
-from registry.transfer.reader import read_table
 from tests.conftest import login
 
 WAIT = 60  # seconds a thread may take before the test gives up (never reached when it works)
@@ -200,7 +200,7 @@ def test_once_a_row_has_failed_no_further_chunk_is_committed(app, world, monkeyp
 def test_an_import_refused_midway_takes_back_its_changes_too(app, world, monkeypatch, small_chunks):
     """Row 2 changes an existing record (committed with the first chunk on SQLite); the file then turns out to be
     too long: the new records go and the changed one is as it was, version included."""
-    monkeypatch.setattr("registry.transfer.MAX_ROWS", 4)
+    monkeypatch.setattr("registry.kernel.transfer.MAX_ROWS", 4)
     with app.app_context():
         before = _snapshot()
         original = db.session.get(Placement, world.placement_a)

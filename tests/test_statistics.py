@@ -7,10 +7,10 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from registry import database, idnumbers
-from registry.extensions import db
+from registry.kernel import database, idnumbers
+from registry.kernel.extensions import db
+from registry.kernel.transfer.reader import read_table
 from registry.placements.transfer import HEADERS, import_placements
-from registry.transfer.reader import read_table
 
 
 def number(region: str, n: int) -> str:

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.reports import batch
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobState
@@ -91,7 +91,7 @@ def test_two_users_asking_for_the_same_batch_share_one_job(app, world, as_user):
 
 
 def world_role(name):
-    from registry.roles import Role
+    from registry.kernel.roles import Role
 
     return Role(name)
 
@@ -178,7 +178,7 @@ def test_a_batch_is_reused_until_something_under_its_units_changes(world_records
     from datetime import date
 
     from registry.auth.models import User
-    from registry.periods import Quarter
+    from registry.kernel.periods import Quarter
     from registry.tasks.reports import request_batch
     from tests.factories import make_placement
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from registry.extensions import db
-from registry.idnumbers import check_digit
+from registry.kernel.extensions import db
+from registry.kernel.idnumbers import check_digit
 from registry.placements.models import Placement
 from registry.placements.transfer import HEADERS
 from registry.tasks import jobs, recover_imports, requeue

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.tasks.models import Job, JobState
 from tests.tasks_support import ROOT, Queue, finished, queue_settings, wait_for
 

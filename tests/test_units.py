@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from registry.counties.models import CountyCategory, Unit, UnitKind
 from registry.counties.services import history_of_category
-from registry.extensions import db
-from registry.periods import Period, Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period, Quarter
 from tests.conftest import login
 
 

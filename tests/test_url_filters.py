@@ -27,7 +27,7 @@ def test_junk_filter_values_are_ignored(read_world, path, keys, value):
 
 
 def test_helpers():
-    from registry.web import is_id, is_year
+    from registry.kernel.web import is_id, is_year
 
     assert is_id("12") and not is_id("²") and not is_id("0") and not is_id("2147483648") and not is_id(None)
     assert is_year("2024") and not is_year("99999") and not is_year("1999") and not is_year("２０２４")

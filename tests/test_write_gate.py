@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from registry.agreements.transfer import ENTRY_HEADERS
 from registry.assets.models import Asset, AssetCheck
 from registry.assets.transfer import HEADERS as ASSET_HEADERS
-from registry.audit.models import AuditEvent
 from registry.auth.models import Role
 from registry.disclosure.models import Complaint, Notice, Posting
 from registry.exchanges.models import Exchange
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
 from registry.models import IndicatorEntry, Project
 from registry.permissions import OutOfScope
 from registry.placements.models import Placement

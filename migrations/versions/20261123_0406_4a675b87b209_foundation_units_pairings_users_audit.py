@@ -9,7 +9,7 @@ Create Date: 2026-11-23 04:06:42.897278
 import sqlalchemy as sa
 from alembic import op
 
-import registry.database
+import registry.kernel.database
 
 # revision identifiers, used by Alembic.
 revision = "4a675b87b209"
@@ -25,7 +25,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=50), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=False),
-        sa.Column("attempted_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("attempted_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("succeeded", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_attempts")),
     )
@@ -85,8 +85,8 @@ def upgrade():
         ),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("created_at", registry.database.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("created_at", registry.kernel.database.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["county_id"], ["units.id"], name=op.f("fk_units_county_id_units")
@@ -131,8 +131,8 @@ def upgrade():
         sa.Column("ends_on", sa.Date(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", registry.database.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("created_at", registry.kernel.database.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["east_province_id"],
@@ -169,11 +169,11 @@ def upgrade():
         sa.Column("session_token", sa.String(length=64), nullable=False),
         sa.Column("must_change_password", sa.Boolean(), nullable=False),
         sa.Column(
-            "password_changed_at", registry.database.UTCDateTime(), nullable=True
+            "password_changed_at", registry.kernel.database.UTCDateTime(), nullable=True
         ),
-        sa.Column("last_login_at", registry.database.UTCDateTime(), nullable=True),
-        sa.Column("created_at", registry.database.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("last_login_at", registry.kernel.database.UTCDateTime(), nullable=True),
+        sa.Column("created_at", registry.kernel.database.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["scope_unit_id"], ["units.id"], name=op.f("fk_users_scope_unit_id_units")
@@ -189,7 +189,7 @@ def upgrade():
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("occurred_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("actor_name", sa.String(length=100), nullable=False),
         sa.Column("action", sa.String(length=30), nullable=False),
@@ -245,8 +245,8 @@ def upgrade():
         sa.Column("valid_to", sa.Date(), nullable=True),
         sa.Column("source", sa.String(length=300), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("created_at", registry.database.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("created_at", registry.kernel.database.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "east_unit_id <> west_unit_id", name=op.f("ck_pairings_distinct_units")

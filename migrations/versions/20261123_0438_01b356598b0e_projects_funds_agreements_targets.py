@@ -10,7 +10,7 @@ from datetime import datetime
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -33,8 +33,8 @@ def upgrade():
     sa.Column('sort_order', sa.Integer(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['indicators.id'], name=op.f('fk_indicators_parent_id_indicators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_indicators')),
@@ -48,8 +48,8 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('signed_on', sa.Date(), nullable=True),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['programme_id'], ['programmes.id'], name=op.f('fk_agreements_programme_id_programmes')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agreements')),
@@ -64,8 +64,8 @@ def upgrade():
     sa.Column('indicator_id', sa.Integer(), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('value', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('value >= 0', name=op.f('ck_agreement_targets_value_not_negative')),
     sa.ForeignKeyConstraint(['agreement_id'], ['agreements.id'], name=op.f('fk_agreement_targets_agreement_id_agreements'), ondelete='CASCADE'),
@@ -88,8 +88,8 @@ def upgrade():
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('evidence', sa.String(length=200), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['county_id'], ['units.id'], name=op.f('fk_indicator_entries_county_id_units')),
     sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], name=op.f('fk_indicator_entries_indicator_id_indicators')),
@@ -124,8 +124,8 @@ def upgrade():
     sa.Column('farmer_benefit', sa.Text(), nullable=False),
     sa.Column('performance_targets', sa.Text(), nullable=False),
     sa.Column('status', sa.Enum('reserve', 'approved', 'in_progress', 'completed', 'accepted', 'handed_over', 'suspended', 'terminated', name='projectstatus', native_enum=False, length=20), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('beneficiaries >= 0 AND beneficiaries_lifted >= 0', name=op.f('ck_projects_beneficiaries_positive')),
     sa.CheckConstraint('beneficiaries_lifted <= beneficiaries', name=op.f('ck_projects_lifted_within_total')),
@@ -155,8 +155,8 @@ def upgrade():
     sa.Column('occurred_on', sa.Date(), nullable=False),
     sa.Column('document_no', sa.String(length=100), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_fund_transactions_amount_positive')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_fund_transactions_project_id_projects'), ondelete='CASCADE'),
@@ -174,7 +174,7 @@ def upgrade():
     sa.Column('changed_on', sa.Date(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_project_status_changes_actor_id_users')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_project_status_changes_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_project_status_changes'))

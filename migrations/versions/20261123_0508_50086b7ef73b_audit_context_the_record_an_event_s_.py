@@ -8,7 +8,7 @@ Create Date: 2026-11-23 05:08:53.190961
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 05:22:05.421800
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -43,8 +43,8 @@ def upgrade():
     sa.Column('end_date', sa.Date(), nullable=True),
     sa.Column('monthly_wage_fen', sa.BigInteger(), nullable=True),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('end_date IS NULL OR end_date >= start_date', name=op.f('ck_placements_valid_period')),
     sa.CheckConstraint('monthly_wage_fen IS NULL OR monthly_wage_fen >= 0', name=op.f('ck_placements_wage_not_negative')),

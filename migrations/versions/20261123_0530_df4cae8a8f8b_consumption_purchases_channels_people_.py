@@ -10,7 +10,7 @@ from datetime import datetime
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -28,8 +28,8 @@ def upgrade():
     sa.Column('is_builtin', sa.Boolean(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('sort_order', sa.Integer(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channels')),
     sa.UniqueConstraint('name', name=op.f('uq_channels_name'))
@@ -48,8 +48,8 @@ def upgrade():
     sa.Column('arrival_date', sa.Date(), nullable=False),
     sa.Column('departure_date', sa.Date(), nullable=True),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('departure_date IS NULL OR departure_date >= arrival_date', name=op.f('ck_exchanges_valid_period')),
     sa.ForeignKeyConstraint(['county_id'], ['units.id'], name=op.f('fk_exchanges_county_id_units')),
@@ -82,8 +82,8 @@ def upgrade():
     sa.Column('evidence_no', sa.String(length=100), nullable=False),
     sa.Column('evidence_key', sa.String(length=100), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_purchases_amount_positive')),
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_purchases_channel_id_channels')),

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 06:07:58.857858
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

@@ -16,7 +16,7 @@ from alembic import op
 import sqlalchemy as sa
 from pyroaring import BitMap
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

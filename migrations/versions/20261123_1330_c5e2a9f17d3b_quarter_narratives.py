@@ -9,7 +9,7 @@ Create Date: 2026-11-23 13:30:00
 import sqlalchemy as sa
 from alembic import op
 
-import registry.database
+import registry.kernel.database
 
 # revision identifiers, used by Alembic.
 revision = "c5e2a9f17d3b"
@@ -29,8 +29,8 @@ def upgrade():
         sa.Column("problems", sa.Text(), nullable=False),
         sa.Column("next_steps", sa.Text(), nullable=False),
         sa.Column("updated_by_name", sa.String(length=100), nullable=False),
-        sa.Column("created_at", registry.database.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("created_at", registry.kernel.database.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("quarter BETWEEN 1 AND 4", name=op.f("ck_quarter_narratives_quarter_range")),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_quarter_narratives_unit_id_units")),

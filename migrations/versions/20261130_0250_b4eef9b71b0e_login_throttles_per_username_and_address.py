@@ -12,7 +12,7 @@ Create Date: 2026-11-30 02:50:52
 import sqlalchemy as sa
 from alembic import op
 
-import registry.database
+import registry.kernel.database
 
 # revision identifiers, used by Alembic.
 revision = "b4eef9b71b0e"
@@ -29,9 +29,9 @@ def upgrade():
         sa.Column("ip", sa.String(length=64), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("delays", sa.Integer(), nullable=False),
-        sa.Column("last_failure_at", registry.database.UTCDateTime(), nullable=True),
-        sa.Column("locked_until", registry.database.UTCDateTime(), nullable=True),
-        sa.Column("expires_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("last_failure_at", registry.kernel.database.UTCDateTime(), nullable=True),
+        sa.Column("locked_until", registry.kernel.database.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_throttles")),
         sa.UniqueConstraint("username", "ip", name=op.f("uq_login_throttles_username")),
     )
@@ -50,7 +50,7 @@ def downgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=50), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=False),
-        sa.Column("attempted_at", registry.database.UTCDateTime(), nullable=False),
+        sa.Column("attempted_at", registry.kernel.database.UTCDateTime(), nullable=False),
         sa.Column("succeeded", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_attempts")),
     )

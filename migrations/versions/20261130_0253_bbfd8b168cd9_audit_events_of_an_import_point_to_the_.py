@@ -8,7 +8,7 @@ Create Date: 2026-11-30 02:53:09.223669
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

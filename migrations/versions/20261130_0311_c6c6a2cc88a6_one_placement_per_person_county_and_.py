@@ -10,7 +10,7 @@ refuses to run on data that already breaks them, listing what to fix, rather tha
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

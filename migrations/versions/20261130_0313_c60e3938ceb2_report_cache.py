@@ -8,7 +8,7 @@ Create Date: 2026-11-30 03:13:46.507880
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -30,7 +30,7 @@ def upgrade():
     sa.Column('version', sa.String(length=40), nullable=False),
     sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_cache')),
     sa.UniqueConstraint('kind', 'unit_id', 'quarter', 'scope', 'cutoff', 'version', name='uq_report_cache_key')
     )

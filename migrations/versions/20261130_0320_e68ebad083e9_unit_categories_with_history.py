@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -34,8 +34,8 @@ def upgrade():
     sa.Column('valid_to', sa.Date(), nullable=True),
     sa.Column('source', sa.String(length=300), nullable=False),
     sa.Column('is_reference', sa.Boolean(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.CheckConstraint('valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from', name=op.f('ck_unit_categories_valid_period')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_unit_categories_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_unit_categories')),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.

@@ -8,7 +8,7 @@ Create Date: 2026-11-30 03:33:21.839642
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('quarter', sa.Integer(), nullable=False),
     sa.Column('locked_by_version', sa.Integer(), nullable=False),
-    sa.Column('locked_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('locked_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.CheckConstraint('quarter BETWEEN 1 AND 4', name=op.f('ck_quarter_locks_quarter_range')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_quarter_locks_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_quarter_locks')),
@@ -39,8 +39,8 @@ def upgrade():
     sa.Column('quarter', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('draft', 'submitted', 'reviewed', 'approved', 'returned', 'unlocked', name='reportstate', native_enum=False, length=20), nullable=False),
     sa.Column('needs_review', sa.Boolean(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('quarter BETWEEN 1 AND 4', name=op.f('ck_quarter_reports_quarter_range')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_quarter_reports_unit_id_units')),
@@ -60,7 +60,7 @@ def upgrade():
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_name', sa.String(length=100), nullable=False),
     sa.Column('actor_office', sa.String(length=200), nullable=False),
-    sa.Column('at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_report_steps_actor_id_users')),
     sa.ForeignKeyConstraint(['report_id'], ['quarter_reports.id'], name=op.f('fk_report_steps_report_id_quarter_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_steps'))
@@ -79,7 +79,7 @@ def upgrade():
     sa.Column('token', sa.String(length=43), nullable=False),
     sa.Column('signer', sa.String(length=300), nullable=False),
     sa.Column('approved_by_name', sa.String(length=100), nullable=False),
-    sa.Column('approved_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('approved_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('approvers_json', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['quarter_reports.id'], name=op.f('fk_report_versions_report_id_quarter_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report_versions')),
@@ -98,9 +98,9 @@ def upgrade():
     sa.Column('requested_by_name', sa.String(length=100), nullable=False),
     sa.Column('decided_by_name', sa.String(length=100), nullable=False),
     sa.Column('decision_note', sa.Text(), nullable=False),
-    sa.Column('decided_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('decided_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['quarter_reports.id'], name=op.f('fk_unlock_requests_report_id_quarter_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_unlock_requests'))
@@ -118,8 +118,8 @@ def upgrade():
     sa.Column('answer', sa.Text(), nullable=False),
     sa.Column('by_name', sa.String(length=100), nullable=False),
     sa.Column('answered_by_name', sa.String(length=100), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['pairing_id'], ['pairings.id'], name=op.f('fk_report_confirmations_pairing_id_pairings')),
     sa.ForeignKeyConstraint(['report_id'], ['quarter_reports.id'], name=op.f('fk_report_confirmations_report_id_quarter_reports'), ondelete='CASCADE'),

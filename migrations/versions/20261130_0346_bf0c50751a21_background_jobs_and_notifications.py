@@ -8,7 +8,7 @@ Create Date: 2026-11-30 03:46:50.835664
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -37,10 +37,10 @@ def upgrade():
     sa.Column('worker', sa.String(length=120), nullable=False),
     sa.Column('result_file', sa.String(length=200), nullable=False),
     sa.Column('download_name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('started_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('heartbeat_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', registry.database.UTCDateTime(), nullable=True),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('started_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('heartbeat_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', registry.kernel.database.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_jobs_requested_by_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
@@ -61,9 +61,9 @@ def upgrade():
     sa.Column('key', sa.String(length=120), nullable=False),
     sa.Column('title', sa.String(length=300), nullable=False),
     sa.Column('link', sa.String(length=300), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('read_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('emailed_at', registry.database.UTCDateTime(), nullable=True),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('read_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('emailed_at', registry.kernel.database.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
     sa.UniqueConstraint('user_id', 'key', name='uq_notifications_user_key')

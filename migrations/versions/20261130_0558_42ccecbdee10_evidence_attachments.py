@@ -8,7 +8,7 @@ Create Date: 2026-11-30 05:58:11.146421
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -30,7 +30,7 @@ def upgrade():
     sa.Column('size_bytes', sa.BigInteger(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('uploaded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.CheckConstraint('record_id > 0', name=op.f('ck_attachments_record_id_positive')),
     sa.CheckConstraint('size_bytes > 0', name=op.f('ck_attachments_size_positive')),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_attachments_uploaded_by_id_users'), ondelete='SET NULL'),

@@ -8,7 +8,7 @@ Create Date: 2026-11-30 05:59:39.708579
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -39,13 +39,13 @@ def upgrade():
     sa.Column('state', sa.Enum('open', 'in_progress', 'requested', 'closed', 'returned', name='state', native_enum=False, length=20), nullable=False),
     sa.Column('rectified_fen', sa.BigInteger(), nullable=False),
     sa.Column('local_signed_by_id', sa.Integer(), nullable=True),
-    sa.Column('local_signed_at', registry.database.UTCDateTime(), nullable=True),
+    sa.Column('local_signed_at', registry.kernel.database.UTCDateTime(), nullable=True),
     sa.Column('supervisor_signed_by_id', sa.Integer(), nullable=True),
-    sa.Column('supervisor_signed_at', registry.database.UTCDateTime(), nullable=True),
+    sa.Column('supervisor_signed_at', registry.kernel.database.UTCDateTime(), nullable=True),
     sa.Column('closed_on', sa.Date(), nullable=True),
     sa.Column('return_reason', sa.String(length=500), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("state <> 'closed' OR (local_signed_at IS NOT NULL AND supervisor_signed_at IS NOT NULL AND closed_on IS NOT NULL)", name=op.f('ck_problems_closed_needs_both_signoffs')),
     sa.CheckConstraint("state <> 'returned' OR return_reason <> ''", name=op.f('ck_problems_returned_has_reason')),
@@ -88,7 +88,7 @@ def upgrade():
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('rectified_fen', sa.BigInteger(), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.CheckConstraint('rectified_fen >= 0', name=op.f('ck_problem_progress_rectified_not_negative')),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_problem_progress_actor_id_users')),
     sa.ForeignKeyConstraint(['problem_id'], ['problems.id'], name=op.f('fk_problem_progress_problem_id_problems'), ondelete='CASCADE'),
@@ -108,12 +108,12 @@ def upgrade():
     sa.Column('state', sa.Enum('proposed', 'accepted', 'dismissed', name='proposalstate', native_enum=False, length=20), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=False),
     sa.Column('problem_id', sa.Integer(), nullable=True),
-    sa.Column('found_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('seen_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('found_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('seen_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
-    sa.Column('decided_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('decided_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("state <> 'accepted' OR problem_id IS NOT NULL", name=op.f('ck_problem_proposals_accepted_has_problem')),
     sa.CheckConstraint("state <> 'dismissed' OR reason <> ''", name=op.f('ck_problem_proposals_dismissed_has_reason')),
@@ -136,7 +136,7 @@ def upgrade():
     sa.Column('comment', sa.String(length=500), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('office', sa.String(length=200), nullable=False),
-    sa.Column('at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.CheckConstraint("to_state IN ('open', 'in_progress', 'requested', 'closed', 'returned')", name=op.f('ck_problem_steps_to_state_known')),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_problem_steps_actor_id_users')),
     sa.ForeignKeyConstraint(['problem_id'], ['problems.id'], name=op.f('fk_problem_steps_problem_id_problems'), ondelete='CASCADE'),

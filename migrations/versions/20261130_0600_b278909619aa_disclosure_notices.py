@@ -9,7 +9,7 @@ Create Date: 2026-11-30 05:56:54.300903
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -50,11 +50,11 @@ def upgrade():
     sa.Column('snapshot', sa.JSON(), nullable=True),
     sa.Column('search_text', sa.Text(), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=True),
-    sa.Column('published_at', registry.database.UTCDateTime(), nullable=True),
-    sa.Column('withdrawn_at', registry.database.UTCDateTime(), nullable=True),
+    sa.Column('published_at', registry.kernel.database.UTCDateTime(), nullable=True),
+    sa.Column('withdrawn_at', registry.kernel.database.UTCDateTime(), nullable=True),
     sa.Column('withdrawal_reason', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("state <> 'withdrawn' OR withdrawal_reason <> ''", name=op.f('ck_disclosure_notices_withdrawn_has_reason')),
     sa.CheckConstraint("state = 'draft' OR (snapshot IS NOT NULL AND public_no IS NOT NULL AND published_at IS NOT NULL)", name=op.f('ck_disclosure_notices_published_has_snapshot')),
@@ -76,8 +76,8 @@ def upgrade():
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('answer', sa.Text(), nullable=False),
     sa.Column('answered_on', sa.Date(), nullable=True),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("(answered_on IS NULL AND answer = '') OR (answered_on IS NOT NULL AND answer <> '')", name=op.f('ck_disclosure_complaints_answer_dated')),
     sa.CheckConstraint('answered_on IS NULL OR answered_on >= received_on', name=op.f('ck_disclosure_complaints_answer_after_receipt')),
@@ -93,7 +93,7 @@ def upgrade():
     sa.Column('place', sa.String(length=200), nullable=False),
     sa.Column('posted_on', sa.Date(), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=False),
-    sa.Column('recorded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['notice_id'], ['disclosure_notices.id'], name=op.f('fk_disclosure_postings_notice_id_disclosure_notices'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_disclosure_postings'))
     )

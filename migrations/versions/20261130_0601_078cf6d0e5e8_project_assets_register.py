@@ -8,7 +8,7 @@ Create Date: 2026-11-30 05:57:37.581335
 from alembic import op
 import sqlalchemy as sa
 
-import registry.database
+import registry.kernel.database
 
 
 # revision identifiers, used by Alembic.
@@ -55,8 +55,8 @@ def upgrade():
     sa.Column('disposal_proceeds_fen', sa.BigInteger(), nullable=False),
     sa.Column('needs_review', sa.Boolean(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('created_at', registry.database.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('created_at', registry.kernel.database.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint("(state = 'disposed') = (disposed_on IS NOT NULL)", name=op.f('ck_assets_disposal_dated')),
     sa.CheckConstraint('annual_income_fen >= 0 AND to_households_fen >= 0 AND to_collective_fen >= 0', name=op.f('ck_assets_income_positive')),
@@ -92,7 +92,7 @@ def upgrade():
     sa.Column('problems', sa.Text(), nullable=False),
     sa.Column('checker', sa.String(length=50), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_asset_checks_actor_id_users')),
     sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_asset_checks_asset_id_assets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_asset_checks'))
@@ -121,7 +121,7 @@ def upgrade():
     sa.Column('changed_on', sa.Date(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', registry.database.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', registry.kernel.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_asset_state_changes_actor_id_users')),
     sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_asset_state_changes_asset_id_assets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_asset_state_changes'))

@@ -1,4 +1,4 @@
-"""Keyword search answered by an index: grams of the searched columns (registry/search.py)
+"""Keyword search answered by an index: grams of the searched columns (registry/kernel/search.py)
 
 SQLite: an FTS5 table per list (contentless, rowids only) of the unigrams and bigrams of the searched columns up
 to a mark (records above it are searched without the index until the task queue's catch-up indexes them: a
@@ -6,7 +6,7 @@ trigger on INSERT made bulk inserts 2.5x slower), kept exact by triggers on upda
 PostgreSQL: a GIN index over registry_grams(col1 || chr(1) || col2 …). Trigram indexes were not used: they cannot
 find the two-character names most people have.
 
-The statements are written out here (a copy of registry/search.py at this revision), so that a later change to
+The statements are written out here (a copy of registry/kernel/search.py at this revision), so that a later change to
 the searched columns is a new migration, not a different past.
 
 Revision ID: a6c1d2e3f4b5

@@ -4,7 +4,7 @@ The GIN index over registry_grams(...) of the searched columns made each inserte
 rows: 0.9 s -> 9.2 s), as each row's ~25 grams went into the index inside the insert; an import of 100,000
 placements would have taken half as long again. Now an insert, COPY or update only queues the record's id
 (<table>_search_pending, one statement-level trigger per statement, fed from its transition table), and
-registry.search.catch_up (the task queue, every minute) writes the grams of the queued records into <table>_search
+registry.kernel.search.catch_up (the task queue, every minute) writes the grams of the queued records into <table>_search
 (id, grams) with its GIN index. A search takes the index's candidates and every queued record; deletes remove both
 at once. SQLite is unchanged (its FTS5 index and mark, a6c1d2e3f4b5).
 

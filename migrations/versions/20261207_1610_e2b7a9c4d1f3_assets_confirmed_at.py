@@ -13,7 +13,7 @@ Create Date: 2026-12-07 16:10:00
 import sqlalchemy as sa
 from alembic import op
 
-import registry.database
+import registry.kernel.database
 
 # revision identifiers, used by Alembic.
 revision = "e2b7a9c4d1f3"
@@ -23,7 +23,7 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column("assets", sa.Column("confirmed_at", registry.database.UTCDateTime(), nullable=True))
+    op.add_column("assets", sa.Column("confirmed_at", registry.kernel.database.UTCDateTime(), nullable=True))
     op.execute(
         "UPDATE assets SET confirmed_at = (SELECT MAX(e.occurred_at) FROM audit_events e "
         "WHERE e.entity_type = 'assets' AND e.entity_id = assets.id AND e.summary LIKE '核实资产 %') "

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from registry.agreements.models import Indicator, IndicatorEntry
-from registry.database import among, per_unit
 from registry.exchanges import figures as exchanges
-from registry.extensions import db
+from registry.kernel.database import among, per_unit
+from registry.kernel.extensions import db
 from registry.pairings.models import Pairing
 from registry.placements import figures as placements
 from registry.projects import figures as projects

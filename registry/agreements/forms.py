@@ -4,8 +4,8 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from registry.agreements.models import Measure
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
-from registry.money import MoneyError, parse_wan, wan
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
+from registry.kernel.money import MoneyError, parse_wan, wan
 
 
 class AgreementForm(BaseForm):

@@ -6,9 +6,9 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import TimestampMixin, VersionedMixin, enum_column
-from registry.extensions import db
-from registry.scoping import RecordScope
+from registry.kernel.database import TimestampMixin, VersionedMixin, enum_column
+from registry.kernel.extensions import db
+from registry.kernel.scoping import RecordScope
 
 
 class Measure(StrEnum):

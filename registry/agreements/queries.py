@@ -5,7 +5,7 @@ from sqlalchemy.orm import joinedload
 
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
 from registry.counties.models import SICHUAN_CODE, Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.pairings.models import Pairing
 from registry.permissions import programme_filter, scope_filter, unit_filter
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import joinedload
 from registry.agreements.models import Agreement, Measure, Target
 from registry.agreements.services import Progress, counties_within, progress, progress_many
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.periods import overlaps
 from registry.pairings.models import Pairing
-from registry.periods import overlaps
 from registry.permissions import pairing_filter, scope_of
 
 LEVELS = {"county": "县(市、区)", "prefecture": "市(州)"}

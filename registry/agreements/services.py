@@ -7,16 +7,16 @@ import sqlalchemy as sa
 
 from registry.agreements import calculators
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.money import rate
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.money import rate
+from registry.kernel.periods import Period
+from registry.kernel.services import ServiceError, check_version
+from registry.kernel.transfer import written
 from registry.pairings.models import Pairing, Programme
-from registry.periods import Period
 from registry.permissions import authorize_write
 from registry.projects.services import pairing_choices
-from registry.services import ServiceError, check_version
-from registry.transfer import written
 
 AGREEMENT_FIELDS = ("programme_id", "year", "title", "signed_on", "note")
 INDICATOR_FIELDS = ("code", "name", "measure", "unit", "parent_id", "sort_order", "is_active", "description")

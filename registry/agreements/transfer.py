@@ -19,13 +19,10 @@ from sqlalchemy.orm import joinedload
 from registry.agreements import calculators, queries, services
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Measure, Target
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.money import MoneyError
-from registry.pairings.models import Pairing, Programme
-from registry.permissions import WriteScope, programme_filter, scope_filter, writable_counties
-from registry.projects.services import pairing_choices
-from registry.services import ServiceError
-from registry.transfer import (
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -35,7 +32,10 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
-from registry.transfer.template import Column
+from registry.kernel.transfer.template import Column
+from registry.pairings.models import Pairing, Programme
+from registry.permissions import WriteScope, programme_filter, scope_filter, writable_counties
+from registry.projects.services import pairing_choices
 
 
 def value_text(indicator: Indicator, value: int) -> str:

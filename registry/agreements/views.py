@@ -22,12 +22,15 @@ from registry.agreements.transfer import (
     target_columns,
     target_rows,
 )
-from registry.audit.queries import history_of
 from registry.counties.models import Unit
-from registry.exports import csv_bytes, download, xlsx_bytes
-from registry.extensions import db
-from registry.forms import BLANK, choice, posted_version, unit_choice
-from registry.money import MoneyError, parse_wan
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import csv_bytes, download, xlsx_bytes
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, choice, posted_version, unit_choice
+from registry.kernel.money import MoneyError, parse_wan
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import attach_error, is_year, paginate, save
 from registry.pairings.models import Programme
 from registry.permissions import (
     get_visible_or_404,
@@ -38,9 +41,6 @@ from registry.permissions import (
     writable_counties,
 )
 from registry.projects.queries import attachable_pairings
-from registry.services import ServiceError
-from registry.transfer.forms import import_page, template_download
-from registry.web import attach_error, is_year, paginate, save
 
 bp = Blueprint("agreements", __name__)
 

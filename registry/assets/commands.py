@@ -6,10 +6,10 @@ import click
 from flask import Blueprint
 
 from registry.assets import services
-from registry.audit.services import record
-from registry.extensions import db
-from registry.money import wan
-from registry.services import ServiceError
+from registry.kernel.audit.services import record
+from registry.kernel.extensions import db
+from registry.kernel.money import wan
+from registry.kernel.services import ServiceError
 
 
 def legacy_projects() -> list[dict]:

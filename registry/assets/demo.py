@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from registry.assets import commands, services
 from registry.assets.models import Asset, AssetCheck, AssetClass, AssetState, Condition, OperationMode
-from registry.audit.services import record
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import CHINA
-from registry.services import ServiceError
+from registry.kernel.audit.services import record
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA
+from registry.kernel.services import ServiceError
 
 #: The counties whose assets the demo fills out completely (confirmed, owners named, income): 昭觉县 (浙川) and
 #: 布拖县, whose older projects came from the 粤川 programme.

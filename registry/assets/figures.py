@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from registry.assets.models import Asset, AssetClass, AssetState, AssetStateChange, OwnerLevel
 from registry.assets.services import last_checks, overdue_clause
-from registry.database import among
-from registry.extensions import db
-from registry.periods import CHINA, Period
+from registry.kernel.database import among
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA, Period
 
 
 @dataclass(frozen=True)

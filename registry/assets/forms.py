@@ -4,8 +4,8 @@ from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from registry.assets.models import AssetClass, AssetState, Condition, OperationMode, OwnerLevel
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
-from registry.money import MoneyField
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
+from registry.kernel.money import MoneyField
 
 
 def _choices(enum):

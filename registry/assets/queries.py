@@ -10,11 +10,11 @@ from sqlalchemy.orm import aliased
 from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
 from registry.assets.services import PENDING, last_checks, overdue_clause
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.web import is_id, like_pattern
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import county_pairing_on
 from registry.permissions import scope_filter
-from registry.web import is_id, like_pattern
 
 FILTER_KEYS = ("q", "county", "township", "village", "asset_class", "owner_level", "state", "programme", "review",
                "overdue", "ended")  # fmt: skip

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from registry.assets.models import Asset
 from registry.assets.services import CHECK_EVERY_DAYS, last_checks, overdue_clause, projects_without_assets
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 def overdue_checks(today: date) -> Iterable[tuple]:

@@ -21,15 +21,15 @@ from registry.assets.models import (
     OperationMode,
     OwnerLevel,
 )
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Unit, UnitKind
-from registry.database import utcnow
-from registry.extensions import db
-from registry.money import MoneyError, parse_yuan, wan, yuan
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, parse_yuan, wan, yuan
+from registry.kernel.services import ServiceError, check_version, facts, insert_unique, status_guard
+from registry.kernel.transfer import Batch, written
+from registry.kernel.transfer import cache_of as _cache
 from registry.permissions import authorize_write, check_locked_date
-from registry.services import ServiceError, check_version, facts, insert_unique, status_guard
-from registry.transfer import Batch, written
-from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "number", "name", "asset_class", "quantity", "quantity_unit", "original_value_fen", "east_fen", "other_fen",

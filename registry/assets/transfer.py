@@ -11,11 +11,10 @@ from registry.assets import services
 from registry.assets.models import Asset, AssetClass, AssetState, OperationMode, OwnerLevel
 from registry.assets.queries import last_check_dates
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.money import MoneyError, yuan
-from registry.permissions import visible_by_id, writable_counties
-from registry.services import ServiceError, facts
-from registry.transfer import (
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, yuan
+from registry.kernel.services import ServiceError, facts
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -26,7 +25,8 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
-from registry.transfer.template import Column
+from registry.kernel.transfer.template import Column
+from registry.permissions import visible_by_id, writable_counties
 
 HEADERS = [
     "编号", "资产编号", "资产名称", "资产类别", "数量", "计量单位", "来源项目", "原值(元)", "东部财政援助(元)",

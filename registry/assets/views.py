@@ -11,12 +11,15 @@ from registry.assets import commands, queries, services
 from registry.assets.forms import AssetForm, CheckForm, ConfirmForm, StateForm
 from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
 from registry.assets.transfer import HEADERS, IMPORT_RULES, columns, export_rows, import_assets_steps
-from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
-from registry.exports import csv_bytes, download, xlsx_bytes
-from registry.extensions import db
-from registry.forms import choice, unit_choice
-from registry.money import yuan
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import csv_bytes, download, xlsx_bytes
+from registry.kernel.extensions import db
+from registry.kernel.forms import choice, unit_choice
+from registry.kernel.money import yuan
+from registry.kernel.services import ServiceError, facts
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import is_id, paginate, save, sort_clause
 from registry.pairings.models import Programme
 from registry.permissions import (
     can,
@@ -27,9 +30,6 @@ from registry.permissions import (
     visible_divisions,
     writable_counties,
 )
-from registry.services import ServiceError, facts
-from registry.transfer.forms import import_page, template_download
-from registry.web import is_id, paginate, save, sort_clause
 
 bp = Blueprint("assets", __name__, url_prefix="/assets", cli_group="assets")
 

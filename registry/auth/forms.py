@@ -4,7 +4,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from registry.auth.models import ROLE_LABELS
-from registry.forms import BaseForm, IdSelectField, VersionField, choice
+from registry.kernel.forms import BaseForm, IdSelectField, VersionField, choice
 
 
 class LoginForm(BaseForm):

@@ -7,17 +7,17 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import (
+from registry.kernel.database import (
     TimestampMixin,
     UTCDateTime,
     VersionedMixin,
     enum_column,
 )
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 # Roles live in the kernel (the permission gate reads them without importing auth); re-exported here.
-from registry.roles import ROLE_LABELS as ROLE_LABELS
-from registry.roles import Role as Role
+from registry.kernel.roles import ROLE_LABELS as ROLE_LABELS
+from registry.kernel.roles import Role as Role
 
 
 def new_session_token() -> str:

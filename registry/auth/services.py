@@ -6,7 +6,6 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry.audit.services import apply_changes, record, snapshot
 from registry.auth import throttle
 from registry.auth.models import Role, User, new_session_token
 from registry.auth.passwords import (
@@ -16,11 +15,12 @@ from registry.auth.passwords import (
     verify_password,
 )
 from registry.counties.models import DIVISION_KINDS, Unit
-from registry.database import utcnow
-from registry.extensions import db
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError, check_version
+from registry.kernel.web import like_pattern
 from registry.permissions import SCOPE_RULES
-from registry.services import ServiceError, check_version
-from registry.web import like_pattern
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
 USER_FIELDS = (

@@ -7,7 +7,7 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from registry.auth.models import User
-from registry.extensions import db, login_manager
+from registry.kernel.extensions import db, login_manager
 
 #: Endpoints a user who must change their password may still reach.
 PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static"}

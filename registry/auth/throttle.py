@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
-from registry.audit.services import record
 from registry.auth.models import ANY_USERNAME, LoginThrottle
-from registry.database import utcnow
-from registry.extensions import db
+from registry.kernel.audit.services import record
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
 
 
 class LoginThrottled(Exception):

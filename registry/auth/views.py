@@ -15,17 +15,17 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from registry.audit.queries import history_of
 from registry.auth import services, throttle
 from registry.auth.forms import ChangePasswordForm, LoginForm, UserForm
 from registry.auth.models import ROLE_LABELS, User
-from registry.database import utcnow
-from registry.extensions import db
-from registry.forms import BaseForm, choice, unit_choice
-from registry.periods import local_datetime
+from registry.kernel.audit.queries import history_of
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.forms import BaseForm, choice, unit_choice
+from registry.kernel.periods import local_datetime
+from registry.kernel.services import ServiceError
+from registry.kernel.web import attach_error, paginate, safe_next, save, sort_clause
 from registry.permissions import public, requires
-from registry.services import ServiceError
-from registry.web import attach_error, paginate, safe_next, save, sort_clause
 
 bp = Blueprint("auth", __name__)
 

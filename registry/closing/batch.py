@@ -15,9 +15,9 @@ from pathlib import Path
 
 from registry.closing import services
 from registry.counties.models import Unit
-from registry.database import utcnow
-from registry.extensions import db
-from registry.periods import Quarter, local_datetime
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter, local_datetime
 from registry.reports.batch import Outcome, Task
 from registry.reports.documents import report_stem, short_code
 

@@ -4,7 +4,7 @@ from flask_wtf.file import FileField
 from wtforms import HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from registry.forms import BaseForm
+from registry.kernel.forms import BaseForm
 
 LONG = [Optional(), Length(max=2000, message="不能超过 2000 字。")]
 

@@ -18,8 +18,8 @@ from registry.closing.models import (
     UnlockRequest,
 )
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.permissions import (
     can_answer_dispute,
     can_approve_report,

@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from registry.audit.services import record
 from registry.closing import signing
 from registry.closing.models import (
     OPEN_STATES,
@@ -31,9 +30,12 @@ from registry.closing.models import (
 )
 from registry.closing.record import canonical_json, compare, qr_svg, record_pdf, sha256, verify_url
 from registry.counties.models import Unit, UnitKind
-from registry.database import utcnow
-from registry.extensions import db
-from registry.periods import Quarter, local_datetime
+from registry.kernel.audit.services import record
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter, local_datetime
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.services import ServiceError
 from registry.permissions import (
     OutOfScope,
     can_answer_dispute,
@@ -43,9 +45,7 @@ from registry.permissions import (
     can_submit_report,
     confirmable_pairings,
 )
-from registry.quarter_locks import QuarterLock
 from registry.reports.queries import quarter_figures
-from registry.services import ServiceError
 
 TEXT_MAX = 2000
 

@@ -16,11 +16,12 @@ from registry.closing.models import ReportVersion
 from registry.closing.panel import overview, panel
 from registry.closing.record import MAX_UPLOAD, compare, sha256
 from registry.counties.models import Unit
-from registry.database import reading
-from registry.errors import render_error
-from registry.exports import download
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.database import reading
+from registry.kernel.errors import render_error
+from registry.kernel.exports import download
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError, StaleEdit
 from registry.permissions import (
     can,
     can_answer_dispute,
@@ -36,7 +37,6 @@ from registry.permissions import (
 from registry.reports.documents import SHORT_CODE_DIGITS, report_stem
 from registry.reports.services import parse_quarter
 from registry.reports.views import mark_not_of_record
-from registry.services import ServiceError, StaleEdit
 
 bp = Blueprint("closing", __name__, url_prefix="/closing")
 

@@ -9,7 +9,7 @@ from registry.counties.models import (
     CountyCategory,
     UnitKind,
 )
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
 
 
 class LocalUnitForm(BaseForm):

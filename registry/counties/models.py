@@ -6,8 +6,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import TimestampMixin, VersionedMixin, enum_column
-from registry.extensions import db
+from registry.kernel.database import TimestampMixin, VersionedMixin, enum_column
+from registry.kernel.extensions import db
 
 SICHUAN_CODE = "510000"
 

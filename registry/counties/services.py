@@ -7,7 +7,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import (
     CATEGORIES_2021,
     CLASSIFICATION_2021,
@@ -20,8 +19,9 @@ from registry.counties.models import (
     UnitCategory,
     UnitKind,
 )
-from registry.extensions import db
-from registry.services import ServiceError, check_version
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError, check_version
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LEVELS = {

@@ -17,16 +17,16 @@ from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit, UnitKind
 from registry.counties.services import create_local_unit, load_divisions
-from registry.database import reset_id_sequences
 from registry.demo import problems as demo_problems
 from registry.demo import records as demo_projects
 from registry.disclosure import demo as demo_disclosure
-from registry.extensions import db
+from registry.kernel.database import reset_id_sequences
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import create_pairing, create_programme
-from registry.periods import Quarter
 from registry.reports.services import save_narrative
-from registry.services import ServiceError
 
 PAIRINGS_CSV = Path(__file__).resolve().parent.parent / "pairings" / "data" / "pairings.csv"
 DEMO_PASSWORD = "xiezuo-demo-2026"

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from registry.auth.models import Role, User
 from registry.auth.services import create_user
 from registry.counties.models import Unit
-from registry.extensions import db
 from registry.findings.services import run_checks
+from registry.kernel.extensions import db
 from registry.placements.models import Placement
 from registry.problems import services
 from registry.problems.models import Category, Problem, Source

@@ -11,13 +11,13 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from registry import idnumbers
 from registry.agreements.models import Agreement, Indicator, IndicatorEntry, Target
-from registry.audit.services import record
 from registry.counties.models import CountyCategory, Unit, UnitKind
-from registry.database import utcnow
 from registry.exchanges.models import Exchange
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.audit.services import record
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
 from registry.pairings.models import Pairing, Programme
 from registry.placements.cells import person_ids_for, refresh_cells
 from registry.placements.models import Placement

@@ -24,12 +24,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from registry import idnumbers
 from registry.auth.models import Role, User
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.quarter_locks import QuarterLock
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import run_steps
+from registry.kernel.transfer.reader import read_table
 from registry.pairings.models import Pairing
-from registry.periods import Quarter
 from registry.placements.models import Destination, Household, Placement
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.projects import services as project_services
@@ -48,11 +52,7 @@ from registry.projects.transfer import FUND_HEADERS
 from registry.projects.transfer import HEADERS as PROJECT_HEADERS
 from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from registry.quarter_locks import QuarterLock
-from registry.services import ServiceError
 from registry.tasks.imports import IMPORTERS
-from registry.transfer import run_steps
-from registry.transfer.reader import read_table
 
 #: Full-scale volumes (issue 23's measurements were made at these).
 VOLUMES = {"placements": 1_010_000, "purchases": 202_000, "projects": 12_300, "funds": 69_000}

@@ -4,10 +4,10 @@ from datetime import datetime
 
 from flask import Blueprint, render_template, request
 
-from registry.audit.models import AuditEvent
-from registry.audit.queries import ACTION_LABELS, field_labels_for, filtered_events, to_rows
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.audit.queries import ACTION_LABELS, field_labels_for, filtered_events, to_rows
+from registry.kernel.web import paginate
 from registry.permissions import requires
-from registry.web import paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 

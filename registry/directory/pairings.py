@@ -7,11 +7,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.audit.queries import history_of
 from registry.counties.models import UNIT_KIND_LABELS, Side, Unit, UnitKind
 from registry.directory import queries
-from registry.extensions import db
-from registry.forms import BLANK, choice, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, choice, unit_choice
+from registry.kernel.services import ServiceError
+from registry.kernel.web import attach_error, paginate, save, sort_clause
 from registry.pairings import services
 from registry.pairings.forms import EndPairingForm, PairingForm, ProgrammeForm
 from registry.pairings.models import Pairing, Programme
@@ -24,8 +26,6 @@ from registry.permissions import (
     unit_in_scope,
     visible_divisions,
 )
-from registry.services import ServiceError
-from registry.web import attach_error, paginate, save, sort_clause
 
 bp = Blueprint("pairings", __name__)
 

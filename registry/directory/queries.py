@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload
 
 from registry.counties.models import CountyCategory, Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.periods import overlaps
+from registry.kernel.web import is_id, like_pattern
 from registry.pairings.models import Pairing, Programme
-from registry.periods import overlaps
-from registry.web import is_id, like_pattern
 
 
 def filtered_units(args: dict, scope, today: date) -> sa.Select:

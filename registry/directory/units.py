@@ -9,7 +9,6 @@ from sqlalchemy.orm import joinedload
 
 from registry.agreements.queries import visible_agreements
 from registry.agreements.services import agreements_for, progress
-from registry.audit.queries import history_of
 from registry.counties import services
 from registry.counties.forms import CategoryForm, LocalUnitForm
 from registry.counties.models import (
@@ -20,10 +19,13 @@ from registry.counties.models import (
     UnitKind,
 )
 from registry.directory import queries
-from registry.extensions import db
-from registry.forms import BLANK, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, unit_choice
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError
+from registry.kernel.web import paginate, save, sort_clause
 from registry.pairings.services import partners_during
-from registry.periods import Quarter
 from registry.permissions import (
     can_manage_unit,
     get_visible_or_404,
@@ -37,8 +39,6 @@ from registry.permissions import (
 from registry.projects.models import FundStage, Project
 from registry.projects.queries import county_year_projects
 from registry.projects.services import totals_for
-from registry.services import ServiceError
-from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("counties", __name__, url_prefix="/units")
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from registry.counties.models import Unit
 from registry.disclosure import services
 from registry.disclosure.models import ComplaintChannel, Notice, NoticeType
-from registry.extensions import db
-from registry.services import ServiceError
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 
 #: (county code, issuing unit, local supervision number)
 COUNTIES = [

@@ -9,8 +9,8 @@ from datetime import date
 
 from flask import current_app, render_template
 
-from registry import money
 from registry.disclosure.models import NoticeType
+from registry.kernel import money
 from registry.projects.models import FundSource
 from registry.reports.pdf import render_pdf
 

@@ -16,8 +16,8 @@ from registry.auth.services import county_staff
 from registry.counties.models import Unit
 from registry.disclosure.models import Complaint, Notice, NoticeItem, NoticeState
 from registry.disclosure.queries import DUE, published_project_ids
-from registry.extensions import db
-from registry.periods import CHINA, Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA, Quarter
 from registry.projects import queries as project_queries
 from registry.projects.models import Project, ProjectStatus, StatusChange
 

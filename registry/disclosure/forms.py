@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import HiddenInput
 
 from registry.disclosure.models import ComplaintChannel, NoticeType
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice
 
 #: A telephone number as printed on a notice: digits with dashes, spaces or brackets (0834-1234567, (028)12345678).
 PHONE = re.compile(r"^[0-9()（）\- ]{5,40}$")

@@ -21,14 +21,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from sqlalchemy.dialects import postgresql, sqlite
 
-from registry.database import writing
 from registry.disclosure import documents, queries
 from registry.disclosure.models import NoticeState, PublicHit
-from registry.errors import render_error
-from registry.extensions import db
-from registry.forms import has_control_characters
+from registry.kernel.database import writing
+from registry.kernel.errors import render_error
+from registry.kernel.extensions import db
+from registry.kernel.forms import has_control_characters
+from registry.kernel.web import paginate
 from registry.permissions import public
-from registry.web import paginate
 
 bp = Blueprint("gongshi", __name__, url_prefix="/gongshi")
 

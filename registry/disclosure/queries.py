@@ -8,12 +8,12 @@ from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Unit
 from registry.disclosure.models import MIN_WINDOW_DAYS, Complaint, Notice, NoticeItem, NoticeState, NoticeType
-from registry.extensions import db
-from registry.forms import has_control_characters
+from registry.kernel.extensions import db
+from registry.kernel.forms import has_control_characters
+from registry.kernel.web import is_id, is_year, like_pattern
 from registry.permissions import scope_filter
 from registry.projects import queries as project_queries
 from registry.projects.models import Project, ProjectStatus
-from registry.web import is_id, is_year, like_pattern
 
 
 def staff_notices(args: dict, user) -> sa.Select:

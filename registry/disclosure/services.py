@@ -11,9 +11,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from registry.audit.services import record
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import utcnow
 from registry.disclosure import documents
 from registry.disclosure.models import (
     MIN_WINDOW_DAYS,
@@ -27,12 +25,14 @@ from registry.disclosure.models import (
     Posting,
 )
 from registry.disclosure.queries import DUE
-from registry.extensions import db
+from registry.kernel.audit.services import record
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError, check_version
 from registry.permissions import authorize_write, scope_filter
 from registry.projects import figures as project_figures
 from registry.projects import queries as project_queries
 from registry.projects.models import Project, ProjectStatus
-from registry.services import ServiceError, check_version
 
 #: Statuses of projects a year's plan and arrangements list (储备 is the project pool, 终止 was given up).
 PLANNED = DUE

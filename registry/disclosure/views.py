@@ -6,16 +6,16 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
 from registry.disclosure import documents, queries, services
 from registry.disclosure.forms import AnswerForm, ComplaintForm, NoticeForm, PostingForm, PublishForm, WithdrawForm
 from registry.disclosure.models import Complaint, Notice, NoticeState, NoticeType
-from registry.extensions import db
-from registry.forms import BLANK, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, unit_choice
+from registry.kernel.services import ServiceError, StaleEdit
+from registry.kernel.web import is_id, is_year, paginate, save
 from registry.permissions import can, get_visible_or_404, requires, scope_filter, visible_divisions, writable_counties
-from registry.services import ServiceError, StaleEdit
-from registry.web import is_id, is_year, paginate, save
 
 bp = Blueprint("disclosure", __name__, url_prefix="/disclosure")
 

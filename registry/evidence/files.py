@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from registry.services import ServiceError
+from registry.kernel.services import ServiceError
 
 ALLOWED_TEXT = "PDF、JPEG/PNG 图片、Word（docx）或 Excel（xlsx）"
 #: An image larger than this many pixels is refused before it is decoded (a "decompression bomb").

@@ -1,7 +1,7 @@
 from flask_wtf.file import FileField
 from wtforms import HiddenField
 
-from registry.forms import BaseForm
+from registry.kernel.forms import BaseForm
 
 
 class UploadForm(BaseForm):

@@ -5,8 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import UTCDateTime, utcnow
-from registry.extensions import db
+from registry.kernel.database import UTCDateTime, utcnow
+from registry.kernel.extensions import db
 
 
 class Attachment(db.Model):

@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from registry.audit.services import record as audit
 from registry.evidence.files import check_content, clean_name, read_limited
 from registry.evidence.kinds import KINDS, Kind
 from registry.evidence.models import Attachment
-from registry.extensions import db
-from registry.periods import CHINA
+from registry.kernel.audit.services import record as audit
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA
+from registry.kernel.services import ServiceError
+from registry.kernel.storage import evidence_storage, new_key
 from registry.permissions import (
     QuarterLockedError,
     authorize_step,
@@ -24,8 +26,6 @@ from registry.permissions import (
     declared_scope,
     may_write,
 )
-from registry.services import ServiceError
-from registry.storage import evidence_storage, new_key
 
 FIELDS = ("record_type", "record_id", "filename", "content_type", "size_bytes", "sha256")
 LOCKED = "附件计入季度报告，已锁定季度的记录不能再添加或删除附件。"

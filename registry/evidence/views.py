@@ -11,10 +11,10 @@ from registry.evidence.files import ALLOWED_TEXT
 from registry.evidence.forms import DeleteForm, UploadForm
 from registry.evidence.kinds import KINDS, Kind, kind_of
 from registry.evidence.models import Attachment
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.web import safe_next
 from registry.permissions import can, declared_scope, get_visible_or_404, requires
-from registry.services import ServiceError
-from registry.web import safe_next
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 

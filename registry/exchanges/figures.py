@@ -7,12 +7,12 @@ Arguments as in ``registry.projects.figures``: county ids (receiving or sending 
 
 import sqlalchemy as sa
 
-from registry.database import among, per_unit
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.exchanges.services import in_post
-from registry.extensions import db
+from registry.kernel.database import among, per_unit
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period
 from registry.pairings.models import Pairing
-from registry.periods import Period
 
 # ---- indicator calculators ---------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from registry.exchanges.models import Direction, Field, PersonType
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
 
 
 class ExchangeForm(BaseForm):

@@ -5,14 +5,14 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry import exports, search
 from registry.counties.models import Side, Unit
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.exchanges.services import in_post
-from registry.extensions import db
-from registry.periods import Period
+from registry.kernel import exports, search
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period
+from registry.kernel.web import is_id
 from registry.permissions import scope_filter
-from registry.web import is_id
 
 FILTER_KEYS = ("q", "county", "direction", "person_type", "on", "unit", "linked")
 
@@ -21,7 +21,7 @@ def filtered(args: dict, user) -> tuple[sa.Select, str | None]:
     """Scope first, then the user's filters; returns the statement and an error for an unreadable date."""
     stmt = sa.select(Exchange).where(scope_filter(user, Exchange))
     if args.get("q"):
-        # Names and both units' names, through the keyword index (registry/search.py).
+        # Names and both units' names, through the keyword index (registry/kernel/search.py).
         stmt = stmt.where(search.keyword(Exchange, args["q"]))
     if is_id(args.get("county")):
         stmt = stmt.where(Exchange.county_id == int(args["county"]))

@@ -3,16 +3,16 @@
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from registry.audit.services import apply_changes, snapshot
 from registry.counties.models import Side, Unit, UnitKind
 from registry.exchanges.models import Direction, Exchange, PersonType
-from registry.extensions import db
+from registry.kernel.audit.services import apply_changes, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period
+from registry.kernel.services import ServiceError, check_version
+from registry.kernel.transfer import Batch, written
+from registry.kernel.transfer import cache_of as _cache
 from registry.pairings.services import county_pairing_id
-from registry.periods import Period
 from registry.permissions import authorize_write
-from registry.services import ServiceError, check_version
-from registry.transfer import Batch, written
-from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "person_name", "direction", "person_type", "field", "sending_unit_id", "sending_unit", "receiving_unit_id",

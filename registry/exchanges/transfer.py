@@ -9,13 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import keyset_batches
 from registry.exchanges import services
 from registry.exchanges.models import Direction, Exchange, Field, PersonType
-from registry.extensions import db
-from registry.permissions import visible_by_id, writable_counties
-from registry.services import ServiceError
-from registry.transfer import (
+from registry.kernel.database import keyset_batches
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -25,7 +24,8 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
-from registry.transfer.template import Column
+from registry.kernel.transfer.template import Column
+from registry.permissions import visible_by_id, writable_counties
 
 HEADERS = [
     "编号", "姓名", "方向", "类型", "领域", "派出方", "派出单位", "接收方", "接收单位", "县代码", "县", "挂职岗位",

@@ -6,14 +6,16 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.audit.queries import history_of
 from registry.counties.models import UnitKind
 from registry.exchanges import queries, services
 from registry.exchanges.forms import ExchangeForm
 from registry.exchanges.models import Direction, Exchange, PersonType
 from registry.exchanges.transfer import HEADERS, columns, import_exchanges_steps
-from registry.exports import background_export, stream_batches
-from registry.forms import BLANK, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import background_export, stream_batches
+from registry.kernel.forms import BLANK, unit_choice
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import paginate, save, sort_clause
 from registry.permissions import (
     get_visible_or_404,
     may_write,
@@ -22,8 +24,6 @@ from registry.permissions import (
     visible_divisions,
     writable_counties,
 )
-from registry.transfer.forms import import_page, template_download
-from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 

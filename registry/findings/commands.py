@@ -3,9 +3,9 @@
 import click
 from flask.cli import with_appcontext
 
-from registry.database import refresh_planner_statistics, writing
-from registry.extensions import db
 from registry.findings.services import run_checks
+from registry.kernel.database import refresh_planner_statistics, writing
+from registry.kernel.extensions import db
 
 
 @click.group("problems")

@@ -3,7 +3,7 @@
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from registry.forms import BaseForm, ChineseDateField, VersionField
+from registry.kernel.forms import BaseForm, ChineseDateField, VersionField
 
 
 class AcceptForm(BaseForm):

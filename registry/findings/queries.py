@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from registry.assets.models import Asset
 from registry.counties.models import Unit
-from registry.extensions import db
 from registry.findings.models import Proposal, ProposalRecord, ProposalState
 from registry.findings.rules import RULES
+from registry.kernel.extensions import db
 from registry.permissions import scope_filter
 from registry.placements.models import Placement
 from registry.projects.models import FundTransaction, Project

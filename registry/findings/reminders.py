@@ -7,11 +7,11 @@ import sqlalchemy as sa
 
 from registry.auth.models import User
 from registry.counties.models import UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.roles import Role
 from registry.permissions import OFFICE_AT
 from registry.problems.models import Problem
 from registry.problems.services import overdue_clause
-from registry.roles import Role
 
 
 def overdue_problems(today: date, link_of) -> list[tuple[int, str, str, str]]:

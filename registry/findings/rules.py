@@ -28,10 +28,10 @@ from sqlalchemy.orm import aliased
 from registry.assets import queries as assets
 from registry.counties.models import Unit
 from registry.evidence.models import Attachment
-from registry.extensions import db
 from registry.findings.models import Proposal, ProposalRecord, ProposalState
 from registry.findings.staging import FOUND, Staging, text_of
-from registry.money import wan
+from registry.kernel.extensions import db
+from registry.kernel.money import wan
 from registry.placements.models import Placement
 from registry.problems.models import Category
 from registry.projects.models import FundStage, FundTransaction, Project, ProjectStatus

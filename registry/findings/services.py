@@ -10,18 +10,18 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.audit.services import record
-from registry.database import utcnow
-from registry.extensions import db
 from registry.findings import rules as checks
 from registry.findings.models import Proposal, ProposalRecord, ProposalState
 from registry.findings.queries import visible_record_ids
 from registry.findings.rules import RULES
 from registry.findings.staging import FOUND, Staging
+from registry.kernel.audit.services import record
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError, check_version
 from registry.permissions import WriteScope, authorize_write, scope_of
 from registry.problems import services as problems
 from registry.problems.models import Category, Problem, Source
-from registry.services import ServiceError, check_version
 
 OPEN = ProposalState.PROPOSED.value
 

@@ -4,15 +4,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.exports import stream_table
-from registry.extensions import db
 from registry.findings import queries, services
 from registry.findings.forms import AcceptForm, DismissForm, RunForm
 from registry.findings.models import Proposal, ProposalState
 from registry.findings.rules import RULES
+from registry.kernel.exports import stream_table
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.web import int_arg, paginate
 from registry.permissions import WriteScope, can, get_visible_or_404, may_write, requires
-from registry.services import ServiceError
-from registry.web import int_arg, paginate
 
 bp = Blueprint("findings", __name__, url_prefix="/problems/findings")
 

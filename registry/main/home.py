@@ -15,15 +15,15 @@ from sqlalchemy.orm import joinedload
 from registry.agreements import ranking
 from registry.agreements.models import Agreement
 from registry.agreements.services import agreements_for
-from registry.audit.models import AuditEvent
-from registry.audit.queries import to_rows
 from registry.auth.models import Role, User
 from registry.closing import services as closing
 from registry.closing.models import OPEN_STATES, ReportState
 from registry.counties.models import CATEGORY_LABELS, SICHUAN_CODE, Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.audit.queries import to_rows
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter, overlaps
 from registry.pairings.models import Pairing, Programme
-from registry.periods import Quarter, overlaps
 from registry.permissions import can, pairing_filter, programme_filter, scope_of, unit_filter
 from registry.reports.queries import narrative_of
 from registry.reports.services import latest_quarter

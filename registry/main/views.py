@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template, url_for
 from flask_login import current_user
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 from registry.main import home
 from registry.permissions import public
 

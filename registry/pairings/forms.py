@@ -4,7 +4,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from registry.counties.models import UnitKind
-from registry.forms import (
+from registry.kernel.forms import (
     BaseForm,
     ChineseDateField,
     IdSelectField,

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.counties.models import UnitKind
-from registry.database import TimestampMixin, VersionedMixin, enum_column
-from registry.extensions import db
+from registry.kernel.database import TimestampMixin, VersionedMixin, enum_column
+from registry.kernel.extensions import db
 
 
 class Programme(TimestampMixin, VersionedMixin, db.Model):

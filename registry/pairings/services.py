@@ -6,13 +6,13 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload
 
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period, overlaps
+from registry.kernel.services import ServiceError, check_version
+from registry.kernel.web import is_id, like_pattern
 from registry.pairings.models import Pairing, Programme
-from registry.periods import Period, overlaps
-from registry.services import ServiceError, check_version
-from registry.web import is_id, like_pattern
 
 PAIRING_FIELDS = (
     "east_unit_id",

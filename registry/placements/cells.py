@@ -22,9 +22,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from registry.database import any_of
-from registry.extensions import db
-from registry.locks import lock_counties
+from registry.kernel.database import any_of
+from registry.kernel.extensions import db
+from registry.kernel.locks import lock_counties
 from registry.placements.models import (
     Destination,
     Household,

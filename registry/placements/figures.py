@@ -8,10 +8,10 @@ placements; people in work during a period are counted from the monthly bitmaps 
 import sqlalchemy as sa
 from pyroaring import BitMap
 
-from registry.database import among
-from registry.extensions import db
+from registry.kernel.database import among
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period
 from registry.pairings.models import Pairing
-from registry.periods import Period
 from registry.placements import months
 from registry.placements.models import Destination, Household, Placement
 

@@ -3,8 +3,8 @@
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
-from registry.money import MoneyField
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
+from registry.kernel.money import MoneyField
 from registry.placements.models import Destination, Household
 
 

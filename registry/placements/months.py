@@ -37,11 +37,11 @@ from pyroaring import BitMap
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from registry.database import any_of
-from registry.extensions import db
-from registry.locks import lock_counties
+from registry.kernel.database import any_of
+from registry.kernel.extensions import db
+from registry.kernel.locks import lock_counties
+from registry.kernel.periods import Period
 from registry.pairings.models import Pairing
-from registry.periods import Period
 from registry.placements.models import Destination, Household, Placement, PlacementMonth, PlacementMonthSpan
 
 CHUNK = 5000

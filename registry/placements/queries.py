@@ -5,14 +5,14 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry import exports, idnumbers, search
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel import exports, idnumbers, search
+from registry.kernel.extensions import db
+from registry.kernel.web import is_id, is_year
 from registry.permissions import scope_filter
 from registry.placements.cells import Header
 from registry.placements.models import Destination, Household, Placement, PlacementCell
 from registry.placements.services import possible_duplicates
-from registry.web import is_id, is_year
 
 FILTER_KEYS = ("q", "county", "prefecture", "household", "destination", "year")
 
@@ -38,7 +38,7 @@ def filtered(args: dict, user) -> sa.Select:
     """The placement SELECT of the list and its export: scope first, then the filters."""
     stmt = sa.select(Placement).where(scope_filter(user, Placement), *_by_columns(args, Placement))
     if args.get("q"):
-        # Names and employers, through the keyword index (registry/search.py): the LIKE's results, without a scan.
+        # Names and employers, through the keyword index (registry/kernel/search.py): the LIKE's results, without a scan.
         stmt = stmt.where(search.keyword(Placement, args["q"]))
     if is_year(args.get("year")):
         year = int(args["year"])

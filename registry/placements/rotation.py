@@ -1,5 +1,5 @@
 """Re-encrypt every stored identity number under one key: numbers stored as typed (before the key), numbers under
-an old key, or both. Fingerprints follow the key (see ``registry.idnumbers``), so they are recomputed with the
+an old key, or both. Fingerprints follow the key (see ``registry.kernel.idnumbers``), so they are recomputed with the
 ciphertexts, and each person keeps the integer id the placement cells count them by.
 
 All of it happens in the caller's transaction: the caller commits once, or rolls back and nothing was written.
@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
-from registry import idnumbers
-from registry.audit.services import record
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.audit.services import record
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.placements.cells import refresh_cells
 from registry.placements.models import Person, Placement
-from registry.services import ServiceError
 
 CHUNK = 2000
 #: Temporary fingerprint of a person while their new one is worked out (no hex fingerprint starts like this).

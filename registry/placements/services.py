@@ -4,18 +4,18 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry import idnumbers
-from registry.audit.services import apply_changes, json_value, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
+from registry.kernel import idnumbers
+from registry.kernel.audit.services import apply_changes, json_value, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError, check_version, insert_unique
+from registry.kernel.transfer import Batch, written
+from registry.kernel.transfer import cache_of as _cache
 from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write
 from registry.placements.cells import person_id_for, person_ids_for, refresh_cells, refresh_cells_only, slice_of
 from registry.placements.models import Placement
 from registry.placements.months import ranges_of, refresh_ranges, spanned
-from registry.services import ServiceError, check_version, insert_unique
-from registry.transfer import Batch, written
-from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "person_name", "household", "origin_county_id", "origin_township", "destination_class", "destination_province",

@@ -4,16 +4,13 @@ import re
 
 import sqlalchemy as sa
 
-from registry import idnumbers
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import any_of, keyset_batches
-from registry.extensions import db
-from registry.money import MoneyError, yuan
-from registry.permissions import WriteScope, visible_by_id, writable_counties
-from registry.placements import services
-from registry.placements.models import Destination, Household, Placement
-from registry.services import ServiceError
-from registry.transfer import (
+from registry.kernel import idnumbers
+from registry.kernel.database import any_of, keyset_batches
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, yuan
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -23,8 +20,11 @@ from registry.transfer import (
     parse_date,
     runner,
 )
-from registry.transfer.reader import LONG_NUMBER, LongNumber
-from registry.transfer.template import Column
+from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.template import Column
+from registry.permissions import WriteScope, visible_by_id, writable_counties
+from registry.placements import services
+from registry.placements.models import Destination, Household, Placement
 
 HEADERS = [
     "编号", "姓名", "身份证号", "户类型", "户籍县代码", "户籍县", "乡镇", "就业去向", "就业省份",
@@ -153,7 +153,7 @@ class _Matching:
 
 def import_placements_steps(headers: list[str], rows, *, user, filename: str = ""):
     """Read every row and write it through the placement services; the caller commits only if no row failed
-    (a generator: see registry.transfer).
+    (a generator: see registry.kernel.transfer).
 
     A row with 编号 updates that record; without it, a row matches an existing record by identity number, origin
     county and start date, or creates one. Only records the user may see and write are matched; a row that

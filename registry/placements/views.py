@@ -6,12 +6,14 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.audit.queries import history_of
-from registry.audit.services import record
 from registry.counties.models import UnitKind
-from registry.exports import background_export, stream_batches
-from registry.extensions import db
-from registry.forms import BLANK, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.audit.services import record
+from registry.kernel.exports import background_export, stream_batches
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, unit_choice
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import paginate, save, sort_clause
 from registry.permissions import (
     can,
     get_visible_or_404,
@@ -25,8 +27,6 @@ from registry.placements import cells, queries, services
 from registry.placements.forms import PlacementForm
 from registry.placements.models import Destination, Household, Placement
 from registry.placements.transfer import HEADERS, columns, export_count, import_placements_steps
-from registry.transfer.forms import import_page, template_download
-from registry.web import paginate, save, sort_clause
 
 EXPORT_WIDTHS = [8, 10, 20, 10, 10, 10, 10, 16, 10, 10, 24, 10, 10, 14, 12, 12, 12, 20]
 

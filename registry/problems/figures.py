@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from registry.counties.models import Unit, UnitKind
-from registry.database import among
-from registry.extensions import db
+from registry.kernel.database import among
+from registry.kernel.extensions import db
 from registry.problems.models import Problem, State, StepAction
 
 #: Beijing time: a step taken on the evening of the last day (UTC) still belongs to that day.

@@ -3,8 +3,8 @@
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
-from registry.money import MoneyField
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, choice, not_after
+from registry.kernel.money import MoneyField
 from registry.problems.models import Category, Source
 from registry.problems.services import LINK_TYPES
 

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.web import is_id, is_year, like_pattern
 from registry.permissions import scope_filter, visible_record
 from registry.problems.models import Category, Problem, Source, State
 from registry.problems.services import LINK_TYPES, overdue_clause
-from registry.web import is_id, is_year, like_pattern
 
 FILTER_KEYS = ("q", "unit", "source", "year", "batch", "category", "state", "overdue", "level")
 LEVELS = {"county": UnitKind.COUNTY, "prefecture": UnitKind.PREFECTURE, "province": UnitKind.PROVINCE}

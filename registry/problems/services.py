@@ -14,12 +14,15 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
-from registry.database import utcnow
-from registry.extensions import db
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA
+from registry.kernel.services import ServiceError, check_version
+from registry.kernel.transfer import Batch, written
+from registry.kernel.transfer import cache_of as _cache
 from registry.pairings.services import county_pairing_id
-from registry.periods import CHINA
 from registry.permissions import (
     authorize_step,
     authorize_write,
@@ -29,9 +32,6 @@ from registry.permissions import (
     visible_record,
 )
 from registry.problems.models import WORKING, Problem, ProblemLink, ProblemStep, ProgressEntry, State, StepAction
-from registry.services import ServiceError, check_version
-from registry.transfer import Batch, written
-from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "source", "year", "batch", "found_on", "description", "category", "amount_fen", "unit_id", "lead_unit",

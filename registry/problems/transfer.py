@@ -12,14 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import DIVISION_KINDS, Side, Unit
-from registry.exports import neutralise
-from registry.extensions import db
-from registry.money import MoneyError
-from registry.permissions import WriteScope, unit_filter, visible_by_id
-from registry.problems import services
-from registry.problems.models import Category, Problem, Source, State
-from registry.services import ServiceError
-from registry.transfer import (
+from registry.kernel.exports import neutralise
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -30,7 +27,10 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
-from registry.transfer.template import Column
+from registry.kernel.transfer.template import Column
+from registry.permissions import WriteScope, unit_filter, visible_by_id
+from registry.problems import services
+from registry.problems.models import Category, Problem, Source, State
 
 HEADERS = [
     "编号", "问题来源", "年度", "批次", "发现日期", "涉及单位代码", "涉及单位", "问题类别", "问题描述", "涉及金额(元)",
@@ -218,7 +218,7 @@ def _parse(number, cell, divisions, units_of):
 
 def ledger_xlsx(rows, title: str, subtitle: str) -> bytes:
     """The ledger as offices send it upward: a title row, a line saying what it holds, then the columns."""
-    # Imported here, as in registry.exports: only writing a workbook needs openpyxl.
+    # Imported here, as in registry.kernel.exports: only writing a workbook needs openpyxl.
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter

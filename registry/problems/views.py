@@ -7,11 +7,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.audit.queries import history_of
 from registry.counties.models import UnitKind
-from registry.exports import csv_bytes, download
-from registry.extensions import db
-from registry.forms import BLANK, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import csv_bytes, download
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, unit_choice
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import paginate, save, sort_clause
 from registry.permissions import (
     get_visible_or_404,
     linkable_model,
@@ -31,9 +34,6 @@ from registry.problems.transfer import (
     ledger_xlsx,
     writable_units,
 )
-from registry.services import ServiceError
-from registry.transfer.forms import import_page, template_download
-from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("problems", __name__, url_prefix="/problems")
 

@@ -10,9 +10,9 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from registry.database import among, per_unit
-from registry.extensions import db
-from registry.periods import Period, Quarter
+from registry.kernel.database import among, per_unit
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period, Quarter
 from registry.projects.models import (
     FundSource,
     FundStage,

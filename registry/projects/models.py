@@ -5,11 +5,11 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
 from registry.evidence import attachable
-from registry.extensions import db
-from registry.labels import LabelledEnum
-from registry.scoping import RecordScope
+from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
+from registry.kernel.extensions import db
+from registry.kernel.labels import LabelledEnum
+from registry.kernel.scoping import RecordScope
 
 
 class ProjectCategory(LabelledEnum):

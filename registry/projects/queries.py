@@ -4,11 +4,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Unit, UnitKind
-from registry.extensions import db
+from registry.kernel.extensions import db
+from registry.kernel.web import is_id, is_year, like_pattern
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import pairing_filter, scope_filter
 from registry.projects.models import FundSource, Project, ProjectCategory, ProjectStatus
-from registry.web import is_id, is_year, like_pattern
 
 
 def filtered_projects(args: dict, user) -> sa.Select:

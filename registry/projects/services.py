@@ -15,13 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 
-from registry.audit.services import apply_changes, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.money import rate, wan
+from registry.kernel.audit.services import apply_changes, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.money import rate, wan
+from registry.kernel.periods import Period
+from registry.kernel.services import ServiceError, check_status_guards, check_version, provide_facts
+from registry.kernel.transfer import written
 from registry.pairings.models import Pairing
 from registry.pairings.services import partners_during
-from registry.periods import Period
 from registry.permissions import authorize_write, check_locked_date
 from registry.projects.models import (
     FundSource,
@@ -32,8 +34,6 @@ from registry.projects.models import (
     ProjectStatus,
     StatusChange,
 )
-from registry.services import ServiceError, check_status_guards, check_version, provide_facts
-from registry.transfer import written
 
 PROJECT_FIELDS = (
     "code", "name", "county_id", "township_id", "village_id", "pairing_id", "programme_id", "year", "category",
@@ -489,7 +489,7 @@ def lock_ledger(project: Project) -> None:
     PostgreSQL: the project row is locked (SELECT … FOR NO KEY UPDATE, the lock the database's ledger trigger
     takes too) until the transaction ends; a second writer waits here, then reads the first one's transactions
     (READ COMMITTED: each statement sees what is committed).
-    SQLite: a writing request's transaction began IMMEDIATE (registry.database), so it already holds the only
+    SQLite: a writing request's transaction began IMMEDIATE (registry.kernel.database), so it already holds the only
     write lock and reads after the previous writer's commit; FOR UPDATE is left out there.
     """
     db.session.execute(

@@ -20,9 +20,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import keyset_batches
-from registry.extensions import db
-from registry.money import MoneyError, rate, wan, yuan
+from registry.kernel.database import keyset_batches
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, rate, wan, yuan
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
+    PROGRESS_EVERY,
+    Batch,
+    ImportResult,
+    RowError,
+    open_table,
+    parse_amount,
+    parse_cells,
+    parse_date,
+    runner,
+)  # fmt: skip
+from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.template import Column
 from registry.pairings.models import Pairing
 from registry.permissions import check_locked_date, scope_filter, writable_counties
 from registry.projects import services
@@ -36,20 +50,6 @@ from registry.projects.models import (
     ProjectCategory,
     ProjectStatus,
 )
-from registry.services import ServiceError
-from registry.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
-from registry.transfer.reader import LONG_NUMBER, LongNumber
-from registry.transfer.template import Column
 
 EXPORT_HEADERS = [
     "项目编号", "项目名称", "市(州)", "县(市、区)", "东部结对单位", "协作类型", "年度", "项目类别", "实施方式",

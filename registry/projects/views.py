@@ -6,12 +6,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import aliased, joinedload
 
-from registry.audit.queries import history_of
 from registry.counties.models import Unit, UnitKind
-from registry.exports import stream_table
-from registry.extensions import db
-from registry.forms import BLANK, choice, posted_version, unit_choice
-from registry.money import rate
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import stream_table
+from registry.kernel.extensions import db
+from registry.kernel.forms import BLANK, choice, posted_version, unit_choice
+from registry.kernel.money import rate
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import paginate, save, sort_clause
 from registry.pairings.models import Pairing
 from registry.permissions import (
     get_visible_or_404,
@@ -43,9 +46,6 @@ from registry.projects.transfer import (
     transaction_columns,
     transaction_rows,
 )
-from registry.services import ServiceError
-from registry.transfer.forms import import_page, template_download
-from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 

@@ -7,10 +7,10 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.database import among, per_unit
-from registry.extensions import db
+from registry.kernel.database import among, per_unit
+from registry.kernel.extensions import db
+from registry.kernel.periods import Period
 from registry.pairings.models import Pairing
-from registry.periods import Period
 from registry.purchases.models import Channel, CountingType, Purchase
 
 

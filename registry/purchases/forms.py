@@ -3,8 +3,8 @@
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from registry.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
-from registry.money import MoneyField
+from registry.kernel.forms import BaseForm, ChineseDateField, IdSelectField, VersionField, blank_means, choice
+from registry.kernel.money import MoneyField
 from registry.purchases.models import BuyerKind, CountingType, ProductCategory, SellerKind
 
 

@@ -5,11 +5,11 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import TimestampMixin, VersionedMixin, enum_column
 from registry.evidence import attachable
-from registry.extensions import db
-from registry.labels import LabelledEnum
-from registry.scoping import RecordScope
+from registry.kernel.database import TimestampMixin, VersionedMixin, enum_column
+from registry.kernel.extensions import db
+from registry.kernel.labels import LabelledEnum
+from registry.kernel.scoping import RecordScope
 
 
 class Channel(TimestampMixin, VersionedMixin, db.Model):

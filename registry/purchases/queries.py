@@ -4,9 +4,10 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry import exports, search
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel import exports, search
+from registry.kernel.extensions import db
+from registry.kernel.web import is_id, is_year
 from registry.permissions import scope_filter
 from registry.purchases.models import (
     BuyerKind,
@@ -17,7 +18,6 @@ from registry.purchases.models import (
     PurchaseTotals,
     SellerKind,
 )
-from registry.web import is_id, is_year
 
 
 def _by_columns(args: dict, table) -> list:
@@ -39,7 +39,7 @@ def filtered(args: dict, user) -> sa.Select:
     """The purchase SELECT of the list and its export: scope first, then the filters."""
     stmt = sa.select(Purchase).where(scope_filter(user, Purchase), *_by_columns(args, Purchase))
     if args.get("q"):
-        # Sellers, buyers, products and evidence numbers, through the keyword index (registry/search.py).
+        # Sellers, buyers, products and evidence numbers, through the keyword index (registry/kernel/search.py).
         stmt = stmt.where(search.keyword(Purchase, args["q"]))
     if is_year(args.get("year")):
         year = int(args["year"])

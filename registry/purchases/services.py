@@ -10,17 +10,17 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from registry.audit.services import apply_changes, json_value, record, snapshot
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.locks import lock_counties
-from registry.money import wan
+from registry.kernel.audit.services import apply_changes, json_value, record, snapshot
+from registry.kernel.extensions import db
+from registry.kernel.locks import lock_counties
+from registry.kernel.money import wan
+from registry.kernel.services import ServiceError, check_version, insert_unique
+from registry.kernel.transfer import Batch, written
+from registry.kernel.transfer import cache_of as _cache
 from registry.pairings.services import county_pairing_id
 from registry.permissions import authorize_write, may_see
 from registry.purchases.models import Channel, Purchase, PurchaseTotals
-from registry.services import ServiceError, check_version, insert_unique
-from registry.transfer import Batch, written
-from registry.transfer import cache_of as _cache
 
 FIELDS = (
     "purchased_on", "buyer_name", "buyer_kind", "buyer_province", "buyer_city", "seller_name", "seller_kind",

@@ -4,15 +4,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import keyset_batches
-from registry.extensions import db
-from registry.money import MoneyError, yuan
-from registry.permissions import visible_by_id, writable_counties
-from registry.purchases import services
-from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
-from registry.purchases.services import evidence_key
-from registry.services import ServiceError
-from registry.transfer import (
+from registry.kernel.database import keyset_batches
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, yuan
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import (
     PROGRESS_EVERY,
     Batch,
     ImportResult,
@@ -23,8 +19,12 @@ from registry.transfer import (
     parse_date,
     runner,
 )  # fmt: skip
-from registry.transfer.reader import LONG_NUMBER, LongNumber
-from registry.transfer.template import Column
+from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.template import Column
+from registry.permissions import visible_by_id, writable_counties
+from registry.purchases import services
+from registry.purchases.models import BuyerKind, Channel, CountingType, ProductCategory, Purchase, SellerKind
+from registry.purchases.services import evidence_key
 
 #: The export's columns, in order (registry/purchases/views.EXPORT_HEADERS is this list).
 HEADERS = [

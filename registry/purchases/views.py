@@ -6,10 +6,12 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from registry.audit.queries import history_of
 from registry.counties.models import UnitKind
-from registry.exports import background_export, stream_batches
-from registry.forms import BLANK, choice, unit_choice
+from registry.kernel.audit.queries import history_of
+from registry.kernel.exports import background_export, stream_batches
+from registry.kernel.forms import BLANK, choice, unit_choice
+from registry.kernel.transfer.forms import import_page, template_download
+from registry.kernel.web import paginate, save, sort_clause
 from registry.permissions import (
     can,
     get_visible_or_404,
@@ -23,8 +25,6 @@ from registry.purchases import queries, services
 from registry.purchases.forms import ChannelForm, PurchaseForm
 from registry.purchases.models import CountingType, ProductCategory, Purchase
 from registry.purchases.transfer import HEADERS, columns, import_purchases_steps
-from registry.transfer.forms import import_page, template_download
-from registry.web import paginate, save, sort_clause
 
 bp = Blueprint("purchases", __name__, url_prefix="/purchases")
 

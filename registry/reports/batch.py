@@ -21,8 +21,8 @@ from flask import current_app
 
 from registry.auth.models import User
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.permissions import report_pairings, report_scope_label
 from registry.reports import workers
 from registry.reports.documents import preparer_of, report_pdf, report_stem

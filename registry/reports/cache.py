@@ -4,7 +4,7 @@ A dashboard or PDF asks ``figures(unit, quarter, user)`` / ``pdf(unit, quarter, 
 changed since the same report was last made for the same scope, the stored result is returned; otherwise it is
 made, stored and returned.
 
-The data version of a unit is the digest of the versions (``registry.versions``) of the unit, the units within it
+The data version of a unit is the digest of the versions (``registry.kernel.versions``) of the unit, the units within it
 and above it, and of everything not tied to a unit: a write in 昭觉 makes 昭觉's, 凉山州's and the province's figures
 out of date and leaves every other county's and prefecture's cached (``related_units``).
 
@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
-from registry import versions
-from registry.audit.models import AuditEvent
 from registry.auth.models import User
 from registry.counties.models import Unit, UnitKind
-from registry.database import utcnow
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel import versions
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 from registry.permissions import report_pairings, report_scope_label
 from registry.reports.documents import preparer_of
 from registry.reports.models import ReportCache
@@ -193,7 +193,12 @@ def _lookup(key: Key):
     if not hmac.compare_digest(signature, _sign(payload)):
         log.warning("report cache row with a bad signature ignored: %s", key)
         return None
-    return pickle.loads(payload)  # noqa: S301 - signed by this app's secret key above
+    try:
+        return pickle.loads(payload)  # noqa: S301 - signed by this app's secret key above
+    except (ImportError, AttributeError, pickle.UnpicklingError) as exc:
+        # Stored by an earlier release whose classes have since moved or changed: made again, as on a miss.
+        log.info("report cache row of an earlier release ignored (%s): %s", exc, key)
+        return None
 
 
 def _store(key: Key, value) -> None:

@@ -6,10 +6,10 @@ from decimal import Decimal
 from flask import current_app, render_template
 from markupsafe import Markup
 
-from registry import money
 from registry.agreements import ranking
 from registry.counties.models import Unit
-from registry.extensions import db
+from registry.kernel import money
+from registry.kernel.extensions import db
 from registry.reports import charts
 from registry.reports.pdf import render_pdf
 from registry.reports.queries import QuarterFigures

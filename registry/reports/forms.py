@@ -3,7 +3,7 @@
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from registry.forms import BaseForm, VersionField
+from registry.kernel.forms import BaseForm, VersionField
 from registry.reports.models import NARRATIVE_MAX
 
 TOO_LONG = f"不能超过 {NARRATIVE_MAX} 字。"

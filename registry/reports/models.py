@@ -5,8 +5,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import TimestampMixin, UTCDateTime, VersionedMixin, utcnow
-from registry.extensions import db
+from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin, utcnow
+from registry.kernel.extensions import db
 
 #: Longest narrative section accepted (characters); a report page holds about 1,500.
 NARRATIVE_MAX = 5000

@@ -15,18 +15,18 @@ from registry.agreements import calculators
 from registry.agreements.models import Measure
 from registry.agreements.services import active_indicators, agreements_for, counties_within, unit_targets
 from registry.assets import figures as asset_figures
-from registry.audit.models import AuditEvent
 from registry.counties.models import Side, Unit, UnitKind
 from registry.counties.services import category_on
-from registry.database import among
 from registry.evidence.services import quarter_counts as evidence_counts
 from registry.exchanges import figures as exchanges
 from registry.exchanges.models import Direction, Field, PersonType
-from registry.extensions import db
-from registry.money import rate
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.database import among
+from registry.kernel.extensions import db
+from registry.kernel.money import rate
+from registry.kernel.periods import Period, Quarter, overlaps
 from registry.pairings.models import Pairing, Programme
 from registry.pairings.services import partners_during
-from registry.periods import Period, Quarter, overlaps
 from registry.placements import figures as placements
 from registry.placements.models import Destination
 from registry.problems import figures as problem_figures
@@ -312,7 +312,7 @@ class QuarterFigures:
     unit: UnitInfo
     quarter: Quarter
     cutoff: date
-    #: county / prefecture / province: chooses the money unit (``registry.money.money_unit``).
+    #: county / prefecture / province: chooses the money unit (``registry.kernel.money.money_unit``).
     level: str
     partners: tuple[Partner, ...]
     #: The programmes the money tables count (those of the year's agreements, else of the quarter's partners).

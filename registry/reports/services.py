@@ -5,13 +5,13 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from registry.audit.services import apply_changes, record
 from registry.counties.models import Unit
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.audit.services import apply_changes, record
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.services import ServiceError, StaleEdit, check_version
 from registry.permissions import check_locked_date
 from registry.reports.models import NARRATIVE_MAX, QuarterNarrative
-from registry.services import ServiceError, StaleEdit, check_version
 
 #: The first quarter a report may be asked for (粤川 pairing began in 2010; earlier records do not exist).
 FIRST_YEAR = 2010

@@ -6,10 +6,11 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from flask_login import current_user
 
 from registry.counties.models import Unit
-from registry.errors import render_error
-from registry.exports import download
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.errors import render_error
+from registry.kernel.exports import download
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.web import attach_error, save
 from registry.permissions import can, report_pairings, report_visible, requires, unit_in_scope
 from registry.reports import cache, services
 from registry.reports.documents import chart_set, report_stem, rounding_note, short_code, signing_unit
@@ -17,7 +18,6 @@ from registry.reports.forms import NarrativeForm
 from registry.reports.queries import narrative_row, paired_counties, summary_units
 from registry.reports.services import FIRST_YEAR, latest_quarter, parse_quarter
 from registry.reports.workers import RenderTimeout
-from registry.web import attach_error, save
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 # The cover of a report of record (templates/closing/_record.html) prints these, not the certificate's fields.

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from flask import current_app, url_for
 from huey import crontab
 
-from registry import transfer
 from registry.assets import reminders as asset_reminders
 from registry.auth.services import county_staff
-from registry.database import refresh_planner_statistics, writing
 from registry.disclosure import figures as disclosure_figures
-from registry.extensions import db
 from registry.findings.reminders import overdue_problems
 from registry.findings.services import run_checks
+from registry.kernel import transfer
+from registry.kernel.database import refresh_planner_statistics, writing
+from registry.kernel.extensions import db
 from registry.placements import months as placement_month_rows
 from registry.tasks import backup, exports, imports, jobs, reminders, reports
 from registry.tasks.queue import (
@@ -115,7 +115,7 @@ def sweep_jobs():
 
 def recover_imports() -> None:
     """Undo the chunked imports whose process died mid-way: a killed consumer or web worker leaves
-    nothing written (registry.transfer.recover_imports)."""
+    nothing written (registry.kernel.transfer.recover_imports)."""
     try:
         with writing():
             transfer.recover_imports(float(current_app.config["TASKS_STALE_SECONDS"]), jobs._process_gone)
@@ -168,7 +168,7 @@ def notify():
 
 
 # 01:50 China time: the planner statistics of every table, after the night's checks and reminders have written and
-# before the backup (registry.database.refresh_statistics; imports refresh the tables they wrote themselves).
+# before the backup (registry.kernel.database.refresh_statistics; imports refresh the tables they wrote themselves).
 @app_periodic_task(crontab(minute="50", hour="17"), name="registry.statistics")
 def nightly_statistics():
     refresh_planner_statistics(db.session)

@@ -27,10 +27,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from registry.config import ID_KEY_FILE
-from registry.extensions import db
-from registry.periods import CHINA
-from registry.services import ServiceError
+from registry.kernel.config import ID_KEY_FILE
+from registry.kernel.extensions import db
+from registry.kernel.periods import CHINA
+from registry.kernel.services import ServiceError
 
 NAME_RE = re.compile(r"^registry-backup-(\d{8})-(\d{6})\.zip$")
 #: Files of the instance folder that belong to the deployment (keys); the database and stored files are added.

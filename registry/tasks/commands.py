@@ -7,10 +7,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from registry import search
-from registry.database import writing
-from registry.extensions import db
-from registry.services import ServiceError
+from registry.kernel import search
+from registry.kernel.database import writing
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.tasks import backup, reminders
 from registry.tasks.queue import huey
 

@@ -16,17 +16,17 @@ import sqlalchemy as sa
 from flask import current_app, redirect, url_for
 from huey import crontab
 
-from registry import exports, search
 from registry.auth.models import User
 from registry.exchanges import queries as exchange_queries
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
-from registry.extensions import db
+from registry.kernel import exports, search
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 from registry.permissions import can
 from registry.placements import queries as placement_queries
 from registry.placements.transfer import HEADERS as PLACEMENT_HEADERS
 from registry.purchases import queries as purchase_queries
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
-from registry.services import ServiceError
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
 from registry.tasks.queue import QueueUnavailable, app_periodic_task, app_task, enqueue

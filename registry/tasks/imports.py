@@ -13,22 +13,22 @@ from flask import current_app, redirect, url_for
 from registry.agreements.transfer import import_entries_steps, import_targets_steps
 from registry.assets.transfer import import_assets_steps
 from registry.auth.models import User
-from registry.database import writing
 from registry.exchanges.transfer import import_exchanges_steps
-from registry.exports import xlsx_bytes
-from registry.extensions import db
+from registry.kernel.database import writing
+from registry.kernel.exports import xlsx_bytes
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import release_write_lock, run_steps
+from registry.kernel.transfer.reader import read_table
 from registry.permissions import can
 from registry.placements.transfer import import_placements_steps
 from registry.problems.transfer import import_problems_steps
 from registry.projects.transfer import import_projects_steps, import_transactions_steps
 from registry.purchases.transfer import import_purchases_steps
-from registry.services import ServiceError
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
 from registry.tasks.queue import QueueUnavailable, app_task, enqueue
 from registry.tasks.reports import warm_figures
-from registry.transfer import release_write_lock, run_steps
-from registry.transfer.reader import read_table
 
 #: stream -> (its importer, the permission it needs, what it imports): the one registry of importers, read by the
 #: background task and by ``flask transfer import <stream>``.

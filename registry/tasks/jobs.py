@@ -20,8 +20,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from registry.database import utcnow
-from registry.extensions import db
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
 from registry.tasks.models import Job, JobKind, JobState, job_users
 from registry.tasks.queue import kv_peek, kv_put, this_worker
 

@@ -10,8 +10,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.database import UTCDateTime, enum_column, utcnow
-from registry.extensions import db
+from registry.kernel.database import UTCDateTime, enum_column, utcnow
+from registry.kernel.extensions import db
 
 
 class JobKind(StrEnum):

@@ -16,7 +16,7 @@ from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 class AppHuey(Huey):

@@ -29,12 +29,12 @@ from flask import current_app, url_for
 
 from registry.auth.models import User
 from registry.counties.models import Side, Unit, UnitKind
-from registry.database import utcnow
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.roles import Role
 from registry.reports.models import QuarterNarrative
 from registry.reports.queries import paired_counties
-from registry.roles import Role
 from registry.tasks.models import Notification, NotificationSetting
 
 log = logging.getLogger(__name__)

@@ -10,18 +10,18 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 
-from registry import versions
 from registry.closing import batch as of_record
 from registry.counties.models import Side, Unit, UnitKind
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel import versions
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
+from registry.kernel.roles import Role
 from registry.permissions import report_pairings, report_visible
 from registry.reports import batch, cache
 from registry.reports.documents import preparer_of
 from registry.reports.queries import paired_counties
 from registry.reports.services import latest_quarter
 from registry.reports.workers import worker_config
-from registry.roles import Role
 from registry.tasks import jobs
 from registry.tasks.models import Job, JobKind
 from registry.tasks.queue import app_task, enqueue

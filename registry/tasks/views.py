@@ -8,16 +8,16 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 
 from registry.counties.models import Unit
-from registry.database import utcnow
-from registry.extensions import db
-from registry.periods import local_datetime
+from registry.kernel.database import utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import local_datetime
+from registry.kernel.web import paginate
 from registry.permissions import can, report_visible, requires
 from registry.reports import cache
 from registry.reports.services import parse_quarter
 from registry.tasks import jobs, reminders, reports
 from registry.tasks.models import Job, JobKind, JobState, Notification, NotificationSetting
 from registry.tasks.queue import QueueUnavailable, kv_peek
-from registry.web import paginate
 
 bp = Blueprint("tasks", __name__)
 

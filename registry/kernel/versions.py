@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 #: The version of everything not tied to one unit.
 GLOBAL = 0

@@ -6,9 +6,9 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from registry.extensions import db
-from registry.forms import has_control_characters
-from registry.services import StaleEdit
+from registry.kernel.extensions import db
+from registry.kernel.forms import has_control_characters
+from registry.kernel.services import StaleEdit
 
 MESSAGES = {
     400: ("请求无效", "提交的内容无法处理，请返回上一页检查后重试。"),

@@ -5,7 +5,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from registry.database import Base
+from registry.kernel.database import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

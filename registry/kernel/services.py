@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 class ServiceError(ValueError):
@@ -24,7 +24,7 @@ class StaleEdit(Exception):
 def check_version(obj, version):
     """Refuse an edit made on an older version of ``obj``, or posted without a usable one.
 
-    ``version`` is what the edit form carried: an int, or ``registry.forms.NO_VERSION`` when the post had none
+    ``version`` is what the edit form carried: an int, or ``registry.kernel.forms.NO_VERSION`` when the post had none
     (missing, empty, garbled), which is refused like a stale one. Only ``None`` skips the check: it is what
     callers outside a form pass (imports, commands, tests), which hold the record they change.
     """

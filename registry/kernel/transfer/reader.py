@@ -1,7 +1,7 @@
 """Read an uploaded XLSX or CSV into a header row and data rows of text, whatever Excel saved.
 
 Cells come back as the exports wrote them: the apostrophe an export put before formula-like text
-(registry.exports.neutralise) is taken off again, so re-importing an unchanged export changes nothing.
+(registry.kernel.exports.neutralise) is taken off again, so re-importing an unchanged export changes nothing.
 
 Workbooks are read with python-calamine (Rust), many times faster than openpyxl's read-only mode; it returns every
 XLSX number as a float, so an integral float becomes its integer text. A number of 15 or more digits cannot be an
@@ -20,9 +20,9 @@ from datetime import date, datetime
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from registry.exports import unescape
-from registry.forms import TEXTAREA_ALLOWED, has_control_characters
-from registry.services import ServiceError
+from registry.kernel.exports import unescape
+from registry.kernel.forms import TEXTAREA_ALLOWED, has_control_characters
+from registry.kernel.services import ServiceError
 
 #: Refuse workbooks that unpack beyond this (zip bombs); a 100,000-row placements sheet is about 60 MB unpacked.
 MAX_UNPACKED = 400 * 1024 * 1024

@@ -6,9 +6,9 @@ from enum import Enum
 
 from flask import has_request_context, request
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
-from registry.versions import touch_for_audit
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.versions import touch_for_audit
 
 
 def json_value(value):
@@ -55,7 +55,7 @@ def event_values(
     """The columns of one audit event (``record`` adds it to the session; an import inserts many at once).
 
     ``entity_id`` stands in for ``entity.id`` when the record was inserted without a model instance. Every event
-    also marks what its write makes out of date for the figure caches (``registry.versions``).
+    also marks what its write makes out of date for the figure caches (``registry.kernel.versions``).
     """
     touch_for_audit(entity, entity_type, context)
     return {

@@ -38,9 +38,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
-from registry.audit.services import event_values, json_value, record
-from registry.database import (
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.audit.services import event_values, json_value, record
+from registry.kernel.database import (
     BUSY_TIMEOUT_MS,
     analyze_after_commit,
     immediate_transactions,
@@ -49,9 +49,9 @@ from registry.database import (
     utcnow,
     widen_cache,
 )
-from registry.extensions import db
-from registry.money import MoneyError, parse_wan, parse_yuan
-from registry.services import ServiceError
+from registry.kernel.extensions import db
+from registry.kernel.money import MoneyError, parse_wan, parse_yuan
+from registry.kernel.services import ServiceError
 
 PROGRESS_EVERY = 1000
 log = logging.getLogger(__name__)

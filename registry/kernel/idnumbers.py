@@ -1,7 +1,7 @@
 """Resident identity numbers (身份证号, GB 11643-1999): validation, derived sex and age, masking, protection at rest.
 
 Numbers are stored encrypted with ``ID_NUMBER_KEY`` (a Fernet key, generated into instance/ on first run when not
-configured; see ``registry.config.load_id_number_key``) and matched through a fingerprint: HMAC-SHA256 under a key
+configured; see ``kernel.config.load_id_number_key``) and matched through a fingerprint: HMAC-SHA256 under a key
 derived from the same ``ID_NUMBER_KEY``. A bare SHA-256 would not do: identity numbers are few enough (region,
 birth date, three digits) to hash every candidate, so an unkeyed hash is as good as the number to anyone with a
 copy of the database.

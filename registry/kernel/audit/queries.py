@@ -5,10 +5,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEvent
-from registry.extensions import db
-from registry.money import yuan
-from registry.web import is_id, like_pattern
+from registry.kernel.audit.models import AuditEvent
+from registry.kernel.extensions import db
+from registry.kernel.money import yuan
+from registry.kernel.web import is_id, like_pattern
 
 ACTION_LABELS = {
     "create": "新建",

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from registry.extensions import db
+from registry.kernel.extensions import db
 
 
 def lock_counties(namespace: int, county_ids: Iterable[int]) -> None:

@@ -12,9 +12,9 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.database import UTCDateTime, utcnow
-from registry.extensions import db
-from registry.periods import Quarter
+from registry.kernel.database import UTCDateTime, utcnow
+from registry.kernel.extensions import db
+from registry.kernel.periods import Quarter
 
 
 class QuarterLock(db.Model):

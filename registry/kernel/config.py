@@ -16,7 +16,7 @@ class Config:
     #: Relative SQLite paths resolve against the instance folder (Flask-SQLAlchemy 3).
     SQLALCHEMY_DATABASE_URI = "sqlite:///registry.sqlite3"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-    MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+    MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
     #: One switch for deployments behind HTTPS: secure cookies, SameSite, shorter sessions, proxy headers.
     PRODUCTION = False
     #: Number of proxies in front of the app whose X-Forwarded-* headers are trusted (PRODUCTION only).

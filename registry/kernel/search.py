@@ -33,9 +33,9 @@ matches depends on each engine's escaping, which the grams do not model. The mig
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from registry.database import writing
-from registry.extensions import db
-from registry.web import like_pattern
+from registry.kernel.database import writing
+from registry.kernel.extensions import db
+from registry.kernel.web import like_pattern
 
 #: Columns a list's keyword searches, per table (the same columns its LIKE searched).
 SEARCHED = {

@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from flask import Response, current_app, get_template_attribute, render_template, stream_with_context, url_for
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 
-from registry.exports import download, xlsx_bytes
-from registry.extensions import db
-from registry.forms import BaseForm
-from registry.services import ServiceError
-from registry.transfer import release_write_lock
-from registry.transfer.reader import importable, read_table
-from registry.transfer.template import template_workbook
+from registry.kernel.exports import download, xlsx_bytes
+from registry.kernel.extensions import db
+from registry.kernel.forms import BaseForm
+from registry.kernel.services import ServiceError
+from registry.kernel.transfer import release_write_lock
+from registry.kernel.transfer.reader import importable, read_table
+from registry.kernel.transfer.template import template_workbook
 
 
 class ImportForm(BaseForm):

@@ -8,8 +8,8 @@ from flask import current_app, flash, redirect, request, url_for
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from registry.extensions import db
-from registry.services import ServiceError
+from registry.kernel.extensions import db
+from registry.kernel.services import ServiceError
 
 
 def safe_next(target: str | None, default_endpoint: str = "main.index") -> str:

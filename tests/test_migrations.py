@@ -16,7 +16,7 @@ def test_upgrade_builds_exactly_the_models_schema(empty_database, tmp_path):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            # The keyword indexes (registry/kernel/search.py) are engine-specific and not models: an FTS5 table on SQLite,
+            # The keyword indexes (kernel/search.py) are engine-specific and not models: an FTS5 table on SQLite,
             # a GIN expression index on PostgreSQL.
             opts = {"compare_type": True, "include_name": lambda name, kind, _parents: not search.is_index_name(name)}
             context = MigrationContext.configure(conn, opts=opts)

@@ -1,4 +1,4 @@
-"""The keyword index (registry/kernel/search.py) gives exactly what the LIKE it stands in front of gives, for one-, two- and
+"""The keyword index (kernel/search.py) gives exactly what the LIKE it stands in front of gives, for one-, two- and
 three-character Chinese names, masked number fragments, employers and evidence numbers, before and after the index
 catches up, after edits and deletes, through the services and the bulk insert; and the search reads the index."""
 

@@ -38,7 +38,7 @@ def filtered(args: dict, user) -> sa.Select:
     """The placement SELECT of the list and its export: scope first, then the filters."""
     stmt = sa.select(Placement).where(scope_filter(user, Placement), *_by_columns(args, Placement))
     if args.get("q"):
-        # Names and employers, through the keyword index (registry/kernel/search.py): the LIKE's results, without a scan.
+        # Names and employers, through the keyword index (kernel/search.py): the LIKE's results, without a scan.
         stmt = stmt.where(search.keyword(Placement, args["q"]))
     if is_year(args.get("year")):
         year = int(args["year"])

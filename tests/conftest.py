@@ -509,3 +509,20 @@ def as_user(app, world):
         return client
 
     return _as
+
+
+@pytest.fixture(scope="session")
+def signing_files(tmp_path_factory):
+    """One self-signed certificate for the session, outside the repository's instance/ folder."""
+    from registry.closing import signing  # deferred: only the quarter close's tests sign
+
+    folder = tmp_path_factory.mktemp("signing")
+    signing.generate_self_signed(folder / "signing.p12", folder / "signing.pass", "测试协作办")
+    return folder / "signing.p12", (folder / "signing.pass").read_text()
+
+
+@pytest.fixture
+def signing_key(app, signing_files, monkeypatch):
+    """The app signs approved reports with the session's certificate (``pytestmark = usefixtures("signing_key")``)."""
+    monkeypatch.setitem(app.config, "SIGNING_PKCS12", str(signing_files[0]))
+    monkeypatch.setitem(app.config, "SIGNING_PASSPHRASE", signing_files[1])

@@ -26,22 +26,12 @@ from registry.kernel.quarter_locks import QuarterLock
 from registry.kernel.services import ServiceError
 from registry.permissions import OutOfScope
 from registry.purchases.models import Purchase
+from tests.closing_support import user as _user
 
 Q = Quarter.of(2024, 2)
 
 
-@pytest.fixture(scope="session")
-def signing_files(tmp_path_factory):
-    """One self-signed certificate for the session, outside the repository's instance/ folder."""
-    folder = tmp_path_factory.mktemp("signing")
-    signing.generate_self_signed(folder / "signing.p12", folder / "signing.pass", "测试协作办")
-    return folder / "signing.p12", (folder / "signing.pass").read_text()
-
-
-@pytest.fixture(autouse=True)
-def _signing(app, signing_files, monkeypatch):
-    monkeypatch.setitem(app.config, "SIGNING_PKCS12", str(signing_files[0]))
-    monkeypatch.setitem(app.config, "SIGNING_PASSPHRASE", signing_files[1])
+pytestmark = pytest.mark.usefixtures("signing_key")
 
 
 def _report(app, unit_id, quarter=Q) -> QuarterReport | None:
@@ -242,12 +232,6 @@ def test_the_signature_of_a_stored_version_validates(app, world, signing_files):
         )
         assert not check.intact
         assert timings.render > 0 and timings.sign > 0
-
-
-def _user(username):
-    from registry.auth.models import User
-
-    return db.session.scalar(sa.select(User).where(User.username == username))
 
 
 # ---- the rules at the service -----------------------------------------------------------------------------------

@@ -9,12 +9,14 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from registry.closing import services, signing
+from registry.closing import services
 from registry.closing.models import ReportVersion
 from registry.counties.models import Unit
 from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
 from registry.reports.documents import report_stem
+from tests.closing_support import approved as _approved
+from tests.closing_support import user as _user
 from tests.tasks_support import Queue, ThreadConsumer, finished, queue_settings, wait_for
 
 pypdf = pytest.importorskip("pypdf")
@@ -23,36 +25,7 @@ Q = Quarter.of(2024, 2)
 NOTES = "说明.txt"
 
 
-@pytest.fixture(scope="session")
-def signing_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("signing")
-    signing.generate_self_signed(folder / "signing.p12", folder / "signing.pass", "测试协作办")
-    return folder / "signing.p12", (folder / "signing.pass").read_text()
-
-
-@pytest.fixture(autouse=True)
-def _signing(app, signing_files, monkeypatch):
-    monkeypatch.setitem(app.config, "SIGNING_PKCS12", str(signing_files[0]))
-    monkeypatch.setitem(app.config, "SIGNING_PASSPHRASE", signing_files[1])
-
-
-def _user(username):
-    from registry.auth.models import User
-
-    return db.session.scalar(sa.select(User).where(User.username == username))
-
-
-def _approved(app, unit_name="昭觉县") -> ReportVersion:
-    """A county quarter submitted, reviewed and approved through the services (one render); its version 1."""
-    with app.test_request_context():
-        unit = db.session.scalar(sa.select(Unit).where(Unit.name == unit_name))
-        services.submit(unit, Q, actor=_user("county"))
-        services.review(unit, Q, passed=True, comment="", actor=_user("prefecture"))
-        services.approve(unit, Q, actor=_user("province"))
-        db.session.commit()
-        version = db.session.scalar(sa.select(ReportVersion))
-        db.session.expunge(version)
-        return version
+pytestmark = pytest.mark.usefixtures("signing_key")
 
 
 def _unlocked(app, unit_name="昭觉县") -> None:

@@ -88,8 +88,9 @@ class ThreadConsumer:
         self.consumer.stop(graceful=True)
 
 
-def consumer_process(app, database_url: str, *extra) -> subprocess.Popen:
-    """``flask tasks consumer`` in its own process group, on the test's database and queue."""
+def consumer_process(app, database_url: str, *extra, report_workers: int = 1) -> subprocess.Popen:
+    """``flask tasks consumer`` in its own process group, on the test's database and queue; a report batch renders
+    in this process with ``report_workers`` 1, in that many worker processes with more."""
     env = dict(os.environ)
     env.pop("REGISTRY_TEST_DATABASE_URL", None)
     env.update(
@@ -99,7 +100,7 @@ def consumer_process(app, database_url: str, *extra) -> subprocess.Popen:
         REGISTRY_TASKS_QUEUE_URL=app.config["TASKS_QUEUE_URL"],
         REGISTRY_TASKS_QUEUE_NAME=app.config["TASKS_QUEUE_NAME"],
         REGISTRY_TASKS_FOLDER=app.config["TASKS_FOLDER"],
-        REGISTRY_TASKS_REPORT_WORKERS="1",
+        REGISTRY_TASKS_REPORT_WORKERS=str(report_workers),
         REGISTRY_TASKS_POLL_MAX_SECONDS="0.1",
         REGISTRY_TASKS_HEARTBEAT_SECONDS="0.2",
         REGISTRY_BACKUP_SCHEDULE="false",

@@ -14,6 +14,7 @@ from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
 from registry.kernel.quarter_locks import QuarterLock
 from tests.closing_support import approved as _approved
+from tests.races import race
 
 Q = Quarter.of(2024, 2)
 
@@ -91,17 +92,10 @@ def test_the_printed_verification_code_is_accepted(app, world, client):
 # ---- two first submissions at once ------------------------------------------------------------------------------
 
 
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as conn:
-        return bool(conn.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
-
-
 def test_two_first_submissions_of_a_quarter_at_once(app, world, as_user, monkeypatch):
     """The first request has inserted the quarter's report row and not committed; the second, started then, finds
     no row and inserts its own (PostgreSQL: it waits on the unique key, SQLite: on the write lock at BEGIN). When
     the first commits, the second answers in Chinese: never a 500."""
-    import time
-
     first, second = as_user("county"), as_user("county")
     inserted, go = threading.Event(), threading.Event()
     submit = services.submit
@@ -116,26 +110,12 @@ def test_two_first_submissions_of_a_quarter_at_once(app, world, as_user, monkeyp
     monkeypatch.setattr(services, "submit", paused)
     answers = {}
 
-    def post(name, client):
-        answers[name] = client.post(f"/closing/{world.zhaojue}/{Q}/submit")
+    clients = {"first": first, "second": second}
 
-    a = threading.Thread(target=post, args=("first", first), name="first")
-    a.start()
-    assert inserted.wait(30)
-    b = threading.Thread(target=post, args=("second", second), name="second")
-    b.start()
-    with app.app_context():
-        engine = db.engine
-        if engine.dialect.name == "postgresql":
-            deadline = time.monotonic() + 30
-            while not _waiting_on_a_lock(engine) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert _waiting_on_a_lock(engine), "the second submission never met the first's row"
-        else:
-            time.sleep(0.5)  # the second request waits for the write lock at BEGIN (busy timeout 5 s)
-    go.set()
-    a.join(60)
-    b.join(60)
+    def post(name):
+        answers[name] = clients[name].post(f"/closing/{world.zhaojue}/{Q}/submit")
+
+    race(app, post, inserted, go)
     assert answers["first"].status_code == 302
     assert answers["second"].status_code == 302, answers["second"].status_code
     page = second.get(answers["second"].location).get_data(as_text=True)

@@ -4,7 +4,6 @@ consumer. Also: two simultaneous requests for the same report batch share one jo
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -15,35 +14,14 @@ import sqlalchemy as sa
 
 from registry.kernel.extensions import db
 from registry.tasks.models import Job, JobState
-from tests.tasks_support import ROOT, Queue, finished, queue_settings, wait_for
+from tests.races import race
+from tests.tasks_support import Queue, consumer_process, finished, queue_settings, wait_for
 
 
 @pytest.fixture
 def queue(app, tmp_path):
     with Queue(app, queue_settings("sqlite", tmp_path)) as q:
         yield q
-
-
-def _consumer(app, database_url: str) -> subprocess.Popen:
-    """``flask tasks consumer`` rendering a batch with two worker processes, in a process group of its own."""
-    env = dict(os.environ)
-    env.pop("REGISTRY_TEST_DATABASE_URL", None)
-    env.update(
-        DATABASE_URL=database_url,
-        REGISTRY_SECRET_KEY=app.config["SECRET_KEY"],
-        REGISTRY_ID_NUMBER_KEY=app.config["ID_NUMBER_KEY"],
-        REGISTRY_TASKS_QUEUE_URL=app.config["TASKS_QUEUE_URL"],
-        REGISTRY_TASKS_QUEUE_NAME=app.config["TASKS_QUEUE_NAME"],
-        REGISTRY_TASKS_FOLDER=app.config["TASKS_FOLDER"],
-        REGISTRY_TASKS_REPORT_WORKERS="2",
-        REGISTRY_TASKS_POLL_MAX_SECONDS="0.1",
-        REGISTRY_TASKS_HEARTBEAT_SECONDS="0.2",
-        REGISTRY_BACKUP_SCHEDULE="false",
-    )
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "tasks", "consumer", "-w", "1"]
-    with open(Path(app.config["TASKS_FOLDER"]).parent / "consumer.log", "ab") as log:
-        return subprocess.Popen(flask, cwd=ROOT, env=env, start_new_session=True,  # noqa: S603
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def _children(pid: int) -> list[int]:
@@ -81,7 +59,7 @@ def test_render_workers_die_with_a_killed_consumer(app, world, as_user, queue, d
     units = [world.sichuan, world.guangyuan, world.cangxi, world.liangshan, world.zhaojue] * 3
     response = client.post("/reports/batch", data={"quarter": "2019Q2", "unit": [str(u) for u in units]})
     job_id = int(response.headers["Location"].split("/")[-1])
-    consumer = _consumer(app, database_url)
+    consumer = consumer_process(app, database_url, report_workers=2)  # the batch in two worker processes
     workers = []
     try:
         wait_for(app, job_id, lambda j: j.state is JobState.RUNNING or finished(j))
@@ -111,11 +89,6 @@ def test_render_workers_die_with_a_killed_consumer(app, world, as_user, queue, d
                 pass
 
 
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as conn:
-        return bool(conn.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")))
-
-
 def test_two_simultaneous_requests_for_all_reports_share_one_job(app, world, as_user, queue, monkeypatch):
     """The first request has made its job and not committed; the second, started then, must find it once the
     first commits (PostgreSQL made a second job: nothing made it wait), and join it."""
@@ -135,25 +108,12 @@ def test_two_simultaneous_requests_for_all_reports_share_one_job(app, world, as_
     monkeypatch.setattr(jobs, "new_job", paused)
     answers = {}
 
-    def post(name, client):
-        answers[name] = client.post("/reports/batch", data={"quarter": "2024Q2", "all": "1"})
+    clients = {"first": first, "second": second}
 
-    a = threading.Thread(target=post, args=("first", first), name="first")
-    a.start()
-    assert made.wait(30)
-    b = threading.Thread(target=post, args=("second", second), name="second")
-    b.start()
-    with app.app_context():
-        engine = db.engine
-        if engine.dialect.name == "postgresql":
-            deadline = time.monotonic() + 5
-            while not _waiting_on_a_lock(engine) and time.monotonic() < deadline:
-                time.sleep(0.02)
-        else:
-            time.sleep(0.5)  # the second request waits for the write lock at BEGIN
-    go.set()
-    a.join(60)
-    b.join(60)
+    def post(name):
+        answers[name] = clients[name].post("/reports/batch", data={"quarter": "2024Q2", "all": "1"})
+
+    race(app, post, made, go)
     assert answers["first"].status_code == answers["second"].status_code == 302
     assert answers["first"].location == answers["second"].location
     with app.app_context():

@@ -28,3 +28,13 @@ def approved(app, unit_name="昭觉县", quarter=Q) -> ReportVersion:
         version = db.session.scalar(sa.select(ReportVersion))
         db.session.expunge(version)
         return version
+
+
+def unlocked(app, unit_name="昭觉县", quarter=Q) -> None:
+    """The approved quarter unlocked again (asked by the county, granted by the province), to be filled in anew."""
+    with app.test_request_context():
+        unit = db.session.scalar(sa.select(Unit).where(Unit.name == unit_name))
+        unlock = services.request_unlock(unit, quarter, "更正项目数据", actor=user("county"))
+        db.session.flush()
+        services.decide_unlock(unit, quarter, unlock.id, grant=True, actor=user("province"))
+        db.session.commit()

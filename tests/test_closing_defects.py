@@ -14,6 +14,7 @@ from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
 from registry.kernel.quarter_locks import QuarterLock
 from tests.closing_support import approved as _approved
+from tests.closing_support import unlocked
 from tests.races import race
 
 Q = Quarter.of(2024, 2)
@@ -233,6 +234,7 @@ def test_a_live_render_after_approval_is_marked_inside_the_document(app, world, 
     """?live=1 of an approved quarter says on its cover and in every page's footer that it is not the archived
     version; the version of record, and renders before approval, say nothing of the kind."""
     import re
+    from urllib.parse import quote
 
     pypdf = pytest.importorskip("pypdf")
     mark = "非存档版：本文件为实时生成，不是已审定的存档版本"
@@ -253,6 +255,15 @@ def test_a_live_render_after_approval_is_marked_inside_the_document(app, world, 
     text = pages(live.data)
     assert mark in text[0] and all("非存档版" in p for p in text), [p[-80:] for p in text]
     assert county.get(pdf).status_code == 302  # the main download is still the version of record
+
+    # Unlocked to be filled in again: the download renders the figures as they are now, which is not the version
+    # of record either; marked inside and named so, whether asked live or not.
+    unlocked(app)
+    for url in (pdf, f"{pdf}?live=1"):
+        response = county.get(url)
+        assert response.status_code == 200, url
+        assert quote("非存档版") in response.headers["Content-Disposition"], url
+        assert mark in pages(response.data)[0], url
 
     # Wherever a live render is offered after approval (the dashboard's closing panel; the reports list offers the
     # main download only), its link says 非存档版.

@@ -7,16 +7,12 @@ import io
 import zipfile
 
 import pytest
-import sqlalchemy as sa
 
-from registry.closing import services
 from registry.closing.models import ReportVersion
-from registry.counties.models import Unit
-from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
 from registry.reports.documents import report_stem
 from tests.closing_support import approved as _approved
-from tests.closing_support import user as _user
+from tests.closing_support import unlocked as _unlocked
 from tests.tasks_support import Queue, ThreadConsumer, finished, queue_settings, wait_for
 
 pypdf = pytest.importorskip("pypdf")
@@ -26,15 +22,6 @@ NOTES = "说明.txt"
 
 
 pytestmark = pytest.mark.usefixtures("signing_key")
-
-
-def _unlocked(app, unit_name="昭觉县") -> None:
-    with app.test_request_context():
-        unit = db.session.scalar(sa.select(Unit).where(Unit.name == unit_name))
-        unlock = services.request_unlock(unit, Q, "更正项目数据", actor=_user("county"))
-        db.session.flush()
-        services.decide_unlock(unit, Q, unlock.id, grant=True, actor=_user("province"))
-        db.session.commit()
 
 
 def _text(body: bytes) -> str:
@@ -104,5 +91,6 @@ def test_the_cli_batch_holds_the_version_of_record_and_after_an_unlock_the_live_
     assert sorted(p.name for p in folder.iterdir()) == sorted([live, NOTES])
     body = (folder / live).read_bytes()
     assert body.startswith(b"%PDF") and body != version.pdf
+    assert "非存档版：本文件为实时生成" in _text(body)  # marked inside too, as the single download is
     notes = (folder / NOTES).read_text(encoding="utf-8-sig")
     assert live in notes and "非存档版" in notes and "已审定版本 1" in notes

@@ -24,7 +24,6 @@ from registry.reports.documents import report_stem, short_code
 #: The file in every batch saying which report is the archived one and which a render.
 NOTES = "说明.txt"
 #: A live render of a quarter that has a version of record, in its file name (as the single download names it).
-NOT_OF_RECORD_SUFFIX = "-非存档版"
 
 RECORD, LIVE, LIVE_NOT_OF_RECORD = "record", "live", "live_not_of_record"
 
@@ -76,7 +75,7 @@ def plan(tasks: list[Task]) -> Plan:
                 render.append(task)
             else:
                 entries[unit.id] = _entry(LIVE_NOT_OF_RECORD, latest)
-                render.append(Task(task.unit_id, task.quarter, task.user_id, task.folder, NOT_OF_RECORD_SUFFIX))
+                render.append(Task(task.unit_id, task.quarter, task.user_id, task.folder, not_of_record=True))
         if report is not None:  # with its versions (every stored PDF): not kept for the rest of the batch
             db.session.expunge(report)
     return Plan(render, stored, entries)

@@ -104,12 +104,6 @@ def version_of_record(unit: Unit, quarter: Quarter) -> ReportVersion | None:
     return report.versions[-1]
 
 
-def has_versions(unit: Unit, quarter: Quarter) -> bool:
-    """Whether any version of record was ever stored: a render of the live figures is then not the archived one."""
-    report = report_of(unit, quarter)
-    return report is not None and bool(report.versions)
-
-
 def state_of(unit: Unit, quarter: Quarter) -> ReportState:
     report = report_of(unit, quarter)
     return report.state if report is not None else ReportState.DRAFT

@@ -7,12 +7,12 @@ import unicodedata
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from registry.closing import services
 from registry.closing.forms import AnswerForm, ConfirmForm, DecideUnlockForm, StepForm, UnlockForm, VerifyForm
-from registry.closing.models import ReportVersion
+from registry.closing.models import ReportState, ReportVersion
 from registry.closing.panel import overview, panel
 from registry.closing.record import MAX_UPLOAD, compare, sha256
 from registry.counties.models import Unit
@@ -34,7 +34,7 @@ from registry.permissions import (
     report_visible,
     requires,
 )
-from registry.reports.documents import SHORT_CODE_DIGITS, report_stem
+from registry.reports.documents import NOT_OF_RECORD_SUFFIX, SHORT_CODE_DIGITS, report_stem
 from registry.reports.services import parse_quarter
 from registry.reports.views import mark_not_of_record
 
@@ -280,9 +280,10 @@ def verify(token):
 
 # ---- the quarter's report download after approval ------------------------------------------------------------
 # The reports composition knows nothing of closing (the layers), so its report download (reports.pdf: "下载季度报告
-# （PDF）" on the dashboard, the reports list, the home page) is answered here once a quarter is approved: by the
-# version of record, the signed bytes the verification page recognises. ``?live=1`` asks for a render of the
-# figures as they are now, which is then labelled 非存档版 (its file name; the panel's link says so).
+# （PDF）" on the dashboard, the reports list, the home page) is answered here once a version of record exists. While
+# the quarter is approved, by that version: the signed bytes the verification page recognises; ``?live=1`` asks for
+# a render of the figures as they are now. A render of a quarter that has a version of record (asked for live, or
+# the quarter unlocked since) is 非存档版: marked inside the document and in its file name, as the batch does.
 
 LIVE = "live"
 
@@ -304,31 +305,29 @@ def _quarter_of_request():
 
 @bp.before_app_request
 def _download_of_record():
-    """After approval the quarter's report download is the version of record (a redirect to its stored PDF); a
-    live render asked for then says inside the document that it is not the archived one (非存档版)."""
+    """After approval the quarter's report download is the version of record (a redirect to its stored PDF); any
+    other render of a quarter with a stored version is marked 非存档版 (``g.not_of_record_stem`` names its file)."""
     if request.endpoint != "reports.pdf":
         return None
     found = _quarter_of_request()
-    version = services.version_of_record(*found) if found else None
-    if version is None:
-        return None
-    if request.args.get(LIVE) == "1":
-        mark_not_of_record()
+    report = services.report_of(*found) if found else None
+    if report is None or not report.versions:
         return None
     unit, quarter = found
-    return redirect(url_for("closing.version_pdf", unit_id=unit.id, quarter_text=str(quarter), number=version.number))
+    if report.state is ReportState.APPROVED and request.args.get(LIVE) != "1":
+        number = report.versions[-1].number
+        return redirect(url_for("closing.version_pdf", unit_id=unit.id, quarter_text=str(quarter), number=number))
+    mark_not_of_record()
+    g.not_of_record_stem = report_stem(unit.code or str(unit.id), unit.name, quarter) + NOT_OF_RECORD_SUFFIX
+    return None
 
 
 @bp.after_app_request
 def _label_live_render(response):
-    """A render of the live figures of a quarter that has a version of record is named 非存档版."""
-    if request.endpoint != "reports.pdf" or response.status_code != 200 or response.mimetype != "application/pdf":
+    """The file name of a render marked 非存档版 before the view ran says so too."""
+    stem = g.get("not_of_record_stem")
+    if stem is None or response.status_code != 200 or response.mimetype != "application/pdf":
         return response
-    found = _quarter_of_request()
-    if found is None or not services.has_versions(*found):
-        return response
-    unit, quarter = found
-    stem = report_stem(unit.code or str(unit.id), unit.name, quarter) + "-非存档版"
     ascii_name = stem.encode("ascii", "ignore").decode() or "report"
     response.headers["Content-Disposition"] = (
         f"inline; filename=\"{ascii_name}.pdf\"; filename*=UTF-8''{quote(stem)}.pdf"

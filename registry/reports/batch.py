@@ -25,7 +25,7 @@ from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
 from registry.permissions import report_pairings, report_scope_label
 from registry.reports import workers
-from registry.reports.documents import preparer_of, report_pdf, report_stem
+from registry.reports.documents import NOT_OF_RECORD_SUFFIX, preparer_of, report_pdf, report_stem
 from registry.reports.queries import quarter_figures
 from registry.reports.workers import MAX_TASKS_PER_WORKER, init_batch_worker, worker_factory
 
@@ -38,9 +38,9 @@ class Task:
     #: for the office's own report of every record.
     user_id: int | None
     folder: str
-    #: Added to the file's name before ".pdf": "-非存档版" when the caller knows the quarter has a version of
-    #: record that this live render is not (this package knows nothing of the close).
-    suffix: str = ""
+    #: A render of a quarter that has a version of record (the caller knows; this package knows nothing of the
+    #: close): marked 非存档版 inside the document and in its file name, as the single download is.
+    not_of_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ def render_task(task: Task, app=None) -> Outcome:
             else:
                 figures = quarter_figures(unit, quarter, report_pairings(user), report_scope_label(user))
                 preparer = preparer_of(user)
-            body = report_pdf(figures, preparer)
-            filename = report_stem(unit.code or str(unit.id), unit.name, quarter) + task.suffix + ".pdf"
+            body = report_pdf(figures, preparer, not_of_record=task.not_of_record)
+            stem = report_stem(unit.code or str(unit.id), unit.name, quarter)
+            filename = stem + (NOT_OF_RECORD_SUFFIX if task.not_of_record else "") + ".pdf"
             (Path(task.folder) / filename).write_bytes(body)
             db.session.remove()
     except Exception as exc:  # noqa: BLE001 - reported per unit; the batch goes on

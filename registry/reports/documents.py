@@ -116,6 +116,10 @@ def report_pdf(f: QuarterFigures, preparer: str | None = None, *, not_of_record:
     return render_pdf(report_html(f, preparer, not_of_record=not_of_record))
 
 
+#: The file name's mark of a render that is not the archived version of its quarter (see ``not_of_record``).
+NOT_OF_RECORD_SUFFIX = "-非存档版"
+
+
 def report_stem(code: str, name: str, quarter) -> str:
     """``510000-四川省-2024Q3-东西部协作季度报告``: sortable by code, readable, safe on every file system."""
     name = re.sub(r'[\\/:*?"<>|\s]+', "", name) or "unit"

@@ -83,8 +83,8 @@ def dashboard(unit_id, quarter_text):
 
 
 def mark_not_of_record() -> None:
-    """Called before ``pdf`` answers (the close's request hook: an approved quarter's ``?live=1``): the render it
-    serves is then marked 非存档版 inside the document. This package does not know whether a quarter is approved."""
+    """Called before ``pdf`` answers (the close's request hook: a quarter with a version of record, rendered live):
+    the render it serves is then marked 非存档版 inside the document. This package knows nothing of the close."""
     g.report_not_of_record = True
 
 

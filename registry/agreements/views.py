@@ -1,4 +1,5 @@
-"""Agreement pages: the year's agreements, targets and their allocation, progress; indicators and entries."""
+"""Agreement pages: the year's agreements, targets and their allocation, progress; indicators and entries. An
+agreement's create and edit and the two imports (targets, entries) are the stream kit's pages."""
 
 from datetime import date
 
@@ -6,6 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from registry import permissions
 from registry.agreements import queries, ranking, services
 from registry.agreements.calculators import takes_entries
 from registry.agreements.forms import AgreementForm, EntryForm, IndicatorForm, target_form
@@ -28,8 +30,8 @@ from registry.kernel.exports import csv_bytes, download, xlsx_bytes
 from registry.kernel.extensions import db
 from registry.kernel.forms import BLANK, choice, posted_version, unit_choice
 from registry.kernel.money import MoneyError, parse_wan
+from registry.kernel.pages import StreamPages
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer.forms import import_page, template_download
 from registry.kernel.web import attach_error, is_year, paginate, save
 from registry.pairings.models import Programme
 from registry.permissions import (
@@ -43,6 +45,16 @@ from registry.permissions import (
 from registry.projects.queries import attachable_pairings
 
 bp = Blueprint("agreements", __name__)
+pages = StreamPages(
+    bp,
+    gate=permissions,
+    model=Agreement,
+    name="agreement",
+    label="年度协议",
+    edit="agreements.manage",
+    root="/agreements",
+    where=lambda user: programme_filter(user, Agreement.programme_id),
+)
 
 
 def _cutoff(year: int) -> tuple[date, str | None]:
@@ -78,7 +90,7 @@ def index():
 @requires("records.view")
 def detail(agreement_id):
     """Province targets and progress, and each county's allocation (limited to the user's scope)."""
-    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
+    agreement = pages.get(agreement_id)
     province = sichuan()
     cutoff, cutoff_error = _cutoff(agreement.year)
     rows = services.progress(agreement, province, cutoff)
@@ -117,7 +129,7 @@ def _ranking_args(agreement):
 @requires("records.view")
 def ranking_page(agreement_id):
     """进度排名: a row per county (or prefecture) in the user's scope, 完成率 against 序时进度, sortable."""
-    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
+    agreement = pages.get(agreement_id)
     cutoff, cutoff_error, level, sort = _ranking_args(agreement)
     result = ranking.for_user(agreement, current_user, cutoff, level)
     return render_template(
@@ -135,7 +147,7 @@ def _unit_link(year: int):
 @requires("records.view")
 def ranking_export(agreement_id):
     """The ranking as XLSX, same rows (and order) and columns as the page."""
-    agreement = get_visible_or_404(Agreement, agreement_id, programme_filter(current_user, Agreement.programme_id))
+    agreement = pages.get(agreement_id)
     cutoff, _, level, sort = _ranking_args(agreement)
     result = ranking.for_user(agreement, current_user, cutoff, level)
     headers, rows = ranking.xlsx_table(result, result.sorted(sort))
@@ -149,39 +161,17 @@ def _programme_choices(form):
     ]
 
 
-@bp.route("/agreements/new", methods=["GET", "POST"])
-@requires("agreements.manage")
-def create():
-    form = AgreementForm(data={"year": date.today().year} if request.method == "GET" else None)
-    _programme_choices(form)
-    if form.validate_on_submit():
-        response = save(
-            form,
-            lambda: services.create_agreement(form.data, actor=current_user),
-            "协议已创建，请填写省级目标并分解到县。",
-            lambda agreement: url_for(".detail", agreement_id=agreement.id),
-        )
-        if response:
-            return response
-    return render_template("agreements/form.html", form=form, agreement=None)
-
-
-@bp.route("/agreements/<int:agreement_id>/edit", methods=["GET", "POST"])
-@requires("agreements.manage")
-def edit(agreement_id):
-    agreement = db.get_or_404(Agreement, agreement_id)
-    form = AgreementForm(obj=agreement, data={"version": agreement.version_id} if request.method == "GET" else None)
-    _programme_choices(form)
-    if form.validate_on_submit():
-        response = save(
-            form,
-            lambda: services.update_agreement(agreement, form.data, actor=current_user, version=form.version.data),
-            "协议已保存。",
-            url_for(".detail", agreement_id=agreement.id),
-        )
-        if response:
-            return response
-    return render_template("agreements/form.html", form=form, agreement=agreement)
+pages.forms(
+    AgreementForm,
+    choices=_programme_choices,
+    initial=lambda: {"year": date.today().year},
+    create=services.create_agreement,
+    update=services.update_agreement,
+    created="协议已创建，请填写省级目标并分解到县。",
+    saved="协议已保存。",
+    # Only the province office and administrators manage agreements, and they see every programme.
+    check_write=False,
+)
 
 
 @bp.route("/agreements/<int:agreement_id>/targets/<int:unit_id>", methods=["GET", "POST"])
@@ -343,20 +333,15 @@ def export_targets(kind):
     return _spreadsheet(kind, TARGET_HEADERS, target_rows(current_user), "协议目标", [6, 20, 10, 16, 28, 14])
 
 
-@bp.route("/agreements/targets/template.xlsx")
-@requires("records.view")
-def targets_template():
-    return template_download(target_columns(current_user), "协议目标", TARGET_RULES)
-
-
-@bp.route("/agreements/targets/import", methods=["GET", "POST"])
-@requires("agreements.manage")
-def import_targets():
-    """Upload targets and allocations: rows are matched by year, programme, unit and indicator."""
-    return import_page(
-        import_targets_steps, user=current_user, title="导入协议目标与分解", back_label="年度协议",
-        rules=TARGET_RULES, template=url_for(".targets_template"),
-    )  # fmt: skip
+pages.importing(
+    steps=import_targets_steps,
+    columns=target_columns,
+    rules=TARGET_RULES,
+    title="导入协议目标与分解",
+    label="协议目标",
+    path="/targets",
+    endpoints=("targets_template", "import_targets"),
+)
 
 
 @bp.route("/indicator-entries/export.<any(xlsx, csv):kind>")
@@ -367,17 +352,15 @@ def export_entries(kind):
     return _spreadsheet(kind, ENTRY_HEADERS, entry_rows(current_user), "指标完成登记", widths)
 
 
-@bp.route("/indicator-entries/template.xlsx")
-@requires("records.view")
-def entries_template():
-    return template_download(entry_columns(current_user), "指标完成登记", ENTRY_RULES)
-
-
-@bp.route("/indicator-entries/import", methods=["GET", "POST"])
-@requires("entries.manage")
-def import_entries():
-    """Upload indicator entries; a row equal to a registered entry is not added again."""
-    return import_page(
-        import_entries_steps, user=current_user, title="导入指标完成登记", back_label="指标完成登记",
-        rules=ENTRY_RULES, back=url_for(".entries"), template=url_for(".entries_template"),
-    )  # fmt: skip
+pages.importing(
+    steps=import_entries_steps,
+    columns=entry_columns,
+    rules=ENTRY_RULES,
+    title="导入指标完成登记",
+    label="指标完成登记",
+    back_label="指标完成登记",
+    root="/indicator-entries",
+    endpoints=("entries_template", "import_entries"),
+    permission="entries.manage",
+    back=".entries",
+)

@@ -1,4 +1,5 @@
-"""Project pages: the filtered list with totals and exports, the project page with funds and status, edits."""
+"""Project pages: the filtered list with totals and exports, the project page with funds and status, edits (the
+stream kit's pages); status changes and the fund ledger of its own."""
 
 from datetime import date
 
@@ -6,24 +7,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import aliased, joinedload
 
+from registry import permissions
 from registry.counties.models import Unit, UnitKind
-from registry.kernel.audit.queries import history_of
-from registry.kernel.exports import stream_table
 from registry.kernel.extensions import db
 from registry.kernel.forms import BLANK, choice, posted_version, unit_choice
 from registry.kernel.money import rate
+from registry.kernel.pages import StreamPages
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer.forms import import_page, template_download
-from registry.kernel.web import paginate, save, sort_clause
+from registry.kernel.web import save, sort_clause
 from registry.pairings.models import Pairing
-from registry.permissions import (
-    get_visible_or_404,
-    requires,
-    scope_filter,
-    visible_divisions,
-    visible_partners,
-    writable_counties,
-)
+from registry.permissions import requires, visible_divisions, visible_partners, writable_counties
 from registry.projects import queries, services
 from registry.projects.forms import ProjectForm, StatusForm, TransactionForm
 from registry.projects.models import (
@@ -48,15 +41,22 @@ from registry.projects.transfer import (
 )
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
-
-FILTER_KEYS = ("q", "county", "prefecture", "partner", "programme", "year", "status", "category", "source")
-
+pages = StreamPages(bp, gate=permissions, model=Project, name="project", label="帮扶项目", edit="projects.edit")
 
 SORTS = {"code": Project.code, "year": Project.year, "name": Project.name, "status": Project.status}
+#: The county a list sorted by county is joined to (only then).
+COUNTY = aliased(Unit)
 
 
-def _filter_choices():
-    return {
+def _header(args, stmt):
+    """The filtered set's count and funds by stage (one query), and the filters' choices."""
+    summary = services.list_summary(stmt)
+    return summary.count, {
+        "summary": summary,
+        "stages": FundStage,
+        "statuses": ProjectStatus,
+        "categories": ProjectCategory,
+        "sources": FundSource,
         "counties": visible_divisions(current_user, UnitKind.COUNTY),
         "prefectures": visible_divisions(current_user, UnitKind.PREFECTURE),
         "partners": visible_partners(current_user),
@@ -64,111 +64,60 @@ def _filter_choices():
     }
 
 
-@bp.route("/")
-@requires("records.view")
-def index():
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt = queries.filtered_projects(args, current_user)
-    summary = services.list_summary(stmt)
-    county = aliased(Unit)
-    sort, order = sort_clause({**SORTS, "county": (county.code, Project.code)}, "-year")
-    if sort.lstrip("-") == "county":
-        stmt = stmt.join(county, Project.county_id == county.id)
-    page = paginate(
-        stmt.options(joinedload(Project.county), joinedload(Project.pairing).joinedload(Pairing.east_unit))
-        .order_by(*order, Project.id),
-        args={**args, "sort": sort},
-        total=summary.count,
-    )  # fmt: skip
-    return render_template(
-        "projects/index.html",
-        page=page,
-        args=args,
-        sort=sort,
-        summary=summary,
-        stages=FundStage,
-        statuses=ProjectStatus,
-        categories=ProjectCategory,
-        sources=FundSource,
-        **_filter_choices(),
-    )
+pages.listing(
+    filters=("q", "county", "prefecture", "partner", "programme", "year", "status", "category", "source"),
+    query=queries.filtered_projects,
+    sorting=lambda: sort_clause({**SORTS, "county": (COUNTY.code, Project.code)}, "-year"),
+    header=_header,
+    load=(joinedload(Project.county), joinedload(Project.pairing).joinedload(Pairing.east_unit)),
+    then=(Project.id,),
+    joins={"county": lambda stmt: stmt.join(COUNTY, Project.county_id == COUNTY.id)},
+)
+pages.export(
+    headers=EXPORT_HEADERS,
+    rows=export_rows,
+    widths=[22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10],
+)
+# The fund transactions of the filtered list's projects, streamed (ten years of a prefecture's fund ledger is tens
+# of thousands of rows); re-importing the file adds nothing.
+pages.export(
+    headers=FUND_EXPORT_HEADERS,
+    rows=transaction_rows,
+    label="项目资金记录",
+    widths=[22, 36, 18, 8, 11, 14, 24, 30],
+    path="/funds/export.",
+    endpoint="export_funds",
+)
+# Projects are matched by 项目编号; fund rows equal to a registered transaction are not added again.
+pages.importing(steps=import_projects_steps, columns=project_columns, rules=PROJECT_RULES, title="导入帮扶项目")
+pages.importing(
+    steps=import_transactions_steps,
+    columns=transaction_columns,
+    rules=FUND_RULES,
+    title="导入项目资金记录",
+    label="项目资金记录",
+    path="/funds",
+    endpoints=("funds_template", "import_funds"),
+)
 
 
-@bp.route("/export.<any(xlsx, csv):kind>")
-@requires("records.view")
-def export(kind):
-    """The filtered list (every page), as XLSX or CSV."""
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    stmt = queries.filtered_projects(args, current_user)
-    name = f"帮扶项目-{date.today().isoformat()}"
-    widths = [22, 36, 12, 12, 18, 18, 6, 10, 8, 8, 10, 12, 12, 12, 10, 24, 10, 11, 11, 11, 11, 8, 10]
-    return stream_table(kind, EXPORT_HEADERS, export_rows(stmt), name, title="帮扶项目", widths=widths)
-
-
-@bp.route("/funds/export.<any(xlsx, csv):kind>")
-@requires("records.view")
-def export_funds(kind):
-    """The fund transactions of the filtered list's projects; re-importing the file adds nothing."""
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    # Streamed: ten years of a prefecture's fund ledger is tens of thousands of rows.
-    rows = transaction_rows(queries.filtered_projects(args, current_user))
-    name = f"项目资金记录-{date.today().isoformat()}"
-    widths = [22, 36, 18, 8, 11, 14, 24, 30]
-    return stream_table(kind, FUND_EXPORT_HEADERS, rows, name, title="项目资金记录", widths=widths)
-
-
-@bp.route("/template.xlsx")
-@requires("records.view")
-def template():
-    """The project import template (counties and partners limited to the user's scope)."""
-    return template_download(project_columns(current_user), "帮扶项目", PROJECT_RULES)
-
-
-@bp.route("/import", methods=["GET", "POST"])
-@requires("projects.edit")
-def import_():
-    """Upload a filled template or an edited export; rows are matched by 项目编号."""
-    return import_page(
-        import_projects_steps, user=current_user, title="导入帮扶项目", back_label="帮扶项目", rules=PROJECT_RULES
-    )
-
-
-@bp.route("/funds/template.xlsx")
-@requires("records.view")
-def funds_template():
-    """The fund transactions import template."""
-    return template_download(transaction_columns(current_user), "项目资金记录", FUND_RULES)
-
-
-@bp.route("/funds/import", methods=["GET", "POST"])
-@requires("projects.edit")
-def import_funds():
-    """Upload fund transactions of existing projects; rows equal to a registered transaction are not added."""
-    return import_page(
-        import_transactions_steps, user=current_user, title="导入项目资金记录", back_label="帮扶项目",
-        rules=FUND_RULES, template=url_for(".funds_template"),
-    )  # fmt: skip
-
-
-@bp.route("/<int:project_id>")
-@requires("records.view")
-def detail(project_id):
-    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
+def _detail(project, transaction_form=None) -> dict:
+    """The project page's funds by source, status form and fund form (a refused fund entry's, with its errors)."""
     totals = services.totals_for([project.id])
     allowed = services.allowed_transitions(project)
     status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
     status_form.to_status.choices = [choice(s.value, s.label) for s in allowed]
-    return render_template(
-        "projects/detail.html",
-        project=project,
-        totals=totals,
-        usage=rate(totals.disbursed, totals.arrived),
-        transactions=project.transactions,
-        status_form=status_form,
-        allowed=allowed,
-        transaction_form=TransactionForm(data={"occurred_on": date.today()}),
-        history=history_of(project),
-    )
+    return {
+        "totals": totals,
+        "usage": rate(totals.disbursed, totals.arrived),
+        "transactions": project.transactions,
+        "status_form": status_form,
+        "allowed": allowed,
+        "transaction_form": transaction_form or TransactionForm(data={"occurred_on": date.today()}),
+    }
+
+
+pages.detail(_detail)
 
 
 def _location_choices(form):
@@ -206,47 +155,24 @@ def _data_with_code(form):
     return data
 
 
-@bp.route("/new", methods=["GET", "POST"])
-@requires("projects.edit")
-def create():
-    form = ProjectForm(data={"year": date.today().year} if request.method == "GET" else None)
-    _location_choices(form)
-    if form.validate_on_submit():
-        data = _data_with_code(form)
-        response = save(
-            form,
-            lambda: services.create_project(data, actor=current_user),
-            lambda project: f"项目 {project.code} 已登记（状态：储备）。",
-            lambda project: url_for(".detail", project_id=project.id),
-        )
-        if response:
-            return response
-    return render_template("projects/form.html", form=form, project=None)
-
-
-@bp.route("/<int:project_id>/edit", methods=["GET", "POST"])
-@requires("projects.edit")
-def edit(project_id):
-    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
-    form = ProjectForm(obj=project, data={"version": project.version_id} if request.method == "GET" else None)
-    _location_choices(form)
-    if form.validate_on_submit():
-        data = _data_with_code(form)
-        response = save(
-            form,
-            lambda: services.update_project(project, data, actor=current_user, version=form.version.data),
-            "项目已保存。",
-            url_for(".detail", project_id=project.id),
-        )
-        if response:
-            return response
-    return render_template("projects/form.html", form=form, project=project)
+# An edit the user may not make is refused by the service (authorize_write), not before the form is shown.
+pages.forms(
+    ProjectForm,
+    choices=_location_choices,
+    initial=lambda: {"year": date.today().year},
+    data=_data_with_code,
+    create=services.create_project,
+    update=services.update_project,
+    created=lambda project: f"项目 {project.code} 已登记（状态：储备）。",
+    saved="项目已保存。",
+    check_write=False,
+)
 
 
 @bp.route("/<int:project_id>/status", methods=["POST"])
 @requires("projects.edit")
 def change_status(project_id):
-    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
+    project = pages.get(project_id)
     form = StatusForm()
     form.to_status.choices = [choice(s.value, s.label) for s in ProjectStatus]
     if form.validate_on_submit():
@@ -268,7 +194,7 @@ def change_status(project_id):
 @bp.route("/<int:project_id>/funds", methods=["POST"])
 @requires("projects.edit")
 def add_transaction(project_id):
-    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
+    project = pages.get(project_id)
     form = TransactionForm()
     if form.validate_on_submit():
         response = save(
@@ -279,19 +205,11 @@ def add_transaction(project_id):
         )
         if response:
             return response
-    totals = services.totals_for([project.id])
-    allowed = services.allowed_transitions(project)
-    status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
-    status_form.to_status.choices = [choice(s.value, s.label) for s in allowed]
-    return render_template(
-        "projects/detail.html", project=project, totals=totals, usage=rate(totals.disbursed, totals.arrived),
-        transactions=project.transactions, status_form=status_form, allowed=allowed, transaction_form=form,
-        history=history_of(project),
-    ), 422  # fmt: skip
+    return pages.render_detail(project, **_detail(project, transaction_form=form)), 422
 
 
 def _transaction_or_404(project_id, transaction_id):
-    project = get_visible_or_404(Project, project_id, scope_filter(current_user, Project))
+    project = pages.get(project_id)
     transaction = db.session.get(FundTransaction, transaction_id)
     if transaction is None or transaction.project_id != project.id:
         abort(404)

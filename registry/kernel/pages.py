@@ -28,7 +28,7 @@ Templates are the stream's own, by name: ``<blueprint>/index.html``, ``detail.ht
 is not standard (a workflow, a dashboard) stays a view of the stream's, next to the kit's.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -102,9 +102,9 @@ class StreamPages:
         where = self.where(current_user) if self.where else None
         return self.gate.get_visible_or_404(self.model, ident, where)
 
-    def args(self, keys: Iterable[str] | None = None) -> dict:
+    def args(self) -> dict:
         """The list's filter arguments from the URL, stripped, every key present (empty when not given)."""
-        return {k: request.args.get(k, "").strip() for k in (self.list.filters if keys is None else keys)}
+        return {k: request.args.get(k, "").strip() for k in self.list.filters}
 
     def detail_url(self, record) -> str:
         return url_for(".detail", **{self.key: record.id})

@@ -6,10 +6,6 @@ other writers. A writer that still meets SQLite's lock is answered in Chinese (5
 The import is paused deterministically at a chunk boundary (``transfer.CHECKPOINT_HOOKS``), never by sleeping.
 """
 
-import csv
-import io
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -27,8 +23,7 @@ from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from registry.purchases.transfer import import_purchases
 from tests.conftest import login
-
-WAIT = 60  # seconds a thread may take before the test gives up (never reached when it works)
+from tests.imports_support import WAIT, Paused, csv_bytes, in_thread
 
 
 def _number(n: int) -> str:
@@ -43,62 +38,17 @@ def _row(n: int, **cells) -> dict:
     } | cells  # fmt: skip
 
 
-def _csv(headers, rows) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return buffer.getvalue().encode("utf-8-sig")
-
-
 def _import_placements(username: str, rows):
     """The import as the command line and the task run it: under ``writing()`` (SQLite: BEGIN IMMEDIATE)."""
     with writing():
         user = db.session.scalar(sa.select(User).where(User.username == username))
-        headers, body = read_table(_csv(HEADERS, rows), "t.csv")
+        headers, body = read_table(csv_bytes(HEADERS, rows), "t.csv")
         result = import_placements(headers, body, user=user, filename="t.csv")
         if result.errors:
             db.session.rollback()
         else:
             db.session.commit()
         return result
-
-
-class Paused:
-    """A checkpoint hook that stops the import at its first chunk boundary until ``resume``."""
-
-    def __init__(self, monkeypatch):
-        self.reached = threading.Event()
-        self.go_on = threading.Event()
-        self.committed = None
-        monkeypatch.setattr(transfer, "CHECKPOINT_HOOKS", [self])
-
-    def __call__(self, batch):
-        if not self.reached.is_set():
-            self.committed = len(batch.created)
-            self.reached.set()
-            assert self.go_on.wait(WAIT), "the test never resumed the import"
-
-    def resume(self):
-        self.go_on.set()
-
-
-def _in_thread(app, work):
-    outcome = {}
-
-    def run():
-        with app.app_context():
-            try:
-                outcome["value"] = work()
-            except BaseException as exc:  # noqa: BLE001 - handed to the test
-                outcome["error"] = exc
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 def _snapshot():
@@ -127,7 +77,7 @@ def small_chunks(monkeypatch):
 
 def test_a_login_and_an_edit_succeed_while_an_import_is_between_chunks(app, world, monkeypatch, small_chunks):
     paused = Paused(monkeypatch)
-    thread, outcome = _in_thread(app, lambda: _import_placements("county", [_row(n) for n in range(5)]))
+    thread, outcome = in_thread(app, lambda: _import_placements("county", [_row(n) for n in range(5)]))
     assert paused.reached.wait(WAIT), outcome
     try:
         with app.app_context():
@@ -165,7 +115,7 @@ def test_an_import_that_fails_after_committed_chunks_leaves_nothing(app, world, 
         before = _snapshot()
     paused = Paused(monkeypatch)
     rows = [_row(n) for n in range(4)] + [_row(9, 户籍县代码="513429")]
-    thread, outcome = _in_thread(app, lambda: _import_placements("county", rows))
+    thread, outcome = in_thread(app, lambda: _import_placements("county", rows))
     assert paused.reached.wait(WAIT), outcome
     paused.resume()
     thread.join(WAIT)
@@ -182,7 +132,7 @@ def test_once_a_row_has_failed_no_further_chunk_is_committed(app, world, monkeyp
         before = _snapshot()
     paused = Paused(monkeypatch)
     rows = [_row(1, 有组织转移="也许"), _row(2), _row(3), _row(4)]
-    thread, outcome = _in_thread(app, lambda: _import_placements("county", rows))
+    thread, outcome = in_thread(app, lambda: _import_placements("county", rows))
     assert paused.reached.wait(WAIT), outcome
     try:
         with app.app_context():
@@ -211,7 +161,7 @@ def test_an_import_refused_midway_takes_back_its_changes_too(app, world, monkeyp
         with pytest.raises(Exception, match="一次最多导入 4 行"):
             _import_placements("county", rows)
 
-    thread, outcome = _in_thread(app, run)
+    thread, outcome = in_thread(app, run)
     thread.join(WAIT)
     assert "error" not in outcome, outcome.get("error")
     with app.app_context():
@@ -232,12 +182,12 @@ def test_a_failed_purchases_import_leaves_nothing(app, world, monkeypatch, small
     def run():
         with writing():
             user = db.session.scalar(sa.select(User).where(User.username == "county"))
-            headers, body = read_table(_csv(PURCHASE_HEADERS, rows), "t.csv")
+            headers, body = read_table(csv_bytes(PURCHASE_HEADERS, rows), "t.csv")
             result = import_purchases(headers, body, user=user, filename="t.csv")
             db.session.rollback()
             return result
 
-    thread, outcome = _in_thread(app, run)
+    thread, outcome = in_thread(app, run)
     thread.join(WAIT)
     assert "error" not in outcome, outcome.get("error")
     assert [e.row for e in outcome["value"].errors] == [6]
@@ -282,7 +232,7 @@ def test_an_import_whose_process_died_is_undone_by_the_sweeper(app, world, monke
 
     monkeypatch.setattr(transfer, "CHECKPOINT_HOOKS", [die])
     monkeypatch.setattr(transfer.Batch, "abandon", lambda self, result: db.session.rollback())
-    thread, outcome = _in_thread(app, lambda: _import_placements("county", [_row(1), existing, _row(2)]))
+    thread, outcome = in_thread(app, lambda: _import_placements("county", [_row(1), existing, _row(2)]))
     thread.join(WAIT)
     assert isinstance(outcome.get("error"), _Died)
     with app.app_context(), writing():

@@ -22,16 +22,8 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import PROGRESS_EVERY, Batch, RowError, parse_amount, parse_date, runner
+from registry.kernel.transfer.sheet import Sheet
 from registry.kernel.transfer.template import Column
 from registry.pairings.models import Pairing, Programme
 from registry.permissions import WriteScope, programme_filter, scope_filter, writable_counties
@@ -81,9 +73,8 @@ TARGET_RULES = [
 
 def import_targets_steps(headers, rows, *, user, filename=""):
     """Read every row and set the targets through ``services.set_targets``; the caller commits only if none failed."""
-    result = ImportResult()
-    table = open_table(headers, rows, TARGET_HEADERS, TARGET_SYNONYMS, result)
-    index, rows = table.index, table.rows
+    sheet = Sheet(headers, rows, TARGET_HEADERS, TARGET_SYNONYMS, default="目标值")
+    result = sheet.result
     agreements = {
         (a.programme.name, a.year): a
         for a in db.session.scalars(
@@ -94,9 +85,7 @@ def import_targets_steps(headers, rows, *, user, filename=""):
     units = _target_units()
     indicators = _indicators()
     groups, seen = defaultdict(dict), {}
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+    for number, cell in sheet.cells():
         errors = []
 
         def fail(column, reason, cell=cell, errors=errors, number=number):
@@ -147,8 +136,7 @@ def import_targets_steps(headers, rows, *, user, filename=""):
         try:
             services.set_targets(agreement, unit, {i: v for i, (_, v) in values.items()}, actor=user, batch=batch)
         except ServiceError as exc:
-            for number, _ in values.values():
-                result.errors.append(RowError(number, "目标值", "", str(exc)))
+            result.errors += [sheet.refused(number, exc) for number, _ in values.values()]
             continue
         for indicator_id, (_, value) in values.items():
             old = current.get(indicator_id)
@@ -235,9 +223,8 @@ def entry_key(e) -> tuple:
 
 def import_entries_steps(headers, rows, *, user, filename=""):
     """Read every row and create the new entries through ``services.create_entry`` (scope checked there)."""
-    result = ImportResult()
-    table = open_table(headers, rows, ENTRY_HEADERS, ENTRY_SYNONYMS, result)
-    index, rows = table.index, table.rows
+    sheet = Sheet(headers, rows, ENTRY_HEADERS, ENTRY_SYNONYMS, fields=ENTRY_FIELD_COLUMNS, default="县代码")
+    result = sheet.result
     indicators = {name: i for name, i in _indicators().items() if calculators.takes_entries(i)}
     sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     by_code, by_name = {}, defaultdict(list)
@@ -245,9 +232,7 @@ def import_entries_steps(headers, rows, *, user, filename=""):
         by_code[unit.code] = unit
         by_name[unit.name].append(unit)
     parsed, scope = [], WriteScope(user)
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+    for number, cell in sheet.cells():
         errors, values = _parse_entry(number, cell, indicators, by_code, by_name, scope)
         result.errors.extend(errors)
         if not errors:
@@ -264,18 +249,16 @@ def import_entries_steps(headers, rows, *, user, filename=""):
             existing[entry_key(entry)].append(entry)
     batch = Batch(user, entity_type="agreements", title="指标完成登记", filename=filename)
     for done, (number, cell, values) in enumerate(parsed, start=1):
-        try:
+        with sheet.row(number, cell):
             if same := existing.get(entry_key(SimpleNamespace(**values))):
                 same.pop()
                 result.unchanged += 1
             else:
                 services.create_entry(values, actor=user, batch=batch)
                 result.created += 1
-        except ServiceError as exc:
-            column = ENTRY_FIELD_COLUMNS.get(exc.field, "县代码")
-            result.errors.append(RowError(number, column, cell.get(column, ""), str(exc)))
         if done % PROGRESS_EVERY == 0:
             yield result.rows
+    result.errors += sheet.write_errors
     return batch.close(result)
 
 

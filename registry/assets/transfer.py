@@ -14,17 +14,8 @@ from registry.counties.models import Side, Unit, UnitKind
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError, yuan
 from registry.kernel.services import ServiceError, facts
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import Batch, RowError, parse_amount, parse_cells, parse_date, runner
+from registry.kernel.transfer.sheet import Numbered, Sheet
 from registry.kernel.transfer.template import Column
 from registry.permissions import visible_by_id, writable_counties
 
@@ -144,55 +135,40 @@ def export_rows(stmt):
         ]  # fmt: skip
 
 
+#: Rows read and written together: an import commits a chunk at a time (other users' writes get in between).
+CHUNK = 2000
+
+
 def import_assets_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the asset services; the caller commits only if no row failed.
-    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
-    result = ImportResult()
-    table = open_table(headers, rows, IMPORT_HEADERS, SYNONYMS, result, ignored=EXPORT_ONLY)
-    index, rows = table.index, table.rows
-    parsed = []
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite.
+
+    Rows are read and written ``CHUNK`` at a time (``Sheet.chunked``); 编号 names records as they were before the
+    import, and a record named twice is refused in any chunk."""
+    sheet = Sheet(headers, rows, IMPORT_HEADERS, SYNONYMS, ignored=EXPORT_ONLY, fields=FIELD_COLUMNS, default="编号")
+    batch = Batch(user, entity_type="assets", title="项目资产", filename=filename, chunks=True)
+    numbered = Numbered(Asset, lambda ids: visible_by_id(user, Asset, ids))
+
+    def parse(number, cell):
         errors, values = _parse(number, cell)
-        result.errors.extend(errors)
-        if not errors:
-            parsed.append((number, cell, values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
-    ids = [int(cell["编号"]) for _, cell, _ in parsed if cell["编号"]]
-    existing = visible_by_id(user, Asset, ids)
-    batch = Batch(user, entity_type="assets", title="项目资产", filename=filename)
-    seen = {}
-    for done, (number, cell, values) in enumerate(parsed, start=1):
-        no = cell["编号"]
-        try:
-            current = None
-            if no:
-                current = existing.get(int(no))
-                if current is None:
-                    raise ServiceError("没有这条记录，或不在您的管辖范围内。")
-                if current.id in seen:
-                    raise ServiceError(f"与第 {seen[current.id]} 行是同一条记录。")
-                seen[current.id] = number
-            county_id = _county_of(values, current, batch)
-            _places(cell, values, county_id, batch)
-            if current is not None:
-                _check_read_only(cell, current, values)
-                if services.update_asset(current, values, actor=user, batch=batch):
-                    result.updated += 1
+        return errors, (number, cell, values)
+
+    def write(chunk):
+        numbered.load(cell["编号"] for _, cell, _ in chunk)
+        for number, cell, values in chunk:
+            with sheet.row(number, cell):
+                current = numbered.find(number, cell["编号"])
+                county_id = _county_of(values, current, batch)
+                _places(cell, values, county_id, batch)
+                if current is not None:
+                    _check_read_only(cell, current, values)
+                    sheet.counted(services.update_asset(current, values, actor=user, batch=batch))
                 else:
-                    result.unchanged += 1
-            else:
-                asset = services.create_asset(values, actor=user, batch=batch)
-                _check_read_only(cell, asset, values)
-                result.created += 1
-        except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "编号")
-            result.errors.append(RowError(number, column, cell.get(column, "") if column != "编号" else no, str(exc)))
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+                    asset = services.create_asset(values, actor=user, batch=batch)
+                    _check_read_only(cell, asset, values)
+                    sheet.result.created += 1
+
+    return (yield from sheet.chunked(parse, write, batch, size=CHUNK))
 
 
 import_assets = runner(import_assets_steps)

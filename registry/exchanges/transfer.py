@@ -14,16 +14,8 @@ from registry.exchanges.models import Direction, Exchange, Field, PersonType
 from registry.kernel.database import keyset_batches
 from registry.kernel.extensions import db
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import Batch, RowError, parse_cells, parse_date, runner
+from registry.kernel.transfer.sheet import Numbered, Sheet
 from registry.kernel.transfer.template import Column
 from registry.permissions import visible_by_id, writable_counties
 
@@ -65,52 +57,40 @@ FIELD_COLUMNS = {
 }  # fmt: skip
 
 
+#: Rows read and written together: an import commits a chunk at a time (other users' writes get in between).
+CHUNK = 2000
+
+
 def import_exchanges_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the exchange services; the caller commits only if no row failed.
-    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite."""
-    result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
-    index, rows = table.index, table.rows
+    A row with 编号 updates that record if the user may see and write it; blank cells never overwrite.
+
+    Rows are read and written ``CHUNK`` at a time (``Sheet.chunked``); 编号 names records as they were before the
+    import (one created by it is not one its file can name), and a record named twice is refused in any chunk."""
+    sheet = Sheet(headers, rows, HEADERS, SYNONYMS, fields=FIELD_COLUMNS, default="编号")
     sichuan = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan)}
     units = services.unit_index()
-    parsed = []
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse(number, cell, counties, units)
-        result.errors.extend(errors)
-        if not errors:
-            parsed.append((number, cell["编号"], values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
-    ids = [int(no) for _, no, _ in parsed if no]
-    existing = visible_by_id(user, Exchange, ids)
-    batch = Batch(user, entity_type="exchanges", title="人才交流", filename=filename)
+    batch = Batch(user, entity_type="exchanges", title="人才交流", filename=filename, chunks=True)
     batch.cache["unit_index"] = units
-    seen = {}
-    for done, (number, no, values) in enumerate(parsed, start=1):
-        try:
-            if no:
-                current = existing.get(int(no))
+    numbered = Numbered(Exchange, lambda ids: visible_by_id(user, Exchange, ids))
+
+    def parse(number, cell):
+        errors, values = _parse(number, cell, counties, units)
+        return errors, (number, cell["编号"], values)
+
+    def write(chunk):
+        numbered.load(no for _, no, _ in chunk)
+        for number, no, values in chunk:
+            with sheet.row(number, lambda column, no=no: no if column == "编号" else ""):
+                current = numbered.find(number, no)
                 if current is None:
-                    raise ServiceError("没有这条记录，或不在您的管辖范围内。")
-                if current.id in seen:
-                    raise ServiceError(f"与第 {seen[current.id]} 行是同一条记录。")
-                seen[current.id] = number
-                if services.update_exchange(current, values, actor=user, batch=batch):
-                    result.updated += 1
+                    services.create_exchange(values, actor=user, batch=batch)
+                    sheet.result.created += 1
                 else:
-                    result.unchanged += 1
-            else:
-                services.create_exchange(values, actor=user, batch=batch)
-                result.created += 1
-        except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "编号")
-            result.errors.append(RowError(number, column, no if column == "编号" else "", str(exc)))
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+                    sheet.counted(services.update_exchange(current, values, actor=user, batch=batch))
+
+    return (yield from sheet.chunked(parse, write, batch, size=CHUNK))
 
 
 import_exchanges = runner(import_exchanges_steps)

@@ -1,5 +1,6 @@
 """Placements to and from spreadsheets: one column list serves the template, the export and the import."""
 
+import functools
 import re
 
 import sqlalchemy as sa
@@ -9,18 +10,9 @@ from registry.kernel import idnumbers
 from registry.kernel.database import any_of, keyset_batches
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError, yuan
-from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_date,
-    runner,
-)
+from registry.kernel.transfer import Batch, ImportResult, RowError, parse_amount, parse_date, runner
 from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.sheet import Sheet
 from registry.kernel.transfer.template import Column
 from registry.permissions import WriteScope, visible_by_id, writable_counties
 from registry.placements import services
@@ -164,53 +156,30 @@ def import_placements_steps(headers: list[str], rows, *, user, filename: str = "
     before the import, as if the whole file had been matched first. Errors are reported in that order too: the
     rows' own, then matching's, then the services'.
     """
-    result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
-    index = table.index
+    sheet = Sheet(headers, rows, HEADERS, SYNONYMS, fields=FIELD_COLUMNS)
     counties = _Counties()
-    counties.units = table.units
+    counties.units = sheet.units
     batch = Batch(user, entity_type="placements", title="劳务协作", filename=filename, chunks=True)
-    batch.cache["placements.matching"] = _Matching()
-    read_errors, matched, write_errors = [], ImportResult(), []
-    chunk: list[_Row] = []
-    try:
-        for number, cells in table.rows:
-            result.rows += 1
-            cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-            errors, values = _parse_row(number, cell, counties)
-            read_errors.extend(errors)
-            if not errors:
-                person = values.get("id_number")
-                fingerprint = person and idnumbers.keyed_fingerprint(counties.fingerprint_key, person.number)
-                chunk.append(_Row(number, cell["编号"], values, fingerprint))
-            if len(chunk) >= CHUNK:
-                _write_chunk(chunk, user, batch, matched, write_errors, result)
-                chunk = []
-                # Committed (other users' writes get in), or rolled back once some row has failed.
-                batch.checkpoint(failed=bool(read_errors or matched.errors or write_errors))
-            if result.rows % PROGRESS_EVERY == 0:
-                yield result.rows
-        _write_chunk(chunk, user, batch, matched, write_errors, result)
-        result.errors = read_errors + matched.errors + write_errors
-        return batch.close(result)
-    except sa.exc.IntegrityError:
-        # Another import (or form) committed one of our new records after we matched: undo everything and name
-        # the rows, which a second import will then match and update.
-        batch.abandon(result)
-        taken = _taken_since(batch.cache["placements.matching"])
-        if not taken:
-            raise
-        result.errors = read_errors + matched.errors + write_errors
-        result.errors.extend(RowError(number, "身份证号", masked, TAKEN) for number, masked in taken)
-        return result
-    except BaseException:
-        # A refusal of the whole file (too many rows, a control character) or a fault: nothing stays written,
-        # whatever the caller does next.
-        batch.abandon(result)
-        raise
+    matching = batch.cache["placements.matching"] = _Matching()
+
+    def parse(number, cell):
+        errors, values = _parse_row(number, cell, counties)
+        if errors:
+            return errors, None
+        person = values.get("id_number")
+        fingerprint = person and idnumbers.keyed_fingerprint(counties.fingerprint_key, person.number)
+        return [], _Row(number, cell["编号"], values, fingerprint)
+
+    def taken():
+        # Another import (or form) committed one of our new records after we matched: name the rows, which a
+        # second import will then match and update.
+        return [RowError(number, "身份证号", masked, TAKEN) for number, masked in _taken_since(matching)]
+
+    return (yield from sheet.chunked(parse, lambda chunk: _write_chunk(chunk, user, batch, sheet), batch,
+                                     size=CHUNK, taken=taken))  # fmt: skip
 
 
-def _write_chunk(chunk: list[_Row], user, batch: Batch, matched: ImportResult, errors: list, result: ImportResult):
+def _write_chunk(chunk: list[_Row], user, batch: Batch, sheet: Sheet):
     """Match a chunk of checked rows and write them with the placement services."""
     if not chunk:
         return
@@ -218,16 +187,14 @@ def _write_chunk(chunk: list[_Row], user, batch: Batch, matched: ImportResult, e
     services.prepare_import(
         batch, {row.values["id_number"].number: row.fingerprint for row in chunk if row.fingerprint}
     )
-    _match(chunk, user, batch, matched)
+    _match(chunk, user, batch, sheet.match_errors)
     # The records the rows update, loaded together (their rows then find them in the session).
     loaded = _load([row.record_id for row in chunk if row.record_id is not None and not row.error])
     for row in chunk:
         if not row.error:
-            try:
-                _write_row(row, user, batch, result, loaded)
-            except ServiceError as exc:
-                column = FIELD_COLUMNS.get(exc.field, "编号" if row.record_no else "")
-                errors.append(RowError(row.number, column, _shown(row.values, column, row.record_no), str(exc)))
+            shown = functools.partial(_shown, row.values, record_no=row.record_no)
+            with sheet.row(row.number, shown, default="编号" if row.record_no else ""):
+                _write_row(row, user, batch, sheet.result, loaded)
 
 
 def _load(ids: list[int]) -> dict[int, Placement]:
@@ -336,7 +303,7 @@ def _parse_row(number: int, cell: dict, ctx: "_Counties"):
     return errors, values
 
 
-def _match(parsed: list[_Row], user, batch: Batch, result: ImportResult) -> None:
+def _match(parsed: list[_Row], user, batch: Batch, errors: list[RowError]) -> None:
     """Find the record each row updates (by 编号, else by person, county and start date) among the records the user
     may see and write; refuse rows that would touch a record out of scope, and rows repeating an earlier row.
 
@@ -368,7 +335,7 @@ def _match(parsed: list[_Row], user, batch: Batch, result: ImportResult) -> None
     seen = matching.seen
 
     def fail(row, column, shown, reason):
-        result.errors.append(RowError(row.number, column, shown, reason))
+        errors.append(RowError(row.number, column, shown, reason))
         row.error = True
 
     for row in parsed:

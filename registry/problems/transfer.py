@@ -5,6 +5,7 @@ An import registers a batch of problems (or changes listed ones) through the pro
 they change only through progress entries and the steps of 销号.
 """
 
+import functools
 import io
 from datetime import date
 
@@ -15,18 +16,8 @@ from registry.counties.models import DIVISION_KINDS, Side, Unit
 from registry.kernel.exports import neutralise
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError
-from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import Batch, RowError, parse_amount, parse_cells, parse_date, runner
+from registry.kernel.transfer.sheet import Numbered, Sheet
 from registry.kernel.transfer.template import Column
 from registry.permissions import WriteScope, unit_filter, visible_by_id
 from registry.problems import services
@@ -127,55 +118,50 @@ def export_rows(stmt, today: date | None = None):
         yield export_row(problem, today)
 
 
+#: Rows read and written together: an import commits a chunk at a time (other users' writes get in between).
+CHUNK = 2000
+
+
 def import_problems_steps(headers, rows, *, user, filename=""):
     """Read every row and write it through the problem services; nothing is written unless every row passes.
-    A row with 编号 changes that problem if the user may see and write it; blank cells never overwrite."""
-    result = ImportResult()
-    table = open_table(headers, rows, IMPORT_HEADERS, SYNONYMS, result, ignored=EXPORT_ONLY)
-    index, units_of = table.index, table.units
+    A row with 编号 changes that problem if the user may see and write it; blank cells never overwrite.
+
+    Rows are read and written ``CHUNK`` at a time (``Sheet.chunked``); 编号 names problems as they were before the
+    import, and a problem named twice is refused in any chunk."""
+    sheet = Sheet(headers, rows, IMPORT_HEADERS, SYNONYMS, ignored=EXPORT_ONLY, fields=FIELD_COLUMNS, default="编号")
     west = sa.select(Unit).where(Unit.side == Side.WEST, Unit.kind.in_(DIVISION_KINDS), Unit.code.is_not(None))
     divisions = {u.code: u for u in db.session.scalars(west)}
-    parsed = []
-    for number, cells in table.rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse(number, cell, divisions, units_of)
-        result.errors.extend(errors)
-        if not errors:
-            parsed.append((number, cell["编号"], values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
-    existing = visible_by_id(user, Problem, [int(no) for _, no, _ in parsed if no])
-    batch = Batch(user, entity_type="problems", title="整改问题", filename=filename)
-    seen = {}
-    for done, (number, no, values) in enumerate(parsed, start=1):
-        try:
-            if no:
-                current = existing.get(int(no))
+    batch = Batch(user, entity_type="problems", title="整改问题", filename=filename, chunks=True)
+    numbered = Numbered(Problem, lambda ids: visible_by_id(user, Problem, ids), "没有这个问题，或不在您的管辖范围内。",
+                        "与第 {row} 行是同一个问题。")  # fmt: skip
+
+    def parse(number, cell):
+        errors, values = _parse(number, cell, divisions, sheet.units)
+        return errors, (number, cell["编号"], values)
+
+    def write(chunk):
+        numbered.load(no for _, no, _ in chunk)
+        for number, no, values in chunk:
+            with sheet.row(number, functools.partial(_shown, no, values)):
+                current = numbered.find(number, no)
                 if current is None:
-                    raise ServiceError("没有这个问题，或不在您的管辖范围内。")
-                if current.id in seen:
-                    raise ServiceError(f"与第 {seen[current.id]} 行是同一个问题。")
-                seen[current.id] = number
-                if services.update_problem(current, values, actor=user, batch=batch):
-                    result.updated += 1
+                    services.create_problem(values, actor=user, batch=batch)
+                    sheet.result.created += 1
                 else:
-                    result.unchanged += 1
-            else:
-                services.create_problem(values, actor=user, batch=batch)
-                result.created += 1
-        except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "编号")
-            result.errors.append(
-                RowError(number, column, no if column == "编号" else cell_value(values, exc), str(exc))
-            )
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+                    sheet.counted(services.update_problem(current, values, actor=user, batch=batch))
+
+    return (yield from sheet.chunked(parse, write, batch, size=CHUNK))
 
 
-def cell_value(values: dict, exc: ServiceError) -> str:
-    value = values.get(exc.field) if exc.field else None
+#: The field of each column a refusal is reported in (the refused value is shown there).
+COLUMN_FIELDS = {column: field for field, column in FIELD_COLUMNS.items()}
+
+
+def _shown(no: str, values: dict, column: str) -> str:
+    """What a refused row shows in ``column``: its 编号, or the value it gave the refused field."""
+    if column == "编号":
+        return no
+    value = values.get(COLUMN_FIELDS.get(column))
     return "" if value is None else str(value)[:50]
 
 

@@ -12,6 +12,7 @@ every day) is checked over each project's ledger with all of the file's rows at 
 file does not matter.
 """
 
+import functools
 from collections import defaultdict
 from datetime import date
 from types import SimpleNamespace
@@ -24,18 +25,9 @@ from registry.kernel.database import keyset_batches
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError, rate, wan, yuan
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import PROGRESS_EVERY, Batch, RowError, parse_amount, parse_cells, parse_date, runner
 from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.sheet import Sheet
 from registry.kernel.transfer.template import Column
 from registry.pairings.models import Pairing
 from registry.permissions import check_locked_date, scope_filter, writable_counties
@@ -131,16 +123,22 @@ def _pairing(county: Unit, start: date, text: str) -> int:
     raise ServiceError(f"不是{county.name}在计划开工日 {start.isoformat()} 的结对单位。可选：{names}。")
 
 
+#: Rows read and written together: an import commits a chunk at a time (other users' writes get in between).
+CHUNK = 2000
+
+
 def import_projects_steps(headers, rows, *, user, filename=""):
-    """Read every row and write it through the project services; the caller commits only if no row failed."""
-    result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result, ignored=COMPUTED)
-    index, rows = table.index, table.rows
+    """Read every row and write it through the project services; the caller commits only if no row failed.
+
+    Rows are read and written ``CHUNK`` at a time (``Sheet.chunked``): each chunk's codes are looked up when it is
+    written, and a code repeated anywhere in the file is refused, so a project the import creates is never one a
+    later row updates."""
+    sheet = Sheet(headers, rows, HEADERS, SYNONYMS, ignored=COMPUTED, fields=FIELD_COLUMNS, default="项目编号")
     by_code, by_name = _counties()
-    parsed, seen = [], {}
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
+    seen = {}
+    batch = Batch(user, entity_type="projects", title="帮扶项目", filename=filename, chunks=True)
+
+    def parse(number, cell):
         errors, values = _parse_project(number, cell, by_code, by_name)
         code = cell["项目编号"]
         if isinstance(code, LongNumber):
@@ -153,53 +151,48 @@ def import_projects_steps(headers, rows, *, user, filename=""):
             errors.append(RowError(number, "项目编号", code, f"与第 {seen[code]} 行是同一项目。"))
         else:
             seen[code] = number
-        result.errors.extend(errors)
-        if not errors:
-            parsed.append((number, code, cell, values))
-        if result.rows % PROGRESS_EVERY == 0:
-            yield result.rows
-    codes = [code for _, code, _, _ in parsed]
-    existing, visible = {}, set()
-    for start in range(0, len(codes), 5000):
-        chunk = codes[start : start + 5000]
-        existing.update((p.code, p) for p in db.session.scalars(sa.select(Project).where(Project.code.in_(chunk))))
-        visible.update(
-            db.session.scalars(sa.select(Project.id).where(Project.code.in_(chunk), scope_filter(user, Project)))
+        return errors, (number, code, cell, values)
+
+    def write(chunk):
+        codes = [code for _, code, _, _ in chunk]
+        existing = {p.code: p for p in db.session.scalars(sa.select(Project).where(Project.code.in_(codes)))}
+        visible = set(
+            db.session.scalars(sa.select(Project.id).where(Project.code.in_(codes), scope_filter(user, Project)))
         )
-    batch = Batch(user, entity_type="projects", title="帮扶项目", filename=filename)
-    for done, (number, code, cell, values) in enumerate(parsed, start=1):
-        current = existing.get(code)
+        for number, code, cell, values in chunk:
+            with sheet.row(number, cell):
+                current = existing.get(code)
+                if current is not None and current.id not in visible:
+                    raise ServiceError("该项目编号已被使用，且不在您的管辖范围内，不能导入修改。", "code")
+                county = by_code.get(str(values.get("county_code"))) if values.get("county_code") else None
+                _write_project(code, cell, values, current, county, user, batch, sheet.result)
+
+    return (yield from sheet.chunked(parse, write, batch, size=CHUNK))
+
+
+def _write_project(code, cell, values, current, county, user, batch, result) -> None:
+    """Create or change one project with the project services (``county`` the row's, if it names one)."""
+    if county is None and current is not None:
+        county = current.county
+    start = values.get("planned_start") or (current.planned_start if current is not None else None)
+    if county is not None and start is not None and (cell["东部结对单位"] or current is None):
         try:
-            if current is not None and current.id not in visible:
-                raise ServiceError("该项目编号已被使用，且不在您的管辖范围内，不能导入修改。", "code")
-            county = by_code.get(str(values.get("county_code"))) if values.get("county_code") else None
-            if county is None and current is not None:
-                county = current.county
-            start = values.get("planned_start") or (current.planned_start if current is not None else None)
-            if county is not None and start is not None and (cell["东部结对单位"] or current is None):
-                try:
-                    values["pairing_id"] = _pairing(county, start, cell["东部结对单位"])
-                except ServiceError as exc:
-                    raise ServiceError(str(exc), "pairing_id") from exc
-            data = {k: v for k, v in values.items() if k != "county_code"}
-            if county is not None:
-                data["county_id"] = county.id
-            if current is None:
-                missing = [h for h in REQUIRED_FOR_NEW if not cell[h]]
-                if missing:
-                    raise ServiceError("新增项目须填写：" + "、".join(missing) + "。", "code")
-                services.create_project({**data, "code": code}, actor=user, batch=batch)
-                result.created += 1
-            elif services.update_project(current, data, actor=user, batch=batch):
-                result.updated += 1
-            else:
-                result.unchanged += 1
+            values["pairing_id"] = _pairing(county, start, cell["东部结对单位"])
         except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "项目编号")
-            result.errors.append(RowError(number, column, cell.get(column, ""), str(exc)))
-        if done % PROGRESS_EVERY == 0:
-            yield result.rows
-    return batch.close(result)
+            raise ServiceError(str(exc), "pairing_id") from exc
+    data = {k: v for k, v in values.items() if k != "county_code"}
+    if county is not None:
+        data["county_id"] = county.id
+    if current is None:
+        missing = [h for h in REQUIRED_FOR_NEW if not cell[h]]
+        if missing:
+            raise ServiceError("新增项目须填写：" + "、".join(missing) + "。", "code")
+        services.create_project({**data, "code": code}, actor=user, batch=batch)
+        result.created += 1
+    elif services.update_project(current, data, actor=user, batch=batch):
+        result.updated += 1
+    else:
+        result.unchanged += 1
 
 
 import_projects = runner(import_projects_steps)
@@ -319,16 +312,23 @@ FUND_RULES = [
 ]
 
 
+#: Projects whose new transactions are written per transaction of a chunked fund import (each project's rows
+#: together: the ledger rule is checked over them at once).
+FUND_PROJECTS_PER_CHUNK = 200
+
+
 def import_transactions_steps(headers, rows, *, user, filename=""):
-    """Read every row and add the new transactions through the project services, one ledger at a time."""
-    result = ImportResult()
-    table = open_table(headers, rows, FUND_HEADERS, FUND_SYNONYMS, result, ignored=["项目名称"])
-    index, rows = table.index, table.rows
+    """Read every row and add the new transactions through the project services, one ledger at a time.
+
+    Every row is read and checked first, the money rule over each project's ledger with all of the file's rows;
+    nothing is written unless all pass. The writes then go ``FUND_PROJECTS_PER_CHUNK`` projects per transaction
+    (``Batch(chunks=True)``), so other users write between them; a refusal meanwhile takes back what was written."""
+    sheet = Sheet(headers, rows, FUND_HEADERS, FUND_SYNONYMS, ignored=["项目名称"], fields=FUND_FIELD_COLUMNS,
+                  default="金额(元)")  # fmt: skip
+    result = sheet.result
     parsed = []
-    for number, cells in rows:
-        result.rows += 1
-        cell = {h: (cells[i] if i < len(cells) else "") for h, i in index.items()}
-        errors, values = _parse_transaction(number, cell, table.units)
+    for number, cell in sheet.cells():
+        errors, values = _parse_transaction(number, cell, sheet.units)
         result.errors.extend(errors)
         if not errors:
             parsed.append((number, cell, values))
@@ -352,8 +352,7 @@ def import_transactions_steps(headers, rows, *, user, filename=""):
         try:
             _check_row(project, values, cache)
         except ServiceError as exc:
-            column = FUND_FIELD_COLUMNS.get(exc.field, "金额(元)")
-            result.errors.append(RowError(number, column, cell[column], str(exc)))
+            result.errors.append(sheet.refused(number, exc, cell))
             continue
         by_project[project.id].append((number, cell, values))
     plans = {}
@@ -370,29 +369,47 @@ def import_transactions_steps(headers, rows, *, user, filename=""):
     result.errors.sort(key=lambda e: e.row)
     if result.errors:
         return result
-    batch = Batch(user, entity_type="projects", title="资金记录", filename=filename)
+    batch = Batch(user, entity_type="projects", title="资金记录", filename=filename, chunks=True)
     done = 0
-    for project_id, plan in plans.items():
-        project = db.session.get(Project, project_id)
-        rows_of = [t.row for t in plan.new] + [number for number, _, _ in plan.notes]
-        try:
-            if plan.new:
-                datas = [{k: getattr(t, k) for k in services.TRANSACTION_FIELDS} for t in plan.new]
-                services.add_transactions(project, datas, actor=user, batch=batch)
-                result.created += len(plan.new)
-            for _number, transaction, note in plan.notes:
-                services.update_transaction(transaction, {"note": note}, actor=user, batch=batch)
-                result.updated += 1
-            result.unchanged += plan.unchanged
-        except ServiceError as exc:
-            column = FUND_FIELD_COLUMNS.get(exc.field, "项目编号")
-            for number in sorted(rows_of):
-                result.errors.append(RowError(number, column, project.code if column == "项目编号" else "", str(exc)))
-        done += len(plan.new) + len(plan.notes) + plan.unchanged
-        if done >= PROGRESS_EVERY:
-            done = 0
-            yield result.rows
-    return batch.close(result)
+    try:
+        for count, (project_id, plan) in enumerate(plans.items(), start=1):
+            project = db.session.get(Project, project_id)
+            rows_of = [t.row for t in plan.new] + [number for number, _, _ in plan.notes]
+            try:
+                if plan.new:
+                    datas = [{k: getattr(t, k) for k in services.TRANSACTION_FIELDS} for t in plan.new]
+                    services.add_transactions(project, datas, actor=user, batch=batch)
+                    result.created += len(plan.new)
+                for _number, transaction, note in plan.notes:
+                    services.update_transaction(transaction, {"note": note}, actor=user, batch=batch)
+                    result.updated += 1
+                result.unchanged += plan.unchanged
+                # What an undo rebuilds: the project's running totals, from its ledger as it then is.
+                batch.touch(refresh_fund_totals, [(project_id,)])
+            except ServiceError as exc:
+                shown = functools.partial(_code_shown, project.code)
+                sheet.write_errors += [sheet.refused(n, exc, shown, default="项目编号") for n in sorted(rows_of)]
+            if count % FUND_PROJECTS_PER_CHUNK == 0:
+                batch.checkpoint(failed=bool(sheet.write_errors))
+            done += len(plan.new) + len(plan.notes) + plan.unchanged
+            if done >= PROGRESS_EVERY:
+                done = 0
+                yield result.rows
+        result.errors = sheet.write_errors
+        return batch.close(result)
+    except BaseException:
+        batch.abandon(result)
+        raise
+
+
+def _code_shown(code: str, column: str) -> str:
+    return code if column == "项目编号" else ""
+
+
+def refresh_fund_totals(slices) -> None:
+    """The running totals of the projects ``slices`` name ((project id,) each): what a fund import touched, rebuilt
+    when it ends and when it is undone."""
+    services.refresh_fund_totals(sorted({project_id for (project_id,) in slices}))
 
 
 import_transactions = runner(import_transactions_steps)

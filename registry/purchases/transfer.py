@@ -8,18 +8,9 @@ from registry.kernel.database import keyset_batches
 from registry.kernel.extensions import db
 from registry.kernel.money import MoneyError, yuan
 from registry.kernel.services import ServiceError
-from registry.kernel.transfer import (
-    PROGRESS_EVERY,
-    Batch,
-    ImportResult,
-    RowError,
-    open_table,
-    parse_amount,
-    parse_cells,
-    parse_date,
-    runner,
-)  # fmt: skip
+from registry.kernel.transfer import Batch, RowError, parse_amount, parse_cells, parse_date, runner
 from registry.kernel.transfer.reader import LONG_NUMBER, LongNumber
+from registry.kernel.transfer.sheet import Sheet
 from registry.kernel.transfer.template import Column
 from registry.permissions import visible_by_id, writable_counties
 from registry.purchases import services
@@ -83,8 +74,7 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     chunk is matched as the whole file would have been. Errors come in that order: the rows' own, then the
     services'.
     """
-    result = ImportResult()
-    table = open_table(headers, rows, HEADERS, SYNONYMS, result)
+    sheet = Sheet(headers, rows, HEADERS, SYNONYMS, fields=FIELD_COLUMNS, default="发票号/合同号")
     sichuan_counties = sa.select(Unit).where(Unit.kind == UnitKind.COUNTY, Unit.side == Side.WEST)
     counties = {u.code: u for u in db.session.scalars(sichuan_counties)}
     channels = {c.name: c for c in db.session.scalars(sa.select(Channel))}
@@ -92,60 +82,37 @@ def import_purchases_steps(headers, rows, *, user, filename=""):
     #: {evidence key: the row that has it}, and the keys that named a purchase counted before (the rest are new).
     seen: dict[str, int] = {}
     existing: set[str] = set()
-    read_errors, write_errors = [], []
-    chunk = []
-    try:
-        for number, cells in table.rows:
-            result.rows += 1
-            cell = {h: (cells[i] if i < len(cells) else "") for h, i in table.index.items()}
-            errors, values = _parse(number, cell, counties, channels, table.units)
-            key = evidence_key(cell["发票号/合同号"])
-            if isinstance(cell["发票号/合同号"], LongNumber):
-                errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], LONG_NUMBER))
-            elif not key:
-                errors.append(
-                    RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
-                )
-            elif key in seen:
-                errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], f"与第 {seen[key]} 行重复。"))
-            else:
-                seen[key] = number
-            read_errors.extend(errors)
-            if not errors:
-                values["evidence_no"] = cell["发票号/合同号"]
-                chunk.append((number, key, values))
-            if len(chunk) >= CHUNK:
-                _write_chunk(chunk, user, batch, existing, write_errors, result)
-                chunk = []
-                # Committed (other users' writes get in), or rolled back once some row has failed.
-                batch.checkpoint(failed=bool(read_errors or write_errors))
-            if result.rows % PROGRESS_EVERY == 0:
-                yield result.rows
-        _write_chunk(chunk, user, batch, existing, write_errors, result)
-        result.errors = read_errors + write_errors
-        return batch.close(result)
-    except sa.exc.IntegrityError:
-        # Another import (or form) counted one of our new evidence numbers after we looked them up: undo
-        # everything and name the rows, which a second import will then match and update.
-        batch.abandon(result)
-        keys, taken = [key for key in seen if key not in existing], set()
+
+    def parse(number, cell):
+        errors, values = _parse(number, cell, counties, channels, sheet.units)
+        key = evidence_key(cell["发票号/合同号"])
+        if isinstance(cell["发票号/合同号"], LongNumber):
+            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], LONG_NUMBER))
+        elif not key:
+            errors.append(
+                RowError(number, "发票号/合同号", "", "必须填写：它是每条记录的唯一标识，同一凭证只能计入一次。")
+            )
+        elif key in seen:
+            errors.append(RowError(number, "发票号/合同号", cell["发票号/合同号"], f"与第 {seen[key]} 行重复。"))
+        else:
+            seen[key] = number
+        values["evidence_no"] = cell["发票号/合同号"]
+        return errors, (number, key, values)
+
+    def taken():
+        # Another import (or form) counted one of our new evidence numbers after we looked them up: name the
+        # rows, which a second import will then match and update.
+        keys, found = [key for key in seen if key not in existing], set()
         for start in range(0, len(keys), 5000):
             part = keys[start : start + 5000]
-            taken.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(part))))
-        if not taken:
-            raise
-        result.errors = read_errors + write_errors
-        result.errors.extend(
-            RowError(seen[key], "发票号/合同号", key, TAKEN) for key in sorted(taken, key=seen.__getitem__)
-        )
-        return result
-    except BaseException:
-        # A refusal of the whole file (too many rows, a control character) or a fault: nothing stays written.
-        batch.abandon(result)
-        raise
+            found.update(db.session.scalars(sa.select(Purchase.evidence_key).where(Purchase.evidence_key.in_(part))))
+        return [RowError(seen[key], "发票号/合同号", key, TAKEN) for key in sorted(found, key=seen.__getitem__)]
+
+    return (yield from sheet.chunked(parse, lambda chunk: _write_chunk(chunk, user, batch, existing, sheet), batch,
+                                     size=CHUNK, taken=taken))  # fmt: skip
 
 
-def _write_chunk(chunk: list, user, batch: Batch, existing: set, errors: list, result: ImportResult) -> None:
+def _write_chunk(chunk: list, user, batch: Batch, existing: set, sheet: Sheet) -> None:
     """Match a chunk of checked rows by evidence key and write them with the purchase services; note the keys
     that named a purchase counted before in ``existing``."""
     if not chunk:
@@ -154,9 +121,11 @@ def _write_chunk(chunk: list, user, batch: Batch, existing: set, errors: list, r
     holders = services.prepare_import(batch, (key for _, key, _ in chunk))
     existing.update(holders)
     visible = visible_by_id(user, Purchase, (p.id for p in holders.values()))
+    result = sheet.result
     for number, key, values in chunk:
-        current = holders.get(key)
-        try:
+        shown = lambda column, values=values: values.get("evidence_no", "") if column == "发票号/合同号" else ""  # noqa: E731
+        with sheet.row(number, shown):
+            current = holders.get(key)
             if current is None:
                 services.create_purchase(values, actor=user, batch=batch)
                 result.created += 1
@@ -166,10 +135,6 @@ def _write_chunk(chunk: list, user, batch: Batch, existing: set, errors: list, r
                 result.updated += 1
             else:
                 result.unchanged += 1
-        except ServiceError as exc:
-            column = FIELD_COLUMNS.get(exc.field, "发票号/合同号")
-            shown = values.get("evidence_no", "") if column == "发票号/合同号" else ""
-            errors.append(RowError(number, column, shown, str(exc)))
 
 
 #: A new purchase another user counted while this import ran (the database's unique key refused ours).

@@ -9,13 +9,16 @@ An import is all or nothing: rows are written through the stream's services as t
 checked by exactly the rules a form is checked by, and each record gets its own audit event), and the caller
 commits only when no row failed; otherwise it rolls the whole transaction back.
 
-The long imports (placements, purchases: ``Batch(chunks=True)``) run by a caller that commits (a page's POST, the
-command line, the task: ``database.immediate_transactions``) commit chunk by chunk instead (``Batch.checkpoint``),
+The imports of records (placements, purchases, exchanges, problems, assets, projects and fund transactions:
+``Batch(chunks=True)``, driven by ``sheet.Sheet.chunked``; agreement targets and indicator entries are short and
+write in one transaction) run by a caller that commits (a page's POST, the command line, the task:
+``database.immediate_transactions``) commit chunk by chunk instead (``Batch.checkpoint``),
 so that an import of 200,000 rows never holds SQLite's single write lock, or PostgreSQL's row locks, for its whole
 run: a login or an edit waits at most about one chunk. All or nothing is kept by taking back what was committed
-when the import fails (``undo_import``: its records' create events name them, ``import_undo`` events hold what it
-changed as it was), in the import's own process or, if that died, by the sweeper (``recover_imports``). While it
-runs, the rows committed so far are visible and its event says 进行中.
+when the import fails (``undo_import``: its records' create events name them, newest first; ``import_undo`` events
+hold what it changed as it was, the rows of an owned collection it replaced included), in the import's own process
+or, if that died, by the sweeper (``recover_imports``). While it runs, the rows committed so far are visible and its
+event says 进行中.
 """
 
 import functools
@@ -626,8 +629,9 @@ class _Undo:
 
     - records it created: their create events (``batch_id`` = the import's event) name them;
     - records it changed: each one's columns as they were before its first change (taken from the ORM's history
-      before every flush, autoflushes included) and its version after the change, in an ``import_undo`` event per
-      chunk (deleted when the import completes);
+      before every flush, autoflushes included; ``updated_at`` too), the rows of an owned collection it replaced
+      (an asset's sources), and its version after the change, in an ``import_undo`` event per chunk (deleted when
+      the import completes);
     - the derived slices it touched, in the import's own event (``changes["refresh"]``), with a time that says it
       is still running (``changes["at"]``, every chunk).
     """
@@ -658,14 +662,22 @@ class _Undo:
             if state.key is None or not state.modified or isinstance(obj, AuditEvent):
                 continue
             mapper = state.mapper
+            if "id" not in mapper.local_table.c:
+                continue  # a row of a record's collection (an asset's sources): put back with its record
             key = (mapper.local_table.name, state.identity[0])
             if key in self.changed:
                 continue
             before = {}
             for prop in mapper.column_attrs:
+                column = prop.columns[0]
+                if column.table is not mapper.local_table:
+                    continue
                 history = state.attrs[prop.key].history
-                if history.deleted and prop.columns[0].table is mapper.local_table:
-                    before[prop.columns[0].name] = json_value(history.deleted[0])
+                if history.deleted:
+                    before[column.name] = json_value(history.deleted[0])
+                elif column.onupdate is not None and prop.key in state.dict:
+                    # Set by the flush itself (updated_at): as it was, too.
+                    before[column.name] = json_value(state.dict[prop.key])
             version = mapper.version_id_col
             if version is None:
                 entry = [key[0], key[1], None, None, before]
@@ -673,6 +685,9 @@ class _Undo:
                 # The flush raises the version by one (VersionedMixin): the record is ours while it has that one.
                 entry = [key[0], key[1], version.name, getattr(obj, mapper.get_property_by_column(version).key) + 1,
                          before]  # fmt: skip
+            children = _replaced_children(state)
+            if children:
+                entry.append(children)
             self.changed[key] = entry
             self._pending.append(entry)
 
@@ -705,6 +720,28 @@ class _Undo:
         undo_import(self.batch.event.id)
 
 
+def _replaced_children(state) -> list:
+    """The rows of each owned collection (one-to-many, delete-orphan: an asset's sources) that ``state``'s record
+    had before the change about to be flushed, for the collections the change replaces or edits: [[table, foreign
+    key columns, [row values…]], …]. An undo deletes the collection's rows and puts these back."""
+    saved = []
+    for rel in state.mapper.relationships:
+        if rel.direction is not sa.orm.interfaces.ONETOMANY or not rel.cascade.delete_orphan:
+            continue
+        history = state.attrs[rel.key].history
+        if not history.deleted:
+            continue  # only added to: the new rows are new records (their create events name them) or theirs
+        child = rel.mapper
+        keys = [c.name for c in rel.remote_side]
+        rows = [
+            {p.columns[0].name: json_value(getattr(item, p.key)) for p in child.column_attrs
+             if p.columns[0].table is child.local_table}
+            for item in [*history.unchanged, *history.deleted]
+        ]  # fmt: skip
+        saved.append([child.local_table.name, keys, rows])
+    return saved
+
+
 #: Rows deleted or put back per transaction when a chunked import is undone.
 UNDO_EVERY = 2000
 
@@ -721,12 +758,14 @@ def undo_import(event_id: int) -> None:
         return
     refresh = (event.changes or {}).get("refresh", [])
     try:
-        last = 0
-        while True:  # the records it created, named by their create events
+        last = None
+        sqlite = db.session.get_bind().dialect.name == "sqlite"
+        while True:  # the records it created, named by their create events, the newest first
+            newer = events.c.id < last if last is not None else sa.true()
             rows = db.session.execute(
                 sa.select(events.c.id, events.c.entity_type, events.c.entity_id)
-                .where(events.c.batch_id == event_id, events.c.action == "create", events.c.id > last)
-                .order_by(events.c.id).limit(UNDO_EVERY)
+                .where(events.c.batch_id == event_id, events.c.action == "create", newer)
+                .order_by(events.c.id.desc()).limit(UNDO_EVERY)
             ).all()  # fmt: skip
             if not rows:
                 break
@@ -736,13 +775,19 @@ def undo_import(event_id: int) -> None:
                 by_table[table_name].append(entity_id)
             for table_name, ids in by_table.items():
                 table = metadata.tables[table_name]
-                db.session.execute(sa.delete(table).where(table.c.id.in_(ids)))
+                if sqlite:
+                    # One row after the other, the newest first: SQLite checks a row's rules (the fund ledger's
+                    # 拨付 ≤ 到位) as each row goes, and a 拨付 was written after the 到位 it needs.
+                    db.session.execute(sa.delete(table).where(table.c.id == sa.bindparam("gone")),
+                                       [{"gone": id_} for id_ in ids])  # fmt: skip
+                else:
+                    db.session.execute(sa.delete(table).where(table.c.id.in_(ids)))
             _undo_step()
         undo_logs = db.session.scalars(
             sa.select(events.c.changes).where(events.c.batch_id == event_id, events.c.action == "import_undo")
         ).all()
         for log_changes in undo_logs:  # the records it changed, as they were
-            for table_name, id_, version, ours, before in log_changes["rows"]:
+            for table_name, id_, version, ours, before, *children in log_changes["rows"]:
                 table = metadata.tables[table_name]
                 values = {name: _from_json(table.c[name], value) for name, value in before.items()}
                 where = [table.c.id == id_]
@@ -751,6 +796,20 @@ def undo_import(event_id: int) -> None:
                     values[version] = ours - 1
                 if values:
                     db.session.execute(sa.update(table).where(*where).values(values))
+                if children and version:
+                    # Still the import's (a change of the collection alone leaves the version as it was)? Else
+                    # another user changed it since: their edit stays, its collections too.
+                    now = db.session.scalar(sa.select(table.c[version]).where(table.c.id == id_))
+                    if now not in (ours - 1, ours):
+                        continue
+                for child_name, keys, child_rows in children[0] if children else ():
+                    child = metadata.tables[child_name]
+                    db.session.execute(sa.delete(child).where(*(child.c[k] == id_ for k in keys)))
+                    if child_rows:
+                        db.session.execute(sa.insert(child), [
+                            {name: _from_json(child.c[name], value) for name, value in row.items()}
+                            for row in child_rows
+                        ])  # fmt: skip
             _undo_step()
         while True:  # its events, then its own
             ids = db.session.scalars(

@@ -233,12 +233,14 @@ def _columns(rows: list[Progress]) -> tuple[Column, ...]:
     )
 
 
-def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None, level: str = "county") -> Ranking:
+def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None, level: str = "county", *,
+          many: dict | None = None) -> Ranking:  # fmt: skip
     """The ranking of ``counties`` (a row each) or of their prefectures (``level="prefecture"``) at ``cutoff``.
 
     Every row's figures from one ``progress_many`` (a query per indicator for all rows, each row exactly its own
-    ``progress``). A prefecture without targets of its own is given the sum of its counties'
-    targets (``Row.summed_targets``); its figures are the prefecture's own (each person counted once).
+    ``progress``), or from ``many`` when the caller computed it with other units (``with_unit``). A prefecture
+    without targets of its own is given the sum of its counties' targets (``Row.summed_targets``); its figures are
+    the prefecture's own (each person counted once).
     """
     if level not in LEVELS:
         raise ValueError(f"未知的排名层级：{level}")
@@ -247,7 +249,7 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
     columns: tuple[Column, ...] = ()
     rows = []
     if level == "county":
-        many = progress_many(agreement, counties, cutoff)
+        many = many if many is not None else progress_many(agreement, counties, cutoff)
         for county in counties:
             figures = many[county.id]
             columns = columns or _columns(figures)
@@ -263,7 +265,8 @@ def build(agreement: Agreement, counties: list[Unit], cutoff: date | None = None
     else:
         prefectures = {c.parent.id: c.parent for c in counties if c.parent is not None}
         # A prefecture without targets of its own is given its counties' sum (services.unit_targets).
-        many = progress_many(agreement, list(prefectures.values()), cutoff)
+        if many is None:
+            many = progress_many(agreement, list(prefectures.values()), cutoff)
         for prefecture in sorted(prefectures.values(), key=lambda u: u.code or ""):
             figures = many[prefecture.id]
             columns = columns or _columns(figures)
@@ -291,18 +294,19 @@ def for_user(agreement: Agreement, user, cutoff: date | None = None, level: str 
     return build(agreement, counties_for(agreement, user=user, within=within), cutoff, level)
 
 
-def for_unit(agreement: Agreement, unit: Unit, cutoff: date | None = None) -> Ranking:
+def for_unit(agreement: Agreement, unit: Unit, cutoff: date | None = None, *, many: dict | None = None) -> Ranking:
     """One row: ``unit``'s own figures against 序时进度 — a county's as in its ranking, a prefecture's as in the
-    prefecture ranking (its counties' targets summed when it has none), the province's with its own targets."""
+    prefecture ranking (its counties' targets summed when it has none), the province's with its own targets.
+    ``many``: ``progress_many`` already computed for ``unit`` among others (``with_unit``)."""
     if unit.kind is UnitKind.COUNTY:
-        return build(agreement, [unit], cutoff)
+        return build(agreement, [unit], cutoff, many=many)
     if unit.kind is UnitKind.PREFECTURE:
         counties = counties_for(agreement, within=unit)
         if counties:
-            return build(agreement, counties[:1], cutoff, "prefecture")
+            return build(agreement, counties[:1], cutoff, "prefecture", many=many)
     cutoff = clamp_cutoff(agreement.year, cutoff)
     elapsed = elapsed_share(agreement.year, cutoff)
-    figures = progress(agreement, unit, cutoff)
+    figures = many[unit.id] if many is not None else progress(agreement, unit, cutoff)
     cells = tuple(_cell(p, elapsed) for p in figures)
     row = Row(unit_id=unit.id, code=unit.code or "", name=unit.name, parent="", cells=cells,
               summed_targets=any(p.summed_target for p in figures))  # fmt: skip
@@ -311,6 +315,22 @@ def for_unit(agreement: Agreement, unit: Unit, cutoff: date | None = None) -> Ra
         cutoff=cutoff, elapsed=elapsed, level="province" if unit.kind is UnitKind.PROVINCE else "prefecture",
         columns=_columns(figures), rows=(row,),
     )  # fmt: skip
+
+
+def with_unit(agreement: Agreement, unit: Unit, user, cutoff: date | None = None) -> tuple[Ranking, Ranking]:
+    """``for_unit(agreement, unit)`` and ``for_user(agreement, user)`` (county level) from one ``progress_many`` over
+    the unit and the user's counties: the home page of the province office asks both, and apart they read the same
+    records twice (every county's people in work, for the province's union and again for each county). Each unit's
+    figures are its own ``progress`` either way."""
+    counties = counties_for(agreement, user=user)
+    units = {c.id: c for c in counties}
+    if unit.kind is UnitKind.PREFECTURE and counties_for(agreement, within=unit):
+        units.setdefault(unit.id, unit)
+    elif unit.kind is not UnitKind.PREFECTURE:
+        units.setdefault(unit.id, unit)
+    many = progress_many(agreement, list(units.values()), cutoff) if units else {}
+    own = for_unit(agreement, unit, cutoff, many=many if unit.id in many else None)
+    return own, build(agreement, counties, cutoff, many=many)
 
 
 def year_agreements(year: int, where=None) -> list[Agreement]:

@@ -91,9 +91,18 @@ def build(user, today: date | None = None) -> Home:
     agreements = _visible_agreements(user, year)
     if headline is not None and headline.kind is not UnitKind.PROVINCE:
         agreements = [a for a in agreements if a.id in {x.id for x in agreements_for(headline, year)}]
-    paces = tuple(ranking.for_unit(a, headline, today) for a in agreements) if headline is not None else ()
-    rankings = _rankings(user, agreements, today)
+    if headline is None:
+        paces, rankings = (), _rankings(user, agreements, today)
+    else:
+        paces, rankings = _paces_and_rankings(user, headline, agreements, today)
     return Home(kind="overview", year=year, cutoff=today, unit=headline, paces=paces, rankings=rankings)
+
+
+def _paces_and_rankings(user, unit: Unit, agreements, today: date) -> tuple[tuple, tuple]:
+    """The unit's own figures per agreement and the user's county rankings, each agreement's from one pass over
+    its records (``ranking.with_unit``); rankings with no county in the user's scope are left out."""
+    pairs = [ranking.with_unit(a, unit, user, today) for a in agreements]
+    return tuple(own for own, _ in pairs), tuple(r for _, r in pairs if r.rows)
 
 
 def _rankings(user, agreements, today: date) -> tuple:
@@ -128,10 +137,10 @@ def _office(user, unit: Unit, year: int, today: date) -> Home:
         overdue=closing.is_overdue(state, quarter, today),
     )  # fmt: skip
     agreements = agreements_for(unit, year)
-    paces = tuple(ranking.for_unit(a, unit, today) for a in agreements)
-    rankings = ()
     if unit.kind is UnitKind.PREFECTURE:
-        rankings = _rankings(user, agreements, today)
+        paces, rankings = _paces_and_rankings(user, unit, agreements, today)
+    else:
+        paces, rankings = tuple(ranking.for_unit(a, unit, today) for a in agreements), ()
     return Home(
         kind="office", year=year, cutoff=today, unit=unit, card=card, paces=paces, rankings=rankings,
         todos=tuple(_todos(card, paces, rankings)),

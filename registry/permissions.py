@@ -610,6 +610,23 @@ def can_close_as_supervisor(user, unit) -> bool:
     return user.role is Role.PREFECTURE and unit.kind is UnitKind.COUNTY and unit_in_scope(user, unit)
 
 
+def can_review_problem(user, problem) -> bool:
+    """双销号, either side: who may sign a problem off or return it (the problem workflow's 审核销号 and 退回)."""
+    return can_close_locally(user, problem.unit) or can_close_as_supervisor(user, problem.unit)
+
+
+# ---- workflow steps (registry/kernel/workflow.py) taken by whoever may write the record --------------------------
+
+
+def write_gate(user, record) -> None:
+    """Who may take a step that anyone who may write the record takes (an asset's change of state, publishing or
+    withdrawing a notice): the write gate on the record as it stands, its scope and its locked quarter.
+
+    :raise OutOfScope: as ``authorize_write``; returns None (the workflow kit reads a gate that raises as yes).
+    """
+    authorize_write(user, type(record), record, before=record)
+
+
 def linkable_model(record_type: str):
     """The mapped class of a table that holds records a problem may name (``__tablename__``), or None: a class
     declaring ``__scope__``, or one belonging (many-to-one) to such a class (a fund transaction to its project)."""

@@ -12,6 +12,8 @@ from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin
 from registry.kernel.extensions import db
 from registry.kernel.labels import LabelledEnum
 from registry.kernel.scoping import RecordScope
+from registry.kernel.workflow import Opinion, Transition, Workflow
+from registry.permissions import write_gate
 
 
 class AssetClass(LabelledEnum):
@@ -70,6 +72,33 @@ AssetState.LABELS = {
 }
 
 
+def _state_change(asset, _transition, before, actor, note: str, on) -> "AssetStateChange":
+    row = AssetStateChange(asset=asset, from_state=before, to_state=asset.state, changed_on=on, note=note,
+                           actor_id=getattr(actor, "id", None))  # fmt: skip
+    db.session.add(row)
+    return row
+
+
+def _change_to(target: AssetState) -> Transition:
+    """变更为 ``target``: from any state but itself and 已处置 (final), dated, with its reason; by its writers."""
+
+    def wrong(state):
+        return "资产已处置，不能再变更状态。" if state is AssetState.DISPOSED else f"资产当前已是“{target.label}”。"
+
+    return Transition(
+        target.value, f"变更为{target.label}", sources=frozenset(AssetState) - {AssetState.DISPOSED, target},
+        to=target, may=write_gate, wrong_state=wrong, wrong_field="to_state", audit="status",
+        opinion=Opinion("状态变更的原因", field="note", limit=500, missing="请说明状态变更的原因。"),
+    )  # fmt: skip
+
+
+#: An asset's states: registered 正常, then dated changes (``asset_state_changes``) until 已处置.
+WORKFLOW = Workflow(
+    "asset", AssetState, step=_state_change,
+    transitions=[Transition("register", "登记资产", to=AssetState.NORMAL), *map(_change_to, AssetState)],
+)  # fmt: skip
+
+
 class Condition(LabelledEnum):
     GOOD = "good"
     FAIR = "fair"
@@ -97,6 +126,7 @@ class Asset(TimestampMixin, VersionedMixin, db.Model):
         sa.CheckConstraint("to_households_fen + to_collective_fen <= annual_income_fen", name="income_distributed"),
         sa.CheckConstraint("handed_over_on IS NULL OR handed_over_on >= completed_on", name="handover_after_done"),
         sa.CheckConstraint("(state = 'disposed') = (disposed_on IS NOT NULL)", name="disposal_dated"),
+        WORKFLOW.state_check(),
         sa.Index("ix_assets_county_class", "county_id", "asset_class"),
     )
 
@@ -220,6 +250,7 @@ class AssetStateChange(db.Model):
     """One dated change of an asset's state (append-only; the audit log has the same event)."""
 
     __tablename__ = "asset_state_changes"
+    __table_args__ = (WORKFLOW.state_check("to_state"), WORKFLOW.state_check("from_state", nullable=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"), index=True)

@@ -12,12 +12,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from registry.assets.models import (
+    WORKFLOW,
     Asset,
     AssetCheck,
     AssetClass,
     AssetSource,
     AssetState,
-    AssetStateChange,
     OperationMode,
     OwnerLevel,
 )
@@ -227,9 +227,8 @@ def create_asset(
     asset = Asset(**data, state=AssetState.NORMAL, needs_review=needs_review)
     asset.sources = [AssetSource(project_id=p["id"], east_fen=e, other_fen=o) for p, e, o in resolved]
     insert_unique(asset, f"资产编号 {data['number']} 已被使用。", "number")
-    db.session.add(AssetStateChange(asset=asset, from_state=None, to_state=AssetState.NORMAL,
-                                    changed_on=data["handed_over_on"] or data["completed_on"],
-                                    note="登记资产", actor_id=getattr(actor, "id", None)))  # fmt: skip
+    on = data["handed_over_on"] or data["completed_on"]
+    WORKFLOW.start(asset, "register", actor=actor, opinion="登记资产", on=on)
     changes = snapshot(asset, FIELDS) | {"sources": _source_list(resolved)}
     written("create", asset, actor=actor, batch=batch, changes=changes,
             summary=f"登记资产 {asset.number} {asset.name}" + ("（待核实）" if needs_review else ""))  # fmt: skip
@@ -271,16 +270,12 @@ def confirm_asset(asset: Asset, *, actor, version=None) -> None:
 def change_state(asset: Asset, data: dict, *, actor, version=None) -> None:
     """A dated change of state (正常/闲置/低效/损毁/已处置); 已处置 carries its disposal record and is final."""
     check_version(asset, version)
-    authorize_write(actor, Asset, asset, before=asset)
-    to, on, note = data.get("to_state"), data.get("changed_on"), (data.get("note") or "").strip()
+    to, on = data.get("to_state"), data.get("changed_on")
     if to is None:
         raise ServiceError("请选择新的状态。", "to_state")
     if on is None:
         raise ServiceError("请填写变更日期。", "changed_on")
-    if asset.state is AssetState.DISPOSED:
-        raise ServiceError("资产已处置，不能再变更状态。", "to_state")
-    if to is asset.state:
-        raise ServiceError(f"资产当前已是“{to.label}”。", "to_state")
+    WORKFLOW.check(asset, to.value, actor)
     if on > date.today():
         raise ServiceError("变更日期不能晚于今天。", "changed_on")
     if on < asset.completed_on:
@@ -288,11 +283,10 @@ def change_state(asset: Asset, data: dict, *, actor, version=None) -> None:
     last = max((c.changed_on for c in asset.state_changes), default=None)
     if last and on < last:
         raise ServiceError(f"变更日期不能早于上一次状态变更日期 {last.isoformat()}。", "changed_on")
-    if not note:
-        raise ServiceError("请说明状态变更的原因。", "note")
+    note = WORKFLOW.opinion(to.value, data.get("note"))
     # The report counts assets by state as of a quarter's end: a locked quarter's figures stay as approved.
     check_locked_date(asset.county_id, on, field="changed_on")
-    changes = {"state": [asset.state.value, to.value]}
+    changes = {}
     if to is AssetState.DISPOSED:
         method = (data.get("disposal_method") or "").strip()
         decision = (data.get("disposal_decision") or "").strip()
@@ -305,14 +299,10 @@ def change_state(asset: Asset, data: dict, *, actor, version=None) -> None:
             raise ServiceError("处置收入不能为负数。", "disposal_proceeds_fen")
         asset.disposed_on, asset.disposal_method, asset.disposal_decision = on, method, decision
         asset.disposal_proceeds_fen = proceeds
-        changes |= {"disposed_on": [None, on.isoformat()], "disposal_method": ["", method],
-                    "disposal_decision": ["", decision], "disposal_proceeds_fen": [0, proceeds]}  # fmt: skip
-    old = asset.state
-    asset.state = to
-    db.session.add(AssetStateChange(asset=asset, from_state=old, to_state=to, changed_on=on, note=note,
-                                    actor_id=getattr(actor, "id", None)))  # fmt: skip
-    record("status", asset, actor=actor, changes=changes,
-           summary=f"{asset.number}：{old.label} → {to.label}（{on.isoformat()}）")  # fmt: skip
+        changes = {"disposed_on": [None, on.isoformat()], "disposal_method": ["", method],
+                   "disposal_decision": ["", decision], "disposal_proceeds_fen": [0, proceeds]}  # fmt: skip
+    summary = f"{asset.number}：{asset.state.label} → {to.label}（{on.isoformat()}）"
+    WORKFLOW.take(asset, to.value, actor=actor, opinion=note, on=on, summary=summary, changes=changes)
 
 
 def add_check(asset: Asset, data: dict, *, actor) -> AssetCheck:

@@ -3,7 +3,7 @@ re-pairing view, the asset page with its state changes and 管护 checks, the re
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -17,9 +17,10 @@ from registry.kernel.exports import csv_bytes, download, xlsx_bytes
 from registry.kernel.extensions import db
 from registry.kernel.forms import choice, unit_choice
 from registry.kernel.money import yuan
-from registry.kernel.services import ServiceError, facts
+from registry.kernel.services import facts
 from registry.kernel.transfer.forms import import_page, template_download
 from registry.kernel.web import is_id, paginate, save, sort_clause
+from registry.kernel.workflow import post_step
 from registry.pairings.models import Programme
 from registry.permissions import (
     can,
@@ -207,17 +208,8 @@ def _post(asset_id, form_class, call, success, anchor=""):
     form = form_class()
     if form_class is StateForm:
         _state_choices(form, asset)
-    if form.validate_on_submit():
-        try:
-            call(asset, form)
-        except ServiceError as exc:
-            flash(str(exc), "danger")
-        else:
-            db.session.commit()
-            flash(success(asset), "success")
-    else:
-        flash("未保存：" + "；".join(e for errors in form.errors.values() for e in errors), "danger")
-    return redirect(url_for(".detail", asset_id=asset.id) + anchor)
+    target = url_for(".detail", asset_id=asset.id) + anchor
+    return post_step(form, lambda: call(asset, form), lambda _: success(asset), target, invalid="未保存：")
 
 
 @bp.route("/<int:asset_id>/state", methods=["POST"])

@@ -6,9 +6,20 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from registry.counties.models import UnitKind
 from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
 from registry.kernel.extensions import db
 from registry.kernel.labels import LabelledEnum
+from registry.kernel.periods import Quarter
+from registry.kernel.workflow import Opinion, Transition, Workflow, states_check
+from registry.permissions import (
+    OutOfScope,
+    can_answer_dispute,
+    can_approve_report,
+    can_request_unlock,
+    can_review_report,
+    can_submit_report,
+)
 
 
 class ReportState(LabelledEnum):
@@ -61,6 +72,81 @@ StepAction.LABELS = {
 }
 
 
+def actor_name(actor) -> str:
+    return (getattr(actor, "display_name", "") or getattr(actor, "username", "")) if actor is not None else "系统"
+
+
+def actor_office(actor) -> str:
+    unit = getattr(actor, "scope_unit", None)
+    role = getattr(actor, "role", None)
+    if unit is not None:
+        return f"{unit.name}（{role.label}）" if role is not None else unit.name
+    return role.label if role is not None else ""
+
+
+def _step_row(report, transition, before, actor, comment: str, at) -> "ReportStep":
+    step = ReportStep(
+        report=report, action=transition.action, from_state=before, to_state=report.state, comment=comment,
+        actor_id=getattr(actor, "id", None), actor_name=actor_name(actor), actor_office=actor_office(actor),
+    )  # fmt: skip
+    if at is not None:
+        step.at = at
+    db.session.add(step)
+    return step
+
+
+def awaiting_approval(unit) -> frozenset:
+    """The state a report is approved from: a county's after the prefecture's review, the others' on submission."""
+    return frozenset({ReportState.REVIEWED if unit.kind is UnitKind.COUNTY else ReportState.SUBMITTED})
+
+
+def _describe(report, text: str) -> str:
+    return f"{report.unit.name} {Quarter.of(report.year, report.quarter).label}报表：{text}"
+
+
+_IN_REVIEW = frozenset({ReportState.SUBMITTED})
+_CONFIRMABLE = frozenset({ReportState.SUBMITTED, ReportState.REVIEWED})
+_BY_PROVINCE = "只有省协作办可以审定季度报表。"
+_BY_PREFECTURE = "只有所属市(州)协作办可以审核该县的季度报表。"
+_CANNOT = "该报表当前为“{state}”，不能{label}。"
+#: The quarter close, as each step is taken on a unit-quarter's report (the predicates ask of the report's unit).
+WORKFLOW = Workflow(
+    "quarter_report", ReportState, step=_step_row, describe=_describe, wrong_state=_CANNOT, initial=ReportState.DRAFT,
+    refused=OutOfScope, audit_opinion="comment", audit_opinion_limit=500,
+    transitions=[
+        Transition("submit", "提交", sources=OPEN_STATES, to=ReportState.SUBMITTED, action=StepAction.SUBMIT,
+                   may=can_submit_report, refusal="只有本单位的协作办可以提交本单位的季度报表。"),
+        Transition("review", StepAction.REVIEW.label, sources=_IN_REVIEW, to=ReportState.REVIEWED,
+                   action=StepAction.REVIEW, may=can_review_report, refusal=_BY_PREFECTURE,
+                   wrong_state=_CANNOT.replace("{label}", "审核"), opinion=Opinion("审核意见", required=False)),
+        Transition("return_review", "退回", sources=_IN_REVIEW, to=ReportState.RETURNED, action=StepAction.RETURN,
+                   may=can_review_report, refusal=_BY_PREFECTURE, wrong_state=_CANNOT.replace("{label}", "审核"),
+                   opinion=Opinion("退回意见")),
+        # The 意见 of an approval is the service's (with the reason for overriding a dispute).
+        Transition("approve", "审定", sources=awaiting_approval, to=ReportState.APPROVED, action=StepAction.APPROVE,
+                   may=can_approve_report, refusal=_BY_PROVINCE),
+        Transition("return", "退回", sources=awaiting_approval, to=ReportState.RETURNED, action=StepAction.RETURN,
+                   may=can_approve_report, refusal=_BY_PROVINCE, opinion=Opinion("退回意见")),
+        *(Transition(action.value, action.label, sources=_CONFIRMABLE, action=action,
+                     wrong_state=_CANNOT.replace("{label}", "确认或提出异议（须在县提交之后、省审定之前）"))
+          for action in (StepAction.CONFIRM, StepAction.DISPUTE)),
+        Transition("answer", StepAction.ANSWER.label, action=StepAction.ANSWER, may=can_answer_dispute,
+                   refusal="只有该县或所属市(州)协作办可以答复异议。"),
+        Transition("request_unlock", StepAction.REQUEST_UNLOCK.label, sources=frozenset({ReportState.APPROVED}),
+                   action=StepAction.REQUEST_UNLOCK, may=can_request_unlock,
+                   refusal="只有本单位或所属市(州)协作办可以申请解锁。", opinion=Opinion("解锁理由"),
+                   wrong_state=_CANNOT.replace("{label}", "申请解锁（只有已审定的报表需要解锁）")),
+        Transition("grant_unlock", StepAction.GRANT_UNLOCK.label, to=ReportState.UNLOCKED,
+                   action=StepAction.GRANT_UNLOCK, may=can_approve_report, refusal="只有省协作办可以审批解锁申请。",
+                   opinion=Opinion("不同意的理由", required=False)),
+        Transition("refuse_unlock", StepAction.REFUSE_UNLOCK.label, action=StepAction.REFUSE_UNLOCK,
+                   may=can_approve_report, refusal="只有省协作办可以审批解锁申请。", opinion=Opinion("不同意的理由")),
+        # The system's step on the reports above a county unlocked after their approval.
+        Transition("needs_review", StepAction.NEEDS_REVIEW.label, action=StepAction.NEEDS_REVIEW),
+    ],
+)  # fmt: skip
+
+
 class QuarterReport(TimestampMixin, VersionedMixin, db.Model):
     """The report of one Sichuan county, prefecture or the province for one quarter, as it moves through the
     offices. Created on its first step; a unit-quarter without a row is a 草稿."""
@@ -69,6 +155,7 @@ class QuarterReport(TimestampMixin, VersionedMixin, db.Model):
     __table_args__ = (
         sa.UniqueConstraint("unit_id", "year", "quarter", name="uq_quarter_reports_unit_quarter"),
         sa.CheckConstraint("quarter BETWEEN 1 AND 4", name="quarter_range"),
+        WORKFLOW.state_check(),
         sa.Index("ix_quarter_reports_quarter_state", "year", "quarter", "state"),
     )
 
@@ -98,6 +185,10 @@ class ReportStep(db.Model):
     """One step of a report's timeline (提交, 审核, 退回 with its 意见, 审定, confirmations, unlocks)."""
 
     __tablename__ = "report_steps"
+    __table_args__ = (
+        WORKFLOW.state_check("from_state", nullable=True),
+        WORKFLOW.state_check("to_state", nullable=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(sa.ForeignKey("quarter_reports.id", ondelete="CASCADE"), index=True)
@@ -132,7 +223,10 @@ class Confirmation(TimestampMixin, VersionedMixin, db.Model):
     one per pairing valid in that quarter."""
 
     __tablename__ = "report_confirmations"
-    __table_args__ = (sa.UniqueConstraint("report_id", "pairing_id", name="uq_report_confirmations_pairing"),)
+    __table_args__ = (
+        sa.UniqueConstraint("report_id", "pairing_id", name="uq_report_confirmations_pairing"),
+        states_check(ConfirmationState),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(sa.ForeignKey("quarter_reports.id", ondelete="CASCADE"), index=True)
@@ -164,6 +258,7 @@ class UnlockRequest(TimestampMixin, VersionedMixin, db.Model):
     """申请解锁: a request, with its reason, to reopen an approved quarter; decided by the province."""
 
     __tablename__ = "unlock_requests"
+    __table_args__ = (states_check(UnlockState),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(sa.ForeignKey("quarter_reports.id", ondelete="CASCADE"), index=True)

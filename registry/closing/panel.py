@@ -10,24 +10,18 @@ from flask_login import current_user
 
 from registry.closing import services
 from registry.closing.models import (
-    OPEN_STATES,
+    WORKFLOW,
     Confirmation,
     QuarterReport,
     ReportState,
     ReportStep,
     UnlockRequest,
+    awaiting_approval,
 )
 from registry.counties.models import Side, Unit, UnitKind
 from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
-from registry.permissions import (
-    can_answer_dispute,
-    can_approve_report,
-    can_request_unlock,
-    can_review_report,
-    can_submit_report,
-    confirmable_pairings,
-)
+from registry.permissions import can_approve_report, confirmable_pairings
 
 
 @dataclass
@@ -49,7 +43,7 @@ class Panel:
 
     @property
     def awaiting_approval(self) -> bool:
-        return self.state is services.awaiting_approval(self.unit)
+        return self.state in awaiting_approval(self.unit)
 
 
 def panel(unit_id: int, quarter: Quarter) -> Panel:
@@ -77,13 +71,17 @@ def panel(unit_id: int, quarter: Quarter) -> Panel:
     )  # fmt: skip
     p.open_disputes = sum(1 for c in confirmations if c.state.value == "disputed")
     user = current_user
+
+    def may(step: str) -> bool:
+        return WORKFLOW.allows(report, step, user, subject=unit)
+
     p.may = {
-        "submit": state in OPEN_STATES and can_submit_report(user, unit),
-        "review": state is ReportState.SUBMITTED and unit.kind is UnitKind.COUNTY and can_review_report(user, unit),
-        "approve": p.awaiting_approval and can_approve_report(user, unit),
-        "answer": p.open_disputes > 0 and can_answer_dispute(user, unit),
-        "request_unlock": state is ReportState.APPROVED and p.pending_unlock is None and can_request_unlock(user, unit),
-        "decide_unlock": p.pending_unlock is not None and can_approve_report(user, unit),
+        "submit": may("submit"),
+        "review": may("review"),
+        "approve": may("approve"),
+        "answer": p.open_disputes > 0 and may("answer"),
+        "request_unlock": p.pending_unlock is None and may("request_unlock"),
+        "decide_unlock": p.pending_unlock is not None and may("grant_unlock"),
     }
     if state in (ReportState.SUBMITTED, ReportState.REVIEWED):
         p.my_pairings = confirmable_pairings(user, unit, quarter)

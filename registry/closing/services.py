@@ -18,15 +18,17 @@ from flask import current_app
 from registry.closing import signing
 from registry.closing.models import (
     OPEN_STATES,
+    WORKFLOW,
     Confirmation,
     ConfirmationState,
     QuarterReport,
     ReportState,
-    ReportStep,
     ReportVersion,
     StepAction,
     UnlockRequest,
     UnlockState,
+    actor_name,
+    actor_office,
 )
 from registry.closing.record import canonical_json, compare, qr_svg, record_pdf, sha256, verify_url
 from registry.counties.models import Unit, UnitKind
@@ -36,39 +38,14 @@ from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter, local_datetime
 from registry.kernel.quarter_locks import QuarterLock
 from registry.kernel.services import ServiceError
-from registry.permissions import (
-    OutOfScope,
-    can_answer_dispute,
-    can_approve_report,
-    can_request_unlock,
-    can_review_report,
-    can_submit_report,
-    confirmable_pairings,
-)
+from registry.kernel.workflow import Opinion
+from registry.permissions import OutOfScope, confirmable_pairings
 from registry.reports.queries import quarter_figures
-
-TEXT_MAX = 2000
 
 
 def _text(value, label: str, *, required: bool) -> str:
-    text = (value or "").replace("\r\n", "\n").strip()
-    if required and not text:
-        raise ServiceError(f"请填写{label}。", "comment")
-    if len(text) > TEXT_MAX:
-        raise ServiceError(f"{label}不能超过 {TEXT_MAX} 字（现为 {len(text)} 字）。", "comment")
-    return text
-
-
-def _name(actor) -> str:
-    return (getattr(actor, "display_name", "") or getattr(actor, "username", "")) if actor is not None else "系统"
-
-
-def _office(actor) -> str:
-    unit = getattr(actor, "scope_unit", None)
-    role = getattr(actor, "role", None)
-    if unit is not None:
-        return f"{unit.name}（{role.label}）" if role is not None else unit.name
-    return role.label if role is not None else ""
+    """A text of a step that is not its 意见 (异议数据, 答复, 越过异议的理由), checked as an 意见 is."""
+    return Opinion(label, required=required).clean(value)
 
 
 def report_of(unit: Unit, quarter: Quarter, *, create: bool = False) -> QuarterReport | None:
@@ -109,35 +86,9 @@ def state_of(unit: Unit, quarter: Quarter) -> ReportState:
     return report.state if report is not None else ReportState.DRAFT
 
 
-def _step(report: QuarterReport, action: StepAction, actor, comment: str = "", to: ReportState | None = None):
-    """Record one step on the timeline and in the audit trail; move the report to ``to`` when given."""
-    before = report.state
-    if to is not None:
-        report.state = to
-    step = ReportStep(
-        report=report, action=action, from_state=before, to_state=report.state, comment=comment,
-        actor_id=getattr(actor, "id", None), actor_name=_name(actor), actor_office=_office(actor),
-    )  # fmt: skip
-    db.session.add(step)
-    quarter = Quarter.of(report.year, report.quarter)
-    summary = f"{report.unit.name} {quarter.label}报表：{action.label}"
-    changes = {"state": [before.value, report.state.value]} if to is not None and to is not before else {}
-    if comment:
-        changes["comment"] = [None, comment[:500]]
-    db.session.flush()
-    record("update", report, actor=actor, summary=summary, changes=changes)
-    return step
-
-
 def _refuse_unless(allowed: bool, message: str) -> None:
     if not allowed:
         raise OutOfScope(message)
-
-
-def _expect(report: QuarterReport | None, states, doing: str) -> None:
-    state = report.state if report is not None else ReportState.DRAFT
-    if state not in states:
-        raise ServiceError(f"该报表当前为“{state.label}”，不能{doing}。")
 
 
 # ---- the path ----------------------------------------------------------------------------------------------------
@@ -146,30 +97,20 @@ def _expect(report: QuarterReport | None, states, doing: str) -> None:
 def submit(unit: Unit, quarter: Quarter, *, actor) -> QuarterReport:
     """提交: the unit hands in its quarter's figures for review. The East side's confirmations of an earlier
     round are cleared: they were about figures that may have changed since."""
-    _refuse_unless(can_submit_report(actor, unit), "只有本单位的协作办可以提交本单位的季度报表。")
+    WORKFLOW.check(report_of(unit, quarter), "submit", actor, subject=unit)
     report = report_of(unit, quarter, create=True)
-    _expect(report, OPEN_STATES, "提交")
+    WORKFLOW.check(report, "submit", actor, subject=unit)  # another request may have submitted it meanwhile
     for confirmation in db.session.scalars(sa.select(Confirmation).where(Confirmation.report_id == report.id)):
         db.session.delete(confirmation)
-    _step(report, StepAction.SUBMIT, actor, to=ReportState.SUBMITTED)
+    WORKFLOW.take(report, "submit", actor=actor, subject=unit)
     return report
 
 
 def review(unit: Unit, quarter: Quarter, *, passed: bool, comment: str, actor) -> QuarterReport:
     """审核 by the prefecture: 通过 (to the province) or 退回 with a required 意见."""
-    _refuse_unless(can_review_report(actor, unit), "只有所属市(州)协作办可以审核该县的季度报表。")
-    report = report_of(unit, quarter)
-    _expect(report, {ReportState.SUBMITTED}, "审核")
-    if passed:
-        _step(report, StepAction.REVIEW, actor, _text(comment, "审核意见", required=False), ReportState.REVIEWED)
-    else:
-        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
+    report = report_of(unit, quarter)  # None: a 草稿, refused by the check before anything is written
+    WORKFLOW.take(report, "review" if passed else "return_review", actor=actor, opinion=comment, subject=unit)
     return report
-
-
-def awaiting_approval(unit: Unit) -> ReportState:
-    """The state a report is approved from: a county's after the prefecture's review, the others' on submission."""
-    return ReportState.REVIEWED if unit.kind is UnitKind.COUNTY else ReportState.SUBMITTED
 
 
 def open_disputes(report: QuarterReport) -> list[Confirmation]:
@@ -209,8 +150,7 @@ class Prepared:
 
 def _approval_comment(unit: Unit, quarter: Quarter, report, comment: str, override: str, actor) -> str:
     """The checks of an approval (who, state, answered disputes) and its comment with the override's reason."""
-    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审定季度报表。")
-    _expect(report, {awaiting_approval(unit)}, "审定")
+    WORKFLOW.check(report, "approve", actor, subject=unit)
     comment = _text(comment, "审定意见", required=False)
     disputes = open_disputes(report)
     override = (override or "").strip()
@@ -248,20 +188,17 @@ def approve(
     the version is stored as it is if the report and its figures have not moved since; otherwise, and without
     it, the version is rendered and signed here.
     """
-    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审定季度报表。")
     report = report_of(unit, quarter)
     if not passed:
-        _expect(report, {awaiting_approval(unit)}, "退回")
-        _step(report, StepAction.RETURN, actor, _text(comment, "退回意见", required=True), ReportState.RETURNED)
+        WORKFLOW.take(report, "return", actor=actor, opinion=comment, subject=unit)
         return report
     comment = _approval_comment(unit, quarter, report, comment, override, actor)
     if prepared is not None and not _still_valid(prepared, report, unit, quarter):
         prepared = None
     if prepared is None:
         prepared = _prepare(report, unit, quarter, actor, utcnow(), timings or Timings())
-    step = _step(report, StepAction.APPROVE, actor, comment, ReportState.APPROVED)
-    step.at = prepared.at
     report.needs_review = False
+    WORKFLOW.take(report, "approve", actor=actor, opinion=comment, on=prepared.at, subject=unit)
     _store_version(report, unit, quarter, actor, prepared)
     if unit.kind is UnitKind.COUNTY:
         db.session.add(QuarterLock(unit_id=unit.id, year=quarter.year, quarter=quarter.number,
@@ -306,7 +243,7 @@ def _prepare(report, unit, quarter, actor, at: datetime, timings: Timings) -> Pr
     figures_sha256 = sha256(figures_json)
     url = verify_url(token, figures_sha256)
     people = [p for p in approvers(report) if p[0] != "审定"]
-    people.append(["审定", _name(actor), _office(actor), local_datetime(at)])
+    people.append(["审定", actor_name(actor), actor_office(actor), local_datetime(at)])
     info = {
         "number": number, "figures_sha256": figures_sha256, "approvers": people, "verify_url": url,
         "qr": qr_svg(url), "token": token, "signer": signing.signer_name(),
@@ -329,7 +266,7 @@ def _store_version(report, unit, quarter, actor, prepared: Prepared) -> ReportVe
     version = ReportVersion(
         report=report, number=number, figures_json=prepared.figures_json, figures_sha256=prepared.figures_sha256,
         pdf=prepared.pdf, pdf_sha256=sha256(prepared.pdf), token=prepared.token, signer=prepared.signer,
-        approved_by_name=_name(actor), approved_at=prepared.at,
+        approved_by_name=actor_name(actor), approved_at=prepared.at,
         approvers_json=json.dumps(prepared.people, ensure_ascii=False),
     )  # fmt: skip
     db.session.add(version)
@@ -350,7 +287,8 @@ def confirm(unit: Unit, quarter: Quarter, pairing_id: int, *, disputed: bool, fi
     if pairing_id not in pairings:
         raise ServiceError("请选择您所代表的结对关系。", "pairing_id")
     report = report_of(unit, quarter)
-    _expect(report, {ReportState.SUBMITTED, ReportState.REVIEWED}, "确认或提出异议（须在县提交之后、省审定之前）")
+    step = StepAction.DISPUTE.value if disputed else StepAction.CONFIRM.value
+    WORKFLOW.check(report, step, actor, subject=unit)
     if disputed:
         figures = _text(figures, "有异议的数据", required=True)
         reason = _text(reason, "异议理由", required=True)
@@ -364,26 +302,27 @@ def confirm(unit: Unit, quarter: Quarter, pairing_id: int, *, disputed: bool, fi
     confirmation.disputed_figures = figures if disputed else ""
     confirmation.reason = reason if disputed else ""
     confirmation.answer, confirmation.answered_by_name = "", ""
-    confirmation.by_name = _name(actor)
+    confirmation.by_name = actor_name(actor)
     east = pairings[pairing_id].east_unit.display_name
     text = f"{east}：有异议的数据：{figures}；理由：{reason}" if disputed else f"{east}确认本季度数据"
-    _step(report, StepAction.DISPUTE if disputed else StepAction.CONFIRM, actor, text)
+    WORKFLOW.take(report, step, actor=actor, opinion=text, subject=unit)
     return confirmation
 
 
 def answer(unit: Unit, quarter: Quarter, confirmation_id: int, text: str, *, actor) -> Confirmation:
     """The county or its prefecture answers a dispute (the answer is shown to the East side and the province)."""
-    _refuse_unless(can_answer_dispute(actor, unit), "只有该县或所属市(州)协作办可以答复异议。")
     report = report_of(unit, quarter)
+    WORKFLOW.check(report, "answer", actor, subject=unit)
     confirmation = db.session.get(Confirmation, confirmation_id) if report is not None else None
     if confirmation is None or confirmation.report_id != report.id:
         raise ServiceError("该异议不存在或已随重新提交清除。")
     if confirmation.state is not ConfirmationState.DISPUTED:
         raise ServiceError("该异议已答复或已确认，无需再答复。")
     confirmation.answer = _text(text, "答复", required=True)
-    confirmation.answered_by_name = _name(actor)
+    confirmation.answered_by_name = actor_name(actor)
     confirmation.state = ConfirmationState.ANSWERED
-    _step(report, StepAction.ANSWER, actor, f"答复{confirmation.pairing.east_unit.display_name}：{confirmation.answer}")
+    text = f"答复{confirmation.pairing.east_unit.display_name}：{confirmation.answer}"
+    WORKFLOW.take(report, "answer", actor=actor, opinion=text, subject=unit)
     return confirmation
 
 
@@ -392,9 +331,8 @@ def answer(unit: Unit, quarter: Quarter, confirmation_id: int, text: str, *, act
 
 def request_unlock(unit: Unit, quarter: Quarter, reason: str, *, actor) -> UnlockRequest:
     """申请解锁 an approved quarter, with a reason; the province decides."""
-    _refuse_unless(can_request_unlock(actor, unit), "只有本单位或所属市(州)协作办可以申请解锁。")
     report = report_of(unit, quarter)
-    _expect(report, {ReportState.APPROVED}, "申请解锁（只有已审定的报表需要解锁）")
+    WORKFLOW.check(report, "request_unlock", actor, subject=unit)
     pending = db.session.scalar(
         sa.select(UnlockRequest.id).where(
             UnlockRequest.report_id == report.id, UnlockRequest.state == UnlockState.PENDING
@@ -402,10 +340,10 @@ def request_unlock(unit: Unit, quarter: Quarter, reason: str, *, actor) -> Unloc
     )
     if pending is not None:
         raise ServiceError("已有一份解锁申请在等待省协作办审批。")
-    request = UnlockRequest(report=report, reason=_text(reason, "解锁理由", required=True),
-                            requested_by_name=_name(actor))  # fmt: skip
+    request = UnlockRequest(report=report, reason=WORKFLOW.opinion("request_unlock", reason),
+                            requested_by_name=actor_name(actor))  # fmt: skip
     db.session.add(request)
-    _step(report, StepAction.REQUEST_UNLOCK, actor, request.reason)
+    WORKFLOW.take(report, "request_unlock", actor=actor, opinion=request.reason, subject=unit)
     return request
 
 
@@ -420,19 +358,19 @@ def pending_unlock(report: QuarterReport | None) -> UnlockRequest | None:
 def decide_unlock(unit: Unit, quarter: Quarter, request_id: int, *, grant: bool, note: str = "", actor):
     """The province grants (the quarter returns to filling in, the lock is lifted, approved reports above are
     marked as needing review) or refuses (with a reason) an unlock request."""
-    _refuse_unless(can_approve_report(actor, unit), "只有省协作办可以审批解锁申请。")
     report = report_of(unit, quarter)
+    step = "grant_unlock" if grant else "refuse_unlock"
+    WORKFLOW.check(report, step, actor, subject=unit)
     request = pending_unlock(report)
     if request is None or request.id != request_id:
         raise ServiceError("该解锁申请不存在或已审批。")
-    note = _text(note, "不同意的理由", required=not grant)
+    note = WORKFLOW.opinion(step, note)
     request.state = UnlockState.GRANTED if grant else UnlockState.REFUSED
-    request.decided_by_name, request.decision_note = _name(actor), note
+    request.decided_by_name, request.decision_note = actor_name(actor), note
     request.decided_at = utcnow()
+    WORKFLOW.take(report, step, actor=actor, opinion=note, subject=unit)
     if not grant:
-        _step(report, StepAction.REFUSE_UNLOCK, actor, note)
         return request
-    _step(report, StepAction.GRANT_UNLOCK, actor, note, ReportState.UNLOCKED)
     db.session.execute(
         sa.delete(QuarterLock).where(
             QuarterLock.unit_id == unit.id, QuarterLock.year == quarter.year, QuarterLock.quarter == quarter.number
@@ -442,9 +380,8 @@ def decide_unlock(unit: Unit, quarter: Quarter, request_id: int, *, grant: bool,
         above = report_of(parent, quarter) if parent is not None and parent.id != unit.id else None
         if above is not None and above.state is ReportState.APPROVED and not above.needs_review:
             above.needs_review = True
-            _step(
-                above, StepAction.NEEDS_REVIEW, actor, f"{unit.name}{quarter.label}报表已解锁，本报表的数据可能变化。"
-            )
+            text = f"{unit.name}{quarter.label}报表已解锁，本报表的数据可能变化。"
+            WORKFLOW.take(above, "needs_review", actor=actor, opinion=text)
     return request
 
 

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from registry.closing import services
 from registry.closing.forms import AnswerForm, ConfirmForm, DecideUnlockForm, StepForm, UnlockForm, VerifyForm
-from registry.closing.models import ReportState, ReportVersion
+from registry.closing.models import WORKFLOW, ReportState, ReportVersion
 from registry.closing.panel import overview, panel
 from registry.closing.record import MAX_UPLOAD, compare, sha256
 from registry.counties.models import Unit
@@ -21,19 +21,9 @@ from registry.kernel.errors import render_error
 from registry.kernel.exports import download
 from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
-from registry.kernel.services import ServiceError, StaleEdit
-from registry.permissions import (
-    can,
-    can_answer_dispute,
-    can_approve_report,
-    can_request_unlock,
-    can_review_report,
-    can_submit_report,
-    confirmable_pairings,
-    public,
-    report_visible,
-    requires,
-)
+from registry.kernel.services import ServiceError
+from registry.kernel.workflow import post_step
+from registry.permissions import can, confirmable_pairings, public, report_visible, requires
 from registry.reports.documents import NOT_OF_RECORD_SUFFIX, SHORT_CODE_DIGITS, report_stem
 from registry.reports.services import parse_quarter
 from registry.reports.views import mark_not_of_record
@@ -59,23 +49,12 @@ def _dashboard(unit, quarter):
 
 def _run(form, unit, quarter, call, success: str):
     """Validate, run the step, commit once; a refused step is flashed and nothing is written."""
-    if not form.validate_on_submit():
-        messages = [m for errors in form.errors.values() for m in errors]
-        flash("；".join(messages) or "表单无效，请刷新页面后重试。", "danger")
-        return redirect(_dashboard(unit, quarter))
-    try:
-        call()
-    except (ServiceError, StaleEdit) as exc:
-        db.session.rollback()
-        flash(str(exc) or "该报表已被他人处理，请刷新后重试。", "danger")
-        return redirect(_dashboard(unit, quarter))
-    db.session.commit()
-    flash(success, "success")
-    return redirect(_dashboard(unit, quarter))
+    return post_step(form, call, success, _dashboard(unit, quarter), stale="该报表已被他人处理，请刷新后重试。")
 
 
-def _allowed(check, unit):
-    if not check(current_user, unit):
+def _allowed(step: str, unit):
+    """403 unless the user is one who takes this step of the unit's reports (the workflow's predicate)."""
+    if not WORKFLOW[step].may(current_user, unit):
         abort(403)
 
 
@@ -83,7 +62,7 @@ def _allowed(check, unit):
 @requires("reports.submit")
 def submit(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_submit_report, unit)
+    _allowed("submit", unit)
     return _run(StepForm(), unit, quarter, lambda: services.submit(unit, quarter, actor=current_user), "报表已提交。")
 
 
@@ -91,7 +70,7 @@ def submit(unit_id, quarter_text):
 @requires("reports.review")
 def review(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_review_report, unit)
+    _allowed("review", unit)
     form = StepForm()
     passed = form.decision.data != "return"
     return _run(
@@ -105,7 +84,7 @@ def review(unit_id, quarter_text):
 @requires("reports.approve")
 def approve(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_approve_report, unit)
+    _allowed("approve", unit)
     form = StepForm()
     passed = form.decision.data != "return"
     prepared = None
@@ -151,7 +130,7 @@ def confirm(unit_id, quarter_text):
 @requires("reports.answer")
 def answer(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_answer_dispute, unit)
+    _allowed("answer", unit)
     form = AnswerForm()
     return _run(
         form, unit, quarter,
@@ -164,7 +143,7 @@ def answer(unit_id, quarter_text):
 @requires("reports.unlock")
 def request_unlock(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_request_unlock, unit)
+    _allowed("request_unlock", unit)
     form = UnlockForm()
     return _run(
         form, unit, quarter, lambda: services.request_unlock(unit, quarter, form.reason.data, actor=current_user),
@@ -176,7 +155,7 @@ def request_unlock(unit_id, quarter_text):
 @requires("reports.approve")
 def decide_unlock(unit_id, quarter_text):
     unit, quarter = _unit_and_quarter(unit_id, quarter_text)
-    _allowed(can_approve_report, unit)
+    _allowed("grant_unlock", unit)
     form = DecideUnlockForm()
     grant = form.decision.data != "refuse"
     return _run(

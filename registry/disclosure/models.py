@@ -17,6 +17,8 @@ from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin
 from registry.kernel.extensions import db
 from registry.kernel.labels import LabelledEnum
 from registry.kernel.scoping import RecordScope
+from registry.kernel.workflow import Opinion, Transition, Workflow
+from registry.permissions import write_gate
 
 #: The guidance's minimum: at least 10 days, counting the first and the last.
 MIN_WINDOW_DAYS = 10
@@ -46,6 +48,19 @@ class NoticeState(LabelledEnum):
 
 
 NoticeState.LABELS = {NoticeState.DRAFT: "草稿", NoticeState.PUBLISHED: "已发布", NoticeState.WITHDRAWN: "已撤回"}
+#: A notice's way: drafted, published (frozen) and perhaps withdrawn with its reason; whoever may write the notice
+#: (the write gate: its county). The notice's own columns date the steps (``published_at``, ``withdrawn_at``).
+WORKFLOW = Workflow(
+    "notice", NoticeState, audit_opinion="withdrawal_reason",
+    transitions=[
+        Transition("draft", "起草", to=NoticeState.DRAFT),
+        Transition("publish", "发布", sources=frozenset({NoticeState.DRAFT}), to=NoticeState.PUBLISHED,
+                   may=write_gate, audit="status", wrong_state="该公告{state}，不能再发布。"),
+        Transition("withdraw", "撤回", sources=frozenset({NoticeState.PUBLISHED}), to=NoticeState.WITHDRAWN,
+                   may=write_gate, audit="status", wrong_state="只有已发布的公告可以撤回。",
+                   opinion=Opinion("撤回原因", field="reason")),
+    ],
+)  # fmt: skip
 
 
 class ComplaintChannel(LabelledEnum):
@@ -76,7 +91,7 @@ class Notice(TimestampMixin, VersionedMixin, db.Model):
 
     __tablename__ = "disclosure_notices"
     __table_args__ = (
-        sa.CheckConstraint("state IN ('draft', 'published', 'withdrawn')", name="state_known"),
+        WORKFLOW.state_check(),
         # Date arithmetic differs: PostgreSQL subtracts dates to days, SQLite needs julianday().
         _window_check("window_end - window_start >= 9", "postgresql"),
         _window_check("julianday(window_end) - julianday(window_start) >= 9", "sqlite"),

@@ -16,6 +16,7 @@ from registry.disclosure import documents
 from registry.disclosure.models import (
     MIN_WINDOW_DAYS,
     NATIONAL_PHONE,
+    WORKFLOW,
     Complaint,
     ComplaintChannel,
     Notice,
@@ -124,6 +125,7 @@ def create_notice(data: dict, *, actor) -> Notice:
     notice.items = [NoticeItem(project_id=p.id, position=i) for i, p in enumerate(projects, start=1)]
     db.session.add(notice)
     db.session.flush()
+    WORKFLOW.start(notice, "draft", actor=actor)
     record(
         "create",
         notice,
@@ -179,10 +181,8 @@ def _public_no() -> str:
 def publish(notice: Notice, *, actor, version=None, today: date | None = None) -> Notice:
     """Freeze the notice: snapshot, public number, PDF. Only a draft whose window has not already ended."""
     check_version(notice, version)
-    authorize_write(actor, Notice, notice, before=notice)
+    WORKFLOW.check(notice, "publish", actor)
     today = today or date.today()
-    if notice.state is not NoticeState.DRAFT:
-        raise ServiceError(f"该公告{notice.state.label}，不能再发布。")
     check_window(notice.window_start, notice.window_end)
     if notice.window_end < today:
         raise ServiceError(f"公示期已于 {notice.window_end} 结束，请重新起草公告并确定新的公示期。")
@@ -197,43 +197,21 @@ def publish(notice: Notice, *, actor, version=None, today: date | None = None) -
     notice.search_text = documents.search_text(snapshot)
     notice.pdf = pdf
     notice.public_no = public_no
-    notice.state = NoticeState.PUBLISHED
     notice.published_at = utcnow()
-    db.session.flush()
-    record(
-        "status",
-        notice,
-        actor=actor,
-        summary=f"发布公告《{notice.title}》，公示期 {notice.window_start} 至 {notice.window_end}，"
-        f"公告编号 {notice.public_no}",
-        changes={"state": [NoticeState.DRAFT.value, NoticeState.PUBLISHED.value]},
-    )
+    summary = (f"发布公告《{notice.title}》，公示期 {notice.window_start} 至 {notice.window_end}，"
+               f"公告编号 {notice.public_no}")  # fmt: skip
+    WORKFLOW.take(notice, "publish", actor=actor, summary=summary)
     return notice
 
 
 def withdraw(notice: Notice, reason: str, *, actor, version=None) -> Notice:
     """Take a published notice down, saying why (the public page then shows only the withdrawal and its reason)."""
     check_version(notice, version)
-    authorize_write(actor, Notice, notice, before=notice)
-    if notice.state is not NoticeState.PUBLISHED:
-        raise ServiceError("只有已发布的公告可以撤回。")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError("请填写撤回原因。", "reason")
-    notice.state = NoticeState.WITHDRAWN
+    WORKFLOW.check(notice, "withdraw", actor)
+    reason = WORKFLOW.opinion("withdraw", reason)
     notice.withdrawn_at = utcnow()
     notice.withdrawal_reason = reason
-    db.session.flush()
-    record(
-        "status",
-        notice,
-        actor=actor,
-        summary=f"撤回公告《{notice.title}》：{reason}",
-        changes={
-            "state": [NoticeState.PUBLISHED.value, NoticeState.WITHDRAWN.value],
-            "withdrawal_reason": [None, reason],
-        },
-    )
+    WORKFLOW.take(notice, "withdraw", actor=actor, opinion=reason, summary=f"撤回公告《{notice.title}》：{reason}")
     return notice
 
 

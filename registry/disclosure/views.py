@@ -13,8 +13,8 @@ from registry.disclosure.models import Complaint, Notice, NoticeState, NoticeTyp
 from registry.kernel.audit.queries import history_of
 from registry.kernel.extensions import db
 from registry.kernel.forms import BLANK, unit_choice
-from registry.kernel.services import ServiceError, StaleEdit
 from registry.kernel.web import is_id, is_year, paginate, save
+from registry.kernel.workflow import post_step
 from registry.permissions import can, get_visible_or_404, requires, scope_filter, visible_divisions, writable_counties
 
 bp = Blueprint("disclosure", __name__, url_prefix="/disclosure")
@@ -90,21 +90,7 @@ def detail(notice_id):
 
 def _step(form, call, success: str, notice: Notice):
     """Validate a form posted from the notice's page, run the service, commit once; a refusal is flashed."""
-    if not form.validate_on_submit():
-        flash("；".join(m for errors in form.errors.values() for m in errors) or "表单无效，请刷新后重试。", "danger")
-        return redirect(url_for(".detail", notice_id=notice.id))
-    try:
-        call()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for(".detail", notice_id=notice.id))
-    except StaleEdit:
-        db.session.rollback()
-        abort(409)
-    db.session.commit()
-    flash(success, "success")
-    return redirect(url_for(".detail", notice_id=notice.id))
+    return post_step(form, call, success, url_for(".detail", notice_id=notice.id))
 
 
 @bp.route("/<int:notice_id>/publish", methods=["POST"])

@@ -17,6 +17,8 @@ from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin
 from registry.kernel.extensions import db
 from registry.kernel.labels import LabelledEnum
 from registry.kernel.scoping import RecordScope
+from registry.kernel.workflow import Opinion, Transition, Workflow
+from registry.permissions import can_review_problem
 
 
 class Source(LabelledEnum):
@@ -102,7 +104,51 @@ StepAction.LABELS = {
     StepAction.RETURN: "退回",
 }
 
-_states = ", ".join(f"'{s.value}'" for s in State)
+
+def office_of(actor) -> str:
+    """The office a step was taken for, as the problem's page shows it ("昭觉县县级协作办")."""
+    if actor is None:
+        return "系统"
+    unit = actor.scope_unit
+    return f"{unit.name}{actor.role.label}" if unit is not None else actor.role.label
+
+
+def _step_row(problem, transition, _before, actor, comment: str, _on) -> "ProblemStep":
+    step = ProblemStep(action=transition.action, to_state=problem.state, comment=comment[:500],
+                       actor_id=getattr(actor, "id", None), office=office_of(actor))  # fmt: skip
+    problem.steps.append(step)
+    return step
+
+
+def _not_requested(doing: str):
+    return lambda state: f"问题{state.label}，不在申请销号状态，不能{doing}。"
+
+
+_REVIEWER = "您不是这个问题的责任单位审核人或主管部门审核人，不能{}。"
+#: The way to 销号: who takes each step (the gate's ``can_review_problem`` for both sides of 双销号; the scope and
+#: the locked quarters of the steps' days are asked by the services through ``authorize_step``).
+WORKFLOW = Workflow(
+    "problem", State, step=_step_row, describe=lambda problem, text: f"{text}：{problem.title}",
+    transitions=[
+        Transition("create", StepAction.CREATE.label, to=State.OPEN, action=StepAction.CREATE),
+        Transition("progress", StepAction.PROGRESS.label, sources=WORKING, to=State.IN_PROGRESS,
+                   action=StepAction.PROGRESS, audit="progress",
+                   wrong_state=lambda state: f"问题{state.label}，不能再报送进展。"),
+        Transition("request", StepAction.REQUEST.label, sources=frozenset({State.IN_PROGRESS, State.RETURNED}),
+                   to=State.REQUESTED, action=StepAction.REQUEST, audit="request_close",
+                   wrong_state=lambda state: f"问题{state.label}，不能申请销号（请先报送整改进展）。"),
+        *(Transition(f"sign_{side}", action.label, sources=frozenset({State.REQUESTED}), action=action,
+                     may=can_review_problem, refusal=_REVIEWER.format("审核销号"), audit="sign_off",
+                     wrong_state=_not_requested("审核销号"))
+          for side, action in (("local", StepAction.SIGN_LOCAL), ("supervisor", StepAction.SIGN_SUPERVISOR))),
+        Transition("close", StepAction.CLOSE.label, sources=frozenset({State.REQUESTED}), to=State.CLOSED,
+                   action=StepAction.CLOSE, audit="sign_off"),
+        Transition("return", StepAction.RETURN.label, sources=frozenset({State.REQUESTED}), to=State.RETURNED,
+                   action=StepAction.RETURN, may=can_review_problem, refusal=_REVIEWER.format("退回"), audit="return",
+                   wrong_state=_not_requested("退回"),
+                   opinion=Opinion("退回理由", limit=500, field="reason", too_long="退回理由不能超过 500 个字。")),
+    ],
+)  # fmt: skip
 
 
 class Problem(TimestampMixin, VersionedMixin, db.Model):
@@ -115,7 +161,7 @@ class Problem(TimestampMixin, VersionedMixin, db.Model):
 
     __tablename__ = "problems"
     __table_args__ = (
-        sa.CheckConstraint(f"state IN ({_states})", name="state_known"),
+        WORKFLOW.state_check(),
         sa.CheckConstraint(
             "state <> 'closed' OR (local_signed_at IS NOT NULL AND supervisor_signed_at IS NOT NULL "
             "AND closed_on IS NOT NULL)",
@@ -249,7 +295,7 @@ class ProblemStep(db.Model):
     """One step of the problem's way to 销号, with who took it and why (a return's reason)."""
 
     __tablename__ = "problem_steps"
-    __table_args__ = (sa.CheckConstraint(f"to_state IN ({_states})", name="to_state_known"),)
+    __table_args__ = (WORKFLOW.state_check("to_state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     problem_id: Mapped[int] = mapped_column(sa.ForeignKey("problems.id", ondelete="CASCADE"), index=True)

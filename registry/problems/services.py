@@ -31,7 +31,7 @@ from registry.permissions import (
     linkable_model,
     visible_record,
 )
-from registry.problems.models import WORKING, Problem, ProblemLink, ProblemStep, ProgressEntry, State, StepAction
+from registry.problems.models import WORKFLOW, Problem, ProblemLink, ProgressEntry, State, office_of
 
 FIELDS = (
     "source", "year", "batch", "found_on", "description", "category", "amount_fen", "unit_id", "lead_unit",
@@ -48,13 +48,6 @@ LINK_TYPES = {
     "exchanges": "人才交流",
     "assets": "项目资产",
 }
-
-
-def office_of(actor) -> str:
-    if actor is None:
-        return "系统"
-    unit = actor.scope_unit
-    return f"{unit.name}{actor.role.label}" if unit is not None else actor.role.label
 
 
 def _check(data: dict, batch: Batch | None = None) -> None:
@@ -93,21 +86,14 @@ def _today() -> date:
     return datetime.now(CHINA).date()
 
 
-def _step(problem: Problem, action: StepAction, actor, comment: str = "") -> None:
-    problem.steps.append(
-        ProblemStep(action=action, to_state=problem.state, comment=comment[:500],
-                    actor_id=getattr(actor, "id", None), office=office_of(actor))
-    )  # fmt: skip
-
-
 def create_problem(data: dict, *, actor, batch: Batch | None = None) -> Problem:
     """Register a problem (未整改) in the writer's scope."""
     data = {k: data.get(k) for k in FIELDS}
     _check(data, batch)
     authorize_write(actor, Problem, data, cache=_cache(batch))
-    problem = Problem(**data, state=State.OPEN)
+    problem = Problem(**data)
     db.session.add(problem)
-    _step(problem, StepAction.CREATE, actor)
+    WORKFLOW.start(problem, "create", actor=actor)
     if batch is None:
         db.session.flush()
     written("create", problem, actor=actor, batch=batch, changes=snapshot(problem, FIELDS),
@@ -136,17 +122,12 @@ def update_problem(problem: Problem, data: dict, *, actor, version=None, batch: 
     return changes
 
 
-def _event(problem: Problem, action: str, actor, summary: str, changes: dict | None = None) -> None:
-    record(action, problem, actor=actor, summary=f"{summary}：{problem.title}", changes=changes or {})
-
-
 def add_progress(problem: Problem, data: dict, *, actor, version=None) -> ProgressEntry:
     """A dated progress report; the first one moves 未整改 (or 退回) to 整改中. Neither its day nor today may lie in a
     locked quarter (its 整改到位资金 counts from its day, the state it leads to from today)."""
     check_version(problem, version)
     authorize_step(actor, Problem, problem, data.get("entry_on"), _today(), field="entry_on")
-    if problem.state not in WORKING:
-        raise ServiceError(f"问题{problem.state.label}，不能再报送进展。")
+    WORKFLOW.check(problem, "progress", actor)
     text = (data.get("text") or "").strip()
     if not text:
         raise ServiceError("请填写整改进展。", "text")
@@ -161,14 +142,11 @@ def add_progress(problem: Problem, data: dict, *, actor, version=None) -> Progre
         entry_on=data["entry_on"], text=text, rectified_fen=amount, actor_id=getattr(actor, "id", None)
     )
     problem.progress.append(entry)
-    old = problem.state
     problem.rectified_fen += amount
-    problem.state = State.IN_PROGRESS
-    _step(problem, StepAction.PROGRESS, actor, text[:200])
-    db.session.flush()
-    _event(problem, "progress", actor, f"报送整改进展（{entry.entry_on}）",
-           {"state": [old.value, problem.state.value], "rectified_fen": [problem.rectified_fen - amount,
-                                                                          problem.rectified_fen]})  # fmt: skip
+    changes = {"state": [problem.state.value, State.IN_PROGRESS.value],  # audited even when it stays 整改中
+               "rectified_fen": [problem.rectified_fen - amount, problem.rectified_fen]}  # fmt: skip
+    WORKFLOW.take(problem, "progress", actor=actor, opinion=text[:200], summary=f"报送整改进展（{entry.entry_on}）",
+                  changes=changes)  # fmt: skip
     return entry
 
 
@@ -176,16 +154,11 @@ def request_close(problem: Problem, *, actor, comment: str = "", version=None) -
     """申请销号: the responsible unit says the problem is rectified; needs at least one progress entry."""
     check_version(problem, version)
     authorize_step(actor, Problem, problem, _today())
-    if problem.state not in (State.IN_PROGRESS, State.RETURNED):
-        raise ServiceError(f"问题{problem.state.label}，不能申请销号（请先报送整改进展）。")
+    WORKFLOW.check(problem, "request", actor)
     if not problem.progress:
         raise ServiceError("请先报送整改进展，再申请销号。")
-    old = problem.state
-    problem.state = State.REQUESTED
     _clear_signoffs(problem)
-    _step(problem, StepAction.REQUEST, actor, comment)
-    db.session.flush()
-    _event(problem, "request_close", actor, "申请销号", {"state": [old.value, problem.state.value]})
+    WORKFLOW.take(problem, "request", actor=actor, opinion=comment)
     return problem
 
 
@@ -208,18 +181,13 @@ def sides_for(user, problem: Problem) -> list[str]:
 
 
 def may_return(user, problem: Problem) -> bool:
-    return (
-        problem.state is State.REQUESTED
-        and user is not None
-        and (can_close_locally(user, problem.unit) or can_close_as_supervisor(user, problem.unit))
-    )
+    return user is not None and WORKFLOW.allows(problem, "return", user)
 
 
 def sign_off(problem: Problem, *, actor, comment: str = "", version=None) -> str:
     """审核销号 by one side of 双销号; the second side's sign-off closes the problem (已销号). Returns the side."""
     check_version(problem, version)
-    if problem.state is not State.REQUESTED:
-        raise ServiceError(f"问题{problem.state.label}，不在申请销号状态，不能审核销号。")
+    WORKFLOW.check(problem, "sign_local", actor)
     sides = sides_for(actor, problem)
     if not sides:
         if actor is not None and actor.id in {problem.local_signed_by_id, problem.supervisor_signed_by_id}:
@@ -229,39 +197,29 @@ def sign_off(problem: Problem, *, actor, comment: str = "", version=None) -> str
     side, now = sides[0], utcnow()
     if side == "local":
         problem.local_signed_by_id, problem.local_signed_at = actor.id, now
-        _step(problem, StepAction.SIGN_LOCAL, actor, comment)
     else:
         problem.supervisor_signed_by_id, problem.supervisor_signed_at = actor.id, now
-        _step(problem, StepAction.SIGN_SUPERVISOR, actor, comment)
+    WORKFLOW.take(problem, f"sign_{side}", actor=actor, opinion=comment, audited=False)
     changes = {f"{side}_signed": [None, office_of(actor)]}
+    summary = WORKFLOW[f"sign_{side}"].label
     if problem.local_signed_at is not None and problem.supervisor_signed_at is not None:
-        problem.state, problem.closed_on = State.CLOSED, date.today()
-        _step(problem, StepAction.CLOSE, actor)
+        problem.closed_on = date.today()
+        WORKFLOW.take(problem, "close", actor=actor, audited=False)
         changes["state"] = [State.REQUESTED.value, State.CLOSED.value]
-    db.session.flush()
-    label = "责任单位审核销号" if side == "local" else "主管部门审核销号"
-    _event(problem, "sign_off", actor, label + ("，已销号" if problem.state is State.CLOSED else ""), changes)
+        summary += "，已销号"
+    WORKFLOW.audit(problem, f"sign_{side}", actor, summary=summary, changes=changes)
     return side
 
 
 def return_problem(problem: Problem, *, actor, reason: str, version=None) -> Problem:
     """退回 by either reviewer, with the reason; both sign-offs are cleared."""
     check_version(problem, version)
-    reason = (reason or "").strip()
-    if problem.state is not State.REQUESTED:
-        raise ServiceError(f"问题{problem.state.label}，不在申请销号状态，不能退回。")
-    if not may_return(actor, problem):
-        raise ServiceError("您不是这个问题的责任单位审核人或主管部门审核人，不能退回。")
-    if not reason:
-        raise ServiceError("请填写退回理由。", "reason")
-    if len(reason) > 500:
-        raise ServiceError("退回理由不能超过 500 个字。", "reason")
+    WORKFLOW.check(problem, "return", actor)
+    reason = WORKFLOW.opinion("return", reason)
     authorize_step(actor, Problem, problem, _today())
-    problem.state, problem.return_reason = State.RETURNED, reason
+    problem.return_reason = reason
     _clear_signoffs(problem)
-    _step(problem, StepAction.RETURN, actor, reason)
-    db.session.flush()
-    _event(problem, "return", actor, f"退回（{reason[:60]}）", {"state": [State.REQUESTED.value, State.RETURNED.value]})
+    WORKFLOW.take(problem, "return", actor=actor, opinion=reason, summary=f"退回（{reason[:60]}）")
     return problem
 
 
@@ -296,6 +254,10 @@ def remove_link(problem: Problem, link_id, *, actor) -> None:
     problem.links.remove(link)
     db.session.flush()
     _event(problem, "unlink", actor, f"取消关联{LINK_TYPES.get(link.record_type, link.record_type)} {link.record_id}")
+
+
+def _event(problem: Problem, action: str, actor, summary: str) -> None:
+    record(action, problem, actor=actor, summary=f"{summary}：{problem.title}", changes={})
 
 
 def overdue_clause(today: date):

@@ -3,18 +3,17 @@ the deadline), a problem with its links, progress and steps, and the forms of ea
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry.counties.models import UnitKind
 from registry.kernel.audit.queries import history_of
 from registry.kernel.exports import csv_bytes, download
-from registry.kernel.extensions import db
 from registry.kernel.forms import BLANK, unit_choice
-from registry.kernel.services import ServiceError
 from registry.kernel.transfer.forms import import_page, template_download
 from registry.kernel.web import paginate, save, sort_clause
+from registry.kernel.workflow import post_step
 from registry.permissions import (
     get_visible_or_404,
     linkable_model,
@@ -186,21 +185,7 @@ def edit(problem_id):
 
 def _step_post(problem, form, call, success):
     """A step's POST: the service, one commit and back to the problem; a refusal is flashed there."""
-    target = url_for(".detail", problem_id=problem.id)
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors if isinstance(errors, list) else [errors]:
-                flash(str(error), "danger")
-        return redirect(target)
-    try:
-        call()
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(target)
-    db.session.commit()
-    flash(success, "success")
-    return redirect(target)
+    return post_step(form, call, success, url_for(".detail", problem_id=problem.id))
 
 
 @bp.route("/<int:problem_id>/progress", methods=["POST"])

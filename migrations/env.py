@@ -93,14 +93,24 @@ def run_migrations_online():
         if connection.dialect.name == "sqlite":
             # Batch migrations copy tables; enforced foreign keys would break that (Alembic docs,
             # "Dealing with Referencing Foreign Keys"). The app itself keeps them on.
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # On the driver's connection, before any BEGIN: the app's engine begins every transaction itself
+            # (database._sqlite_begin), and inside one SQLite ignores this PRAGMA, so a batch copy's DROP TABLE
+            # would cascade to the rows referencing the table (a quarter's steps and versions of record).
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
             # End the implicit transaction the PRAGMA opened, or Alembic would run inside it and
             # the version row would be rolled back when the connection closes.
             connection.commit()
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if connection.dialect.name == "sqlite":
+                # The connection goes back to the app's pool: foreign keys on again, as every app connection has them.
+                if connection.in_transaction():
+                    connection.rollback()  # a failed migration's (a committed one has none left)
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

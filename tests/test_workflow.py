@@ -6,7 +6,9 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
+from registry import create_app
 from registry.assets import services as assets
 from registry.assets.models import WORKFLOW as ASSETS
 from registry.closing import services as closing
@@ -23,6 +25,7 @@ from registry.permissions import OutOfScope
 from registry.problems import services as problems
 from registry.problems.models import WORKFLOW as PROBLEMS
 from registry.problems.models import ProblemStep, State
+from tests.conftest import make_test_config
 
 Q = Quarter.of(2024, 2)
 
@@ -279,3 +282,37 @@ def test_the_database_accepts_every_declared_state(world_records):
                 db.session.execute(
                     sa.text("UPDATE assets SET state = :s WHERE id = :id"), {"s": state.value, "id": w.asset_a.id}
                 )
+
+
+def test_the_migration_keeps_every_row_and_then_refuses_an_unknown_state(empty_database):
+    """b3f1c9d2e8a7 copies quarter_reports and assets on SQLite: the rows referencing them (steps, versions of
+    record, sources) stay, which they did not while the migrations' connection kept its foreign keys on."""
+    app = create_app(make_test_config(empty_database))
+    with app.app_context():
+        upgrade(revision="e2b7a9c4d1f3")
+        now = "'2024-07-01'"
+        statements = [
+            "INSERT INTO units (id, code, name, full_name, kind, side, is_active, note, created_at, updated_at, "
+            f"version_id) VALUES (1, '513431', '昭觉县', '昭觉县', 'county', 'west', true, '', {now}, {now}, 1)",
+            "INSERT INTO quarter_reports (id, unit_id, year, quarter, state, needs_review, created_at, updated_at, "
+            f"version_id) VALUES (7, 1, 2024, 2, 'approved', false, {now}, {now}, 1)",
+            "INSERT INTO report_steps (report_id, action, from_state, to_state, comment, actor_name, actor_office, "
+            f"at) VALUES (7, 'approve', 'reviewed', 'approved', '同意', '省协作办', '', {now})",
+            "INSERT INTO report_steps (report_id, action, from_state, to_state, comment, actor_name, actor_office, "
+            f"at) VALUES (7, 'confirm', NULL, NULL, '', '联络员', '', {now})",
+            "INSERT INTO report_versions (report_id, number, figures_json, figures_sha256, pdf, pdf_sha256, token, "
+            f"signer, approved_by_name, approved_at, approvers_json) VALUES (7, 1, '{{}}', 'f', :pdf, 'p', 't', '', "
+            f"'', {now}, '[]')",
+        ]
+        with db.engine.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement), {"pdf": b"%PDF-1.7"})
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT id, state FROM quarter_reports")).all() == [(7, "approved")]
+            steps = conn.execute(sa.text("SELECT action, from_state, to_state FROM report_steps ORDER BY id")).all()
+            assert steps == [("approve", "reviewed", "approved"), ("confirm", None, None)]
+            assert conn.execute(sa.text("SELECT pdf FROM report_versions")).scalar() == b"%PDF-1.7"
+            with pytest.raises(sa.exc.IntegrityError):
+                conn.execute(sa.text("UPDATE quarter_reports SET state = 'lost'"))
+        db.engine.dispose()

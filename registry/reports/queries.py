@@ -4,7 +4,7 @@
 so the page and the report are fed the same numbers and a template cannot reach back into the database.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -31,7 +31,7 @@ from registry.placements import figures as placements
 from registry.placements.models import Destination
 from registry.problems import figures as problem_figures
 from registry.projects import figures as projects
-from registry.projects.models import FundSource, FundStage, Project
+from registry.projects.models import FundSource, FundStage, Project, ProjectStatus
 from registry.purchases import figures as purchases
 from registry.reports.models import QuarterNarrative
 
@@ -211,6 +211,45 @@ class ProjectGroup:
 
 
 @dataclass(frozen=True)
+class ProjectSummaryRow:
+    """One line of the projects' summary (``ProjectsSection.summary``): a group's heading (``kind`` "group"), a part
+    of it (the year's projects by status, other years' by year: "part"), its subtotal ("subtotal"), the section's
+    total ("total"), or another programme's projects beside it ("apart")."""
+
+    kind: str
+    label: str
+    count: int
+    in_count: int
+    funds: ProjectFunds
+    beneficiaries: int
+    beneficiaries_lifted: int
+    #: Of the year's projects of one status: how many of them the 项目数 indicator counts, when not all.
+    note: str = ""
+
+
+def _summed_funds(label: str, rows) -> ProjectFunds:
+    def total(parts) -> FundRow:
+        return FundRow(label, *(sum(r.amounts[i] for r in parts) for i in range(4)))
+
+    rows = list(rows)
+    return ProjectFunds(label, total([r.year for r in rows]), total([r.to_date for r in rows]))
+
+
+def _summary_row(kind: str, label: str, projects, funds: ProjectFunds | None = None) -> ProjectSummaryRow:
+    projects = list(projects)
+    return ProjectSummaryRow(
+        kind=kind, label=label, count=len(projects), in_count=sum(p.in_count for p in projects),
+        funds=funds or _summed_funds(label, [p.total for p in projects]),
+        beneficiaries=sum(p.beneficiaries for p in projects),
+        beneficiaries_lifted=sum(p.beneficiaries_lifted for p in projects),
+    )  # fmt: skip
+
+
+#: The order of the year's projects by status in the summary (the lifecycle's).
+STATUS_ORDER = {label: n for n, label in enumerate(ProjectStatus.LABELS.values())}
+
+
+@dataclass(frozen=True)
 class ProjectsSection:
     """三、帮扶项目: the county's projects of the year and those of other years with money dated in it."""
 
@@ -221,6 +260,35 @@ class ProjectsSection:
     @property
     def projects(self) -> tuple[ProjectRow, ...]:
         return tuple(p for g in self.groups for p in g.projects)
+
+    def summary(self, year: int) -> tuple[ProjectSummaryRow, ...]:
+        """The section in a few lines, as the PDF prints it (the dashboard lists every project): each counted group
+        with its parts (the year's projects by status, other years' by year) and subtotal, the total, then each other
+        programme's group on one line. Every amount is a sum of the projects' own, so the lines add up to the
+        groups' and the section's totals."""
+        lines = []
+        for g in self.groups:
+            if not g.counted:
+                lines.append(_summary_row("apart", g.label, g.projects, g.total))
+                continue
+            lines.append(_summary_row("group", g.label, g.projects, g.total))
+            parts: dict[str, list[ProjectRow]] = {}
+            this_year = all(p.year == year for p in g.projects)
+            for p in g.projects:
+                parts.setdefault(p.status if this_year else f"{p.year} 年度项目", []).append(p)
+            order = sorted(parts, key=(lambda k: STATUS_ORDER.get(k, len(STATUS_ORDER))) if this_year else None,
+                           reverse=not this_year)  # fmt: skip
+            for key in order:
+                line = _summary_row("part", key, parts[key])
+                if this_year and line.in_count < line.count:
+                    counted = f"其中 {line.in_count} 个计入项目数" if line.in_count else "不计入项目数"
+                    line = replace(line, note=counted)
+                lines.append(line)
+            lines.append(_summary_row("subtotal", "小计", g.projects, g.total))
+        counted = [p for g in self.groups if g.counted for p in g.projects]
+        if counted:
+            lines.append(_summary_row("total", "合计", counted, self.total))
+        return tuple(lines)
 
     @property
     def amounts(self) -> tuple[int, ...]:

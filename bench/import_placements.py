@@ -74,7 +74,7 @@ def make_workbook(path: Path, rows: int, seed: int = 11):
     workbook.save(path)
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -84,7 +84,7 @@ def bare_read(path: str) -> tuple:
     workbook = load_workbook(path, read_only=True, data_only=True)
     count = sum(1 for _ in workbook.worksheets[0].iter_rows(values_only=True))
     workbook.close()
-    return round(time.perf_counter() - started, 3), count, round(_peak_mb())
+    return round(time.perf_counter() - started, 3), count, round(peak_mb())
 
 
 def calamine_read(path: str) -> tuple:
@@ -94,7 +94,7 @@ def calamine_read(path: str) -> tuple:
     started = time.perf_counter()
     headers, rows = read_table(Path(path), path)
     count = 1 + sum(1 for _ in rows)
-    return round(time.perf_counter() - started, 3), count, round(_peak_mb())
+    return round(time.perf_counter() - started, 3), count, round(peak_mb())
 
 
 def setup(url: str) -> tuple:
@@ -115,31 +115,36 @@ def setup(url: str) -> tuple:
     return ()
 
 
-def registry_import(path: str, url: str) -> tuple:
-    """The import as a worker runs it: the app, then the file read, checked and written, then one commit:
-    (seconds, records created, peak MB, peak MB before the import)."""
+def registry_import(path: str, url: str, importer=None, *, chunked: bool = False) -> tuple:
+    """The import as a worker runs it: the app, then the file read, checked and written, then the commit:
+    (seconds, records created, peak MB, peak MB before the import). ``importer``: the placements importer unless
+    given; ``chunked``: under ``writing()``, committing chunk by chunk as the command line and the task do (else
+    in one transaction)."""
+    import contextlib
+
     import sqlalchemy as sa
 
     from registry import create_app
     from registry.auth.models import User
+    from registry.kernel.database import writing
     from registry.kernel.extensions import db
     from registry.kernel.transfer.reader import read_table
     from registry.placements.transfer import import_placements
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "SERVER_NAME": None})
-    with app.app_context():
+    with app.app_context(), writing() if chunked else contextlib.nullcontext():
         user = db.session.scalar(sa.select(User).where(User.username == "bench"))
-        before = _peak_mb()
+        before = peak_mb()
         started = time.perf_counter()
         # As the background import reads it: from the stored upload's path (registry.tasks.imports.run).
         headers, rows = read_table(Path(path), path)
-        result = import_placements(headers, rows, user=user, filename=Path(path).name)
+        result = (importer or import_placements)(headers, rows, user=user, filename=Path(path).name)
+        assert not result.errors, result.errors[:3]
         db.session.commit()
         elapsed = time.perf_counter() - started
-        assert not result.errors, result.errors[:3]
         db.session.remove()
         db.engine.dispose()
-        return round(elapsed, 3), result.created, round(_peak_mb()), round(before)
+        return round(elapsed, 3), result.created, round(peak_mb()), round(before)
 
 
 STEPS = {
@@ -150,34 +155,52 @@ STEPS = {
 }
 
 
-def step(name: str, path: Path, url: str | None, in_process: bool) -> list[float]:
-    """One step's numbers, from a fresh process of its own (``--step``) or, ``in_process``, from this one."""
+def run_step(module: str, steps: dict, name: str, path: Path, url: str | None, in_process: bool,
+             flags: dict | None = None) -> list[float]:  # fmt: skip
+    """One step's numbers, from a fresh process of its own (``python -m <module> --step``) or, ``in_process``,
+    from this one. ``flags``: further options ({name: True} as --name) of both."""
+    flags = flags or {}
     if in_process:
-        return [float(x) for x in STEPS[name](argparse.Namespace(file=str(path), database_url=url))]
-    command = [sys.executable, "-m", "bench.import_placements", "--file", str(path), "--step", name]
+        return [float(x) for x in steps[name](argparse.Namespace(file=str(path), database_url=url, **flags))]
+    command = [sys.executable, "-m", module, "--file", str(path), "--step", name]
+    command += [f"--{flag}" for flag, on in flags.items() if on]
     if url:
         command += ["--database-url", url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()  # noqa: S603
     return [float(x) for x in out]
 
 
+def step(name: str, path: Path, url: str | None, in_process: bool) -> list[float]:
+    return run_step("bench.import_placements", STEPS, name, path, url, in_process)
+
+
+def prepare(parser, steps: dict, smoke: dict, make, name: str, argv=None):
+    """The options of an import bench (--rows, --database-url, --step, --file, --in-process, and the parser's
+    own), parsed; with --step, that step run and printed (None returned); else (args, workbook path, database URL)
+    with the workbook written by ``make(path, rows)`` unless --file names one."""
+    parser.add_argument("--database-url", help="a database to EMPTY and use (default: a new SQLite file)")
+    parser.add_argument("--step", choices=list(steps))
+    parser.add_argument("--file", help="an existing workbook in the template's layout (else one is written)")
+    parser.add_argument("--in-process", action="store_true", help="every step in this process (smoke runs)")
+    args = parse_args(parser, smoke, argv)
+    if args.step:
+        print(" ".join(str(x) for x in steps[args.step](args)))
+        return None
+    tmp = Path(tempfile.mkdtemp())
+    path = Path(args.file) if args.file else tmp / name
+    if not args.file:
+        make(path, args.rows)
+    print(f"workbook: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB", flush=True)
+    return args, path, args.database_url or f"sqlite:///{tmp / 'import.sqlite3'}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--database-url", help="a database to EMPTY and use (default: a new SQLite file)")
-    parser.add_argument("--step", choices=list(STEPS))
-    parser.add_argument("--file", help="an existing workbook in the template's layout (else one is written)")
-    parser.add_argument("--in-process", action="store_true", help="every step in this process (smoke runs)")
-    args = parse_args(parser, {"rows": 200, "in_process": True}, argv)
-    if args.step:
-        print(" ".join(str(x) for x in STEPS[args.step](args)))
+    prepared = prepare(parser, STEPS, {"rows": 200, "in_process": True}, make_workbook, "placements.xlsx", argv)
+    if prepared is None:
         return
-    tmp = Path(tempfile.mkdtemp())
-    path = Path(args.file) if args.file else tmp / "placements.xlsx"
-    if not args.file:
-        make_workbook(path, args.rows)
-    url = args.database_url or f"sqlite:///{tmp / 'import.sqlite3'}"
-    print(f"workbook: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB")
+    args, path, url = prepared
     read_s, _, read_peak = step("read", path, url, args.in_process)
     fast_s, _, fast_peak = step("calamine", path, url, args.in_process)
     step("setup", path, url, args.in_process)

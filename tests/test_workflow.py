@@ -215,6 +215,17 @@ def test_a_hook_for_named_steps_only_and_one_that_fails_after_commit(world_recor
     assert db.session.get(type(w.problem_a), w.problem_a.id).state is State.REQUESTED
 
 
+def test_a_disposal_by_an_office_is_checked_without_flushing_its_disposal_record(world_records):
+    """The asset's service sets the disposal record before ``take`` checks again; the gate's reads must not flush
+    it ahead of the state (the database accepts 已处置 and its date only together)."""
+    w = world_records
+    data = {"to_state": ASSETS.states.DISPOSED, "changed_on": date.today(), "note": "报废", "disposal_method": "报废",
+            "disposal_decision": "村民代表大会决议"}  # fmt: skip
+    assets.change_state(w.asset_a, data, actor=w.county)
+    db.session.flush()
+    assert w.asset_a.state is ASSETS.states.DISPOSED and w.asset_a.state_changes[-1].to_state is ASSETS.states.DISPOSED
+
+
 # ---- declarations --------------------------------------------------------------------------------------------------
 
 

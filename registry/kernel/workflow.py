@@ -203,7 +203,8 @@ class Workflow:
         if transition.may is None:
             return True
         try:
-            allowed = transition.may(user, subject)
+            with db.session.no_autoflush:
+                allowed = transition.may(user, subject)
         except ServiceError:
             return False
         return allowed is None or bool(allowed)
@@ -217,7 +218,10 @@ class Workflow:
         """
         transition = self.transitions[name]
         subject = record if subject is None else subject
-        allowed = transition.may(actor, subject) if transition.may is not None else None
+        # Read without flushing: a service checks again in ``take`` after setting the fields that go with the new
+        # state (an asset's disposal date), which the database accepts only together with the state.
+        with db.session.no_autoflush:
+            allowed = transition.may(actor, subject) if transition.may is not None else None
         if allowed is not None and not allowed:  # a gate that raises refuses by itself and answers None
             raise self.refused(transition.refusal)
         if not self._state_ok(transition, record, subject):

@@ -398,7 +398,7 @@ def test_an_import_that_fails_midway_still_ends_the_page_and_writes_nothing(app,
         yield 1000
         raise sa.exc.OperationalError("INSERT …", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(views, "import_placements_steps", failing_steps)
+    monkeypatch.setitem(views.pages.steps, "import_", failing_steps)
     client = app.test_client()
     login(client, "county")
     response = client.post(
@@ -412,7 +412,7 @@ def test_an_import_that_fails_midway_still_ends_the_page_and_writes_nothing(app,
         yield 1000
         raise KeyError("a bug")
 
-    monkeypatch.setattr(views, "import_placements_steps", broken_steps)
+    monkeypatch.setitem(views.pages.steps, "import_", broken_steps)
     response = client.post(
         "/placements/import", data={"file": (io.BytesIO(_placements_csv(1)), "p.csv")},
         content_type="multipart/form-data",

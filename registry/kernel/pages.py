@@ -94,6 +94,8 @@ class StreamPages:
         self.edit_permission, self.view_permission, self.root, self.where = edit, view, root, where
         self.key = f"{name}_id"
         self.list: Listing | None = None
+        #: The import steps of each import page, by endpoint (read at each request).
+        self.steps: dict[str, Callable] = {}
 
     # ---- helpers a stream's own views use too -------------------------------------------------------------------
 
@@ -286,13 +288,14 @@ class StreamPages:
         all or nothing). A stream with a second kind of sheet names it by ``path`` below the root (or its own
         ``root``), its two ``endpoints`` and, when the way back is not the list, the ``back`` endpoint."""
         label, template_endpoint = label or self.label, endpoints[0]
+        self.steps[endpoints[1]] = steps
 
         def template():
             return template_download(columns(current_user), label, rules)
 
         def import_():
             return import_page(
-                steps,
+                self.steps[endpoints[1]],
                 user=current_user,
                 title=title,
                 back_label=back_label or self.label,

@@ -47,11 +47,12 @@ def _accepted_projects(rng, today) -> int:
     projects = services.projects_without_assets(("accepted",))
     zhaojue = db.session.scalar(sa.select(Unit.id).where(Unit.code == SHOWCASE[0]))
     left = [p["id"] for p in projects if p["county_id"] == zhaojue][:2]
-    count = 0
+    count, cache = 0, {}
+    taken = services.taken_numbers(cache)
     for project in projects:
         if project["id"] in left:
             continue
-        values = services.prefill(project)
+        values = services.prefill(project, taken)
         done = values["completed_on"] or project["accepted_on"] or date(project["year"], 12, 1)
         values |= {
             "completed_on": done,
@@ -62,7 +63,8 @@ def _accepted_projects(rng, today) -> int:
         }
         try:
             with db.session.begin_nested():
-                services.create_asset(values, actor=None)
+                services.create_asset(values, actor=None, cache=cache)
+            taken.add(values["number"])
             count += 1
         except ServiceError:
             continue  # a project with no money recorded has no value to register

@@ -333,12 +333,23 @@ def add_check(asset: Asset, data: dict, *, actor) -> AssetCheck:
 # ---- from projects ------------------------------------------------------------------------------------------------
 
 
-def next_number(project_code: str) -> str:
-    """The first free asset number of a project: its code with -01, -02…"""
+def next_number(project_code: str, taken: set | None = None) -> str:
+    """The first free asset number of a project: its code with -01, -02…; ``taken``, when given, is every asset
+    number there is (a batch's, read once by ``taken_numbers``) and the query is not made."""
     stem = f"{project_code}-"
-    used = db.session.scalars(sa.select(Asset.number).where(Asset.number.like(stem + "%"))).all()
-    numbers = [int(n[len(stem) :]) for n in used if n[len(stem) :].isdigit()]
+    if taken is None:
+        # startswith escapes % and _ a project code may hold (LIKE would read them as wildcards).
+        taken = set(db.session.scalars(sa.select(Asset.number).where(Asset.number.startswith(stem, autoescape=True))))
+    numbers = [int(n[len(stem) :]) for n in taken if n.startswith(stem) and n[len(stem) :].isdigit()]
     return f"{stem}{max(numbers, default=0) + 1:02d}"
+
+
+def taken_numbers(cache: dict) -> set:
+    """Every asset number, read once per batch (``cache``) and kept up to date by ``legacy_asset``: numbering
+    assets for a thousand projects one LIKE scan each read the register a thousand times."""
+    if "asset_numbers" not in cache:
+        cache["asset_numbers"] = set(db.session.scalars(sa.select(Asset.number)))
+    return cache["asset_numbers"]
 
 
 def default_class(category: str) -> AssetClass:
@@ -349,8 +360,9 @@ def default_class(category: str) -> AssetClass:
     return AssetClass.OPERATING
 
 
-def prefill(project: dict) -> dict:
-    """A new asset's values from its project: location, funds by source, class from the category."""
+def prefill(project: dict, taken: set | None = None) -> dict:
+    """A new asset's values from its project: location, funds by source, class from the category (``taken``: see
+    ``next_number``)."""
     east = project["funds"].get("east_fiscal", 0)
     other = sum(v for k, v in project["funds"].items() if k != "east_fiscal")
     asset_class = default_class(project["category"])
@@ -358,7 +370,7 @@ def prefill(project: dict) -> dict:
     owner_level = {AssetClass.PUBLIC: OwnerLevel.VILLAGE if village else OwnerLevel.COUNTY,
                    AssetClass.HOUSEHOLD: OwnerLevel.HOUSEHOLD}.get(asset_class, OwnerLevel.VILLAGE)  # fmt: skip
     return {
-        "number": next_number(project["code"]), "name": project["name"], "asset_class": asset_class,
+        "number": next_number(project["code"], taken), "name": project["name"], "asset_class": asset_class,
         "quantity": Decimal(1), "quantity_unit": "项", "township_id": project["township_id"],
         "village_id": village, "completed_on": project["actual_finish"] or project["accepted_on"],
         "handed_over_on": project["handed_over_on"], "owner_level": owner_level,
@@ -377,7 +389,8 @@ def projects_without_assets(statuses) -> list[dict]:
 def legacy_asset(project: dict, *, actor, cache: dict | None = None) -> Asset:
     """A draft (待核实) asset for a project already at 资产已移交 without one, filled from the project as far as it
     tells; owner and 管护 fields say what is still to be confirmed."""
-    values = prefill(project)
+    taken = taken_numbers(cache) if cache is not None else None
+    values = prefill(project, taken)
     county = db.session.get(Unit, project["county_id"])
     owner = {OwnerLevel.COUNTY: county.name, OwnerLevel.HOUSEHOLD: "受益农户（名单待核实）"}.get(
         values["owner_level"], "所在村集体（待核实）"
@@ -397,7 +410,10 @@ def legacy_asset(project: dict, *, actor, cache: dict | None = None) -> Asset:
         raise ServiceError(f"项目 {project['code']} 没有资金记录，无法补录资产原值。")
     if cache is not None:
         cache.setdefault("projects_by_code", {})[project["code"]] = project
-    return create_asset(values, actor=actor, needs_review=True, cache=cache)
+    asset = create_asset(values, actor=actor, needs_review=True, cache=cache)
+    if taken is not None:
+        taken.add(asset.number)
+    return asset
 
 
 # ---- the rule over projects ---------------------------------------------------------------------------------------

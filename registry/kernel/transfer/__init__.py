@@ -775,6 +775,7 @@ def undo_import(event_id: int) -> None:
                 by_table[table_name].append(entity_id)
             for table_name, ids in by_table.items():
                 table = metadata.tables[table_name]
+                _delete_owned(table, ids)
                 if sqlite:
                     # One row after the other, the newest first: SQLite checks a row's rules (the fund ledger's
                     # 拨付 ≤ 到位) as each row goes, and a 拨付 was written after the 到位 it needs.
@@ -837,6 +838,19 @@ def undo_import(event_id: int) -> None:
             "undoing the import of event %s did not finish (run it again: transfer.recover_imports)", event_id
         )
         raise
+
+
+def _delete_owned(table, ids: list[int]) -> None:
+    """Delete the rows of the owned collections (one-to-many, delete-orphan: an asset's sources, a project's
+    steps) of the records ``ids`` of ``table`` before the records: they have no create events of their own, and the
+    database's ON DELETE CASCADE is not relied on (a SQLite table rebuilt by a migration may have lost it)."""
+    mapper = next((m for m in db.Model.registry.mappers if m.local_table is table), None)
+    for rel in mapper.relationships if mapper is not None else ():
+        if rel.direction is sa.orm.interfaces.ONETOMANY and rel.cascade.delete_orphan:
+            child = rel.mapper.local_table
+            for column in rel.remote_side:
+                if column.table is child:
+                    db.session.execute(sa.delete(child).where(column.in_(ids)))
 
 
 def _undo_step() -> None:

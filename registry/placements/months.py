@@ -472,16 +472,30 @@ def _from_placements(result: People, counties, wanted, period: Period) -> None:
         _add(result, person_id, county_id, Destination(destination), household == Household.LIFTED)
 
 
+def _binary_rows(stmt) -> list:
+    """The rows of a SELECT of plain columns and bitmaps, in the session's transaction. PostgreSQL sends bytea as
+    hex text unless the driver asks for binary results: the province's year of months is ~10 MB of bitmaps, read in
+    550-770 ms as text against 145 ms binary (scale_pg, 1,440 rows, psycopg). Enum columns come back as their
+    values."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return [tuple(getattr(v, "value", v) for v in row) for row in connection.execute(stmt)]
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    with connection.connection.driver_connection.cursor(binary=True) as cursor:
+        cursor.execute(str(compiled), compiled.params)
+        return cursor.fetchall()
+
+
 def _from_months(result: People, counties, wanted, first: int, last: int, period: Period) -> None:
     where = [PlacementMonth.origin_county_id.in_(counties), PlacementMonth.month.between(first, last)]
     if wanted is not None:
         where.append(PlacementMonth.pairing_id.in_(wanted))
     maps: dict[tuple[int, Destination], tuple[list, list]] = defaultdict(lambda: ([], []))
-    for county_id, destination, people, lifted in db.session.execute(
+    for county_id, destination, people, lifted in _binary_rows(
         sa.select(PlacementMonth.origin_county_id, PlacementMonth.destination_class, PlacementMonth.people,
                   PlacementMonth.lifted).where(*where)
     ):  # fmt: skip
-        pair = maps[(county_id, destination)]
+        pair = maps[(county_id, Destination(destination))]
         pair[0].append(BitMap.deserialize(people))
         pair[1].append(BitMap.deserialize(lifted))
     # Edge months: people whose placements there all lie outside the period are taken out, then counted again

@@ -1,7 +1,6 @@
 """Agreement targets and allocations, and indicator entries, from spreadsheets: set by year, programme, unit and
 indicator; entries added once; scope; the round trip of their exports."""
 
-import csv
 import io
 
 import sqlalchemy as sa
@@ -13,19 +12,11 @@ from registry.kernel.extensions import db
 from registry.kernel.transfer.reader import read_table
 from tests.conftest import login
 from tests.factories import World
-
-
-def _csv(headers, rows) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return buffer.getvalue().encode("utf-8-sig")
+from tests.imports_support import csv_bytes
 
 
 def _run(importer, headers, rows, user):
-    head, body = read_table(_csv(headers, rows), "t.csv")
+    head, body = read_table(csv_bytes(headers, rows), "t.csv")
     return importer(head, body, user=user, filename="t.csv")
 
 
@@ -115,7 +106,7 @@ def test_target_and_entry_exports_round_trip_unchanged(app, world):
     login(admin, "province")
     admin.post(
         "/agreements/targets/import",
-        data={"file": (io.BytesIO(_csv(TARGET_HEADERS, [_target(目标值="3900.123456")])), "t.csv")},
+        data={"file": (io.BytesIO(csv_bytes(TARGET_HEADERS, [_target(目标值="3900.123456")])), "t.csv")},
         content_type="multipart/form-data",
     ).get_data()
     for export, page, client in (

@@ -21,15 +21,7 @@ from registry.projects.transfer import (
 from registry.tasks.imports import IMPORTERS, stream_of
 from tests.conftest import login
 from tests.factories import World, make_transaction
-
-
-def _csv(headers, rows) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return buffer.getvalue().encode("utf-8-sig")
+from tests.imports_support import csv_bytes
 
 
 def _project(**cells):
@@ -48,12 +40,12 @@ def _fund(code, **cells):
 
 
 def _projects(rows, user, name="p.csv"):
-    headers, body = read_table(_csv(HEADERS, rows), name)
+    headers, body = read_table(csv_bytes(HEADERS, rows), name)
     return import_projects(headers, body, user=user, filename=name)
 
 
 def _funds(rows, user, name="f.csv"):
-    headers, body = read_table(_csv(FUND_HEADERS, rows), name)
+    headers, body = read_table(csv_bytes(FUND_HEADERS, rows), name)
     return import_transactions(headers, body, user=user, filename=name)
 
 
@@ -220,11 +212,11 @@ def test_generic_command_imports_every_registered_stream(app, runner, world, tmp
     with app.app_context():
         code = db.session.get(Project, world.project_a).code
     good = tmp_path / "funds.csv"
-    good.write_bytes(_csv(FUND_HEADERS, [_fund(code, 环节="拨付", **{"金额(元)": "10"})]))
+    good.write_bytes(csv_bytes(FUND_HEADERS, [_fund(code, 环节="拨付", **{"金额(元)": "10"})]))
     result = runner.invoke(args=["transfer", "import", "funds", str(good), "--user", "county"])
     assert result.exit_code == 0 and "新增 1" in result.output, result.output
     bad = tmp_path / "bad.csv"
-    bad.write_bytes(_csv(FUND_HEADERS, [_fund(code, 环节="拨付", **{"金额(元)": "99999999"})]))
+    bad.write_bytes(csv_bytes(FUND_HEADERS, [_fund(code, 环节="拨付", **{"金额(元)": "99999999"})]))
     result = runner.invoke(args=["transfer", "import", "funds", str(bad), "--user", "county"])
     assert result.exit_code != 0 and "第 2 行 金额(元)" in result.output and "超过累计到位" in result.output
     result = runner.invoke(args=["transfer", "import", "projects", str(good), "--user", "reader"])

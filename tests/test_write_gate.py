@@ -7,7 +7,6 @@ scoped record is listed with a way to aim it outside the writer's scope, and an 
 from ``NOT_RECORD_WRITES``) fails ``test_every_write_endpoint_is_in_the_write_matrix``.
 """
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +36,7 @@ from registry.purchases.models import Purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from tests.conftest import Snapshot, login, record_ids
 from tests.factories import ID_A, World, make_pairing, make_user
+from tests.imports_support import csv_bytes
 
 ID_C = "513431198805051231"
 
@@ -102,15 +102,6 @@ def _read_state():
     return counts, events, rows
 
 
-def _csv(headers, rows) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return buffer.getvalue().encode("utf-8-sig")
-
-
 def _placement_data(county_id, start, **extra):
     return {
         "person_name": "阿苦拉且", "id_number": ID_C, "household": "lifted", "origin_county_id": county_id,
@@ -170,7 +161,7 @@ def test_guangdong_liaisons_import_cannot_overwrite_a_zhaojue_placement_it_canno
     client = _client(app, "gd_liaison")
     before = _state(app)
     response = client.post(
-        "/placements/import", data={"file": (io.BytesIO(_csv(PLACEMENT_HEADERS, [row])), "p.csv")},
+        "/placements/import", data={"file": (io.BytesIO(csv_bytes(PLACEMENT_HEADERS, [row])), "p.csv")},
         content_type="multipart/form-data",
     )  # fmt: skip
     page = response.get_data(as_text=True)
@@ -253,7 +244,7 @@ def test_an_imported_change_is_in_the_records_history(app, gworld):
     client = _client(app, "liaison")
     row = {"编号": str(gworld.placement_a), "就业单位": "宁波新厂"}
     response = client.post(
-        "/placements/import", data={"file": (io.BytesIO(_csv(PLACEMENT_HEADERS, [row])), "p.csv")},
+        "/placements/import", data={"file": (io.BytesIO(csv_bytes(PLACEMENT_HEADERS, [row])), "p.csv")},
         content_type="multipart/form-data",
     )  # fmt: skip
     assert "更新 1 条" in response.get_data(as_text=True)  # the import runs as its page streams
@@ -672,7 +663,7 @@ def test_no_write_lands_outside_the_writers_scope(app, gworld, endpoint, user):
         payload = write.data(gworld, user)
     before = _state(app)
     if write.headers:
-        data = {"file": (io.BytesIO(_csv(write.headers, payload)), "rows.csv")}
+        data = {"file": (io.BytesIO(csv_bytes(write.headers, payload)), "rows.csv")}
         response = client.post(url, data=data, content_type="multipart/form-data")
         text = response.get_data(as_text=True)
         # Refused by the gate itself (not by a format check that would hide whether the gate holds).

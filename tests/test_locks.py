@@ -31,7 +31,8 @@ from registry.purchases.services import create_purchase, update_purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from tests.conftest import login
 from tests.factories import make_project
-from tests.test_write_gate import _csv, _placement_data, _read_state
+from tests.imports_support import csv_bytes as _csv
+from tests.test_write_gate import _placement_data, _read_state
 
 LOCKED = (
     "2024年第2季度的报表已由省协作办审定并锁定，不能新增、修改或删除该季度的记录。如需更正，请在季度报告页面申请解锁。"

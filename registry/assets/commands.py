@@ -19,19 +19,14 @@ def legacy_projects() -> list[dict]:
 def from_projects(*, apply: bool, actor=None, echo=print) -> tuple[int, list[str]]:
     """List (and with ``apply`` create, uncommitted) draft assets; returns (created, problems)."""
     projects = legacy_projects()
-    created, problems, cache = 0, [], {}
     for project in projects:
-        value = sum(project["funds"].values())
-        echo(f"{project['code']}  {project['name']}  {wan(value)} 万元")
-        if not apply:
-            continue
-        try:
-            # Refused before anything is written (no money, a number taken): the other projects go on.
-            services.legacy_asset(project, actor=actor, cache=cache)
-            created += 1
-        except ServiceError as exc:
-            problems.append(f"{project['code']}：{exc}")
-    if apply and created:
+        echo(f"{project['code']}  {project['name']}  {wan(sum(project['funds'].values()))} 万元")
+    if not apply:
+        return 0, []
+    # A project refused before anything is written (no money) is reported; the other projects go on.
+    assets, problems = services.legacy_assets(projects, actor=actor)
+    created = len(assets)
+    if created:
         record("load", None, actor=actor, entity_type="assets",
                summary=f"由资产已移交的项目补录资产 {created} 项（待核实）")  # fmt: skip
     return created, problems
@@ -42,7 +37,11 @@ def register(bp: Blueprint) -> None:
     @click.option("--apply", is_flag=True, help="创建待核实的资产记录（不加此项只列出）。")
     def from_projects_command(apply):
         """List projects at 资产已移交 without asset records; with --apply create draft (待核实) assets."""
-        created, problems = from_projects(apply=apply, echo=click.echo)
+        try:
+            created, problems = from_projects(apply=apply, echo=click.echo)
+        except ServiceError as exc:  # the batch refused as a whole (a number taken meanwhile): nothing written
+            db.session.rollback()
+            raise click.ClickException(exc.message) from exc
         count = len(legacy_projects()) + created
         if not apply:
             click.echo(f"共 {count} 个项目已是“资产已移交”但没有资产记录。加 --apply 创建待核实的资产记录。")

@@ -218,21 +218,32 @@ def create_asset(
     """Register an asset from its source projects (``data["sources"]``: (code or project id, 东部 分, 其他 分)).
     ``cache`` (else the import's) keeps project facts and the write scope between calls."""
     cache = _cache(batch) if batch is not None else cache
+    asset, resolved = _new_asset(data, actor=actor, needs_review=needs_review, cache=cache)
+    _clash(asset.number, None)
+    insert_unique(asset, f"资产编号 {asset.number} 已被使用。", "number")
+    _registered(asset, resolved, actor=actor, batch=batch)
+    return asset
+
+
+def _new_asset(data: dict, *, actor, needs_review: bool, cache: dict | None) -> tuple[Asset, list]:
+    """A new asset, checked (values, sources, the writer's scope) but not yet added to the session."""
     sources = data.get("sources")
     data = _normalise({k: data.get(k) for k in INPUT_FIELDS})
     resolved = _resolve_sources(sources, cache)
     _check(data, resolved)
     authorize_write(actor, Asset, data, cache=cache)
-    _clash(data["number"], None)
     asset = Asset(**data, state=AssetState.NORMAL, needs_review=needs_review)
     asset.sources = [AssetSource(project_id=p["id"], east_fen=e, other_fen=o) for p, e, o in resolved]
-    insert_unique(asset, f"资产编号 {data['number']} 已被使用。", "number")
-    on = data["handed_over_on"] or data["completed_on"]
+    return asset, resolved
+
+
+def _registered(asset: Asset, resolved, *, actor, batch: Batch | None) -> None:
+    """An inserted asset's first step (登记) and its audit entry."""
+    on = asset.handed_over_on or asset.completed_on
     WORKFLOW.start(asset, "register", actor=actor, opinion="登记资产", on=on)
     changes = snapshot(asset, FIELDS) | {"sources": _source_list(resolved)}
     written("create", asset, actor=actor, batch=batch, changes=changes,
-            summary=f"登记资产 {asset.number} {asset.name}" + ("（待核实）" if needs_review else ""))  # fmt: skip
-    return asset
+            summary=f"登记资产 {asset.number} {asset.name}" + ("（待核实）" if asset.needs_review else ""))  # fmt: skip
 
 
 def update_asset(asset: Asset, data: dict, *, actor, version=None, batch: Batch | None = None) -> dict:
@@ -386,17 +397,60 @@ def projects_without_assets(statuses) -> list[dict]:
     return [p for p in facts("project", statuses=statuses) if p["id"] not in linked]
 
 
+def _unit_name(unit_id: int, cache: dict | None) -> str:
+    """A unit's name; a batch (``cache``) reads each once and without flushing: a lookup that flushes the previous
+    record's pending rows costs as much as the record's own insert (``flask assets from-projects``)."""
+    names = cache.setdefault("unit_names", {}) if cache is not None else {}
+    if unit_id not in names:
+        with db.session.no_autoflush:
+            names[unit_id] = db.session.scalar(sa.select(Unit.name).where(Unit.id == unit_id))
+    return names[unit_id]
+
+
 def legacy_asset(project: dict, *, actor, cache: dict | None = None) -> Asset:
     """A draft (待核实) asset for a project already at 资产已移交 without one, filled from the project as far as it
     tells; owner and 管护 fields say what is still to be confirmed."""
     taken = taken_numbers(cache) if cache is not None else None
+    asset = create_asset(_legacy_values(project, taken, cache), actor=actor, needs_review=True, cache=cache)
+    if taken is not None:
+        taken.add(asset.number)
+    return asset
+
+
+def legacy_assets(projects: list[dict], *, actor) -> tuple[list[Asset], list[str]]:
+    """``legacy_asset`` for many projects at once (``flask assets from-projects --apply``), with one insert of them
+    all: each project is checked as ``legacy_asset`` checks it, and a refused one (no money) is reported and left
+    out while the others go on; the numbers are chosen against every number read once, so a number another writer
+    takes meanwhile refuses the whole batch at its insert and nothing is written. Returns (assets, problems)."""
+    cache: dict = {}
+    taken = taken_numbers(cache)
+    built, problems = [], []
+    with db.session.no_autoflush:
+        for project in projects:
+            try:
+                asset, resolved = _new_asset(
+                    _legacy_values(project, taken, cache), actor=actor, needs_review=True, cache=cache
+                )
+            except ServiceError as exc:
+                problems.append(f"{project['code']}：{exc}")
+                continue
+            taken.add(asset.number)
+            built.append((asset, resolved))
+    insert_unique([asset for asset, _ in built], "资产编号已被其他操作占用，未补录任何资产；请重新运行。")
+    for asset, resolved in built:
+        _registered(asset, resolved, actor=actor, batch=None)
+    return [asset for asset, _ in built], problems
+
+
+def _legacy_values(project: dict, taken: set | None, cache: dict | None) -> dict:
+    """The values of a project's draft asset (``legacy_asset``); refuses a project without money."""
     values = prefill(project, taken)
-    county = db.session.get(Unit, project["county_id"])
-    owner = {OwnerLevel.COUNTY: county.name, OwnerLevel.HOUSEHOLD: "受益农户（名单待核实）"}.get(
-        values["owner_level"], "所在村集体（待核实）"
-    )
+    owner = {
+        OwnerLevel.COUNTY: _unit_name(project["county_id"], cache),
+        OwnerLevel.HOUSEHOLD: "受益农户（名单待核实）",
+    }.get(values["owner_level"], "所在村集体（待核实）")
     if values["owner_level"] is OwnerLevel.VILLAGE and project["village_id"]:
-        owner = db.session.get(Unit, project["village_id"]).name + "村集体"
+        owner = _unit_name(project["village_id"], cache) + "村集体"
     values |= {
         "owner_name": owner,
         "caretaker": values["caretaker"] or PENDING,
@@ -410,10 +464,7 @@ def legacy_asset(project: dict, *, actor, cache: dict | None = None) -> Asset:
         raise ServiceError(f"项目 {project['code']} 没有资金记录，无法补录资产原值。")
     if cache is not None:
         cache.setdefault("projects_by_code", {})[project["code"]] = project
-    asset = create_asset(values, actor=actor, needs_review=True, cache=cache)
-    if taken is not None:
-        taken.add(asset.number)
-    return asset
+    return values
 
 
 # ---- the rule over projects ---------------------------------------------------------------------------------------

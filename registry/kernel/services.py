@@ -35,11 +35,12 @@ def check_version(obj, version):
 
 
 def insert_unique(obj, message: str, field: str | None = None) -> None:
-    """Add and flush ``obj`` inside a SAVEPOINT: if a unique key refuses it (another request registered the same
-    record since the service checked), raise ServiceError(message) and leave the request's transaction usable."""
+    """Add and flush ``obj`` (or a list of records, inserted together) inside a SAVEPOINT: if a unique key refuses
+    it (another request registered the same record since the service checked), raise ServiceError(message) and
+    leave the request's transaction usable."""
     try:
         with db.session.begin_nested():
-            db.session.add(obj)
+            db.session.add_all(obj if isinstance(obj, list) else [obj])
             db.session.flush()
     except sa.exc.IntegrityError as exc:
         raise ServiceError(message, field) from exc

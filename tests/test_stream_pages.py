@@ -27,6 +27,29 @@ KIT_PAGES = {
             ("import_", "/import", {"GET", "POST"}, edit),
         )
     },
+    **{
+        f"problems.{endpoint}": (f"/problems{path}", methods, permission)
+        for endpoint, path, methods, permission in (
+            ("index", "/", {"GET"}, "records.view"),
+            ("detail", "/<int:problem_id>", {"GET"}, "records.view"),
+            ("create", "/new", {"GET", "POST"}, "problems.edit"),
+            ("edit", "/<int:problem_id>/edit", {"GET", "POST"}, "problems.edit"),
+            ("template", "/template.xlsx", {"GET"}, "records.view"),
+            ("import_", "/import", {"GET", "POST"}, "problems.edit"),
+        )
+    },
+    **{
+        f"assets.{endpoint}": (f"/assets{path}", methods, permission)
+        for endpoint, path, methods, permission in (
+            ("index", "/", {"GET"}, "records.view"),
+            ("export", "/export.<any(xlsx, csv):kind>", {"GET"}, "records.view"),
+            ("detail", "/<int:asset_id>", {"GET"}, "records.view"),
+            ("template", "/template.xlsx", {"GET"}, "records.view"),
+            ("import_", "/import", {"GET", "POST"}, "projects.edit"),
+        )
+    },
+    "disclosure.index": ("/disclosure/", {"GET"}, "records.view"),
+    "disclosure.detail": ("/disclosure/<int:notice_id>", {"GET"}, "records.view"),
     "projects.export_funds": ("/projects/funds/export.<any(xlsx, csv):kind>", {"GET"}, "records.view"),
     "projects.funds_template": ("/projects/funds/template.xlsx", {"GET"}, "records.view"),
     "projects.import_funds": ("/projects/funds/import", {"GET", "POST"}, "projects.edit"),

@@ -7,24 +7,22 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from registry import permissions
 from registry.assets import commands, queries, services
 from registry.assets.forms import AssetForm, CheckForm, ConfirmForm, StateForm
 from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
 from registry.assets.transfer import HEADERS, IMPORT_RULES, columns, export_rows, import_assets_steps
 from registry.counties.models import Unit, UnitKind
-from registry.kernel.audit.queries import history_of
-from registry.kernel.exports import csv_bytes, download, xlsx_bytes
 from registry.kernel.extensions import db
 from registry.kernel.forms import choice, unit_choice
 from registry.kernel.money import yuan
+from registry.kernel.pages import StreamPages
 from registry.kernel.services import facts
-from registry.kernel.transfer.forms import import_page, template_download
-from registry.kernel.web import is_id, paginate, save, sort_clause
+from registry.kernel.web import is_id, save, sort_clause
 from registry.kernel.workflow import post_step
 from registry.pairings.models import Programme
 from registry.permissions import (
     can,
-    get_visible_or_404,
     may_write,
     requires,
     scope_filter,
@@ -33,10 +31,7 @@ from registry.permissions import (
 )
 
 bp = Blueprint("assets", __name__, url_prefix="/assets", cli_group="assets")
-
-
-def _args() -> dict:
-    return {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+pages = StreamPages(bp, gate=permissions, model=Asset, name="asset", label="项目资产", edit="projects.edit")
 
 
 def _places(county_ids) -> list[Unit]:
@@ -59,32 +54,37 @@ def _filters_context(args):
     }  # fmt: skip
 
 
-@bp.route("/")
-@requires("records.view")
-def index():
-    """The 总账: the filtered register with totals by class and owner level (万元)."""
-    args = _args()
-    stmt = queries.filtered(args, current_user)
-    totals = queries.totals(stmt)
-    sort, order = sort_clause(
-        {"number": (Asset.number, Asset.id), "value": (Asset.original_value_fen, Asset.id),
-         "completed": (Asset.completed_on, Asset.id)}, "number",
-    )  # fmt: skip
-    page = paginate(stmt.options(joinedload(Asset.county)).order_by(*order), args={**args, "sort": sort})
-    last = queries.last_check_dates([a.id for a in page.items])
-    overdue = {a.id for a in db.session.scalars(queries.overdue(queries.filtered(args, current_user), date.today()))
-               .all()} if page.items else set()  # fmt: skip
-    return render_template(
-        "assets/index.html", page=page, args=args, sort=sort, totals=totals, last=last, overdue=overdue,
-        **_filters_context(args),
-    )  # fmt: skip
+def _checks_of(assets) -> dict:
+    """Each listed asset's last 管护 check and whether it is overdue (read for the page's rows only)."""
+    ids = [a.id for a in assets]
+    overdue = set(db.session.scalars(queries.overdue(db.select(Asset.id).where(Asset.id.in_(ids)), date.today())))
+    return {"last": queries.last_check_dates(ids), "overdue": overdue if ids else set()}
+
+
+# The 总账: the filtered register with totals by class and owner level (万元).
+pages.listing(
+    filters=queries.FILTER_KEYS,
+    query=queries.filtered,
+    sorting=lambda: sort_clause(
+        {
+            "number": (Asset.number, Asset.id),
+            "value": (Asset.original_value_fen, Asset.id),
+            "completed": (Asset.completed_on, Asset.id),
+        },
+        "number",
+    ),  # fmt: skip
+    header=lambda args, stmt: (None, {"totals": queries.totals(stmt), **_filters_context(args)}),
+    load=(joinedload(Asset.county),),
+    rows=_checks_of,
+)
+pages.export(headers=HEADERS, rows=export_rows)
 
 
 @bp.route("/ledger")
 @requires("records.view")
 def ledger():
     """The 明细台账 of a county's townships and villages (or of one township), with subtotals."""
-    args = _args()
+    args = pages.args()
     stmt = queries.filtered(args, current_user).options(joinedload(Asset.county))
     return render_template(
         "assets/ledger.html", groups=queries.ledger(stmt), totals=queries.totals(queries.filtered(args, current_user)),
@@ -99,32 +99,23 @@ def repaired():
     return render_template("assets/repaired.html", rows=queries.repaired(current_user))
 
 
-@bp.route("/export.<any(xlsx, csv):kind>")
-@requires("records.view")
-def export(kind):
-    rows = export_rows(queries.filtered(_args(), current_user))
-    name = f"项目资产-{date.today().isoformat()}"
-    if kind == "csv":
-        return download(csv_bytes(HEADERS, rows), name, "csv")
-    return download(xlsx_bytes(HEADERS, rows, title="项目资产"), name, "xlsx")
-
-
-@bp.route("/<int:asset_id>")
-@requires("records.view")
-def detail(asset_id):
-    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+def _detail(asset) -> dict:
+    """The asset page beyond the record and its history: its source projects, the forms of its steps, its checks."""
     projects = {f["id"]: f for f in facts("project", ids=[s.project_id for s in asset.sources])}
     state_form = _state_choices(StateForm(data={"changed_on": date.today(), "version": asset.version_id}), asset)
-    check_form = CheckForm(data={"checked_on": date.today()})
-    last = queries.last_check_dates([asset.id]).get(asset.id)
     is_overdue = db.session.scalar(
         queries.overdue(db.select(Asset.id).where(Asset.id == asset.id), date.today())
     ) is not None  # fmt: skip
-    return render_template(
-        "assets/detail.html", asset=asset, projects=projects, state_form=state_form, check_form=check_form,
-        confirm_form=ConfirmForm(data={"version": asset.version_id}), history=history_of(asset), last=last,
-        is_overdue=is_overdue, may_edit=can(current_user, "projects.edit") and may_write(current_user, asset),
-    )  # fmt: skip
+    return {
+        "projects": projects, "state_form": state_form, "check_form": CheckForm(data={"checked_on": date.today()}),
+        "confirm_form": ConfirmForm(data={"version": asset.version_id}), "is_overdue": is_overdue,
+        "last": queries.last_check_dates([asset.id]).get(asset.id),
+        "may_edit": can(current_user, "projects.edit") and may_write(current_user, asset),
+    }  # fmt: skip
+
+
+pages.detail(_detail)
+pages.importing(steps=import_assets_steps, columns=columns, title="导入项目资产", rules=IMPORT_RULES)
 
 
 def _state_choices(form, asset):
@@ -181,7 +172,7 @@ def create():
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])
 @requires("projects.edit")
 def edit(asset_id):
-    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+    asset = pages.get(asset_id)
     if not may_write(current_user, asset):
         abort(403)
     if request.method == "GET":
@@ -204,7 +195,7 @@ def edit(asset_id):
 
 
 def _post(asset_id, form_class, call, success, anchor=""):
-    asset = get_visible_or_404(Asset, asset_id, scope_filter(current_user, Asset))
+    asset = pages.get(asset_id)
     form = form_class()
     if form_class is StateForm:
         _state_choices(form, asset)
@@ -239,21 +230,6 @@ def confirm(asset_id):
         lambda asset, form: services.confirm_asset(asset, actor=current_user, version=form.version.data),
         lambda asset: f"资产 {asset.number} 已核实。",
     )  # fmt: skip
-
-
-@bp.route("/template.xlsx")
-@requires("records.view")
-def template():
-    """The import template: the columns the import reads, explained, with drop-downs and the import's rules."""
-    return template_download(columns(current_user), "项目资产", IMPORT_RULES)
-
-
-@bp.route("/import", methods=["GET", "POST"])
-@requires("projects.edit")
-def import_():
-    return import_page(
-        import_assets_steps, user=current_user, title="导入项目资产", back_label="项目资产", rules=IMPORT_RULES
-    )
 
 
 @bp.app_template_global()

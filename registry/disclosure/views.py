@@ -6,35 +6,32 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from registry import permissions
 from registry.counties.models import Unit, UnitKind
 from registry.disclosure import documents, queries, services
 from registry.disclosure.forms import AnswerForm, ComplaintForm, NoticeForm, PostingForm, PublishForm, WithdrawForm
 from registry.disclosure.models import Complaint, Notice, NoticeState, NoticeType
-from registry.kernel.audit.queries import history_of
 from registry.kernel.extensions import db
 from registry.kernel.forms import BLANK, unit_choice
-from registry.kernel.web import is_id, is_year, paginate, save
+from registry.kernel.pages import StreamPages
+from registry.kernel.web import is_id, is_year, save
 from registry.kernel.workflow import post_step
-from registry.permissions import can, get_visible_or_404, requires, scope_filter, visible_divisions, writable_counties
+from registry.permissions import can, requires, visible_divisions, writable_counties
 
 bp = Blueprint("disclosure", __name__, url_prefix="/disclosure")
+pages = StreamPages(bp, gate=permissions, model=Notice, name="notice", label="公告公示", edit="disclosure.manage")
 
 FILTER_KEYS = ("county", "year", "state", "type", "q")
 
 
-@bp.route("/")
-@requires("records.view")
-def index():
-    args = {k: request.args.get(k, "").strip() for k in FILTER_KEYS}
-    page = paginate(queries.staff_notices(args, current_user), args=args)
-    return render_template(
-        "disclosure/index.html",
-        page=page,
-        args=args,
-        counties=visible_divisions(current_user, UnitKind.COUNTY),
-        states=NoticeState,
-        types=NoticeType,
-    )
+# The notices in the user's scope, newest first (the query's own order).
+pages.listing(
+    filters=FILTER_KEYS,
+    query=queries.staff_notices,
+    header=lambda args, stmt: (None, {
+        "counties": visible_divisions(current_user, UnitKind.COUNTY), "states": NoticeState, "types": NoticeType,
+    }),
+)  # fmt: skip
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -60,32 +57,31 @@ def create():
 
 
 def _notice(notice_id) -> Notice:
-    return get_visible_or_404(Notice, notice_id, scope_filter(current_user, Notice))
+    return pages.get(notice_id)
 
 
-@bp.route("/<int:notice_id>")
-@requires("records.view")
-def detail(notice_id):
-    notice = _notice(notice_id)
+def _detail(notice) -> dict:
+    """A notice's page beyond the record and its history: its text as published (a draft's preview), the forms of
+    publishing, withdrawing, postings and complaints."""
     snap = services.preview(notice)
-    return render_template(
-        "disclosure/detail.html",
-        notice=notice,
-        h=documents.header(snap),
-        t=documents.table(snap),
-        may_manage=can(current_user, "disclosure.manage"),
-        publish_form=PublishForm(data={"version": notice.version_id}),
-        withdraw_form=WithdrawForm(data={"version": notice.version_id}),
-        posting_form=PostingForm(data={"posted_on": min(max(date.today(), notice.window_start), notice.window_end)}),
-        complaint_form=ComplaintForm(data={"received_on": date.today()}),
-        answer_forms={
+    return {
+        "h": documents.header(snap),
+        "t": documents.table(snap),
+        "may_manage": can(current_user, "disclosure.manage"),
+        "publish_form": PublishForm(data={"version": notice.version_id}),
+        "withdraw_form": WithdrawForm(data={"version": notice.version_id}),
+        "posting_form": PostingForm(data={"posted_on": min(max(date.today(), notice.window_start), notice.window_end)}),
+        "complaint_form": ComplaintForm(data={"received_on": date.today()}),
+        "answer_forms": {
             c.id: AnswerForm(data={"complaint_id": c.id, "answered_on": date.today(), "version": c.version_id})
             for c in notice.complaints
             if c.is_open
         },
-        posted_days=queries.posted_days(notice),
-        history=history_of(notice),
-    )
+        "posted_days": queries.posted_days(notice),
+    }
+
+
+pages.detail(_detail)
 
 
 def _step(form, call, success: str, notice: Notice):

@@ -61,11 +61,12 @@ class Listing:
 
     filters: tuple[str, ...]
     query: Callable[[dict, Any], Any]
-    sorting: Callable[[], tuple[str, list]]
+    sorting: Callable[[], tuple[str, list]] | None
     header: Callable[[dict, Any], tuple[int | None, dict]] | None = None
     load: tuple = ()
     then: tuple = ()
     joins: dict = field(default_factory=dict)
+    rows: Callable[[list], dict] | None = None
 
 
 class StreamPages:
@@ -129,30 +130,37 @@ class StreamPages:
         *,
         filters: tuple[str, ...],
         query: Callable[[dict, Any], Any],
-        sorting: Callable[[], tuple[str, list]],
+        sorting: Callable[[], tuple[str, list]] | None = None,
         header: Callable[[dict, Any], tuple[int | None, dict]] | None = None,
         load: tuple = (),
         then: tuple = (),
         joins: dict | None = None,
+        rows: Callable[[list], dict] | None = None,
     ) -> None:
         """``.index``: the records ``query(args, user)`` selects (scope first, then the ``filters`` read from the
-        URL), sorted by ``sorting()`` (the stream's call of ``web.sort_clause`` with its table), ``then`` as the
+        URL), sorted by ``sorting()`` (the stream's call of ``web.sort_clause`` with its table; without it, in the
+        query's own order and the list offers no sort), ``then`` as the
         last order terms, the rows' relations loaded with ``load``; a sort key in ``joins`` joins what it sorts
         by. ``header(args, stmt)`` gives the list's total when it knows it (else the page counts, bounded) and the
-        template's other variables (totals, filter choices)."""
-        self.list = Listing(filters, query, sorting, header, load, then, joins or {})
+        template's other variables (totals, filter choices); ``rows(records)`` what the page's rows show beyond
+        themselves (read for that page only, e.g. each asset's last 管护 check)."""
+        self.list = Listing(filters, query, sorting, header, load, then, joins or {}, rows)
 
         def index():
             listing, args = self.list, self.args()
             stmt = listing.query(args, current_user)
             total, context = listing.header(args, stmt) if listing.header else (None, {})
-            sort, order = listing.sorting()
-            join = listing.joins.get(sort.lstrip("-"))
+            sort, order = listing.sorting() if listing.sorting else (None, [])
+            join = listing.joins.get(sort.lstrip("-")) if sort else None
             if join is not None:
                 stmt = join(stmt)
             page = paginate(
-                stmt.options(*listing.load).order_by(*order, *listing.then), args={**args, "sort": sort}, total=total
+                stmt.options(*listing.load).order_by(*order, *listing.then),
+                args={**args, "sort": sort} if sort else args,
+                total=total,
             )
+            if listing.rows is not None:
+                context |= listing.rows(page.items)
             return render_template(f"{self.bp.name}/index.html", page=page, args=args, sort=sort, **context)
 
         self._route("/", "index", index, self.view_permission)

@@ -3,19 +3,18 @@ the deadline), a problem with its links, progress and steps, and the forms of ea
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from registry import permissions
 from registry.counties.models import UnitKind
-from registry.kernel.audit.queries import history_of
 from registry.kernel.exports import csv_bytes, download
 from registry.kernel.forms import BLANK, unit_choice
-from registry.kernel.transfer.forms import import_page, template_download
-from registry.kernel.web import paginate, save, sort_clause
+from registry.kernel.pages import StreamPages
+from registry.kernel.web import sort_clause
 from registry.kernel.workflow import post_step
 from registry.permissions import (
-    get_visible_or_404,
     linkable_model,
     may_write,
     requires,
@@ -35,6 +34,7 @@ from registry.problems.transfer import (
 )
 
 bp = Blueprint("problems", __name__, url_prefix="/problems")
+pages = StreamPages(bp, gate=permissions, model=Problem, name="problem", label="整改台账", edit="problems.edit")
 
 #: Where a linked record's own page is: table -> (endpoint, URL argument, attribute giving its value).
 LINK_PAGES = {
@@ -47,34 +47,37 @@ LINK_PAGES = {
 }
 
 
-def _args() -> dict:
-    return {k: request.args.get(k, "").strip() for k in queries.FILTER_KEYS}
+def _header(args, stmt):
+    """The ledger's counts per state and unit, the share closed by the deadline, and the filters' choices."""
+    units = visible_divisions(current_user, UnitKind.PREFECTURE) + visible_divisions(current_user, UnitKind.COUNTY)
+    return None, {
+        "today": date.today(), "summary": queries.summary(stmt), "counts": queries.counts_by_unit(stmt),
+        "states": State, "sources": Source, "categories": Category, "batches": queries.batches(current_user),
+        "units": units,
+    }  # fmt: skip
 
 
-@bp.route("/")
-@requires("records.view")
-def index():
-    args = _args()
-    stmt = queries.filtered(args, current_user)
-    sort, order = sort_clause(
-        {"deadline": (Problem.deadline, Problem.id), "found": (Problem.found_on, Problem.id),
-         "unit": (Problem.unit_id, Problem.id)}, "deadline",
-    )  # fmt: skip
-    page = paginate(stmt.options(joinedload(Problem.unit)).order_by(*order), args={**args, "sort": sort})
-    return render_template(
-        "problems/index.html", page=page, args=args, sort=sort, today=date.today(),
-        summary=queries.summary(stmt), counts=queries.counts_by_unit(stmt), states=State, sources=Source,
-        categories=Category, batches=queries.batches(current_user),
-        units=visible_divisions(current_user, UnitKind.PREFECTURE) + visible_divisions(current_user, UnitKind.COUNTY),
-    )  # fmt: skip
+pages.listing(
+    filters=queries.FILTER_KEYS,
+    query=queries.filtered,
+    sorting=lambda: sort_clause(
+        {
+            "deadline": (Problem.deadline, Problem.id),
+            "found": (Problem.found_on, Problem.id),
+            "unit": (Problem.unit_id, Problem.id),
+        },
+        "deadline",
+    ),  # fmt: skip
+    header=_header,
+    load=(joinedload(Problem.unit),),
+)
 
 
 @bp.route("/export.<any(xlsx, csv):kind>")
 @requires("records.view")
 def export(kind):
     """The filtered ledger as XLSX (titled, as sent upward) or CSV."""
-    args = _args()
-    rows = list(export_rows(queries.filtered(args, current_user)))
+    rows = list(export_rows(queries.filtered(pages.args(), current_user)))
     scope = current_user.scope_unit.name if current_user.scope_unit is not None else "四川省"
     name = f"整改台账-{date.today().isoformat()}"
     if kind == "csv":
@@ -84,23 +87,11 @@ def export(kind):
     return download(ledger_xlsx(rows, title, subtitle), name, "xlsx")
 
 
-@bp.route("/template.xlsx")
-@requires("records.view")
-def template():
-    """The import template (the columns the import reads, header in row 1); the export keeps its title rows."""
-    return template_download(columns(current_user), "整改台账", IMPORT_RULES)
-
-
-@bp.route("/import", methods=["GET", "POST"])
-@requires("problems.edit")
-def import_():
-    return import_page(
-        import_problems_steps, user=current_user, title="导入整改问题", back_label="整改台账", rules=IMPORT_RULES
-    )
+pages.importing(steps=import_problems_steps, columns=columns, title="导入整改问题", rules=IMPORT_RULES)
 
 
 def _problem(problem_id) -> Problem:
-    return get_visible_or_404(Problem, problem_id)
+    return pages.get(problem_id)
 
 
 def _writable(problem_id) -> Problem:
@@ -132,55 +123,32 @@ def _link_form() -> LinkForm:
     return form
 
 
-@bp.route("/<int:problem_id>")
-@requires("records.view")
-def detail(problem_id):
-    problem = _problem(problem_id)
+def _detail(problem) -> dict:
+    """The problem page beyond the record and its history: its links, the sides that sign and each step's form."""
     version = {"version": problem.version_id}
-    return render_template(
-        "problems/detail.html", problem=problem, links=_link_rows(problem), history=history_of(problem),
-        writable=may_write(current_user, problem), working=problem.state in WORKING, today=date.today(),
-        sides=services.sides_for(current_user, problem), may_return=services.may_return(current_user, problem),
-        progress_form=ProgressForm(data=version | {"entry_on": date.today()}), step_form=StepForm(data=version),
-        return_form=ReturnForm(data=version), link_form=_link_form(), button=ButtonForm(),
-    )  # fmt: skip
+    return {
+        "links": _link_rows(problem), "writable": may_write(current_user, problem),
+        "working": problem.state in WORKING, "today": date.today(),
+        "sides": services.sides_for(current_user, problem), "may_return": services.may_return(current_user, problem),
+        "progress_form": ProgressForm(data=version | {"entry_on": date.today()}), "step_form": StepForm(data=version),
+        "return_form": ReturnForm(data=version), "link_form": _link_form(), "button": ButtonForm(),
+    }  # fmt: skip
 
 
 def _units_choices(form):
     form.unit_id.choices = [BLANK] + [unit_choice(u) for u in writable_units(current_user)]
 
 
-@bp.route("/new", methods=["GET", "POST"])
-@requires("problems.edit")
-def create():
-    form = ProblemForm(data={"year": date.today().year, "found_on": date.today()} if request.method == "GET" else None)
-    _units_choices(form)
-    if form.validate_on_submit():
-        response = save(
-            form, lambda: services.create_problem(form.data, actor=current_user), "整改问题已登记。",
-            lambda problem: url_for(".detail", problem_id=problem.id),
-        )  # fmt: skip
-        if response:
-            return response
-    return render_template("problems/form.html", form=form, problem=None)
-
-
-@bp.route("/<int:problem_id>/edit", methods=["GET", "POST"])
-@requires("problems.edit")
-def edit(problem_id):
-    problem = _writable(problem_id)
-    form = ProblemForm(obj=problem, data={"version": problem.version_id} if request.method == "GET" else None)
-    _units_choices(form)
-    if form.validate_on_submit():
-        response = save(
-            form,
-            lambda: services.update_problem(problem, form.data, actor=current_user, version=form.version.data),
-            "整改问题已保存。",
-            url_for(".detail", problem_id=problem.id),
-        )
-        if response:
-            return response
-    return render_template("problems/form.html", form=form, problem=problem)
+pages.detail(_detail)
+pages.forms(
+    ProblemForm,
+    choices=_units_choices,
+    initial=lambda: {"year": date.today().year, "found_on": date.today()},
+    create=services.create_problem,
+    update=services.update_problem,
+    created="整改问题已登记。",
+    saved="整改问题已保存。",
+)
 
 
 def _step_post(problem, form, call, success):

@@ -55,6 +55,7 @@ NOBODY_ELSES = {r: (MISSING, MISSING) for r in ROLES}
 
 RULES = {
     "main.index": Rule(expect=everyone()),
+    "main.todos": Rule(expect=everyone()),
     "auth.logout": Rule("POST", expect=everyone()),
     "auth.change_password": Rule(expect=everyone()),
     "auth.users": Rule(expect=only("admin")),

@@ -52,11 +52,13 @@ def test_county_home_has_the_report_card_pace_and_todos(home, world):
     assert "未填写" in html and "填写说明" in html
     # The card shows where the report stands in the quarter close, its due date, and the step still to take.
     assert "报送状态" in html and "草稿" in html and "截止 2024-07-10" in html and "已逾期" in html
-    assert "提交2024年第2季度报告（截止 2024-07-10，已逾期）" in html
+    # The steps to take are the first to-dos (待我办理): the narrative to write, the report to submit, overdue.
+    assert html.index("待我办理") < html.index("本期季度报告")
+    assert "待提交" in html and "昭觉县 2024年第2季度报表" in html and "截止 2024-07-10 · 已逾期" in html
     assert "2024 年完成率对比序时进度" in html and "对比序时进度 62.30%" in html
     assert "▼ 10.00%" in html
-    assert "填写2024年第2季度工作情况说明" in html
-    assert "1 项指标低于序时进度 62.30%" in html
+    assert "待填写" in html and "昭觉县 2024年第2季度工作情况说明（亮点、问题、下步打算）" in html
+    assert "需要关注" in html and "1 项指标低于序时进度 62.30%" in html
     assert "进度排名" not in html  # a county office sees its own figures, not other counties'
 
 
@@ -66,7 +68,7 @@ def test_a_written_narrative_shows_as_written_and_leaves_the_todos(app, home, wo
         save_narrative(unit, Quarter.of(2024, 2), {"highlights": "完成立项"}, actor=None)
         db.session.commit()
     html = home("county")
-    assert "已填写" in html and "填写2024年第2季度工作情况说明" not in html
+    assert "已填写" in html and "2024年第2季度工作情况说明（亮点" not in html
 
 
 def test_prefecture_home_adds_its_counties_ranking(home):

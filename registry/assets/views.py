@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from registry import permissions
-from registry.assets import commands, queries, services
+from registry.assets import commands, queries, services, todos  # noqa: F401 - todos registers its source
 from registry.assets.forms import AssetForm, CheckForm, ConfirmForm, StateForm
 from registry.assets.models import Asset, AssetClass, AssetSource, AssetState, OwnerLevel
 from registry.assets.transfer import HEADERS, IMPORT_RULES, columns, export_rows, import_assets_steps

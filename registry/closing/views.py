@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from registry.closing import services
+from registry.closing import services, todos  # noqa: F401 - todos registers the close's to-do source
 from registry.closing.forms import AnswerForm, ConfirmForm, DecideUnlockForm, StepForm, UnlockForm, VerifyForm
 from registry.closing.models import WORKFLOW, ReportState, ReportVersion
 from registry.closing.panel import overview, panel

@@ -17,7 +17,7 @@ from registry.agreements.models import Agreement
 from registry.agreements.services import agreements_for
 from registry.auth.models import Role, User
 from registry.closing import services as closing
-from registry.closing.models import OPEN_STATES, ReportState
+from registry.closing.models import ReportState
 from registry.counties.models import CATEGORY_LABELS, SICHUAN_CODE, Side, Unit, UnitKind
 from registry.kernel.audit.models import AuditEvent
 from registry.kernel.audit.queries import to_rows
@@ -148,13 +148,9 @@ def _office(user, unit: Unit, year: int, today: date) -> Home:
 
 
 def _todos(card: ReportCard, paces, rankings) -> list[Todo]:
-    """What needs doing: the quarter's report to write and submit, and the indicators behind their pace."""
+    """What needs attention beyond the steps (those are the to-dos of registry/kernel/todos.py, listed first on the
+    page): indicators behind their pace, targets not set, counties behind."""
     todos = []
-    if not card.narrative_written:
-        todos.append(Todo(f"填写{card.quarter.label}工作情况说明（亮点、问题、下步打算）", "narrative"))
-    if card.state in OPEN_STATES:
-        late = "，已逾期" if card.overdue else ""
-        todos.append(Todo(f"提交{card.quarter.label}报告（截止 {card.due.isoformat()}{late}）", "report"))
     for pace in paces:
         row = pace.rows[0] if pace.rows else None
         if row is None:

@@ -20,7 +20,7 @@ from registry.permissions import (
     requires,
     visible_divisions,
 )
-from registry.problems import queries, services
+from registry.problems import queries, services, todos  # noqa: F401 - todos registers its source
 from registry.problems.forms import ButtonForm, LinkForm, ProblemForm, ProgressForm, ReturnForm, StepForm
 from registry.problems.models import WORKING, Category, Problem, Source, State
 from registry.problems.transfer import (

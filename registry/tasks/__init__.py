@@ -19,7 +19,7 @@ from registry.kernel import transfer
 from registry.kernel.database import refresh_planner_statistics, writing
 from registry.kernel.extensions import db
 from registry.placements import months as placement_month_rows
-from registry.tasks import backup, exports, imports, jobs, reminders, reports
+from registry.tasks import backup, exports, imports, jobs, reminders, reports, routing  # noqa: F401 - routing: hooks
 from registry.tasks.queue import (
     app_periodic_task,
     configure,

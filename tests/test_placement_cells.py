@@ -156,7 +156,9 @@ def _check_header(app, user, args):
         )
     expected = (count, persons, lifted_persons, [(d, by_destination[d]) for d in Destination if d in by_destination])
     # A keyword is the one filter the cells cannot answer (the page then counts in SQL).
-    for header in (from_sql,) if args.get("q") else (from_cells, from_sql):
+    # A keyword search's page counts in one pass over the matches (queries.keyword_header).
+    keyword = (queries.keyword_header(stmt),) if args.get("q") else ()
+    for header in (from_sql, *keyword) if args.get("q") else (from_cells, from_sql):
         assert (header.placements, header.people, header.lifted, header.by_destination) == expected, (user, args)
     return expected
 

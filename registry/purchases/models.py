@@ -96,10 +96,27 @@ class Purchase(TimestampMixin, VersionedMixin, db.Model):
     __tablename__ = "purchases"
     __table_args__ = (
         sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
-        sa.Index("ix_purchases_county_date", "seller_county_id", "purchased_on"),
-        # The list's default order, and its totals by channel and counting type read from an index alone.
+        # A county set's purchases of a period, covering what the quarter's figures sum (no table row read).
+        sa.Index(
+            "ix_purchases_county_date",
+            "seller_county_id",
+            "purchased_on",
+            "pairing_id",
+            "channel_id",
+            "counting_type",
+            "amount_fen",
+        ),  # fmt: skip
+        # The list's default order, and its totals by channel and counting type read from an index alone (of a
+        # county set and period too: the county and date are in it).
         sa.Index("ix_purchases_date", "purchased_on", "id"),
-        sa.Index("ix_purchases_channel_totals", "channel_id", "counting_type", "amount_fen"),
+        sa.Index(
+            "ix_purchases_channel_totals",
+            "channel_id",
+            "counting_type",
+            "amount_fen",
+            "seller_county_id",
+            "purchased_on",
+        ),  # fmt: skip
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry.agreements.services import create_entry, delete_entry
+from registry.auth.models import Role
 from registry.exchanges.services import create_exchange, update_exchange
 from registry.exchanges.transfer import HEADERS as EXCHANGE_HEADERS
 from registry.kernel.extensions import db
@@ -30,7 +31,7 @@ from registry.purchases.models import Purchase
 from registry.purchases.services import create_purchase, update_purchase
 from registry.purchases.transfer import HEADERS as PURCHASE_HEADERS
 from tests.conftest import login
-from tests.factories import make_project
+from tests.factories import make_project, make_user
 from tests.imports_support import csv_bytes as _csv
 from tests.test_write_gate import _placement_data, _read_state
 
@@ -206,7 +207,7 @@ def test_the_problems_ledger_answers_to_the_lock_and_work_goes_on_in_later_quart
                           actor=w.county)  # fmt: skip
     problems.remove_link(problem, w.link_a.id, actor=w.county)
     problems.request_close(problem, actor=w.county)
-    problems.sign_off(problem, actor=w.county)
+    problems.sign_off(problem, actor=make_user(Role.COUNTY, w.zhaojue, username="county_head"))  # not the requester
     problems.sign_off(problem, actor=w.prefecture)
     assert problem.state is State.CLOSED and problem.rectified_fen == 5_000_00
     assert report_section(w.zhaojue, date(2024, 4, 1), date(2024, 6, 30)) == q2

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from registry.auth.models import Role
+from registry.counties.models import Unit
 from registry.kernel.extensions import db
 from registry.kernel.services import ServiceError
 from registry.permissions import OutOfScope, can_close_as_supervisor, can_close_locally, scope_filter
@@ -76,8 +77,22 @@ def test_double_signoff_supervisor_first_then_local(w):
     problem = _requested(w)
     assert services.sign_off(problem, actor=w.province) == "supervisor"
     assert problem.state is State.REQUESTED
-    assert services.sign_off(problem, actor=w.county) == "local"
+    assert services.sign_off(problem, actor=w.county2) == "local"
     assert problem.state is State.CLOSED
+
+
+def test_the_requester_does_not_sign_the_local_side_unless_the_deployment_allows_it(app, w):
+    problem = _requested(w)  # requested by the county clerk
+    assert services.sides_for(w.county, problem) == []
+    with pytest.raises(ServiceError, match="销号由您申请"):
+        services.sign_off(problem, actor=w.county)
+    assert services.sides_for(w.county2, problem) == ["local"]
+    app.config["PROBLEM_REQUESTER_MAY_SIGN"] = True  # a one-person county office
+    try:
+        assert services.sides_for(w.county, problem) == ["local"]
+        assert services.sign_off(problem, actor=w.county) == "local"
+    finally:
+        app.config["PROBLEM_REQUESTER_MAY_SIGN"] = False
 
 
 def test_one_side_cannot_sign_twice_nor_one_person_both_sides(w):
@@ -100,7 +115,7 @@ def test_one_side_cannot_sign_twice_nor_one_person_both_sides(w):
 
 def test_return_by_either_side_clears_signoffs_and_needs_a_reason(w):
     problem = _requested(w)
-    services.sign_off(problem, actor=w.county)
+    services.sign_off(problem, actor=w.county2)
     with pytest.raises(ServiceError, match="退回理由"):
         services.return_problem(problem, actor=w.prefecture, reason="  ")
     services.return_problem(problem, actor=w.prefecture, reason="佐证材料不全，拨付凭证未附")
@@ -125,7 +140,7 @@ def test_signing_and_returning_only_when_requested(w, state):
         _progress(problem, w.county)
     if state is State.CLOSED:
         services.request_close(problem, actor=w.county)
-        services.sign_off(problem, actor=w.county)
+        services.sign_off(problem, actor=w.county2)
         services.sign_off(problem, actor=w.prefecture)
     with pytest.raises(ServiceError, match="不在申请销号状态"):
         services.sign_off(problem, actor=w.province)
@@ -135,7 +150,7 @@ def test_signing_and_returning_only_when_requested(w, state):
 
 def test_a_closed_problem_takes_no_progress_and_no_changes(w):
     problem = _requested(w)
-    services.sign_off(problem, actor=w.county)
+    services.sign_off(problem, actor=w.county2)
     services.sign_off(problem, actor=w.prefecture)
     with pytest.raises(ServiceError, match="已销号"):
         _progress(problem, w.county)
@@ -255,7 +270,7 @@ def test_constraints_hold_in_the_database(w, sql):
 
 def test_a_closed_row_with_both_signoffs_is_accepted_by_the_database(w):
     problem = _requested(w)
-    services.sign_off(problem, actor=w.county)
+    services.sign_off(problem, actor=w.county2)
     services.sign_off(problem, actor=w.prefecture)
     db.session.flush()
     assert db.session.scalar(sa.select(Problem.state).where(Problem.id == problem.id)) is State.CLOSED
@@ -270,7 +285,7 @@ def test_counts_overdue_and_share_closed_by_deadline(w):
     in_time = make_problem(w.zhaojue, deadline=date(2025, 1, 31))
     _progress(in_time, w.county)
     services.request_close(in_time, actor=w.county)
-    services.sign_off(in_time, actor=w.county)
+    services.sign_off(in_time, actor=w.county2)
     services.sign_off(in_time, actor=w.prefecture)  # closed today (after 2024): counted closed
     in_time.closed_on = date(2024, 10, 1)
     not_due = make_problem(w.zhaojue, deadline=date(2024, 12, 31))
@@ -316,7 +331,18 @@ def test_the_whole_way_through_the_pages(app, world):
         problem = db.session.get(Problem, pid)
         assert problem.supervisor_signed_by_id is not None and problem.state is State.REQUESTED
         version = problem.version_id
-    county.post(f"/problems/{pid}/sign", data={"version": str(version)})
+    # The county clerk who asked cannot sign the county's side; the page says who does, and another officer does.
+    page = county.get(f"/problems/{pid}").get_data(as_text=True)
+    assert "责任单位审核销号" not in page and "须由申请销号人以外的本单位审核人" in page
+    refused = county.post(f"/problems/{pid}/sign", data={"version": str(version)}, follow_redirects=True)
+    assert "责任单位一方的审核须由本单位另一位审核人" in refused.get_data(as_text=True)
+    with app.app_context():
+        make_user(Role.COUNTY, db.session.get(Unit, world.zhaojue), username="county_head")
+        db.session.commit()
+    head = app.test_client()
+    login(head, "county_head")
+    assert "责任单位审核销号" in head.get(f"/problems/{pid}").get_data(as_text=True)
+    head.post(f"/problems/{pid}/sign", data={"version": str(version)})
     with app.app_context():
         assert db.session.get(Problem, pid).state is State.CLOSED
     assert "已销号" in county.get("/problems/?state=closed").get_data(as_text=True)
@@ -382,7 +408,7 @@ def test_report_section_counts_the_ledger_as_it_stood_at_the_cutoff(w):
     closed = make_problem(w.zhaojue, deadline=date(2024, 12, 31), description="项目资产未明确管护主体")
     _progress(closed, w.county, entry_on=date(2024, 10, 10))
     services.request_close(closed, actor=w.county)
-    services.sign_off(closed, actor=w.county)
+    services.sign_off(closed, actor=w.county2)
     services.sign_off(closed, actor=w.prefecture)
     later = make_problem(w.zhaojue, found_on=date(2025, 1, 5), year=2025, deadline=date(2025, 6, 30))
     days = iter([(2024, 3, 20), (2024, 10, 10), (2024, 11, 1), (2024, 11, 5), (2024, 11, 6), (2024, 11, 6)])

@@ -73,6 +73,14 @@ def _users() -> dict[str, User]:
     db.session.flush()
     offices = {"513431": "zhaojue", **{code: username for username, _, code in COUNTY_USERS}}
     users = {code: _user(name) for code, name in offices.items()}
+    # The head of each county office signs its side of 销号, not the clerk who asked (PROBLEM_REQUESTER_MAY_SIGN).
+    for code, username in offices.items():
+        head = f"{username}_head"
+        if _user(head) is None and _unit(code) is not None:
+            create_user({"username": head, "display_name": f"{_unit(code).name}协作办负责人", "role": Role.COUNTY,
+                         "scope_unit_id": _unit(code).id, "password": PASSWORD}, actor=None)  # fmt: skip
+    db.session.flush()
+    users |= {f"{code}:head": _user(f"{username}_head") for code, username in offices.items()}
     users |= {"prefecture": _user("liangshan"), "province": _user("sheng")}
     return users
 
@@ -140,7 +148,7 @@ def _walk(problem: Problem, how_far: str, users: dict, county_code: str) -> None
         )
         _dated(problem, date(2024, 7, 25))
         return
-    services.sign_off(problem, actor=local, comment="经核查，整改到位。")
+    services.sign_off(problem, actor=users[f"{county_code}:head"], comment="经核查，整改到位。")
     _dated(problem, date(2024, 7, 22))
     problem.local_signed_at = problem.steps[-1].at
     services.sign_off(problem, actor=prefecture, comment="州级复核通过，同意销号。")

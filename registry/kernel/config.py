@@ -116,6 +116,9 @@ class Config:
     IMPORT_BACKGROUND_BYTES = 1024 * 1024
     #: Days after a quarter's end by which its narrative is due (reminded to county and prefecture offices).
     NARRATIVE_DUE_DAYS = 15
+    #: 双销号: whether the person who requested a problem's 销号 may also sign its local (责任单位) side. No by
+    #: default: the local sign-off is someone else's in the office (its head); a one-person office may allow it.
+    PROBLEM_REQUESTER_MAY_SIGN = False
     #: SMTP for e-mailed notifications; off (None) by default.
     MAIL_SERVER = None
     MAIL_PORT = 25

@@ -13,6 +13,7 @@ quarter goes on in later quarters, but no entry is dated into a locked one.
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask import current_app
 
 from registry.counties.models import DIVISION_KINDS, Side, Unit, UnitKind
 from registry.kernel.audit.services import apply_changes, record, snapshot
@@ -31,7 +32,16 @@ from registry.permissions import (
     linkable_model,
     visible_record,
 )
-from registry.problems.models import WORKFLOW, Problem, ProblemLink, ProgressEntry, State, office_of
+from registry.problems.models import (
+    WORKFLOW,
+    Problem,
+    ProblemLink,
+    ProblemStep,
+    ProgressEntry,
+    State,
+    StepAction,
+    office_of,
+)
 
 FIELDS = (
     "source", "year", "batch", "found_on", "description", "category", "amount_fen", "unit_id", "lead_unit",
@@ -177,7 +187,25 @@ def sides_for(user, problem: Problem) -> list[str]:
     if can_close_as_supervisor(user, problem.unit) and problem.supervisor_signed_at is None:
         sides.append("supervisor")
     signed = {problem.local_signed_by_id, problem.supervisor_signed_by_id} - {None}
-    return [] if user.id in signed else sides
+    if user.id in signed:
+        return []
+    if "local" in sides and not requester_may_sign() and requester_of(problem) == user.id:
+        sides.remove("local")
+    return sides
+
+
+def requester_may_sign() -> bool:
+    return bool(current_app.config.get("PROBLEM_REQUESTER_MAY_SIGN", False))
+
+
+def requester_of(problem: Problem) -> int | None:
+    """Who asked for the problem's current 销号 (the last 申请销号 step's actor)."""
+    return db.session.scalar(
+        sa.select(ProblemStep.actor_id)
+        .where(ProblemStep.problem_id == problem.id, ProblemStep.action == StepAction.REQUEST)
+        .order_by(ProblemStep.at.desc(), ProblemStep.id.desc())
+        .limit(1)
+    )
 
 
 def may_return(user, problem: Problem) -> bool:
@@ -192,6 +220,8 @@ def sign_off(problem: Problem, *, actor, comment: str = "", version=None) -> str
     if not sides:
         if actor is not None and actor.id in {problem.local_signed_by_id, problem.supervisor_signed_by_id}:
             raise ServiceError("您已审核过这个问题的销号；双销号须由责任单位和主管部门两方分别审核。")
+        if actor is not None and requester_of(problem) == actor.id and can_close_locally(actor, problem.unit):
+            raise ServiceError("销号由您申请，责任单位一方的审核须由本单位另一位审核人（如协作办负责人）办理。")
         raise ServiceError("您不是这个问题的责任单位审核人或主管部门审核人，不能审核销号。")
     authorize_step(actor, Problem, problem, _today())
     side, now = sides[0], utcnow()

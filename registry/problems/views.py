@@ -130,6 +130,7 @@ def _detail(problem) -> dict:
         "links": _link_rows(problem), "writable": may_write(current_user, problem),
         "working": problem.state in WORKING, "today": date.today(),
         "sides": services.sides_for(current_user, problem), "may_return": services.may_return(current_user, problem),
+        "requester_may_sign": services.requester_may_sign(),
         "progress_form": ProgressForm(data=version | {"entry_on": date.today()}), "step_form": StepForm(data=version),
         "return_form": ReturnForm(data=version), "link_form": _link_form(), "button": ButtonForm(),
     }  # fmt: skip

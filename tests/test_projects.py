@@ -216,6 +216,22 @@ def test_fund_rule_message_on_the_page_and_nothing_written(app, client, world):
         assert db.session.scalar(sa.select(sa.func.count(FundTransaction.id))) == 2
 
 
+def test_a_refused_fund_entry_says_so_at_the_top_and_the_page_keeps_the_other_forms_versions(app, client, world):
+    """Issue 26 item 5: after a refused fund entry the page re-rendered from that post still carries the status
+    form's version, so the next status change is not read as a conflict; a summary stands at the top."""
+    import re
+
+    login(client, "county")
+    data = {"source": "east_fiscal", "stage": "disbursed", "amount_fen": "2,000,000.00", "occurred_on": "2024-05-01"}
+    page = client.post(f"/projects/{world.project_a}/funds", data=data).get_data(as_text=True)
+    assert page.index("资金记录未登记：请按") < page.index("累计拨付 200.0000 万元")
+    status_form = page[page.index(f'action="/projects/{world.project_a}/status"') :]
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', status_form)
+    assert version is not None, "the status form lost its version"
+    change = {"to_status": "completed", "changed_on": "2024-09-30", "version": version.group(1)}
+    assert client.post(f"/projects/{world.project_a}/status", data=change).status_code in (302, 303)
+
+
 def test_status_change_through_the_page(app, client, world):
     def version():
         with app.app_context():

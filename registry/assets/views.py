@@ -102,13 +102,16 @@ def repaired():
 def _detail(asset) -> dict:
     """The asset page beyond the record and its history: its source projects, the forms of its steps, its checks."""
     projects = {f["id"]: f for f in facts("project", ids=[s.project_id for s in asset.sources])}
-    state_form = _state_choices(StateForm(data={"changed_on": date.today(), "version": asset.version_id}), asset)
+    state_form = _state_choices(
+        StateForm(formdata=None, data={"changed_on": date.today(), "version": asset.version_id}), asset
+    )
     is_overdue = db.session.scalar(
         queries.overdue(db.select(Asset.id).where(Asset.id == asset.id), date.today())
     ) is not None  # fmt: skip
     return {
-        "projects": projects, "state_form": state_form, "check_form": CheckForm(data={"checked_on": date.today()}),
-        "confirm_form": ConfirmForm(data={"version": asset.version_id}), "is_overdue": is_overdue,
+        "projects": projects, "state_form": state_form,
+        "check_form": CheckForm(formdata=None, data={"checked_on": date.today()}),
+        "confirm_form": ConfirmForm(formdata=None, data={"version": asset.version_id}), "is_overdue": is_overdue,
         "last": queries.last_check_dates([asset.id]).get(asset.id),
         "may_edit": can(current_user, "projects.edit") and may_write(current_user, asset),
     }  # fmt: skip

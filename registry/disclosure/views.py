@@ -68,12 +68,16 @@ def _detail(notice) -> dict:
         "h": documents.header(snap),
         "t": documents.table(snap),
         "may_manage": can(current_user, "disclosure.manage"),
-        "publish_form": PublishForm(data={"version": notice.version_id}),
-        "withdraw_form": WithdrawForm(data={"version": notice.version_id}),
-        "posting_form": PostingForm(data={"posted_on": min(max(date.today(), notice.window_start), notice.window_end)}),
-        "complaint_form": ComplaintForm(data={"received_on": date.today()}),
+        "publish_form": PublishForm(formdata=None, data={"version": notice.version_id}),
+        "withdraw_form": WithdrawForm(formdata=None, data={"version": notice.version_id}),
+        "posting_form": PostingForm(
+            formdata=None, data={"posted_on": min(max(date.today(), notice.window_start), notice.window_end)}
+        ),
+        "complaint_form": ComplaintForm(formdata=None, data={"received_on": date.today()}),
         "answer_forms": {
-            c.id: AnswerForm(data={"complaint_id": c.id, "answered_on": date.today(), "version": c.version_id})
+            c.id: AnswerForm(
+                formdata=None, data={"complaint_id": c.id, "answered_on": date.today(), "version": c.version_id}
+            )
             for c in notice.complaints
             if c.is_open
         },

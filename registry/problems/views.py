@@ -131,8 +131,9 @@ def _detail(problem) -> dict:
         "working": problem.state in WORKING, "today": date.today(),
         "sides": services.sides_for(current_user, problem), "may_return": services.may_return(current_user, problem),
         "requester_may_sign": services.requester_may_sign(),
-        "progress_form": ProgressForm(data=version | {"entry_on": date.today()}), "step_form": StepForm(data=version),
-        "return_form": ReturnForm(data=version), "link_form": _link_form(), "button": ButtonForm(),
+        "progress_form": ProgressForm(formdata=None, data=version | {"entry_on": date.today()}),
+        "step_form": StepForm(formdata=None, data=version),
+        "return_form": ReturnForm(formdata=None, data=version), "link_form": _link_form(), "button": ButtonForm(),
     }  # fmt: skip
 
 

@@ -105,7 +105,9 @@ def _detail(project, transaction_form=None) -> dict:
     """The project page's funds by source, status form and fund form (a refused fund entry's, with its errors)."""
     totals = services.totals_for([project.id])
     allowed = services.allowed_transitions(project)
-    status_form = StatusForm(data={"changed_on": date.today(), "version": project.version_id})
+    # formdata=None: a form the page shows, never bound to another form's POST (a refused fund entry re-renders this
+    # page; bound to that post, the status form lost its version and the next status change read as a conflict).
+    status_form = StatusForm(formdata=None, data={"changed_on": date.today(), "version": project.version_id})
     status_form.to_status.choices = [choice(s.value, s.label) for s in allowed]
     return {
         "totals": totals,
@@ -113,7 +115,7 @@ def _detail(project, transaction_form=None) -> dict:
         "transactions": project.transactions,
         "status_form": status_form,
         "allowed": allowed,
-        "transaction_form": transaction_form or TransactionForm(data={"occurred_on": date.today()}),
+        "transaction_form": transaction_form or TransactionForm(formdata=None, data={"occurred_on": date.today()}),
     }
 
 
@@ -205,6 +207,7 @@ def add_transaction(project_id):
         )
         if response:
             return response
+    flash("资金记录未登记：请按“资金记录”表单中标出的提示修改后重新提交。", "danger")
     return pages.render_detail(project, **_detail(project, transaction_form=form)), 422
 
 

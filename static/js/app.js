@@ -20,6 +20,14 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => { window.history.back(); });
   });
 
+  // A form sent back with errors: bring the first field in error into view and put the cursor in it, so that the
+  // message is where the eye is, not far below a long page (the flash at the top says what happened).
+  const firstError = document.querySelector(".field.has-error input, .field.has-error select, .field.has-error textarea");
+  if (firstError) {
+    firstError.scrollIntoView({ block: "center" });
+    firstError.focus({ preventScroll: true });
+  }
+
   // Filter long <select> lists (hundreds of units) by typed text.
   document.querySelectorAll("input.select-filter").forEach((input) => {
     const select = document.getElementById(input.dataset.for);

@@ -231,3 +231,33 @@ def test_an_anonymous_visitor_finds_a_countys_notice_and_opens_its_pdf(app, page
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.body().startswith(b"%PDF") and pdf.headers["cache-control"].startswith("public")
     assert refused == []
+
+
+def test_public_pages_fit_a_phone_and_show_a_notices_money(page, live_server, world, app):
+    """Issue 26 item 6: at 390 px a published notice shows every column (money included) as a card per project,
+    the verification page of an approved report fits, and a citizen reaches 公告公示 from the login page."""
+    import sqlalchemy as sa
+
+    from registry.closing.models import ReportVersion
+    from registry.disclosure.models import Notice
+    from registry.disclosure.services import publish
+    from registry.kernel.extensions import db
+    from tests.closing_support import approved
+
+    approved(app)
+    with app.test_request_context():
+        notice = publish(db.session.get(Notice, world.notice_a), actor=None)
+        db.session.commit()
+        public_no = notice.public_no
+        token = db.session.scalar(sa.select(ReportVersion.token))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server + "/login")
+    page.click("text=公告公示 ›")
+    page.wait_for_url(live_server + "/gongshi/")
+    for path in (f"/gongshi/{public_no}", f"/closing/verify/{token}", "/gongshi/", "/login"):
+        page.goto(live_server + path)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, path
+    page.goto(live_server + f"/gongshi/{public_no}")
+    money = page.locator("table.notice-table td[data-label^='资金规模']").first
+    box = money.bounding_box()
+    assert money.is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= 390

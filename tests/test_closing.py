@@ -31,7 +31,14 @@ from tests.closing_support import user as _user
 Q = Quarter.of(2024, 2)
 
 
-pytestmark = pytest.mark.usefixtures("signing_key")
+pytestmark = pytest.mark.usefixtures("signing_key", "east_window_open")
+
+
+@pytest.fixture
+def east_window_open(app, monkeypatch):
+    """The quarters these tests close (2024) are long past: their East confirmation window is kept open here, as
+    it is for a quarter closed in its own time; ``test_the_east_side_speaks_until_its_deadline`` moves it."""
+    monkeypatch.setitem(app.config, "CONFIRM_WINDOW_DAYS", 36_500)
 
 
 def _report(app, unit_id, quarter=Q) -> QuarterReport | None:
@@ -267,6 +274,34 @@ def test_who_takes_which_step(w):
     services.submit(w.sichuan, Q, actor=w.province)
     with pytest.raises(OutOfScope):
         services.submit(w.sichuan, Q, actor=w.prefecture)
+
+
+def test_the_east_side_speaks_until_its_deadline_before_or_after_approval(app, w):
+    """Issue 26 item 3: the liaison may confirm or dispute after approval, until the window ends; a dispute after
+    approval is a to-do of the county and the province, and approval said that confirmations were still open."""
+    from flask_login import login_user
+
+    from registry.closing import panel as panels
+    from registry.kernel.todos import todos_for
+
+    with app.test_request_context():  # approval renders and signs the version of record (its QR's URL)
+        services.submit(w.zhaojue, Q, actor=w.county)
+        services.review(w.zhaojue, Q, passed=True, comment="", actor=w.prefecture)
+        login_user(w.province)
+        shown = panels.panel(w.zhaojue.id, Q)
+        assert shown.confirmations_open and [p.id for p in shown.unconfirmed] == [w.a.id]
+        services.approve(w.zhaojue, Q, actor=w.province)
+        services.confirm(w.zhaojue, Q, w.a.id, disputed=True, figures="消费帮扶金额", reason="与东部台账相差 12 万元",
+                         actor=w.liaison)  # fmt: skip
+        mine = {name: todos_for(getattr(w, name), kinds=["quarter_report"]) for name in ("county", "province")}
+        actions = {name: [t.action for t in found if t.title.startswith("昭觉县 2024年第2季度")]
+                   for name, found in mine.items()}  # fmt: skip
+        assert actions == {"county": ["待答复异议"], "province": ["审定后东部提出异议"]}
+        # The window closes CONFIRM_WINDOW_DAYS after the report's due date (2024-07-10).
+        app.config["CONFIRM_WINDOW_DAYS"] = 15
+        assert services.confirm_deadline(Q) == date(2024, 7, 25)
+        with pytest.raises(ServiceError, match="东部确认期限（2024-07-25）已过"):
+            services.confirm(w.zhaojue, Q, w.a.id, disputed=False, actor=w.liaison)
 
 
 def test_a_confirmation_before_submission_is_refused(w):

@@ -105,7 +105,9 @@ def _describe(report, text: str) -> str:
 
 
 _IN_REVIEW = frozenset({ReportState.SUBMITTED})
-_CONFIRMABLE = frozenset({ReportState.SUBMITTED, ReportState.REVIEWED})
+#: The East side confirms or disputes from the county's submission, before or after approval, until its deadline
+#: (``services.confirm_deadline``); a report sent back or unlocked is being changed and waits for its resubmission.
+CONFIRMABLE = frozenset({ReportState.SUBMITTED, ReportState.REVIEWED, ReportState.APPROVED})
 _BY_PROVINCE = "只有省协作办可以审定季度报表。"
 _BY_PREFECTURE = "只有所属市(州)协作办可以审核该县的季度报表。"
 _CANNOT = "该报表当前为“{state}”，不能{label}。"
@@ -127,8 +129,8 @@ WORKFLOW = Workflow(
                    may=can_approve_report, refusal=_BY_PROVINCE),
         Transition("return", "退回", sources=awaiting_approval, to=ReportState.RETURNED, action=StepAction.RETURN,
                    may=can_approve_report, refusal=_BY_PROVINCE, opinion=Opinion("退回意见")),
-        *(Transition(action.value, action.label, sources=_CONFIRMABLE, action=action,
-                     wrong_state=_CANNOT.replace("{label}", "确认或提出异议（须在县提交之后、省审定之前）"))
+        *(Transition(action.value, action.label, sources=CONFIRMABLE, action=action,
+                     wrong_state=_CANNOT.replace("{label}", "确认或提出异议（须在县提交之后、确认期限之前）"))
           for action in (StepAction.CONFIRM, StepAction.DISPUTE)),
         Transition("answer", StepAction.ANSWER.label, action=StepAction.ANSWER, may=can_answer_dispute,
                    refusal="只有该县或所属市(州)协作办可以答复异议。"),

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from registry.closing import services
 from registry.closing.models import (
+    CONFIRMABLE,
     WORKFLOW,
     Confirmation,
     QuarterReport,
@@ -40,6 +41,11 @@ class Panel:
     my_pairings: list = field(default_factory=list)
     open_disputes: int = 0
     may: dict = field(default_factory=dict)
+    confirm_deadline: date | None = None
+    #: The East side may still confirm or dispute (submitted, reviewed or approved, before the deadline).
+    confirmations_open: bool = False
+    #: The county's pairings of the quarter that have neither confirmed nor disputed yet, while the window is open.
+    unconfirmed: list = field(default_factory=list)
 
     @property
     def awaiting_approval(self) -> bool:
@@ -83,8 +89,14 @@ def panel(unit_id: int, quarter: Quarter) -> Panel:
         "request_unlock": p.pending_unlock is None and may("request_unlock"),
         "decide_unlock": p.pending_unlock is not None and may("grant_unlock"),
     }
-    if state in (ReportState.SUBMITTED, ReportState.REVIEWED):
+    p.confirm_deadline = services.confirm_deadline(quarter)
+    p.confirmations_open = state in CONFIRMABLE and services.confirmations_open(quarter)
+    if p.confirmations_open:
         p.my_pairings = confirmable_pairings(user, unit, quarter)
+    if unit.kind is UnitKind.COUNTY and p.confirmations_open:
+        # Who has still to speak for the East side (the province sees it before approving).
+        spoken = {c.pairing_id for c in confirmations}
+        p.unconfirmed = [pr for pr in services.pairings_of(unit, quarter) if pr.id not in spoken]
     return p
 
 

@@ -35,10 +35,11 @@ from registry.counties.models import Unit, UnitKind
 from registry.kernel.audit.services import record
 from registry.kernel.database import utcnow
 from registry.kernel.extensions import db
-from registry.kernel.periods import Quarter, local_datetime
+from registry.kernel.periods import Quarter, local_datetime, overlaps
 from registry.kernel.quarter_locks import QuarterLock
 from registry.kernel.services import ServiceError
 from registry.kernel.workflow import Opinion
+from registry.pairings.models import Pairing
 from registry.permissions import OutOfScope, confirmable_pairings
 from registry.reports.queries import quarter_figures
 
@@ -289,6 +290,11 @@ def confirm(unit: Unit, quarter: Quarter, pairing_id: int, *, disputed: bool, fi
     report = report_of(unit, quarter)
     step = StepAction.DISPUTE.value if disputed else StepAction.CONFIRM.value
     WORKFLOW.check(report, step, actor, subject=unit)
+    deadline = confirm_deadline(quarter)
+    if date.today() > deadline:
+        raise ServiceError(
+            f"东部确认期限（{deadline}）已过，不能再确认或提出异议；如数据有误，请联系县协作办申请解锁。"
+        )
     if disputed:
         figures = _text(figures, "有异议的数据", required=True)
         reason = _text(reason, "异议理由", required=True)
@@ -391,6 +397,28 @@ def decide_unlock(unit: Unit, quarter: Quarter, request_id: int, *, grant: bool,
 def due_date(quarter: Quarter) -> date:
     """The day a quarter's report is due: ``REPORT_DUE_DAYS`` (default 10) days after the quarter's end."""
     return quarter.end + timedelta(days=int(current_app.config.get("REPORT_DUE_DAYS", 10)))
+
+
+def confirm_deadline(quarter: Quarter) -> date:
+    """The last day the East liaisons may confirm or dispute a quarter's figures: ``CONFIRM_WINDOW_DAYS`` (default
+    15) after the report's due date, whether or not the report has been approved by then."""
+    return due_date(quarter) + timedelta(days=int(current_app.config.get("CONFIRM_WINDOW_DAYS", 15)))
+
+
+def pairings_of(unit: Unit, quarter: Quarter) -> list[Pairing]:
+    """The county's pairings valid during the quarter: the East partners that confirm its figures."""
+    stmt = (
+        sa.select(Pairing)
+        .where(
+            Pairing.west_unit_id == unit.id, overlaps(Pairing.valid_from, Pairing.valid_to, quarter.start, quarter.end)
+        )
+        .order_by(Pairing.valid_from, Pairing.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def confirmations_open(quarter: Quarter, today: date | None = None) -> bool:
+    return (today or date.today()) <= confirm_deadline(quarter)
 
 
 def is_overdue(state: ReportState, quarter: Quarter, today: date | None = None) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from registry.closing import services
 from registry.closing.models import (
+    CONFIRMABLE,
     OPEN_STATES,
     Confirmation,
     ConfirmationState,
@@ -174,7 +175,10 @@ def _reports_to_decide(user, today: date):
 def _reports_to_confirm(user, today: date):
     if user.role is not Role.LIAISON:
         return
-    reports = _waiting((ReportState.SUBMITTED, ReportState.REVIEWED), (UnitKind.COUNTY,))
+    reports = [
+        r for r in _waiting(tuple(CONFIRMABLE), (UnitKind.COUNTY,))
+        if services.confirmations_open(Quarter.of(r.year, r.quarter), today)
+    ]  # fmt: skip
     if not reports:
         return
     answered = set(
@@ -192,11 +196,13 @@ def _reports_to_confirm(user, today: date):
         if open_pairings:
             partners = "、".join(sorted({p.east_unit.name for p in open_pairings}))
             yield Todo("待确认", _title(report.unit, quarter), _url(report.unit_id, quarter),
+                       due=services.confirm_deadline(quarter),
                        note=f"请以{partners}的名义确认数据或提出异议")  # fmt: skip
 
 
 def _disputes_to_answer(user, today: date):
-    if user.role not in (Role.COUNTY, Role.PREFECTURE):
+    """The county's or prefecture's office answers a dispute; one raised after approval is the province's too."""
+    if user.role not in (Role.COUNTY, Role.PREFECTURE, Role.PROVINCE):
         return
     disputes = db.session.scalars(
         sa.select(Confirmation)
@@ -206,8 +212,12 @@ def _disputes_to_answer(user, today: date):
     ).all()
     for dispute in disputes:
         report = dispute.report
-        if can_answer_dispute(user, report.unit):
-            quarter = Quarter.of(report.year, report.quarter)
+        quarter = Quarter.of(report.year, report.quarter)
+        if user.role is Role.PROVINCE:
+            if report.state is ReportState.APPROVED and can_approve_report(user, report.unit):
+                yield Todo("审定后东部提出异议", _title(report.unit, quarter), _url(report.unit_id, quarter),
+                           note=f"{dispute.by_name}：{dispute.reason}")  # fmt: skip
+        elif can_answer_dispute(user, report.unit):
             yield Todo("待答复异议", _title(report.unit, quarter), _url(report.unit_id, quarter),
                        note=f"{dispute.by_name}：{dispute.reason}")  # fmt: skip
 

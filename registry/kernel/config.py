@@ -116,6 +116,9 @@ class Config:
     IMPORT_BACKGROUND_BYTES = 1024 * 1024
     #: Days after a quarter's end by which its narrative is due (reminded to county and prefecture offices).
     NARRATIVE_DUE_DAYS = 15
+    #: Days after a quarter's report is due (REPORT_DUE_DAYS) during which the East liaisons may still confirm or
+    #: dispute its figures, before or after approval (the East side's window, 双台账).
+    CONFIRM_WINDOW_DAYS = 15
     #: 双销号: whether the person who requested a problem's 销号 may also sign its local (责任单位) side. No by
     #: default: the local sign-off is someone else's in the office (its head); a one-person office may allow it.
     PROBLEM_REQUESTER_MAY_SIGN = False

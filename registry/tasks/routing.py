@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 
 from registry.auth.models import User
-from registry.closing.models import QuarterReport
+from registry.closing.models import QuarterReport, ReportState
 from registry.counties.models import UnitKind
 from registry.kernel.extensions import db
 from registry.kernel.periods import Quarter
@@ -98,8 +98,9 @@ def report_step(event: StepEvent, report: QuarterReport) -> None:
             who = lambda u: can_approve_report(u, unit)  # noqa: E731
     elif audience == "approvers":
         who = lambda u: can_approve_report(u, unit)  # noqa: E731
-    elif audience == "answerers":
-        who = lambda u: can_answer_dispute(u, unit)  # noqa: E731
+    elif audience == "answerers":  # raised after approval, the province office is told too
+        approved = report.state is ReportState.APPROVED
+        who = lambda u: can_answer_dispute(u, unit) or (approved and can_approve_report(u, unit))  # noqa: E731
     elif audience == "liaisons":
         who = lambda u: bool(confirmable_pairings(u, unit, quarter))  # noqa: E731
     else:

@@ -17,7 +17,7 @@ from flask_login import current_user, login_user, logout_user
 
 from registry.auth import services, throttle
 from registry.auth.forms import ChangePasswordForm, LoginForm, UserForm
-from registry.auth.models import ROLE_LABELS, User
+from registry.auth.models import ROLE_LABELS, Role, User
 from registry.kernel.audit.queries import history_of
 from registry.kernel.database import utcnow
 from registry.kernel.extensions import db
@@ -116,7 +116,8 @@ def users():
 @bp.route("/admin/users/new", methods=["GET", "POST"])
 @requires("users.manage")
 def create_user():
-    form = UserForm()
+    # A new account starts with the least privilege (只读用户); the administrator chooses more deliberately.
+    form = UserForm(data={"role": Role.READER.value} if request.method == "GET" else None)
     form.scope_unit_id.choices = _scope_choices()
     if form.validate_on_submit():
         data = {**form.data, "must_change_password": True}

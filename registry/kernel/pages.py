@@ -38,6 +38,7 @@ from flask_login import current_user
 
 from registry.kernel.audit.queries import history_of
 from registry.kernel.exports import background_export, stream_batches, stream_table
+from registry.kernel.forms import preselect_only_county
 from registry.kernel.transfer.forms import import_page, template_download
 from registry.kernel.web import paginate, save
 
@@ -245,6 +246,8 @@ class StreamPages:
             f = form(data=initial() if initial and request.method == "GET" else None)
             if choices:
                 choices(f)
+            if request.method == "GET":
+                preselect_only_county(f)
             if f.validate_on_submit():
                 values = data(f)
                 response = save(f, lambda: create(values, actor=current_user), created, self.detail_url)

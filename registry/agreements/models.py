@@ -124,6 +124,9 @@ class IndicatorEntry(TimestampMixin, VersionedMixin, db.Model):
     完成率 of such indicators is computed from these entries, never typed.
     """
 
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "指标登记"
+
     __scope__ = RecordScope(
         county="county_id", pairing="pairing_id", write="entries.manage", noun="指标完成登记", date="occurred_on"
     )

@@ -11,6 +11,7 @@ from registry.evidence import attachable
 from registry.kernel.database import TimestampMixin, UTCDateTime, VersionedMixin, enum_column, utcnow
 from registry.kernel.extensions import db
 from registry.kernel.labels import LabelledEnum
+from registry.kernel.money import yuan
 from registry.kernel.scoping import RecordScope
 from registry.kernel.workflow import Opinion, Transition, Workflow
 from registry.permissions import write_gate
@@ -111,6 +112,18 @@ Condition.LABELS = {Condition.GOOD: "良好", Condition.FAIR: "一般", Conditio
 @attachable  # 确权证明, 移交清单, photos
 class Asset(TimestampMixin, VersionedMixin, db.Model):
     """One asset in the register; it lies in its county and under the pairing its project came from."""
+
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "项目资产"
+
+    @classmethod
+    def audit_text(cls, field: str, value) -> str | None:
+        """The audit trail's text of ``sources`` ([项目编号, 东部 分, 其他 分] per source project)."""
+        if field != "sources" or not isinstance(value, list):
+            return None
+        rows = [v for v in value if isinstance(v, list) and len(v) == 3]
+        return "；".join(f"{code}（东部财政援助资金 {yuan(east)} 元，其他资金 {yuan(other)} 元）"
+                        for code, east, other in rows) or "（空）"  # fmt: skip
 
     __scope__ = RecordScope(county="county_id", pairing="pairing_id", write="projects.edit", noun="项目资产")
 

@@ -48,6 +48,9 @@ Field.LABELS = {Field.EDUCATION: "教育", Field.HEALTH: "医疗", Field.AGRICUL
 class Exchange(TimestampMixin, VersionedMixin, db.Model):
     """One person's posting; in post from arrival to departure (open while still there)."""
 
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "人才交流"
+
     __scope__ = RecordScope(
         county="county_id",
         pairing="pairing_id",

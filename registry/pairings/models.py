@@ -5,7 +5,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.counties.models import UnitKind
+from registry.counties.models import Unit, UnitKind
 from registry.kernel.database import TimestampMixin, VersionedMixin, enum_column
 from registry.kernel.extensions import db
 
@@ -46,6 +46,18 @@ class Programme(TimestampMixin, VersionedMixin, db.Model):
 
 class Pairing(TimestampMixin, VersionedMixin, db.Model):
     """East unit ↔ Sichuan unit within a programme, valid from one date to another (open when current)."""
+
+    @classmethod
+    def audit_names(cls, ids) -> dict:
+        """How the audit trail names pairings: 东部单位 ↔ 西部单位 (a pairing has no name of its own)."""
+        east, west = sa.orm.aliased(Unit), sa.orm.aliased(Unit)
+        rows = db.session.execute(
+            sa.select(cls.id, east.name, west.name)
+            .join(east, east.id == cls.east_unit_id)
+            .join(west, west.id == cls.west_unit_id)
+            .where(cls.id.in_(list(ids)))
+        ).all()
+        return {pid: f"{e} ↔ {w}" for pid, e, w in rows}
 
     __tablename__ = "pairings"
     __table_args__ = (

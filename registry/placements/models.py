@@ -64,6 +64,9 @@ class Person(db.Model):
 class Placement(TimestampMixin, VersionedMixin, db.Model):
     """One person's placement. The pairing follows from the origin county and the start date."""
 
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "劳务协作"
+
     __scope__ = RecordScope(
         county="origin_county_id",
         pairing="pairing_id",

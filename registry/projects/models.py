@@ -115,6 +115,9 @@ FundStage.LABELS = {FundStage.PLANNED: "计划", FundStage.ARRIVED: "到位", Fu
 class Project(TimestampMixin, VersionedMixin, db.Model):
     """An assistance project in one Sichuan county, under one pairing (and so one programme)."""
 
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "帮扶项目"
+
     __scope__ = RecordScope(county="county_id", pairing="pairing_id", write="projects.edit", noun="项目")
 
     __tablename__ = "projects"
@@ -229,6 +232,9 @@ class StatusChange(db.Model):
 @attachable(follows="project", date="occurred_on", noun="资金记录")
 class FundTransaction(TimestampMixin, VersionedMixin, db.Model):
     """Money of one source at one stage on one day: 计划 (planned), 到位 (arrived) or 拨付 (disbursed)."""
+
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "资金往来"
 
     __tablename__ = "fund_transactions"
     __table_args__ = (

@@ -83,6 +83,9 @@ ProductCategory.LABELS = {
 class Purchase(TimestampMixin, VersionedMixin, db.Model):
     """A purchase or a sale helped by the East side, of a Sichuan seller's product."""
 
+    #: What the audit trail calls a record of this type (a problem's link to it).
+    __audit_label__ = "消费帮扶"
+
     __scope__ = RecordScope(
         county="seller_county_id",
         pairing="pairing_id",

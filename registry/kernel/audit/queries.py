@@ -76,6 +76,8 @@ def _names(column, ids: set) -> dict:
     """Display names of the records a foreign-key column points to, for models that declare ``__audit_name__``."""
     for key in column.foreign_keys:
         target = _model_of(key.column.table.name)
+        if hasattr(target, "audit_names"):  # a record named from more than one column (a pairing: 东 ↔ 西)
+            return target.audit_names(ids) if ids else {}
         name = getattr(target, "__audit_name__", None)
         if name is None:
             return {}
@@ -91,6 +93,8 @@ def _value_labels(entity_type: str, field: str, values: set) -> dict:
     ``info={"money": True}``) shows 元, an enum column shows its members' labels, and a boolean 是/否.
     """
     column = _column(entity_type, field)
+    if field in RECORD_TYPE_FIELDS:  # a table's name stands for a record type: its model's label
+        return {v: _model_of(v).__audit_label__ for v in values if getattr(_model_of(v), "__audit_label__", None)}
     ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
     if column is not None and column.foreign_keys:
         return _names(column, ids)
@@ -106,10 +110,22 @@ def _value_labels(entity_type: str, field: str, values: set) -> dict:
     return labels
 
 
-def _text(value, labels) -> str:
+#: Fields whose values are table names (a problem's link to 项目, 资金往来…).
+RECORD_TYPE_FIELDS = frozenset({"record_type"})
+
+
+def _text(value, labels, model=None, field: str = "") -> str:
     if value is None or value == "":
         return "（空）"
-    return str(labels.get(value, value)) if not isinstance(value, list | dict) else str(value)
+    if isinstance(value, list | dict):
+        # A structured value (an asset's sources) as its model writes it for people; never Python's repr in 分.
+        written = model.audit_text(field, value) if hasattr(model, "audit_text") else None
+        if written is not None:
+            return written
+        if isinstance(value, list):
+            return "；".join(_text(v, labels, model, field) for v in value) or "（空）"
+        return "；".join(f"{k}：{_text(v, labels, model, field)}" for k, v in value.items())
+    return str(labels.get(value, value))
 
 
 def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
@@ -123,16 +139,19 @@ def to_rows(events, field_labels: dict | None = None) -> list[EventRow]:
             values.update(v for v in pair if not isinstance(v, list | dict))
     labels = {key: _value_labels(*key, values) for key, values in values_by_field.items()}
     rows = []
+    models = {t: _model_of(t) for t in {e.entity_type for e in events}}
     for event in events:
         changes = []
+        model = models[event.entity_type]
         for field, change in (event.changes or {}).items():
             old, new = change if isinstance(change, list) and len(change) == 2 else (None, change)
+            known = labels[event.entity_type, field]
             changes.append(
                 ChangeRow(
                     field,
                     field_labels.get(field, field),
-                    _text(old, labels[event.entity_type, field]),
-                    _text(new, labels[event.entity_type, field]),
+                    _text(old, known, model, field),
+                    _text(new, known, model, field),
                 )
             )
         rows.append(

@@ -105,7 +105,7 @@ def test_values_are_labelled_from_what_each_column_declares(app, world):
         indicator = db.session.get(Indicator, world.indicator_builtin)
         rows = {(row.id, c.field): c.new for row in to_rows(events) for c in row.changes}
     assert rows[1, "origin_county_id"] == "四川省凉山彝族自治州昭觉县"
-    assert rows[1, "pairing_id"] == str(world.a)  # a pairing declares no single display column
+    assert rows[1, "pairing_id"] == "余姚市 ↔ 昭觉县"  # a pairing is named by its two partners (audit_names)
     assert rows[1, "household"] == "脱贫户"
     assert rows[1, "monthly_wage_fen"] == "5,234.56 元"
     assert rows[1, "organised"] == "是"

@@ -261,3 +261,29 @@ def test_public_pages_fit_a_phone_and_show_a_notices_money(page, live_server, wo
     money = page.locator("table.notice-table td[data-label^='资金规模']").first
     box = money.bounding_box()
     assert money.is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= 390
+
+
+def test_a_posted_forms_buttons_wait_and_the_clicked_one_is_sent(page, live_server, world, app):
+    """app.js disables a form's buttons once it is posted (no double post of a long action), after the submit event,
+    so the clicked button's name and value still reach the server: a review passed in the browser is passed."""
+    import sqlalchemy as sa
+
+    from registry.closing import services
+    from registry.closing.models import QuarterReport, ReportState
+    from registry.kernel.extensions import db
+    from registry.kernel.periods import Quarter
+    from tests.closing_support import user
+
+    quarter = Quarter.of(2024, 2)
+    with app.test_request_context():
+        services.submit(db.session.get(type(user("county").scope_unit), world.zhaojue), quarter, actor=user("county"))
+        db.session.commit()
+    _sign_in(page, live_server, "prefecture")
+    page.goto(live_server + f"/reports/{world.zhaojue}/{quarter}")
+    form = page.locator(f"form[action='/closing/{world.zhaojue}/{quarter}/review']")
+    form.locator("button[value=pass]").click()
+    page.wait_for_load_state()
+    with app.app_context():
+        db.session.remove()
+        state = db.session.scalar(sa.select(QuarterReport.state).where(QuarterReport.unit_id == world.zhaojue))
+    assert state is ReportState.REVIEWED

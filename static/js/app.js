@@ -28,6 +28,23 @@ document.addEventListener("DOMContentLoaded", () => {
     firstError.focus({ preventScroll: true });
   }
 
+  // A posted form's buttons are disabled while the server works (审定 renders and signs a PDF, an import reads every
+  // row): a second click would post twice. Disabled after the submit event, so the clicked button's name and value
+  // are still sent; enabled again after 20 s in case the answer was a download that leaves the page in place.
+  document.querySelectorAll('form[method="post"], form[method="POST"]').forEach((form) => {
+    form.addEventListener("submit", () => {
+      const buttons = form.querySelectorAll('button[type="submit"], button:not([type]), input[type="submit"]');
+      window.setTimeout(() => {
+        buttons.forEach((button) => { button.disabled = true; });
+        form.setAttribute("aria-busy", "true");
+      }, 0);
+      window.setTimeout(() => {
+        buttons.forEach((button) => { button.disabled = false; });
+        form.removeAttribute("aria-busy");
+      }, 20000);
+    });
+  });
+
   // Filter long <select> lists (hundreds of units) by typed text.
   document.querySelectorAll("input.select-filter").forEach((input) => {
     const select = document.getElementById(input.dataset.for);

@@ -648,13 +648,22 @@ def _scope_path(cls):
     return None
 
 
-def visible_record(user, record_type: str, record_id):
-    """The record of this table and id if ``user`` may see it (its own scope, or its owner's); None otherwise."""
+def visible_records(user, record_type: str):
+    """SELECT of the records of this table ``user`` may see (their own scope, or their owner's), or None for a table
+    whose records a problem may not name."""
     cls = linkable_model(record_type)
-    if cls is None or not isinstance(record_id, int):
+    if cls is None:
         return None
     owner, rel = _scope_path(cls)
-    stmt = sa.select(cls).where(cls.id == record_id)
+    stmt = sa.select(cls)
     if rel is not None:
         stmt = stmt.join(getattr(cls, rel.key))
-    return db.session.scalar(stmt.where(sa.true() if user is None else scope_filter(user, owner)))
+    return stmt.where(sa.true() if user is None else scope_filter(user, owner))
+
+
+def visible_record(user, record_type: str, record_id):
+    """The record of this table and id if ``user`` may see it (its own scope, or its owner's); None otherwise."""
+    stmt = visible_records(user, record_type)
+    if stmt is None or not isinstance(record_id, int):
+        return None
+    return db.session.scalar(stmt.where(linkable_model(record_type).id == record_id))

@@ -429,3 +429,28 @@ def test_report_section_counts_the_ledger_as_it_stood_at_the_cutoff(w):
     # A liaison's report counts only their pairings' problems; the hook puts the section in the figures.
     figures = quarter_figures(w.zhaojue, Quarter.of(2024, 4))
     assert figures.problems.total == 2
+
+
+def test_a_record_is_linked_by_finding_it_not_by_its_number(app, world, as_user):
+    """Issue 26 item 4: 关联记录 finds records by code, name or person among those the user may see."""
+    import re
+
+    from registry.projects.models import Project
+
+    client = as_user("county")
+    pid = world.problem_a
+    with app.app_context():
+        project = db.session.get(Project, world.done_a)
+        name = project.name
+    page = client.get(f"/problems/{pid}?link_type=projects&link_q={name}").get_data(as_text=True)
+    found = re.search(r'name="link-record_id" value="(\d+)"', page)
+    assert found is not None and name in page and int(found.group(1)) == world.done_a
+    token = re.search(r'name="link-csrf_token"[^>]*value="([^"]*)"', page)
+    data = {"link-record_type": "projects", "link-record_id": found.group(1)}
+    if token:
+        data["link-csrf_token"] = token.group(1)
+    assert client.post(f"/problems/{pid}/links", data=data).status_code in (302, 303)
+    assert name in client.get(f"/problems/{pid}").get_data(as_text=True)
+    # Another county's records are not found, however they are asked for.
+    other = client.get(f"/problems/{pid}?link_type=projects&link_q=产业路").get_data(as_text=True)
+    assert "没有找到您可查看的“产业路”项目记录" in other

@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from registry.counties.models import Unit, UnitKind
+from registry.kernel import search
 from registry.kernel.extensions import db
 from registry.kernel.web import is_id, is_year, like_pattern
-from registry.permissions import scope_filter, visible_record
+from registry.permissions import linkable_model, scope_filter, visible_record, visible_records
 from registry.problems.models import Category, Problem, Source, State
 from registry.problems.services import LINK_TYPES, overdue_clause
 
@@ -142,3 +143,31 @@ def record_label(record) -> str:
         day = getattr(record, "occurred_on", "")
         parts = [f"{stage.label if stage else ''} {record.amount_fen / 100:,.2f} 元 {day}".strip()]
     return " ".join(parts[:2]) or f"#{record.id}"
+
+
+#: What a record to link is found by: its code or number, name, the person, the seller, product or voucher.
+LINK_SEARCH = ("code", "number", "name", "person_name", "seller_name", "product", "evidence_no", "voucher_no")
+
+
+def link_candidates(user, record_type: str, text: str, limit: int = 20) -> list[tuple[int, str]]:
+    """Records of ``record_type`` the user may see matching ``text`` (any of ``LINK_SEARCH``, or the 记录编号 when
+    it is a number), newest first, as (id, label): the picker of 关联记录. Searched lists use their keyword index."""
+    text = (text or "").strip()[:50]
+    stmt = visible_records(user, record_type)
+    if stmt is None or not text:
+        return []
+    cls = linkable_model(record_type)
+    if cls.__tablename__ in search.SEARCHED:
+        matches = [search.keyword(cls, text)]
+    else:
+        pattern = like_pattern(text)
+        columns = sa.inspect(cls).columns
+        matches = [
+            columns[a].like(pattern) for a in LINK_SEARCH if a in columns and isinstance(columns[a].type, sa.String)
+        ]
+    if text.isdigit() and len(text) < 12:
+        matches.append(cls.id == int(text))
+    if not matches:
+        return []
+    found = db.session.scalars(stmt.where(sa.or_(*matches)).order_by(cls.id.desc()).limit(limit))
+    return [(record.id, record_label(record)) for record in found]

@@ -3,7 +3,7 @@ the deadline), a problem with its links, progress and steps, and the forms of ea
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -123,6 +123,15 @@ def _link_form() -> LinkForm:
     return form
 
 
+def _link_search() -> dict:
+    """关联记录's picker: records found by code, name or person (``?link_type=…&link_q=…``), each with its button."""
+    kind, text = request.args.get("link_type", ""), request.args.get("link_q", "").strip()
+    if kind not in services.LINK_TYPES:
+        kind = next(iter(services.LINK_TYPES))
+    found = queries.link_candidates(current_user, kind, text) if text else []
+    return {"link_type": kind, "link_q": text, "link_found": found, "link_types": services.LINK_TYPES}
+
+
 def _detail(problem) -> dict:
     """The problem page beyond the record and its history: its links, the sides that sign and each step's form."""
     version = {"version": problem.version_id}
@@ -134,6 +143,7 @@ def _detail(problem) -> dict:
         "progress_form": ProgressForm(formdata=None, data=version | {"entry_on": date.today()}),
         "step_form": StepForm(formdata=None, data=version),
         "return_form": ReturnForm(formdata=None, data=version), "link_form": _link_form(), "button": ButtonForm(),
+        **_link_search(),
     }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import pytest
 from registry.assets import services as assets
 from registry.assets.figures import report_section as assets_section
 from registry.assets.models import Asset, AssetState, Condition
+from registry.auth.models import Role
 from registry.disclosure import services as disclosure
 from registry.disclosure.figures import report_section as disclosure_section
 from registry.disclosure.models import ComplaintChannel, NoticeType
@@ -25,7 +26,7 @@ from registry.problems.models import Problem
 from registry.projects.models import ProjectStatus
 from registry.projects.services import change_status
 from tests.conftest import login
-from tests.factories import make_asset, make_problem, make_project
+from tests.factories import make_asset, make_problem, make_project, make_user
 
 Q3 = Quarter.of(2024, 3)
 
@@ -194,7 +195,7 @@ def test_the_problems_section_is_the_ledger_as_it_stood_at_the_cutoff(app, w):
     problems.add_progress(late, {"entry_on": date(2024, 10, 10), "text": "全部移交", "rectified_fen": 50_000_00},
                           actor=w.county)  # fmt: skip
     problems.request_close(late, actor=w.county)
-    problems.sign_off(late, actor=w.county)
+    problems.sign_off(late, actor=make_user(Role.COUNTY, w.zhaojue, username="county_head"))  # not the requester
     problems.sign_off(late, actor=w.prefecture)
     october = make_problem(w.zhaojue, found_on=date(2024, 10, 5), deadline=date(2024, 10, 31))
     problems.update_problem(october, {"amount_fen": 5}, actor=w.county)

@@ -195,10 +195,7 @@ def quarter_counts(start, end, unit_ids, pairing_ids=None, cutoff=None) -> tuple
         if not day_name:
             continue
         model = kind.model
-        stmt = sa.select(sa.func.count(), sa.func.count().filter(
-            sa.exists().where(Attachment.record_type == kind.name, Attachment.record_id == model.id,
-                              Attachment.uploaded_at < until)
-        )).select_from(model)  # fmt: skip
+        stmt = sa.select(sa.func.count()).select_from(model)
         if kind.follows is not None:
             (column,) = sa.inspect(model).relationships[kind.follows].local_columns
             stmt = stmt.join(parent, getattr(model, column.key) == parent.id)
@@ -206,6 +203,18 @@ def quarter_counts(start, end, unit_ids, pairing_ids=None, cutoff=None) -> tuple
         stmt = stmt.where(day >= start, day <= end, getattr(parent, scope.county).in_(unit_ids))
         if pairing_ids is not None and scope.pairing:
             stmt = stmt.where(getattr(parent, scope.pairing).in_(pairing_ids))
-        total, with_files = db.session.execute(stmt).one()
+        total = db.session.scalar(stmt)
+        # Those with a file, counted from the files (a few thousand) rather than by asking for each of the period's
+        # records whether one exists: a province's year of placements is ~200,000 rows (0.48 s on PostgreSQL).
+        with_files = db.session.scalar(
+            stmt.with_only_columns(sa.func.count(sa.distinct(Attachment.record_id))).join(
+                Attachment,
+                sa.and_(
+                    Attachment.record_type == kind.name,
+                    Attachment.record_id == model.id,
+                    Attachment.uploaded_at < until,
+                ),
+            )  # fmt: skip
+        )
         rows.append(EvidenceRow(kind.label, total, with_files, kind.required))
     return tuple(rows)

@@ -46,11 +46,7 @@ from registry.permissions import (
     confirmable_pairings,
 )
 from registry.reports.queries import narrative_of, paired_counties
-
-
-def last_ended(today: date) -> Quarter:
-    current = Quarter.containing(today)
-    return Quarter.of(current.year - 1, 4) if current.number == 1 else Quarter.of(current.year, current.number - 1)
+from registry.reports.services import latest_quarter
 
 
 def _url(report_or_unit_id: int, quarter: Quarter) -> str:
@@ -74,7 +70,7 @@ def _reports_to_submit(user, today: date):
     unit = _own_unit(user)
     if unit is None or not can_submit_report(user, unit):
         return
-    quarter = last_ended(today)
+    quarter = latest_quarter(today)
     reports = {
         (r.year, r.quarter): r
         for r in db.session.scalars(
@@ -135,14 +131,30 @@ def _last_opinion(report: QuarterReport) -> str:
     return f"解锁理由：{unlock.reason}" if unlock is not None else ""
 
 
-def _waiting(states, kinds) -> list[QuarterReport]:
-    return db.session.scalars(
+def _waiting(states, kinds, quarters: list[Quarter] | None = None) -> list[QuarterReport]:
+    """Reports in ``states`` of units of ``kinds`` (of ``quarters`` only, when given)."""
+    stmt = (
         sa.select(QuarterReport)
         .join(Unit, Unit.id == QuarterReport.unit_id)
         .options(joinedload(QuarterReport.unit))
         .where(QuarterReport.state.in_(states), Unit.kind.in_(kinds))
-        .order_by(QuarterReport.year, QuarterReport.quarter, Unit.code)
-    ).all()
+    )
+    if quarters is not None:
+        stmt = stmt.where(
+            sa.or_(*(sa.and_(QuarterReport.year == q.year, QuarterReport.quarter == q.number) for q in quarters))
+        )
+    return db.session.scalars(stmt.order_by(QuarterReport.year, QuarterReport.quarter, Unit.code)).all()
+
+
+def _confirmable_quarters(today: date) -> list[Quarter]:
+    """The quarters whose East confirmation window is still open today (the current one and a few before it)."""
+    quarters, quarter = [], Quarter.containing(today)
+    while services.confirmations_open(quarter, today):
+        quarters.append(quarter)
+        quarter = (
+            Quarter.of(quarter.year - 1, 4) if quarter.number == 1 else Quarter.of(quarter.year, quarter.number - 1)
+        )
+    return quarters
 
 
 def _reports_to_decide(user, today: date):
@@ -175,10 +187,9 @@ def _reports_to_decide(user, today: date):
 def _reports_to_confirm(user, today: date):
     if user.role is not Role.LIAISON:
         return
-    reports = [
-        r for r in _waiting(tuple(CONFIRMABLE), (UnitKind.COUNTY,))
-        if services.confirmations_open(Quarter.of(r.year, r.quarter), today)
-    ]  # fmt: skip
+    # Only the quarters still open: an approved report stays approved for years, and this runs on every page.
+    quarters = _confirmable_quarters(today)
+    reports = _waiting(tuple(CONFIRMABLE), (UnitKind.COUNTY,), quarters) if quarters else []
     if not reports:
         return
     answered = set(

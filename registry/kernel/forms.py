@@ -217,11 +217,10 @@ BLANK = choice("", "请选择…")
 
 def preselect_only_county(form) -> None:
     """A new form's county fields (``…county_id``) with one county to choose from get it chosen: a county clerk's
-    own county, never a "请选择…" they must open for one answer. A field already holding a value keeps it."""
+    own county, never a "请选择…" they must open for one answer. A field already holding a value keeps it. The
+    choices are ``choice()``'s (every county select is filled with ``unit_choice`` and ``BLANK``)."""
     for name, field in form._fields.items():
-        if not name.endswith("county_id") or field.data not in (None, "") or not getattr(field, "choices", None):
-            continue
-        real = [c for c in field.choices if getattr(c, "value", c[0] if isinstance(c, tuple) else c) != ""]
-        if len(real) == 1:
-            only = real[0]
-            field.data = getattr(only, "value", only[0] if isinstance(only, tuple) else only)
+        if name.endswith("county_id") and field.data in (None, "") and getattr(field, "choices", None):
+            counties = [c.value for c in field.choices if c.value != ""]
+            if len(counties) == 1:
+                field.data = counties[0]

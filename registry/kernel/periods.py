@@ -77,6 +77,10 @@ class Quarter(Period):
     def previous_year(self) -> "Quarter":
         return Quarter.of(self.year - 1, self.number)
 
+    def previous(self) -> "Quarter":
+        """The quarter before this one (2024Q1's is 2023Q4)."""
+        return Quarter.of(self.year - 1, 4) if self.number == 1 else Quarter.of(self.year, self.number - 1)
+
 
 def overlaps(start_col, end_col, start: date, end: date):
     """SQL: the period [start_col, end_col] (end NULL = open) intersects [start, end]."""

@@ -48,9 +48,11 @@ class ReportCard:
 
 
 @dataclass(frozen=True)
-class Todo:
+class Attention:
+    """Something the home page's 需要关注 card points at (not a step: those are to-dos, registry/kernel/todos.py)."""
+
     text: str
-    #: Where to do it: "narrative", "report", "ranking:<agreement id>", "county" or "" (nothing to open).
+    #: Where to look: "ranking:<agreement id>", "county" or "" (nothing to open).
     target: str = ""
 
 
@@ -65,7 +67,7 @@ class Home:
     paces: tuple = ()
     #: The counties' rankings per agreement of the year, within the user's scope.
     rankings: tuple = ()
-    todos: tuple[Todo, ...] = field(default=())
+    attention: tuple[Attention, ...] = field(default=())
 
 
 def sichuan() -> Unit | None:
@@ -143,28 +145,29 @@ def _office(user, unit: Unit, year: int, today: date) -> Home:
         paces, rankings = tuple(ranking.for_unit(a, unit, today) for a in agreements), ()
     return Home(
         kind="office", year=year, cutoff=today, unit=unit, card=card, paces=paces, rankings=rankings,
-        todos=tuple(_todos(card, paces, rankings)),
+        attention=tuple(_attention(paces, rankings)),
     )  # fmt: skip
 
 
-def _todos(card: ReportCard, paces, rankings) -> list[Todo]:
+def _attention(paces, rankings) -> list[Attention]:
     """What needs attention beyond the steps (those are the to-dos of registry/kernel/todos.py, listed first on the
     page): indicators behind their pace, targets not set, counties behind."""
-    todos = []
+    found = []
     for pace in paces:
         row = pace.rows[0] if pace.rows else None
         if row is None:
             continue
         behind = [c.name for c, cell in zip(pace.columns, row.cells, strict=True) if cell.behind]
         if behind:
-            todos.append(Todo(f"{pace.title}：{len(behind)} 项指标低于序时进度 {pace.elapsed}%（见右表）", "county"))
+            text = f"{pace.title}：{len(behind)} 项指标低于序时进度 {pace.elapsed}%（见右表）"
+            found.append(Attention(text, "county"))
         unset = [c.name for c, cell in zip(pace.columns, row.cells, strict=True) if cell.target is None]
         if unset:
-            todos.append(Todo(f"{pace.title}：{'、'.join(unset)} 尚无年度目标（由省协作办设定）"))
+            found.append(Attention(f"{pace.title}：{'、'.join(unset)} 尚无年度目标（由省协作办设定）"))
     for r in rankings:
         if r.behind_rows:
-            todos.append(Todo(f"{r.title}：{r.behind_rows} 个县有指标低于序时进度", f"ranking:{r.agreement_id}"))
-    return todos
+            found.append(Attention(f"{r.title}：{r.behind_rows} 个县有指标低于序时进度", f"ranking:{r.agreement_id}"))
+    return found
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ FIRST_YEAR = 2010
 
 def latest_quarter(today: date | None = None) -> Quarter:
     """The last quarter that has ended: the one a report is usually wanted for."""
-    current = Quarter.containing(today or date.today())
-    return Quarter.of(current.year - 1, 4) if current.number == 1 else Quarter.of(current.year, current.number - 1)
+    return Quarter.containing(today or date.today()).previous()
 
 
 def parse_quarter(text: str) -> Quarter:

@@ -58,8 +58,7 @@ def reminder(check):
 
 
 def last_ended_quarter(today: date) -> Quarter:
-    current = Quarter.containing(today)
-    return Quarter.of(current.year - 1, 4) if current.number == 1 else Quarter.of(current.year, current.number - 1)
+    return Quarter.containing(today).previous()
 
 
 @reminder

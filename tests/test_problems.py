@@ -454,3 +454,12 @@ def test_a_record_is_linked_by_finding_it_not_by_its_number(app, world, as_user)
     # Another county's records are not found, however they are asked for.
     other = client.get(f"/problems/{pid}?link_type=projects&link_q=产业路").get_data(as_text=True)
     assert "没有找到您可查看的“产业路”项目记录" in other
+    # A search finding as many as the picker lists says that a closer keyword finds the others.
+    from registry.problems import views
+
+    original, views.LINK_PICKS = views.LINK_PICKS, 1
+    try:
+        capped = client.get(f"/problems/{pid}?link_type=projects&link_q=XM").get_data(as_text=True)
+    finally:
+        views.LINK_PICKS = original
+    assert "只列出最新的 1 条" in capped and capped.count('type="hidden" name="link-record_id"') == 1

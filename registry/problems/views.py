@@ -123,13 +123,18 @@ def _link_form() -> LinkForm:
     return form
 
 
+#: Records the picker lists for one search (newest first); more asks for a closer keyword.
+LINK_PICKS = 20
+
+
 def _link_search() -> dict:
     """关联记录's picker: records found by code, name or person (``?link_type=…&link_q=…``), each with its button."""
     kind, text = request.args.get("link_type", ""), request.args.get("link_q", "").strip()
     if kind not in services.LINK_TYPES:
         kind = next(iter(services.LINK_TYPES))
-    found = queries.link_candidates(current_user, kind, text) if text else []
-    return {"link_type": kind, "link_q": text, "link_found": found, "link_types": services.LINK_TYPES}
+    found = queries.link_candidates(current_user, kind, text, LINK_PICKS) if text else []
+    return {"link_type": kind, "link_q": text, "link_found": found, "link_types": services.LINK_TYPES,
+            "link_more": len(found) == LINK_PICKS}  # fmt: skip
 
 
 def _detail(problem) -> dict:

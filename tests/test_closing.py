@@ -304,6 +304,16 @@ def test_the_east_side_speaks_until_its_deadline_before_or_after_approval(app, w
             services.confirm(w.zhaojue, Q, w.a.id, disputed=False, actor=w.liaison)
 
 
+def test_the_panel_says_when_the_east_window_has_closed(app, world, as_user):
+    """A liaison who finds no confirmation form is told why: the window ended (15 days after the due date)."""
+    from tests.closing_support import approved
+
+    approved(app)
+    app.config["CONFIRM_WINDOW_DAYS"] = 15  # the fixture's open window put back to the default
+    page = as_user("liaison").get(f"/reports/{world.zhaojue}/{Q}").get_data(as_text=True)
+    assert "东部确认期限（2024-07-25）已过" in page and "确认本季度数据" not in page
+
+
 def test_a_confirmation_before_submission_is_refused(w):
     with pytest.raises(ServiceError, match="须在县提交之后"):
         services.confirm(w.zhaojue, Q, w.a.id, disputed=False, actor=w.liaison)
